@@ -1,0 +1,1 @@
+"""Snapshot streaming and backup destinations (later issue)."""

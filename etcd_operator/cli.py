@@ -1,0 +1,63 @@
+"""Command line: `etcd-operator run | version`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from etcd_operator import __version__
+
+
+def _run(args: argparse.Namespace) -> int:
+    # kopf's own CLI does the heavy lifting (peering, probes, signals); we only
+    # point it at our handlers so users never need to know the module path.
+    from kopf.cli import main as kopf_main
+
+    kopf_args = ["run", "--module", "etcd_operator.handlers"]
+    if args.namespace:
+        for ns in args.namespace:
+            kopf_args += ["--namespace", ns]
+    else:
+        kopf_args.append("--all-namespaces")
+    if args.liveness:
+        kopf_args += ["--liveness", args.liveness]
+    if args.verbose:
+        kopf_args.append("--verbose")
+    if args.standalone:
+        kopf_args.append("--standalone")
+    try:
+        kopf_main.main(args=kopf_args, prog_name="etcd-operator run", standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etcd-operator", description="Kubernetes operator for etcd clusters."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    run.add_argument(
+        "-n", "--namespace", action="append", help="watch only this namespace (repeatable)"
+    )
+    run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_run)
+
+    version = sub.add_parser("version", help="print the operator version")
+    version.set_defaults(func=lambda _args: print(__version__) or 0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

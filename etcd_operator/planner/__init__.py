@@ -1,0 +1,1 @@
+"""Pure decision logic: observed state in, the next safe step out. No I/O."""

@@ -1,0 +1,1 @@
+"""CA and certificate issue and rotation (later issue)."""
