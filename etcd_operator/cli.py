@@ -33,6 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version(_args: argparse.Namespace) -> int:
+    print(__version__)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etcd-operator", description="Kubernetes operator for etcd clusters."
@@ -49,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     version = sub.add_parser("version", help="print the operator version")
-    version.set_defaults(func=lambda _args: print(__version__) or 0)
+    version.set_defaults(func=_version)
     return parser
 
 
