@@ -1,18 +1,20 @@
-"""Command line: `etcd-operator run | version`."""
+"""Command line: `etcd-operator run | manifests | version`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from etcd_operator import __version__
+from etcd_operator.manifests import generated_files
 
 
 def _run(args: argparse.Namespace) -> int:
     # kopf's own CLI does the heavy lifting (peering, probes, signals); we only
     # point it at our handlers so users never need to know the module path.
-    from kopf.cli import main as kopf_main
+    from kopf.cli import main as kopf_main  # noqa: PLC0415 - only `run` needs kopf
 
     kopf_args = ["run", "--module", "etcd_operator.handlers"]
     if args.namespace:
@@ -38,6 +40,30 @@ def _version(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifests(args: argparse.Namespace) -> int:
+    stale = []
+    for path, content in generated_files().items():
+        if path.parts[0] == "deploy":
+            target = Path(args.output).joinpath(*path.parts[1:])
+        elif path.parts[0] == "docs":
+            target = Path(args.docs)
+        else:  # pragma: no cover - generated_files only knows these two roots
+            raise AssertionError(path)
+        current = target.read_text() if target.exists() else None
+        if current == content:
+            continue
+        if args.check:
+            stale.append(str(target))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        print(f"wrote {target}")
+    if stale:
+        print("out of date (run `make manifests`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etcd-operator", description="Kubernetes operator for etcd clusters."
@@ -52,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
+
+    manifests = sub.add_parser(
+        "manifests", help="write the CRDs, install manifests and API reference"
+    )
+    manifests.add_argument(
+        "-o", "--output", default="deploy", help="deploy directory (crds/, manifests/)"
+    )
+    manifests.add_argument("--docs", default="docs/api.md", help="where to write the API reference")
+    manifests.add_argument(
+        "--check", action="store_true", help="write nothing; fail if any file is out of date"
+    )
+    manifests.set_defaults(func=_manifests)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)

@@ -1,1 +1,71 @@
-"""Custom resource models (v1alpha1); the CRD YAML is generated from them."""
+"""Custom resource models (v1alpha1); the CRD YAML is generated from them.
+
+Handlers import from here: `parse_cluster(body)` / `parse_spec(spec)` give typed,
+validated values; `EtcdClusterStatus(...).to_k8s()` is what goes into a status patch.
+"""
+
+from etcd_operator.api.cluster import (
+    KIND,
+    PLURAL,
+    EtcdCluster,
+    InvalidSpecError,
+    ObjectMeta,
+    parse_cluster,
+    parse_spec,
+    parse_status,
+)
+from etcd_operator.api.cluster_spec import (
+    EtcdClusterSpec,
+    EtcdTuning,
+    PodDisruptionBudgetSpec,
+    PodTemplate,
+    PvcRetentionPolicy,
+    ResourceRequirements,
+    StorageSpec,
+)
+from etcd_operator.api.cluster_status import (
+    ClusterPhase,
+    ConditionType,
+    EtcdClusterStatus,
+    MemberStatus,
+)
+from etcd_operator.api.common import (
+    API_VERSION,
+    GROUP,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    LastOperation,
+    OperationState,
+)
+from etcd_operator.api.versions import DEFAULT_ETCD_VERSION
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_ETCD_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "ClusterPhase",
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "EtcdCluster",
+    "EtcdClusterSpec",
+    "EtcdClusterStatus",
+    "EtcdTuning",
+    "InvalidSpecError",
+    "LastOperation",
+    "MemberStatus",
+    "ObjectMeta",
+    "OperationState",
+    "PodDisruptionBudgetSpec",
+    "PodTemplate",
+    "PvcRetentionPolicy",
+    "ResourceRequirements",
+    "StorageSpec",
+    "parse_cluster",
+    "parse_spec",
+    "parse_status",
+]

@@ -26,6 +26,9 @@ def test_run_accepts_repeated_namespaces() -> None:
 
 def test_console_script_help_works() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "etcd_operator", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "etcd_operator", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "run" in out and "version" in out

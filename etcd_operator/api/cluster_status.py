@@ -1,0 +1,117 @@
+"""`EtcdCluster.status` (v1alpha1): what the operator observed and did.
+
+Written only by the operator, through the status subresource.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from etcd_operator.api.common import ApiModel, Condition, LastOperation
+
+
+class ClusterPhase(StrEnum):
+    """A one-word summary of the cluster for `kubectl get`; conditions carry the detail."""
+
+    PENDING = "Pending"  # accepted, nothing created yet (or paused before bootstrap)
+    CREATING = "Creating"  # bootstrapping the initial members
+    RUNNING = "Running"  # all members healthy, nothing to do
+    SCALING = "Scaling"  # adding or removing members
+    UPGRADING = "Upgrading"  # replacing members with a new etcd version
+    HEALING = "Healing"  # replacing a failed member while quorum holds
+    DEGRADED = "Degraded"  # quorum holds but members are unhealthy and cannot be fixed yet
+    FAILED = "Failed"  # quorum lost or the spec cannot be acted on; needs a human
+    DELETING = "Deleting"  # the EtcdCluster is being deleted
+
+
+class ConditionType(StrEnum):
+    AVAILABLE = "Available"  # the cluster has quorum and serves clients
+    PROGRESSING = "Progressing"  # the operator is changing the cluster
+    DEGRADED = "Degraded"  # fewer healthy members than desired
+
+
+_HEX_ID = r"^[0-9a-f]{1,16}$"
+
+
+# Status is read back leniently (extra fields ignored): the operator must never get
+# stuck on a status written by an older or newer version of itself.
+_LENIENT = ConfigDict(extra="ignore")
+
+
+class MemberStatus(ApiModel):
+    """One etcd member as the operator last saw it."""
+
+    model_config = _LENIENT
+
+    name: str = Field(max_length=253, description="Member (and pod) name, <cluster>-<ordinal>.")
+    id: str | None = Field(
+        default=None,
+        pattern=_HEX_ID,
+        description="etcd member ID in hex; unset until the member is added to the cluster.",
+    )
+    peer_url: str | None = Field(
+        default=None, alias="peerURL", description="URL peers reach the member at."
+    )
+    client_url: str | None = Field(
+        default=None, alias="clientURL", description="URL clients reach the member at."
+    )
+    is_learner: bool = Field(
+        default=False, description="A learner replicates but does not vote yet."
+    )
+    healthy: bool = Field(default=False, description="The member answered its last health check.")
+    version: str | None = Field(default=None, description="etcd version the member runs.")
+    db_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="Size of the member's backend database in bytes.",
+        json_schema_extra={"format": "int64"},
+    )
+
+
+class EtcdClusterStatus(ApiModel):
+    """The observed state of an etcd cluster."""
+
+    model_config = _LENIENT
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation this status describes."
+    )
+    phase: ClusterPhase | None = Field(
+        default=None, description="A one-word summary; see conditions for the detail."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Available, Progressing and Degraded.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    replicas: int | None = Field(default=None, ge=0, description="Members of the cluster.")
+    ready_replicas: int | None = Field(
+        default=None, ge=0, description="Members whose pods are ready."
+    )
+    members: list[MemberStatus] | None = Field(
+        default=None,
+        description="The etcd members, voters and learners.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    leader: str | None = Field(default=None, description="Name of the leader member.")
+    cluster_id: str | None = Field(
+        default=None, alias="clusterID", pattern=_HEX_ID, description="etcd cluster ID in hex."
+    )
+    current_version: str | None = Field(
+        default=None,
+        description="The etcd version all members run; during an upgrade, the oldest.",
+    )
+    client_endpoint: str | None = Field(
+        default=None, description="URL clients inside the Kubernetes cluster connect to."
+    )
+    last_operation: LastOperation | None = Field(
+        default=None, description="The last action the operator took, and how it went."
+    )

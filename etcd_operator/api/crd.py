@@ -1,0 +1,168 @@
+"""CustomResourceDefinitions generated from the API models.
+
+Each kind of the group is one `Kind` entry in `KINDS`; EtcdBackup,
+EtcdBackupSchedule and EtcdRestore will be added there with their own models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from etcd_operator.api import cluster
+from etcd_operator.api.cluster_spec import EtcdClusterSpec
+from etcd_operator.api.cluster_status import EtcdClusterStatus
+from etcd_operator.api.common import GROUP, VERSION, CelRule, cel
+from etcd_operator.api.schema import Schema, model_schema, ordered
+from etcd_operator.api.structural import structural_errors
+
+CATEGORIES = ("etcd-operator",)
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    type: str
+    json_path: str
+    description: str
+    priority: int = 0
+
+    def to_k8s(self) -> dict[str, Any]:
+        column: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "jsonPath": self.json_path,
+            "description": self.description,
+        }
+        if self.priority:
+            column["priority"] = self.priority
+        return column
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of the API group and what its CRD needs."""
+
+    kind: str
+    plural: str
+    singular: str
+    short_names: tuple[str, ...]
+    description: str
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    # Rules on the whole object, e.g. on metadata.name, which CEL may read at the root.
+    root_rules: tuple[CelRule, ...] = field(default=())
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+ETCD_CLUSTER = Kind(
+    kind=cluster.KIND,
+    plural=cluster.PLURAL,
+    singular=cluster.SINGULAR,
+    short_names=cluster.SHORT_NAMES,
+    description=(
+        "EtcdCluster is an etcd cluster run by etcd-operator: one pod and one volume "
+        "per member, bootstrapped, scaled, healed and upgraded one safe step at a time."
+    ),
+    spec=EtcdClusterSpec,
+    status=EtcdClusterStatus,
+    printer_columns=(
+        PrinterColumn("Replicas", "integer", ".spec.replicas", "Desired members."),
+        PrinterColumn("Ready", "integer", ".status.readyReplicas", "Members whose pods are ready."),
+        PrinterColumn("Version", "string", ".status.currentVersion", "etcd version running."),
+        PrinterColumn("Phase", "string", ".status.phase", "One-word summary of the cluster."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+        PrinterColumn("Leader", "string", ".status.leader", "The leader member.", priority=1),
+    ),
+    root_rules=(
+        cel(
+            f"size(self.metadata.name) <= {cluster.MAX_CLUSTER_NAME_LENGTH}",
+            f"metadata.name must be at most {cluster.MAX_CLUSTER_NAME_LENGTH} characters: "
+            "pod, service and volume names are built from it",
+        ),
+        cel(
+            f"self.metadata.name.matches('{cluster.CLUSTER_NAME_PATTERN}')",
+            "metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', "
+            "starting with a letter): it names the cluster's services",
+        ),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (ETCD_CLUSTER,)
+
+
+def openapi_schema(kind: Kind) -> Schema:
+    """The structural `openAPIV3Schema` of one kind."""
+    # An object with only defaulted fields may be omitted; the server defaults it.
+    spec = ordered({**model_schema(kind.spec), "default": {}})
+    schema: Schema = {
+        "description": kind.description,
+        "type": "object",
+        "properties": {
+            "apiVersion": {
+                "description": "Versioned schema of this representation of the object.",
+                "type": "string",
+            },
+            "kind": {
+                "description": "The REST resource this object represents.",
+                "type": "string",
+            },
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": model_schema(kind.status),
+        },
+    }
+    if kind.root_rules:
+        schema["x-kubernetes-validations"] = list(kind.root_rules)
+    return schema
+
+
+def crd(kind: Kind) -> dict[str, Any]:
+    """The CustomResourceDefinition of one kind, as a plain dict ready for YAML."""
+    schema = openapi_schema(kind)
+    errors = structural_errors(schema)
+    if errors:
+        raise ValueError(f"{kind.kind} schema is not structural:\n" + "\n".join(errors))
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": kind.crd_name,
+            "labels": {"app.kubernetes.io/name": "etcd-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.singular,
+                "shortNames": list(kind.short_names),
+                "categories": list(CATEGORIES),
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        column.to_k8s() for column in kind.printer_columns
+                    ],
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def crd_file_name(kind: Kind) -> str:
+    """`etcd.operator.io_etcdclusters.yaml`, the controller-gen naming convention."""
+    return f"{GROUP}_{kind.plural}.yaml"

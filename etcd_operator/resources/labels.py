@@ -1,0 +1,57 @@
+"""Labels, annotations and owner references every object of a cluster carries."""
+
+from __future__ import annotations
+
+from lightkube.models.meta_v1 import OwnerReference
+
+from etcd_operator.api import EtcdCluster
+
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MEMBER_LABEL = "etcd.operator.io/member"
+
+APP_NAME = "etcd"
+MANAGED_BY = "etcd-operator"
+
+# Components (values of app.kubernetes.io/component).
+MEMBER = "member"
+PEER_SERVICE = "peer"
+CLIENT_SERVICE = "client"
+
+# Pod annotations the operator reads back.
+SPEC_HASH_ANNOTATION = "etcd.operator.io/spec-hash"
+ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"
+
+
+def cluster_labels(cluster: EtcdCluster, component: str) -> dict[str, str]:
+    """The recommended `app.kubernetes.io/*` labels of one object of `cluster`."""
+    return {
+        NAME_LABEL: APP_NAME,
+        INSTANCE_LABEL: cluster.name,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        COMPONENT_LABEL: component,
+    }
+
+
+def member_labels(cluster: EtcdCluster, member: str) -> dict[str, str]:
+    """Labels of a member's pod and claim: the cluster's, plus the member's name."""
+    return {**cluster_labels(cluster, MEMBER), MEMBER_LABEL: member}
+
+
+def member_selector(cluster: EtcdCluster) -> dict[str, str]:
+    """Selects every member pod of `cluster` (and nothing else)."""
+    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: cluster.name, COMPONENT_LABEL: MEMBER}
+
+
+def owner_reference(cluster: EtcdCluster) -> OwnerReference:
+    """Makes `cluster` the controller of an object, so deleting it garbage-collects them."""
+    return OwnerReference(
+        apiVersion=cluster.api_version,
+        kind=cluster.kind,
+        name=cluster.name,
+        uid=cluster.metadata.uid,
+        controller=True,
+        blockOwnerDeletion=True,
+    )

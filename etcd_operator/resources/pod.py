@@ -1,0 +1,296 @@
+"""The pod of one etcd member.
+
+The operator owns member pods directly (no StatefulSet), one per member, named
+after the member. A pod is never updated in place: when its spec hash (recorded in
+an annotation) differs from the hash of the pod this module would build now, the
+planner replaces the member's pod, one member at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import msgspec
+from lightkube.models.core_v1 import (
+    Affinity,
+    Capabilities,
+    Container,
+    ContainerPort,
+    EmptyDirVolumeSource,
+    PersistentVolumeClaimVolumeSource,
+    PodAffinityTerm,
+    PodAntiAffinity,
+    PodSecurityContext,
+    PodSpec,
+    ResourceRequirements,
+    SeccompProfile,
+    SecurityContext,
+    Toleration,
+    TopologySpreadConstraint,
+    Volume,
+    VolumeMount,
+    WeightedPodAffinityTerm,
+)
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.resources.core_v1 import Pod
+
+from etcd_operator.api import EtcdCluster
+from etcd_operator.resources.labels import (
+    ETCD_VERSION_ANNOTATION,
+    SPEC_HASH_ANNOTATION,
+    member_labels,
+    member_selector,
+    owner_reference,
+)
+from etcd_operator.resources.naming import (
+    CLIENT_PORT,
+    DEFAULT_CLUSTER_DOMAIN,
+    METRICS_PORT,
+    PEER_PORT,
+    client_url,
+    member_ordinal,
+    peer_service_name,
+    peer_url,
+    pvc_name,
+)
+from etcd_operator.resources.probes import member_probes
+
+ETCD_CONTAINER = "etcd"
+DATA_VOLUME = "data"
+DATA_MOUNT_PATH = "/var/lib/etcd"
+# A directory below the mount point: etcd wants to own (and chmod 0700) its data
+# dir, and a fresh filesystem's root may hold lost+found.
+DATA_DIR = f"{DATA_MOUNT_PATH}/data"
+# An unprivileged uid/gid (distroless "nonroot"); fsGroup makes the volume writable.
+RUN_AS_ID = 65532
+# etcd transfers leadership and syncs its WAL on SIGTERM; give it time to do so.
+TERMINATION_GRACE_PERIOD_SECONDS = 60
+
+InitialClusterState = Literal["new", "existing"]
+# Flags that only matter the first time a member starts (etcd ignores them once
+# its data dir exists), so they are left out of the spec hash.
+_BOOTSTRAP_FLAGS = ("--initial-cluster=", "--initial-cluster-state=", "--initial-cluster-token=")
+
+
+def _member_sort_key(cluster: str, member: str) -> tuple[int, str]:
+    ordinal = member_ordinal(cluster, member)
+    return (ordinal if ordinal is not None else 1 << 30, member)
+
+
+def etcd_args(
+    cluster: EtcdCluster,
+    member: str,
+    initial_cluster: Mapping[str, str],
+    initial_cluster_state: InitialClusterState,
+    token: str,
+    *,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> list[str]:
+    """The etcd command line of `member` (after `etcd`)."""
+    if member not in initial_cluster:
+        raise ValueError(f"initial cluster must include the member itself ({member})")
+    if initial_cluster_state not in ("new", "existing"):
+        raise ValueError(f"initial cluster state must be new or existing: {initial_cluster_state}")
+    name, namespace = cluster.name, cluster.namespace
+    members = sorted(initial_cluster, key=lambda m: _member_sort_key(name, m))
+    tuning = cluster.spec.etcd
+    args = [
+        f"--name={member}",
+        f"--data-dir={DATA_DIR}",
+        f"--listen-peer-urls=http://0.0.0.0:{PEER_PORT}",
+        f"--listen-client-urls=http://0.0.0.0:{CLIENT_PORT}",
+        f"--listen-metrics-urls=http://0.0.0.0:{METRICS_PORT}",
+        f"--advertise-client-urls={client_url(member, name, namespace, cluster_domain)}",
+        f"--initial-advertise-peer-urls={peer_url(member, name, namespace, cluster_domain)}",
+        "--initial-cluster=" + ",".join(f"{m}={initial_cluster[m]}" for m in members),
+        f"--initial-cluster-state={initial_cluster_state}",
+        f"--initial-cluster-token={token}",
+        f"--heartbeat-interval={tuning.heartbeat_interval_ms}",
+        f"--election-timeout={tuning.election_timeout_ms}",
+        f"--auto-compaction-mode={tuning.auto_compaction_mode}",
+        f"--auto-compaction-retention={tuning.auto_compaction_retention}",
+    ]
+    if tuning.snapshot_count is not None:
+        args.append(f"--snapshot-count={tuning.snapshot_count}")
+    if tuning.quota_backend_bytes is not None:
+        args.append(f"--quota-backend-bytes={tuning.quota_backend_bytes}")
+    return args
+
+
+def _from_dict(model: Any, data: Mapping[str, Any], field: str) -> Any:
+    try:
+        return model.from_dict(dict(data))
+    except msgspec.ValidationError as error:
+        raise ValueError(f"spec.podTemplate.{field}: {error}") from None
+
+
+def _affinity(cluster: EtcdCluster) -> Affinity:
+    """The user's affinity, or: prefer to put each member on a different node."""
+    if cluster.spec.pod_template.affinity is not None:
+        affinity: Affinity = _from_dict(Affinity, cluster.spec.pod_template.affinity, "affinity")
+        return affinity
+    return Affinity(
+        podAntiAffinity=PodAntiAffinity(
+            preferredDuringSchedulingIgnoredDuringExecution=[
+                WeightedPodAffinityTerm(
+                    weight=100,
+                    podAffinityTerm=PodAffinityTerm(
+                        labelSelector=LabelSelector(matchLabels=member_selector(cluster)),
+                        topologyKey="kubernetes.io/hostname",
+                    ),
+                )
+            ]
+        )
+    )
+
+
+def _resources(cluster: EtcdCluster) -> ResourceRequirements | None:
+    resources = cluster.spec.pod_template.resources
+    if resources is None:
+        return None
+    return ResourceRequirements(
+        requests={k: str(v) for k, v in resources.requests.items()} if resources.requests else None,
+        limits={k: str(v) for k, v in resources.limits.items()} if resources.limits else None,
+    )
+
+
+def _data_volume(cluster: EtcdCluster, member: str) -> Volume:
+    storage = cluster.spec.storage
+    if storage.empty_dir:
+        return Volume(name=DATA_VOLUME, emptyDir=EmptyDirVolumeSource(sizeLimit=storage.size))
+    return Volume(
+        name=DATA_VOLUME,
+        persistentVolumeClaim=PersistentVolumeClaimVolumeSource(claimName=pvc_name(member)),
+    )
+
+
+def _container(cluster: EtcdCluster, args: list[str]) -> Container:
+    probes = member_probes(cluster.spec.version)
+    return Container(
+        name=ETCD_CONTAINER,
+        image=cluster.spec.effective_image,
+        imagePullPolicy="IfNotPresent",
+        command=["etcd"],
+        args=args,
+        ports=[
+            ContainerPort(name="client", containerPort=CLIENT_PORT, protocol="TCP"),
+            ContainerPort(name="peer", containerPort=PEER_PORT, protocol="TCP"),
+            ContainerPort(name="metrics", containerPort=METRICS_PORT, protocol="TCP"),
+        ],
+        volumeMounts=[VolumeMount(name=DATA_VOLUME, mountPath=DATA_MOUNT_PATH)],
+        resources=_resources(cluster),
+        startupProbe=probes.startup,
+        livenessProbe=probes.liveness,
+        readinessProbe=probes.readiness,
+        securityContext=SecurityContext(
+            allowPrivilegeEscalation=False,
+            capabilities=Capabilities(drop=["ALL"]),
+            readOnlyRootFilesystem=True,
+            runAsNonRoot=True,
+            seccompProfile=SeccompProfile(type="RuntimeDefault"),
+        ),
+        terminationMessagePolicy="FallbackToLogsOnError",
+    )
+
+
+def _pod_spec(cluster: EtcdCluster, member: str, args: list[str]) -> PodSpec:
+    template = cluster.spec.pod_template
+    return PodSpec(
+        hostname=member,
+        subdomain=peer_service_name(cluster.name),
+        containers=[_container(cluster, args)],
+        volumes=[_data_volume(cluster, member)],
+        restartPolicy="Always",
+        terminationGracePeriodSeconds=TERMINATION_GRACE_PERIOD_SECONDS,
+        enableServiceLinks=False,
+        automountServiceAccountToken=False,  # etcd never talks to the Kubernetes API
+        securityContext=PodSecurityContext(
+            runAsNonRoot=True,
+            runAsUser=RUN_AS_ID,
+            runAsGroup=RUN_AS_ID,
+            fsGroup=RUN_AS_ID,
+            fsGroupChangePolicy="OnRootMismatch",
+            seccompProfile=SeccompProfile(type="RuntimeDefault"),
+        ),
+        affinity=_affinity(cluster),
+        tolerations=(
+            [_from_dict(Toleration, t, "tolerations") for t in template.tolerations]
+            if template.tolerations
+            else None
+        ),
+        nodeSelector=dict(template.node_selector) if template.node_selector else None,
+        topologySpreadConstraints=(
+            [
+                _from_dict(TopologySpreadConstraint, c, "topologySpreadConstraints")
+                for c in template.topology_spread_constraints
+            ]
+            if template.topology_spread_constraints
+            else None
+        ),
+        priorityClassName=template.priority_class_name,
+    )
+
+
+def pod_spec_hash(pod: Pod) -> str:
+    """A digest of what the pod runs, ignoring bootstrap-only flags and metadata.
+
+    Two pods built for the same member from the same spec hash alike whether the
+    member was bootstrapped or joined later, so a changed hash means the spec
+    changed something that needs the pod replaced. Labels and annotations are
+    not included: they can be patched in place.
+    """
+    if pod.spec is None:
+        raise ValueError("pod has no spec")
+    spec = pod.spec.to_dict()
+    for container in spec.get("containers", []):
+        container["args"] = [
+            arg for arg in container.get("args", []) if not arg.startswith(_BOOTSTRAP_FLAGS)
+        ]
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def member_pod(
+    cluster: EtcdCluster,
+    member: str,
+    initial_cluster: Mapping[str, str],
+    initial_cluster_state: InitialClusterState,
+    token: str,
+    *,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> Pod:
+    """The pod of `member`.
+
+    `initial_cluster` (member name -> peer URL) and `initial_cluster_state` say how
+    the member first starts: all bootstrap members with state `new` and the same
+    initial cluster; a member added later with state `existing` and the cluster
+    as it will be once the member is added (existing members plus itself).
+    """
+    args = etcd_args(
+        cluster,
+        member,
+        initial_cluster,
+        initial_cluster_state,
+        token,
+        cluster_domain=cluster_domain,
+    )
+    template = cluster.spec.pod_template
+    pod = Pod(
+        metadata=ObjectMeta(
+            name=member,
+            namespace=cluster.namespace,
+            labels={**(template.labels or {}), **member_labels(cluster, member)},
+            ownerReferences=[owner_reference(cluster)],
+        ),
+        spec=_pod_spec(cluster, member, args),
+    )
+    assert pod.metadata is not None
+    pod.metadata.annotations = {
+        **(template.annotations or {}),
+        SPEC_HASH_ANNOTATION: pod_spec_hash(pod),
+        ETCD_VERSION_ANNOTATION: cluster.spec.version,
+    }
+    return pod

@@ -1,0 +1,72 @@
+"""Generated files are checked in; they must equal what the generators produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from etcd_operator.cli import main
+from etcd_operator.manifests import IMAGE, cluster_role, deployment, generated_files
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted(generated_files(), key=str), ids=str)
+def test_checked_in_file_matches_the_generator(path: Path) -> None:
+    checked_in = REPO / path
+    assert checked_in.exists(), f"{path} is missing: run `make manifests`"
+    assert checked_in.read_text() == generated_files()[path], (
+        f"{path} is out of date: run `make manifests`"
+    )
+
+
+def test_manifests_command_writes_and_checks(tmp_path: Path) -> None:
+    out, docs = tmp_path / "deploy", tmp_path / "api.md"
+    args = ["manifests", "--output", str(out), "--docs", str(docs)]
+    assert main([*args, "--check"]) == 1
+    assert main(args) == 0
+    assert (out / "crds" / "etcd.operator.io_etcdclusters.yaml").exists()
+    assert docs.read_text().startswith("<!-- Generated")
+    assert main([*args, "--check"]) == 0
+
+
+def test_every_generated_yaml_file_parses() -> None:
+    for path, content in generated_files().items():
+        if path.suffix == ".yaml":
+            documents = [d for d in yaml.safe_load_all(content) if d]
+            assert documents and all("apiVersion" in d and "kind" in d for d in documents)
+
+
+def _rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = cluster_role().to_dict()["rules"]
+    return rules
+
+
+def test_cluster_role_grants_no_wildcards_and_only_reads_pod_status() -> None:
+    for rule in _rules():
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+    pod_status = [r for r in _rules() if "pods/status" in r["resources"]]
+    assert pod_status == [{"apiGroups": [""], "resources": ["pods/status"], "verbs": ["get"]}]
+    namespaces = [r for r in _rules() if "namespaces" in r["resources"]]
+    assert namespaces[0]["verbs"] == ["list", "watch"]
+
+
+def test_cluster_role_covers_custom_resources_status_and_finalizers() -> None:
+    granted = {(g, res) for r in _rules() for g in r["apiGroups"] for res in r["resources"]}
+    for resource in ("etcdclusters", "etcdclusters/status", "etcdclusters/finalizers"):
+        assert ("etcd.operator.io", resource) in granted
+    for resource in ("pods", "persistentvolumeclaims", "services", "secrets", "events"):
+        assert ("", resource) in granted
+    assert ("policy", "poddisruptionbudgets") in granted
+
+
+def test_deployment_runs_the_operator_image() -> None:
+    spec = deployment().to_dict()["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["image"] == IMAGE == "ghcr.io/etcd-operator/etcd-operator:0.1.0"
+    assert container["command"] == ["etcd-operator"] and container["args"][0] == "run"
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False

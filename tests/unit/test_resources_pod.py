@@ -1,0 +1,259 @@
+"""The member pod: etcd flags, probes, restricted security, template, spec hash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from api_factories import make_cluster
+from hypothesis import given
+from hypothesis import strategies as st
+
+from etcd_operator.resources import initial_cluster, member_name, member_pod, pod_spec_hash
+from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, SPEC_HASH_ANNOTATION
+
+BOOT = initial_cluster("demo", "ns", ["demo-0", "demo-1", "demo-2"])
+
+
+def _pod(state: str = "new", members: dict[str, str] = BOOT, **spec: Any) -> dict[str, Any]:
+    pod = member_pod(make_cluster(**spec), "demo-1", members, state, "demo-uid-1")  # type: ignore[arg-type]
+    result: dict[str, Any] = pod.to_dict()
+    return result
+
+
+def _args(pod: dict[str, Any]) -> list[str]:
+    args: list[str] = pod["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_bootstrap_member_flags() -> None:
+    args = _args(_pod())
+    assert "--name=demo-1" in args
+    assert "--data-dir=/var/lib/etcd/data" in args
+    assert "--initial-cluster-state=new" in args
+    assert "--initial-cluster-token=demo-uid-1" in args
+    assert "--listen-peer-urls=http://0.0.0.0:2380" in args
+    assert "--listen-client-urls=http://0.0.0.0:2379" in args
+    assert "--listen-metrics-urls=http://0.0.0.0:2381" in args
+    assert "--advertise-client-urls=http://demo-1.demo.ns.svc.cluster.local:2379" in args
+    assert "--initial-advertise-peer-urls=http://demo-1.demo.ns.svc.cluster.local:2380" in args
+    assert (
+        "--initial-cluster=demo-0=http://demo-0.demo.ns.svc.cluster.local:2380,"
+        "demo-1=http://demo-1.demo.ns.svc.cluster.local:2380,"
+        "demo-2=http://demo-2.demo.ns.svc.cluster.local:2380"
+    ) in args
+
+
+def test_joining_member_starts_as_existing_with_the_cluster_it_joins() -> None:
+    members = {m: u for m, u in BOOT.items() if m != "demo-2"}
+    args = _args(_pod("existing", members))
+    assert "--initial-cluster-state=existing" in args
+    assert not any("demo-2=" in a for a in args)
+
+
+def test_initial_cluster_is_ordered_by_ordinal_whatever_the_input_order() -> None:
+    members = {f"demo-{i}": f"http://demo-{i}:2380" for i in (10, 1, 2)}
+    flag = next(a for a in _args(_pod(members=members)) if a.startswith("--initial-cluster="))
+    assert flag.index("demo-1=") < flag.index("demo-2=") < flag.index("demo-10=")
+
+
+def test_a_member_missing_from_its_initial_cluster_is_refused() -> None:
+    with pytest.raises(ValueError, match="must include the member itself"):
+        _pod(members={"demo-0": "http://x:2380"})
+
+
+def test_tuning_flags_follow_the_spec() -> None:
+    args = _args(
+        _pod(
+            etcd={
+                "heartbeatIntervalMs": 200,
+                "electionTimeoutMs": 2000,
+                "snapshotCount": 5000,
+                "quotaBackendBytes": 4 * 2**30,
+                "autoCompactionMode": "revision",
+                "autoCompactionRetention": "1000",
+            }
+        )
+    )
+    for flag in (
+        "--heartbeat-interval=200",
+        "--election-timeout=2000",
+        "--snapshot-count=5000",
+        f"--quota-backend-bytes={4 * 2**30}",
+        "--auto-compaction-mode=revision",
+        "--auto-compaction-retention=1000",
+    ):
+        assert flag in args
+    defaults = _args(_pod())
+    assert not any(a.startswith(("--snapshot-count", "--quota-backend-bytes")) for a in defaults)
+
+
+def test_pod_identity_dns_owner_and_labels() -> None:
+    pod = _pod(podTemplate={"labels": {"team": "db", "app.kubernetes.io/instance": "evil"}})
+    meta, spec = pod["metadata"], pod["spec"]
+    assert (meta["name"], meta["namespace"]) == ("demo-1", "ns")
+    assert (spec["hostname"], spec["subdomain"]) == ("demo-1", "demo")
+    assert meta["labels"] == {
+        "team": "db",
+        "app.kubernetes.io/name": "etcd",
+        "app.kubernetes.io/instance": "demo",  # the operator's labels win
+        "app.kubernetes.io/managed-by": "etcd-operator",
+        "app.kubernetes.io/component": "member",
+        "etcd.operator.io/member": "demo-1",
+    }
+    [owner] = meta["ownerReferences"]
+    assert owner == {
+        "apiVersion": "etcd.operator.io/v1alpha1",
+        "kind": "EtcdCluster",
+        "name": "demo",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def test_container_runs_etcd_from_the_version_image() -> None:
+    container = _pod(version="3.5.35")["spec"]["containers"][0]
+    assert container["name"] == "etcd"
+    assert container["command"] == ["etcd"]
+    assert container["image"] == "gcr.io/etcd-development/etcd:v3.5.35"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "client": 2379,
+        "peer": 2380,
+        "metrics": 2381,
+    }
+    assert _pod(image="mirror/etcd:x")["spec"]["containers"][0]["image"] == "mirror/etcd:x"
+
+
+def test_probes_use_readyz_and_livez_on_the_metrics_port() -> None:
+    container = _pod()["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz",
+        "port": 2381,
+        "scheme": "HTTP",
+    }
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["startupProbe"]["httpGet"]["path"] == "/livez"
+    liveness = container["livenessProbe"]
+    # A defragmenting member stalls reads; liveness must wait minutes, not seconds.
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 180
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+
+
+def test_old_members_without_readyz_are_probed_through_health() -> None:
+    container = _pod(version="3.5.9")["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health?exclude=NOSPACE"
+    assert "serializable=true" in container["livenessProbe"]["httpGet"]["path"]
+
+
+def test_pod_passes_the_restricted_pod_security_standard() -> None:
+    spec = _pod()["spec"]
+    pod_sc = spec["securityContext"]
+    assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0
+    assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in spec["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["runAsNonRoot"] is True
+        assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+    assert not any(spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC"))
+    assert all(set(v) <= {"name", "persistentVolumeClaim", "emptyDir"} for v in spec["volumes"])
+    assert spec["enableServiceLinks"] is False
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["terminationGracePeriodSeconds"] >= 30
+
+
+def test_data_volume_is_the_member_claim_or_an_empty_dir() -> None:
+    assert _pod()["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "demo-1"}}
+    ]
+    assert _pod(storage={"emptyDir": True, "size": "2Gi"})["spec"]["volumes"] == [
+        {"name": "data", "emptyDir": {"sizeLimit": "2Gi"}}
+    ]
+
+
+def test_pod_template_scheduling_and_resources_are_copied() -> None:
+    toleration = {"key": "dedicated", "operator": "Equal", "value": "etcd", "effect": "NoSchedule"}
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "disk", "operator": "Exists"}]}]
+            }
+        }
+    }
+    spread = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
+    spec = _pod(
+        podTemplate={
+            "annotations": {"note": "x"},
+            "resources": {
+                "requests": {"cpu": "500m", "memory": 2**30},
+                "limits": {"memory": "2Gi"},
+            },
+            "affinity": affinity,
+            "tolerations": [toleration],
+            "nodeSelector": {"disk": "ssd"},
+            "topologySpreadConstraints": [spread],
+            "priorityClassName": "system-cluster-critical",
+        }
+    )
+    pod_spec = spec["spec"]
+    assert pod_spec["containers"][0]["resources"] == {
+        "requests": {"cpu": "500m", "memory": str(2**30)},
+        "limits": {"memory": "2Gi"},
+    }
+    assert pod_spec["affinity"] == affinity
+    assert pod_spec["tolerations"] == [toleration]
+    assert pod_spec["nodeSelector"] == {"disk": "ssd"}
+    assert pod_spec["topologySpreadConstraints"] == [spread]
+    assert pod_spec["priorityClassName"] == "system-cluster-critical"
+    assert spec["metadata"]["annotations"]["note"] == "x"
+
+
+def test_members_prefer_different_nodes_by_default() -> None:
+    [term] = _pod()["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_a_malformed_affinity_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"spec\.podTemplate\.affinity"):
+        _pod(podTemplate={"affinity": {"nodeAffinity": 5}})
+
+
+def test_spec_hash_ignores_bootstrap_flags_and_metadata() -> None:
+    boot = _pod()
+    joined = _pod("existing", {"demo-1": BOOT["demo-1"]})
+    relabelled = _pod(podTemplate={"labels": {"x": "y"}, "annotations": {"a": "b"}})
+    hashes = {
+        p["metadata"]["annotations"][SPEC_HASH_ANNOTATION] for p in (boot, joined, relabelled)
+    }
+    assert len(hashes) == 1
+    assert boot["metadata"]["annotations"][ETCD_VERSION_ANNOTATION] == "3.6.6"
+
+
+@given(
+    change=st.sampled_from(
+        [
+            {"version": "3.6.16"},
+            {"image": "mirror/etcd:v3.6.6"},
+            {"etcd": {"heartbeatIntervalMs": 150}},
+            {"podTemplate": {"nodeSelector": {"a": "b"}}},
+            {"podTemplate": {"resources": {"limits": {"memory": "1Gi"}}}},
+        ]
+    )
+)
+def test_spec_hash_changes_when_what_the_pod_runs_changes(change: dict[str, Any]) -> None:
+    assert (
+        _pod(**change)["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+        != _pod()["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    )
+
+
+def test_spec_hash_of_a_built_pod_is_reproducible() -> None:
+    cluster = make_cluster()
+    pod = member_pod(cluster, member_name("demo", 0), BOOT, "new", "t")
+    assert pod.metadata is not None and pod.metadata.annotations is not None
+    assert pod_spec_hash(pod) == pod.metadata.annotations[SPEC_HASH_ANNOTATION]

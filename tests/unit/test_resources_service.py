@@ -1,0 +1,38 @@
+"""Peer (headless) and client services."""
+
+from __future__ import annotations
+
+from api_factories import make_cluster
+
+from etcd_operator.resources import client_service, peer_service
+
+SELECTOR = {
+    "app.kubernetes.io/name": "etcd",
+    "app.kubernetes.io/instance": "demo",
+    "app.kubernetes.io/component": "member",
+}
+
+
+def test_peer_service_is_headless_and_publishes_unready_members() -> None:
+    service = peer_service(make_cluster()).to_dict()
+    assert service["metadata"]["name"] == "demo"
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == SELECTOR
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "peer": 2380,
+        "client": 2379,
+    }
+    assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "peer"
+    assert service["metadata"]["ownerReferences"][0]["controller"] is True
+
+
+def test_client_service_serves_ready_members_on_2379() -> None:
+    service = client_service(make_cluster()).to_dict()
+    assert service["metadata"]["name"] == "demo-client"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert "publishNotReadyAddresses" not in service["spec"]
+    assert service["spec"]["selector"] == SELECTOR
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("client", 2379, 2379)
+    ]
