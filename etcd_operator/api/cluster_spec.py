@@ -258,7 +258,7 @@ class EtcdClusterSpec(ApiModel):
         default=DEFAULT_ETCD_VERSION,
         pattern=ETCD_VERSION_PATTERN,
         max_length=32,
-        description="etcd version, e.g. 3.6.6. Changing it performs a rolling upgrade.",
+        description="etcd version, e.g. 3.6.16. Changing it performs a rolling upgrade.",
     )
     image: str | None = Field(
         default=None,

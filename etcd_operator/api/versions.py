@@ -10,9 +10,9 @@ import re
 
 # The version a new EtcdCluster gets when `spec.version` is omitted. The lead keeps
 # it in step with the etcd builds localcluster provides.
-DEFAULT_ETCD_VERSION = "3.6.6"
+DEFAULT_ETCD_VERSION = "3.6.16"
 
-# Upstream etcd release images: `gcr.io/etcd-development/etcd:v3.6.6`.
+# Upstream etcd release images: `gcr.io/etcd-development/etcd:v3.6.16`.
 ETCD_IMAGE_REPOSITORY = "gcr.io/etcd-development/etcd"
 
 # What `spec.version` accepts: an etcd v3 release, major.minor.patch, no suffix.
@@ -26,7 +26,7 @@ _FIRST_WITH_LIVEZ_READYZ = (3, 5, 11)
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
-    """`"3.6.6"` -> `(3, 6, 6)`; raises ValueError for anything `spec.version` rejects."""
+    """`"3.6.16"` -> `(3, 6, 6)`; raises ValueError for anything `spec.version` rejects."""
     if not _VERSION_RE.match(version):
         raise ValueError(f"not an etcd version (want 3.MINOR.PATCH): {version!r}")
     major, minor, patch = (int(part) for part in version.split("."))

@@ -96,7 +96,7 @@ def test_spec_schema_carries_defaults_for_the_server() -> None:
     assert spec["default"] == {}
     assert props["replicas"]["default"] == 3
     assert (props["replicas"]["minimum"], props["replicas"]["maximum"]) == (1, 9)
-    assert props["version"]["default"] == "3.6.6"
+    assert props["version"]["default"] == "3.6.16"
     assert props["version"]["pattern"] == r"^3\.[0-9]+\.[0-9]+$"
     assert props["storage"]["default"] == {}
     assert props["storage"]["properties"]["size"]["default"] == "1Gi"
@@ -152,7 +152,7 @@ _partial_specs = st.fixed_dictionaries(
     {},
     optional={
         "replicas": st.integers(1, 9),
-        "version": st.sampled_from(["3.5.35", "3.6.6", "3.6.16"]),
+        "version": st.sampled_from(["3.5.35", "3.6.16", "3.6.16"]),
         "storage": st.fixed_dictionaries(
             {},
             optional={"size": st.sampled_from(["1Gi", "10Gi", "512Mi"]), "emptyDir": st.booleans()},

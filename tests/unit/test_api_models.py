@@ -33,9 +33,9 @@ from etcd_operator.api.versions import etcd_image, has_livez_readyz, parse_versi
 def test_an_empty_spec_gets_every_default() -> None:
     spec = parse_spec({})
     assert spec.replicas == 3
-    assert spec.version == DEFAULT_ETCD_VERSION == "3.6.6"
+    assert spec.version == DEFAULT_ETCD_VERSION == "3.6.16"
     assert spec.image is None
-    assert spec.effective_image == "gcr.io/etcd-development/etcd:v3.6.6"
+    assert spec.effective_image == "gcr.io/etcd-development/etcd:v3.6.16"
     assert spec.storage.size == "1Gi"
     assert spec.storage.storage_class_name is None
     assert spec.storage.empty_dir is False
@@ -78,7 +78,7 @@ def test_spec_accepts_camel_case_wire_names() -> None:
         ({"replicas": 0}, "spec.replicas: Input should be greater than or equal to 1 (got 0)"),
         ({"replicas": 10}, "spec.replicas: Input should be less than or equal to 9 (got 10)"),
         ({"version": "3.6"}, "spec.version: String should match pattern"),
-        ({"version": "v3.6.6"}, "spec.version: String should match pattern"),
+        ({"version": "v3.6.16"}, "spec.version: String should match pattern"),
         ({"storage": {"size": "0"}}, "spec.storage: storage.size must be positive"),
         ({"storage": {"size": "lots"}}, "spec.storage.size: String should match pattern"),
         (
@@ -195,13 +195,13 @@ def test_status_round_trips_through_its_wire_form() -> None:
                 peer_url="http://demo-0.demo.ns.svc.cluster.local:2380",
                 client_url="http://demo-0.demo.ns.svc.cluster.local:2379",
                 healthy=True,
-                version="3.6.6",
+                version="3.6.16",
                 db_size=20480,
             )
         ],
         leader="demo-0",
         cluster_id="cdf818194e3a8c32",
-        current_version="3.6.6",
+        current_version="3.6.16",
         client_endpoint="http://demo-client.ns.svc:2379",
         last_operation=LastOperation(
             type="AddLearner",

@@ -231,14 +231,14 @@ def test_spec_hash_ignores_bootstrap_flags_and_metadata() -> None:
         p["metadata"]["annotations"][SPEC_HASH_ANNOTATION] for p in (boot, joined, relabelled)
     }
     assert len(hashes) == 1
-    assert boot["metadata"]["annotations"][ETCD_VERSION_ANNOTATION] == "3.6.6"
+    assert boot["metadata"]["annotations"][ETCD_VERSION_ANNOTATION] == "3.6.16"
 
 
 @given(
     change=st.sampled_from(
         [
-            {"version": "3.6.16"},
-            {"image": "mirror/etcd:v3.6.6"},
+            {"version": "3.5.35"},
+            {"image": "mirror/etcd:v3.6.16"},
             {"etcd": {"heartbeatIntervalMs": 150}},
             {"podTemplate": {"nodeSelector": {"a": "b"}}},
             {"podTemplate": {"resources": {"limits": {"memory": "1Gi"}}}},
