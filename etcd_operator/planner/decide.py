@@ -1,0 +1,157 @@
+"""`decide(observed)`: the one entry point. Bootstrap and the no-answer case live here; the
+rules for a running cluster live in `running.py`."""
+
+from __future__ import annotations
+
+from etcd_operator.planner.model import Observed
+from etcd_operator.planner.naming import MAX_REPLICAS, cluster_token, member_name, ordinal_of
+from etcd_operator.planner.running import decide_running
+from etcd_operator.planner.steps import (
+    Bootstrap,
+    ClusterState,
+    CreatePod,
+    Decision,
+    Degraded,
+    Done,
+    InitialCluster,
+    MarkBootstrapped,
+    Paused,
+    Reason,
+    Step,
+    Wait,
+)
+from etcd_operator.planner.view import View, by_ordinal, version_for_new_pod
+
+
+def next_step(observed: Observed) -> Step:
+    """The next safe step for one EtcdCluster."""
+    return decide(observed).step
+
+
+def decide(observed: Observed) -> Decision:
+    """The next safe step, with the reason and message for Events and `status.lastOperation`."""
+    spec = observed.spec
+    if spec.deleting:
+        return Decision(Done(), Reason.DELETING, "the cluster is being deleted")
+    if spec.paused:
+        return Decision(Paused(), Reason.PAUSED, "reconciliation is paused")
+    invalid = _validate(observed)
+    if invalid is not None:
+        return invalid
+    if not observed.bootstrapped:
+        return _bootstrap(observed)
+    if observed.members is None:
+        return _no_answer(observed)
+    return decide_running(View.of(observed, observed.members))
+
+
+def _validate(o: Observed) -> Decision | None:
+    if not 1 <= o.spec.replicas <= MAX_REPLICAS:
+        return Decision(
+            Degraded(Reason.INVALID_SPEC),
+            Reason.INVALID_SPEC,
+            f"replicas must be between 1 and {MAX_REPLICAS}, got {o.spec.replicas}",
+        )
+    names = [member_name(o.cluster.name, i) for i in range(MAX_REPLICAS)]
+    missing = [n for n in names if n not in o.expected_peer_urls]
+    strange = [n for n in o.expected_peer_urls if ordinal_of(n, o.cluster.name) is None]
+    if missing or strange:
+        return Decision(
+            Degraded(Reason.INVALID_OBSERVATION),
+            Reason.INVALID_OBSERVATION,
+            f"expected_peer_urls lacks {missing} or has names not of this cluster {strange}",
+        )
+    return None
+
+
+def _ours(o: Observed) -> list[str]:
+    """Names of existing pods that belong to this cluster, by ordinal."""
+    return by_ordinal(n for n in o.pods if n in o.expected_peer_urls)
+
+
+def _initial(o: Observed, state: ClusterState, names: list[str]) -> InitialCluster:
+    peers = tuple((n, o.expected_peer_urls[n]) for n in names)
+    return InitialCluster(state, peers, cluster_token(o.cluster.name, o.cluster.uid))
+
+
+def _bootstrap(o: Observed) -> Decision:
+    """Before the cluster ever formed: all initial members start together with a static
+    initial cluster. A crash half way leaves some pods, which name the whole initial cluster."""
+    pods = _ours(o)
+    lost = [n for n in pods if o.pods[n].data_lost]
+    if lost:
+        return Decision(
+            Degraded(Reason.STALE_VOLUME),
+            Reason.STALE_VOLUME,
+            f"volumes of {lost} hold data of another cluster; delete them to bootstrap afresh",
+        )
+    if o.members is not None:
+        # The members formed a cluster and it answered: it exists from now on. Initial members
+        # whose pods are still missing are started by the rules for a running cluster.
+        return Decision(MarkBootstrapped(), Reason.BOOTSTRAPPED, "the cluster has formed")
+    sets = {o.pods[n].bootstrap_members for n in pods}
+    if not pods:
+        initial = [member_name(o.cluster.name, i) for i in range(o.spec.replicas)]
+    elif len(sets) == 1 and () not in sets:
+        initial = by_ordinal(next(iter(sets)))
+    else:
+        return Decision(
+            Degraded(Reason.BOOTSTRAP_INCONSISTENT),
+            Reason.BOOTSTRAP_INCONSISTENT,
+            f"pods {pods} disagree on the initial cluster or do not record one",
+        )
+    if any(n not in o.expected_peer_urls for n in initial) or not set(pods) <= set(initial):
+        return Decision(
+            Degraded(Reason.BOOTSTRAP_INCONSISTENT),
+            Reason.BOOTSTRAP_INCONSISTENT,
+            f"initial cluster {initial} does not match pods {pods}",
+        )
+    cluster = _initial(o, ClusterState.NEW, initial)
+    if not pods:
+        return Decision(
+            Bootstrap(tuple(initial), cluster, o.spec.version),
+            Reason.BOOTSTRAP,
+            f"creating the initial {len(initial)} members",
+        )
+    missing = [n for n in initial if n not in o.pods]
+    if missing:
+        return Decision(
+            CreatePod(missing[0], cluster, o.spec.version),
+            Reason.BOOTSTRAP_RESUME,
+            f"creating initial member {missing[0]} left out by an interrupted bootstrap",
+        )
+    return Decision(
+        Wait(Reason.BOOTSTRAPPING), Reason.BOOTSTRAPPING, "waiting for the members to form"
+    )
+
+
+def _no_answer(o: Observed) -> Decision:
+    """No member answered: quorum is lost or every pod is gone. Never bootstrap again; only
+    start pods on intact volumes, which brings members back with their own data."""
+    pods = _ours(o)
+    volumes = by_ordinal(n for n in o.pvcs if n in o.expected_peer_urls)
+    intact = [n for n in volumes if not o.pvcs[n].deleting]
+    restart = [n for n in intact if n not in o.pods]
+    if restart:
+        running = (o.pods[n].version for n in pods)
+        cluster = _initial(o, ClusterState.EXISTING, by_ordinal(set(intact) | set(pods)))
+        return Decision(
+            CreatePod(restart[0], cluster, version_for_new_pod(o, running)),
+            Reason.RESTORE_POD,
+            f"no member answers; starting {restart[0]} on its volume",
+        )
+    if not pods and not volumes:
+        return Decision(
+            Degraded(Reason.CLUSTER_LOST),
+            Reason.CLUSTER_LOST,
+            "every pod and volume is gone; the cluster will not be bootstrapped empty again",
+        )
+    if any(o.pods[n].deleting for n in pods):
+        return Decision(
+            Wait(Reason.POD_TERMINATING), Reason.POD_TERMINATING, "pods are terminating"
+        )
+    return Decision(
+        Degraded(Reason.QUORUM_LOST),
+        Reason.QUORUM_LOST,
+        f"no member answers; {len(pods)} pods exist",
+    )

@@ -1,0 +1,123 @@
+"""What the shell observed about one EtcdCluster: the planner's only input.
+
+Every value is plain data read from the world (the custom resource, its status, pods, PVCs and
+the etcd member list) so that the planner can be tested with any combination of it. A pod or a
+PVC that does not exist is simply absent from its mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class PvcRetention(StrEnum):
+    """`spec.pvcRetentionPolicy.whenScaled`, as in StatefulSets."""
+
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class PodPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRef:
+    name: str
+    namespace: str
+    uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSpec:
+    replicas: int
+    version: str
+    paused: bool = False
+    deleting: bool = False  # metadata.deletionTimestamp is set
+    pvc_when_scaled: PvcRetention = PvcRetention.RETAIN
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdMember:
+    """One entry of the etcd member list."""
+
+    id: int
+    name: str  # '' until the member has started and published its name
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...] = ()
+    is_learner: bool = False
+
+    @property
+    def started(self) -> bool:
+        return self.name != ""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberHealth:
+    """What one member said about itself (endpoint health and status)."""
+
+    reachable: bool
+    healthy: bool
+    version: str | None = None
+    raft_index: int = 0
+    applied_index: int = 0
+    db_size: int = 0
+    is_leader: bool = False
+    alarms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodState:
+    """One existing pod of the cluster, keyed by member name in `Observed.pods`."""
+
+    phase: PodPhase = PodPhase.RUNNING
+    ready: bool = True
+    deleting: bool = False  # metadata.deletionTimestamp is set
+    version: str | None = None  # the etcd version of its image
+    restart_count: int = 0
+    crash_looping: bool = False
+    # The data directory is empty although the member had started, or it belongs to another
+    # cluster or member: the pod must never run as that member again.
+    data_lost: bool = False
+    created_at: datetime | None = None
+    # For pods created with initial-cluster-state=new: the names of the static initial cluster
+    # (recorded on the pod by the shell). Empty for pods that joined an existing cluster.
+    bootstrap_members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PvcState:
+    """One existing PVC of the cluster, keyed by member name in `Observed.pvcs`."""
+
+    bound: bool = True
+    deleting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    cluster: ClusterRef
+    generation: int
+    spec: DesiredSpec
+    # status: the cluster formed once. Once true the operator never bootstraps again: a wiped
+    # cluster would otherwise come back empty and silently lose its data.
+    bootstrapped: bool
+    # The member list as one reachable member sees it; None when no member answered.
+    members: tuple[EtcdMember, ...] | None
+    # The peer URL of every name the cluster may use, ordinals 0..MAX_REPLICAS-1, supplied by
+    # the shell (resources/ owns DNS naming). Members are matched to names by peer URL, since an
+    # unstarted member has no name yet.
+    expected_peer_urls: Mapping[str, str]
+    member_health: Mapping[int, MemberHealth] = field(default_factory=dict)
+    leader_id: int | None = None
+    pods: Mapping[str, PodState] = field(default_factory=dict)
+    pvcs: Mapping[str, PvcState] = field(default_factory=dict)
+    # status: the etcd version the cluster last ran; used to start a member when no running
+    # member can tell (None before bootstrap).
+    status_version: str | None = None

@@ -1,0 +1,315 @@
+"""Rules for a bootstrapped cluster whose member list is known: heal, scale, upgrade.
+
+Rules run in priority order and the first that applies wins. Everything before "scale" exists to
+get back to exactly one healthy member per name with no learner in flight; only then may a new
+membership change start.
+"""
+
+from __future__ import annotations
+
+from etcd_operator.planner.model import EtcdMember, PodPhase, PvcRetention
+from etcd_operator.planner.naming import cluster_token, member_name
+from etcd_operator.planner.steps import (
+    AddLearner,
+    ClusterState,
+    CreatePod,
+    Decision,
+    Degraded,
+    DeletePod,
+    DeletePVC,
+    InitialCluster,
+    InSync,
+    MoveLeader,
+    PromoteLearner,
+    Reason,
+    RemoveMember,
+    UpgradeMember,
+    Wait,
+)
+from etcd_operator.planner.versions import change_allowed, same_version
+from etcd_operator.planner.view import View, by_ordinal
+
+
+def _wait(reason: Reason, message: str) -> Decision:
+    return Decision(Wait(reason), reason, message)
+
+
+def _degraded(reason: Reason, message: str) -> Decision:
+    return Decision(Degraded(reason), reason, message)
+
+
+def _join(v: View) -> InitialCluster:
+    """Flags for a pod joining the current membership (etcd checks the peer URLs match)."""
+    peers = tuple((v.label(m), url) for m in v.sorted_members() for url in m.peer_urls)
+    ref = v.observed.cluster
+    return InitialCluster(ClusterState.EXISTING, peers, cluster_token(ref.name, ref.uid))
+
+
+def _create_pod(v: View, name: str, reason: Reason, message: str) -> Decision:
+    step = CreatePod(name, _join(v), v.version_for_new_pod())
+    return Decision(step, reason, message)
+
+
+def decide_running(v: View) -> Decision:
+    return (
+        _while_quorum_lost(v)
+        or _membership_anomalies(v)
+        or _heal(v)
+        or _learner_in_flight(v)
+        or _unhealthy(v)
+        or _scaled_volumes(v)
+        or _scale(v)
+        or _upgrade(v)
+        or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
+    )
+
+
+def _while_quorum_lost(v: View) -> Decision | None:
+    """Without quorum nothing can be committed and nothing may be taken away. The one thing
+    that can only help is starting a voter's missing pod on its intact volume: it rejoins as
+    itself with its own data, exactly as if its process had restarted."""
+    if v.has_quorum():
+        return None
+    for m in v.voters:
+        name = v.name_of(m)
+        if name is None or name in v.observed.pods or len(v.members_named(name)) != 1:
+            continue
+        pvc = v.observed.pvcs.get(name)
+        if pvc is not None and not pvc.deleting:
+            return _create_pod(
+                v, name, Reason.RESTORE_POD, f"restarting voter {name} to regain quorum"
+            )
+    healthy, voters = v.healthy_voters(), len(v.voters)
+    return _degraded(
+        Reason.QUORUM_LOST,
+        f"{healthy} of {voters} voters healthy; quorum needs {voters // 2 + 1}",
+    )
+
+
+def _membership_anomalies(v: View) -> Decision | None:
+    """Members that are not ours, or two members for one name (a crash between MemberAdd and
+    recording it cannot cause this, but a human or a stale URL can)."""
+    for m in v.sorted_members():
+        if v.name_of(m) is not None:
+            continue
+        if m.is_learner:
+            return Decision(
+                RemoveMember(m.id, v.label(m)),
+                Reason.REMOVE_STRAY_LEARNER,
+                f"learner {v.label(m)} is not one of this cluster's members",
+            )
+        return _degraded(
+            Reason.FOREIGN_MEMBER,
+            f"voter {v.label(m)} ({', '.join(m.peer_urls)}) is not one of this cluster's members;"
+            " remove it by hand if it should not be there",
+        )
+    for name in by_ordinal(v.member_names):
+        same = v.members_named(name)
+        if len(same) < 2:
+            continue
+        spare = next((m for m in reversed(same) if m.is_learner and not m.started), None)
+        if spare is None:
+            spare = next((m for m in reversed(same) if m.is_learner), None)
+        if spare is not None:
+            return Decision(
+                RemoveMember(spare.id, name),
+                Reason.REMOVE_STRAY_LEARNER,
+                f"{name} is in the member list {len(same)} times; removing learner {spare.id:x}",
+            )
+        return _degraded(Reason.DUPLICATE_MEMBER, f"{name} is a voter {len(same)} times")
+    return None
+
+
+def _replace_lost(v: View, m: EtcdMember, why: str) -> Decision:
+    """A member whose data is gone must never run under its old ID again: remove it, and the
+    scale-out rules add it back as a new learner on a fresh volume."""
+    name = v.label(m)
+    if v.can_remove(m):
+        return Decision(RemoveMember(m.id, name), Reason.REPLACE_LOST_MEMBER, f"{name}: {why}")
+    return _degraded(Reason.MEMBER_DATA_LOST, f"{name}: {why}; removing it now would lose quorum")
+
+
+def _heal(v: View) -> Decision | None:
+    pods, pvcs = v.observed.pods, v.observed.pvcs
+    for m in v.sorted_members():
+        name = v.name_of(m)
+        assert name is not None  # anomalies handled first
+        pod, pvc = pods.get(name), pvcs.get(name)
+        if pod is None:
+            if not m.started and m.is_learner:
+                if pvc is not None and pvc.deleting:
+                    return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
+                return _create_pod(v, name, Reason.START_LEARNER, f"starting learner {name}")
+            if pvc is not None and not pvc.deleting:
+                return _create_pod(v, name, Reason.RESTORE_POD, f"recreating pod of {name}")
+            return _replace_lost(v, m, "pod and volume are gone")
+        if pod.data_lost:
+            return _replace_lost(v, m, "its data directory is empty or not its own")
+    for name in by_ordinal(pods):
+        stray = name in v.observed.expected_peer_urls and name not in v.member_names
+        if stray and not pods[name].deleting:
+            return Decision(DeletePod(name), Reason.DELETE_STRAY_POD, f"{name} is not a member")
+    for m in v.sorted_members():
+        pod = pods.get(v.name_of(m) or "")
+        if pod is not None and pod.deleting:
+            return _wait(Reason.POD_TERMINATING, f"pod of {v.label(m)} is terminating")
+    return None
+
+
+def _learner_in_flight(v: View) -> Decision | None:
+    for learner in v.learners:
+        name = v.label(learner)
+        if len(v.voters) >= v.observed.spec.replicas:
+            return Decision(
+                RemoveMember(learner.id, name),
+                Reason.SCALE_IN,
+                f"learner {name} is no longer needed at {v.observed.spec.replicas} replicas",
+            )
+        if v.can_promote(learner):
+            return Decision(
+                PromoteLearner(learner.id, name), Reason.PROMOTE, f"{name} has caught up"
+            )
+        pod = v.observed.pods.get(name)
+        if pod is not None and pod.crash_looping:
+            return _degraded(Reason.MEMBER_CRASH_LOOPING, f"learner {name} keeps crashing")
+        return _wait(Reason.LEARNER_CATCHING_UP, f"learner {name} is catching up")
+    return None
+
+
+def _unhealthy(v: View) -> Decision | None:
+    for m in v.sorted_members():
+        if v.healthy(m):
+            continue
+        name = v.label(m)
+        pod = v.observed.pods.get(name)
+        pvc = v.observed.pvcs.get(name)
+        if pod is not None and pod.crash_looping:
+            return _degraded(Reason.MEMBER_CRASH_LOOPING, f"{name} keeps crashing")
+        if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
+            return _wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
+        return _wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
+    for m in v.sorted_members():
+        health = v.observed.member_health.get(m.id)
+        if health is not None and health.alarms:
+            return _degraded(
+                Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
+            )
+    return None
+
+
+def _scaled_volumes(v: View) -> Decision | None:
+    """Volumes left by removed members, deleted when `pvcRetentionPolicy.whenScaled: Delete`."""
+    if v.observed.spec.pvc_when_scaled is not PvcRetention.DELETE:
+        return None
+    for name in by_ordinal(v.observed.pvcs):
+        pvc = v.observed.pvcs[name]
+        if (
+            name in v.observed.expected_peer_urls
+            and name not in v.member_names
+            and name not in v.observed.pods
+            and not pvc.deleting
+        ):
+            return Decision(
+                DeletePVC(name), Reason.DELETE_SCALED_VOLUME, f"{name} is no longer a member"
+            )
+    return None
+
+
+def _transfer_target(v: View, away_from: EtcdMember, prefer: list[EtcdMember]) -> EtcdMember | None:
+    for m in prefer:
+        if m.id != away_from.id and not m.is_learner and v.healthy(m) and v.caught_up(m):
+            return m
+    return None
+
+
+def _scale(v: View) -> Decision | None:
+    o = v.observed
+    voters, replicas = v.voters, o.spec.replicas
+    if len(voters) > replicas:
+        target = voters[-1]
+        name = v.label(target)
+        if v.leader_id is None:
+            return _wait(Reason.NO_LEADER, "no leader to commit the removal")
+        if target.id == v.leader_id:
+            to = _transfer_target(v, target, voters)
+            if to is None:
+                return _wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
+            return Decision(
+                MoveLeader(target.id, to.id, v.label(to)),
+                Reason.TRANSFER_LEADERSHIP,
+                f"moving leadership from {name} to {v.label(to)} before removing it",
+            )
+        if not v.can_remove(target):
+            return _wait(Reason.MEMBER_UNHEALTHY, f"removing {name} would lose quorum")
+        return Decision(
+            RemoveMember(target.id, name),
+            Reason.SCALE_IN,
+            f"scaling in from {len(voters)} to {replicas}: removing {name}",
+        )
+    if len(voters) < replicas:
+        cluster = o.cluster.name
+        name = next(
+            n for n in (member_name(cluster, i) for i in range(replicas)) if n not in v.member_names
+        )
+        if name in o.pods:
+            return _wait(Reason.POD_TERMINATING, f"old pod {name} is terminating")
+        pvc = o.pvcs.get(name)
+        if pvc is not None:
+            if pvc.deleting:
+                return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
+            return Decision(
+                DeletePVC(name),
+                Reason.DELETE_STALE_VOLUME,
+                f"{name}'s volume holds a removed member's data; a new member needs a fresh one",
+            )
+        return Decision(
+            AddLearner(name, o.expected_peer_urls[name]),
+            Reason.SCALE_OUT,
+            f"scaling out from {len(voters)} to {replicas}: adding {name} as a learner",
+        )
+    return None
+
+
+def _upgrade(v: View) -> Decision | None:
+    desired = v.observed.spec.version
+    stale = [
+        (m, ver)
+        for m in v.voters
+        if (ver := v.running_version(m)) is not None and not same_version(ver, desired)
+    ]
+    if not stale:
+        return None
+    for m, ver in stale:
+        if not change_allowed(ver, desired):
+            return _degraded(
+                Reason.UPGRADE_BLOCKED,
+                f"{v.label(m)} runs {ver}: moving to {desired} would skip a minor version,"
+                " downgrade across minors or change major version",
+            )
+    if v.leader_id is None:
+        return _wait(Reason.NO_LEADER, "no leader; upgrades wait for a stable cluster")
+    followers = [(m, ver) for m, ver in stale if m.id != v.leader_id]
+    target, ver = followers[-1] if followers else stale[0]
+    name = v.label(target)
+    if not v.can_restart(target):
+        return _degraded(
+            Reason.UPGRADE_BLOCKED,
+            f"restarting {name} would leave fewer healthy voters than quorum"
+            f" ({len(v.voters)} voters)",
+        )
+    if target.id == v.leader_id:
+        stale_ids = {m.id for m, _ in stale}
+        done = [m for m in v.voters if m.id not in stale_ids]
+        to = _transfer_target(v, target, done)
+        if to is None:
+            return _wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
+        return Decision(
+            MoveLeader(target.id, to.id, v.label(to)),
+            Reason.TRANSFER_LEADERSHIP,
+            f"moving leadership from {name} to {v.label(to)} before upgrading it",
+        )
+    return Decision(
+        UpgradeMember(name, target.id, ver, desired),
+        Reason.UPGRADE,
+        f"upgrading {name} from {ver} to {desired}",
+    )

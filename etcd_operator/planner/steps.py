@@ -1,0 +1,228 @@
+"""The steps the planner can ask the shell to take, and why it chose one.
+
+Each step is one idempotent action (or a small group the shell repeats until complete, e.g.
+`Bootstrap`). The shell applies exactly one step per round with an exhaustive `match`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import assert_never
+
+
+class ClusterState(StrEnum):
+    """`--initial-cluster-state`."""
+
+    NEW = "new"
+    EXISTING = "existing"
+
+
+@dataclass(frozen=True, slots=True)
+class InitialCluster:
+    """The `--initial-cluster*` flags a new pod starts with. Ignored by etcd when the data
+    directory already holds a member, so they are harmless for restarts."""
+
+    state: ClusterState
+    peers: tuple[tuple[str, str], ...]  # (name, peer URL), one pair per URL
+    token: str
+
+    def flag(self) -> str:
+        """The `--initial-cluster` value: `name=url,name=url`."""
+        return ",".join(f"{name}={url}" for name, url in self.peers)
+
+
+class Reason(StrEnum):
+    """Closed vocabulary for Events and `status.lastOperation.reason`."""
+
+    # actions
+    BOOTSTRAP = "Bootstrap"
+    BOOTSTRAP_RESUME = "BootstrapResume"
+    BOOTSTRAPPED = "Bootstrapped"
+    RESTORE_POD = "RestorePod"
+    START_LEARNER = "StartLearner"
+    SCALE_OUT = "ScaleOut"
+    SCALE_IN = "ScaleIn"
+    PROMOTE = "PromoteLearner"
+    TRANSFER_LEADERSHIP = "TransferLeadership"
+    REPLACE_LOST_MEMBER = "ReplaceLostMember"
+    REMOVE_STRAY_LEARNER = "RemoveStrayLearner"
+    DELETE_STRAY_POD = "DeleteStrayPod"
+    DELETE_STALE_VOLUME = "DeleteStaleVolume"
+    DELETE_SCALED_VOLUME = "DeleteScaledVolume"
+    UPGRADE = "Upgrade"
+    # waiting: nothing to do but observe again soon
+    BOOTSTRAPPING = "Bootstrapping"
+    POD_TERMINATING = "PodTerminating"
+    VOLUME_TERMINATING = "VolumeTerminating"
+    VOLUME_PENDING = "VolumePending"
+    MEMBER_UNHEALTHY = "MemberUnhealthy"
+    LEARNER_CATCHING_UP = "LearnerCatchingUp"
+    NO_LEADER = "NoLeader"
+    NO_TRANSFER_TARGET = "NoTransferTarget"
+    # degraded: a human should look; nothing destructive happens
+    QUORUM_LOST = "QuorumLost"
+    CLUSTER_LOST = "ClusterLost"
+    MEMBER_DATA_LOST = "MemberDataLost"
+    MEMBER_CRASH_LOOPING = "MemberCrashLooping"
+    STALE_VOLUME = "StaleVolume"
+    BOOTSTRAP_INCONSISTENT = "BootstrapInconsistent"
+    FOREIGN_MEMBER = "ForeignMember"
+    DUPLICATE_MEMBER = "DuplicateMember"
+    ALARM_ACTIVE = "AlarmActive"
+    UPGRADE_BLOCKED = "UpgradeBlocked"
+    INVALID_SPEC = "InvalidSpec"
+    INVALID_OBSERVATION = "InvalidObservation"
+    # steady states
+    IN_SYNC = "InSync"
+    PAUSED = "Paused"
+    DELETING = "Deleting"
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """Create the PVCs and pods of all initial members (state=new, static initial cluster)."""
+
+    members: tuple[str, ...]
+    initial_cluster: InitialCluster
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePod:
+    """Create `member`'s pod (and its PVC when missing)."""
+
+    member: str
+    initial_cluster: InitialCluster
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddLearner:
+    """`MemberAdd(peer_urls=[peer_url], is_learner=True)`."""
+
+    member: str
+    peer_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromoteLearner:
+    member_id: int
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class MoveLeader:
+    """`MoveLeader` sent to the current leader `from_id`."""
+
+    from_id: int
+    to_id: int
+    to_member: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    member_id: int
+    member: str  # our name for it, or its etcd name when it is not one of ours
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePod:
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePVC:
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeMember:
+    """Replace `member`'s pod with one running `to_version`, keeping its PVC."""
+
+    member: str
+    member_id: int
+    from_version: str
+    to_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkBootstrapped:
+    """Set `status.bootstrapped`: from now on the cluster is never bootstrapped again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Nothing to do now; update status and observe again soon."""
+
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Degraded:
+    """The planner will not act; status and an Event should tell a human why."""
+
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class InSync:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The resource is being deleted: the shell's finalizer takes over."""
+
+
+Step = (
+    Bootstrap
+    | CreatePod
+    | AddLearner
+    | PromoteLearner
+    | MoveLeader
+    | RemoveMember
+    | DeletePod
+    | DeletePVC
+    | UpgradeMember
+    | MarkBootstrapped
+    | Wait
+    | Degraded
+    | Paused
+    | InSync
+    | Done
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    step: Step
+    reason: Reason
+    message: str
+
+
+def is_disruptive(step: Step) -> bool:
+    """Whether the step can take away a member, data or leadership (never while degraded)."""
+    match step:
+        case RemoveMember() | DeletePod() | DeletePVC() | UpgradeMember() | MoveLeader():
+            return True
+        case (
+            Bootstrap()
+            | CreatePod()
+            | AddLearner()
+            | PromoteLearner()
+            | MarkBootstrapped()
+            | Wait()
+            | Degraded()
+            | Paused()
+            | InSync()
+            | Done()
+        ):
+            return False
+        case _:
+            assert_never(step)

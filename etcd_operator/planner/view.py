@@ -1,0 +1,169 @@
+"""Derived facts about a running cluster: which member is which name, who is healthy, quorum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from etcd_operator.planner.model import EtcdMember, Observed
+from etcd_operator.planner.naming import ordinal_of, quorum
+from etcd_operator.planner.versions import Version, change_allowed, parse_version
+
+CATCH_UP_MAX_LAG = 1000
+"""A learner is caught up when its raft index is within this many entries of the leader's."""
+
+
+def by_ordinal(names: Iterable[str]) -> list[str]:
+    """Names sorted by ordinal (unparseable names last, by name)."""
+
+    def key(name: str) -> tuple[int, str]:
+        ordinal = ordinal_of(name)
+        return (ordinal if ordinal is not None else 1 << 30, name)
+
+    return sorted(names, key=key)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """An `Observed` with a known member list, plus the facts every rule needs."""
+
+    observed: Observed
+    members: tuple[EtcdMember, ...]
+    owner: dict[int, str | None]  # member id -> our member name (None: not one of ours)
+    leader_id: int | None
+
+    @staticmethod
+    def of(observed: Observed, members: tuple[EtcdMember, ...]) -> View:
+        by_url = {url: name for name, url in observed.expected_peer_urls.items()}
+        owner: dict[int, str | None] = {}
+        for member in members:
+            name = next((by_url[u] for u in member.peer_urls if u in by_url), None)
+            if name is None and member.name in observed.expected_peer_urls:
+                name = member.name
+            owner[member.id] = name
+        leader_id = observed.leader_id
+        if leader_id is None:
+            leader_id = next(
+                (mid for mid, h in sorted(observed.member_health.items()) if h.is_leader), None
+            )
+        return View(observed, members, owner, leader_id)
+
+    # --- membership -------------------------------------------------------------------
+
+    def name_of(self, member: EtcdMember) -> str | None:
+        return self.owner[member.id]
+
+    def label(self, member: EtcdMember) -> str:
+        """A name for messages and steps, also for members that are not ours."""
+        return self.owner[member.id] or member.name or f"{member.id:x}"
+
+    def sorted_members(self) -> list[EtcdMember]:
+        """Ours by ordinal, then the others by id: the order in which rules visit members."""
+
+        def key(m: EtcdMember) -> tuple[int, int]:
+            name = self.owner[m.id]
+            ordinal = ordinal_of(name) if name is not None else None
+            return (ordinal if ordinal is not None else 1 << 30, m.id)
+
+        return sorted(self.members, key=key)
+
+    def members_named(self, name: str) -> list[EtcdMember]:
+        return [m for m in self.sorted_members() if self.owner[m.id] == name]
+
+    @property
+    def voters(self) -> list[EtcdMember]:
+        return [m for m in self.sorted_members() if not m.is_learner]
+
+    @property
+    def learners(self) -> list[EtcdMember]:
+        return [m for m in self.sorted_members() if m.is_learner]
+
+    @property
+    def member_names(self) -> set[str]:
+        return {name for name in self.owner.values() if name is not None}
+
+    # --- health -------------------------------------------------------------------------
+
+    def healthy(self, member: EtcdMember) -> bool:
+        """Answers health checks and, when one of ours, runs in a ready pod that stays."""
+        health = self.observed.member_health.get(member.id)
+        if health is None or not (health.reachable and health.healthy):
+            return False
+        name = self.owner[member.id]
+        if name is None:
+            return True
+        pod = self.observed.pods.get(name)
+        return (
+            pod is not None
+            and pod.ready
+            and not pod.deleting
+            and not pod.crash_looping
+            and not pod.data_lost
+        )
+
+    def healthy_voters(self, excluding: frozenset[int] = frozenset()) -> int:
+        return sum(1 for m in self.voters if m.id not in excluding and self.healthy(m))
+
+    def has_quorum(self) -> bool:
+        return self.healthy_voters() >= quorum(len(self.voters))
+
+    def can_remove(self, member: EtcdMember) -> bool:
+        """Removing `member` keeps quorum now and in the resulting membership."""
+        if member.is_learner:
+            return self.has_quorum()
+        remaining = len(self.voters) - 1
+        return (
+            remaining >= 1
+            and self.has_quorum()
+            and self.healthy_voters(frozenset({member.id})) >= quorum(remaining)
+        )
+
+    def can_restart(self, member: EtcdMember) -> bool:
+        """Taking `member` down for a while keeps quorum of the unchanged membership."""
+        return self.has_quorum() and self.healthy_voters(frozenset({member.id})) >= quorum(
+            len(self.voters)
+        )
+
+    def can_promote(self, learner: EtcdMember) -> bool:
+        return (
+            self.healthy(learner)
+            and self.caught_up(learner)
+            and self.healthy_voters() + 1 >= quorum(len(self.voters) + 1)
+        )
+
+    def caught_up(self, member: EtcdMember) -> bool:
+        if self.leader_id is None:
+            return False
+        leader = self.observed.member_health.get(self.leader_id)
+        mine = self.observed.member_health.get(member.id)
+        if leader is None or mine is None:
+            return False
+        return leader.raft_index - mine.raft_index <= CATCH_UP_MAX_LAG
+
+    # --- versions -----------------------------------------------------------------------
+
+    def running_version(self, member: EtcdMember) -> str | None:
+        name = self.owner[member.id]
+        pod = self.observed.pods.get(name) if name is not None else None
+        if pod is not None and pod.version is not None:
+            return pod.version
+        health = self.observed.member_health.get(member.id)
+        return health.version if health is not None else None
+
+    def version_for_new_pod(self) -> str:
+        return version_for_new_pod(self.observed, (self.running_version(m) for m in self.members))
+
+
+def version_for_new_pod(observed: Observed, running: Iterable[str | None]) -> str:
+    """The desired version when the cluster may move to it, else the oldest running one.
+
+    A member started while an upgrade is refused (e.g. a skipped minor) must not jump ahead.
+    """
+    desired = observed.spec.version
+    known = [v for v in running if v is not None and parse_version(v) is not None]
+    if not known and observed.status_version is not None:
+        known = [observed.status_version]
+    if not known:
+        return desired
+    oldest = min(known, key=lambda v: parse_version(v) or Version(0, 0, 0))
+    return desired if change_allowed(oldest, desired) else oldest

@@ -1,0 +1,444 @@
+"""A small, honest model of one etcd cluster's world for planner tests.
+
+It applies planner steps as sequences of single API calls, can be interrupted between any two
+of them (the operator being killed), injects faults, and checks after every call the things the
+planner promises: no call that etcd would reject, no duplicate member for a name, no bootstrap
+after the first, and no operator action that takes a cluster with quorum below quorum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import assert_never
+
+from etcd_operator.planner import (
+    AddLearner,
+    Bootstrap,
+    ClusterRef,
+    ClusterState,
+    CreatePod,
+    Decision,
+    Degraded,
+    DeletePod,
+    DeletePVC,
+    DesiredSpec,
+    Done,
+    EtcdMember,
+    InSync,
+    MarkBootstrapped,
+    MemberHealth,
+    MoveLeader,
+    Observed,
+    Paused,
+    PodPhase,
+    PodState,
+    PromoteLearner,
+    PvcRetention,
+    PvcState,
+    RemoveMember,
+    Step,
+    UpgradeMember,
+    Wait,
+    decide,
+    member_name,
+    quorum,
+)
+from etcd_operator.planner.naming import MAX_REPLICAS
+
+CLUSTER = "demo"
+LEADER_INDEX = 10_000
+CATCH_UP_PER_TICK = 4_000
+
+
+class WorldError(AssertionError):
+    """A call the real system would reject, or a broken safety promise."""
+
+
+def url(name: str) -> str:
+    return f"https://{name}.{CLUSTER}.default.svc:2380"
+
+
+URLS = {member_name(CLUSTER, i): url(member_name(CLUSTER, i)) for i in range(MAX_REPLICAS)}
+
+
+@dataclass
+class WMember:
+    id: int
+    slot: str
+    learner: bool
+    started: bool
+    index: int = 0
+
+
+@dataclass
+class WPod:
+    version: str
+    boot: tuple[str, ...] = ()  # non-empty for initial-cluster-state=new pods
+    deleting: bool = False
+
+
+@dataclass
+class WPvc:
+    data: int | None = None  # the member id whose data the volume holds
+    deleting: bool = False
+
+
+@dataclass
+class World:
+    replicas: int
+    version: str = "3.5.17"
+    policy: PvcRetention = PvcRetention.RETAIN
+    bootstrapped: bool = False
+    formed: bool = False
+    members: dict[int, WMember] = field(default_factory=dict)
+    pods: dict[str, WPod] = field(default_factory=dict)
+    pvcs: dict[str, WPvc] = field(default_factory=dict)
+    leader: int | None = None
+    next_id: int = 0x1000
+    last_version: str | None = None
+    calls: int = 0
+    history: list[Step] = field(default_factory=list)
+
+    # --- what runs -----------------------------------------------------------------------
+
+    def slot_member(self, name: str) -> WMember | None:
+        found = [m for m in self.members.values() if m.slot == name]
+        if len(found) > 1:
+            raise WorldError(f"duplicate members for {name}: {found}")
+        return found[0] if found else None
+
+    def runs_as(self, name: str) -> WMember | None:
+        """The member a pod is running as, or None when its etcd cannot run."""
+        pod, pvc = self.pods.get(name), self.pvcs.get(name)
+        member = self.slot_member(name)
+        if pod is None or pod.deleting or pvc is None or member is None:
+            return None
+        if pvc.data == member.id:
+            return member
+        return None
+
+    def data_lost(self, name: str) -> bool:
+        pvc, member = self.pvcs.get(name), self.slot_member(name)
+        if name not in self.pods or member is None or pvc is None:
+            return False
+        if pvc.data is None:
+            return member.started
+        return pvc.data != member.id
+
+    def healthy(self, m: WMember) -> bool:
+        return self.runs_as(m.slot) is m
+
+    def voters(self) -> list[WMember]:
+        return [m for m in self.members.values() if not m.learner]
+
+    def has_quorum(self) -> bool:
+        if not self.formed:
+            return False
+        voters = self.voters()
+        return sum(self.healthy(m) for m in voters) >= quorum(len(voters))
+
+    # --- time passes ---------------------------------------------------------------------
+
+    def tick(self) -> None:
+        for name in [n for n, p in self.pods.items() if p.deleting]:
+            del self.pods[name]
+        for name in [n for n, p in self.pvcs.items() if p.deleting and n not in self.pods]:
+            del self.pvcs[name]
+        if not self.formed:
+            self._form()
+        for name, pod in self.pods.items():
+            self._start(name, pod)
+        for m in self.members.values():
+            if self.healthy(m):
+                step = LEADER_INDEX if not m.learner else CATCH_UP_PER_TICK
+                m.index = min(LEADER_INDEX, m.index + step)
+        self._elect()
+        if self.has_quorum():
+            self.last_version = self.version_of_cluster()
+
+    def _elect(self) -> None:
+        if not self.has_quorum():
+            self.leader = None
+        elif self.leader not in self.members or not self.healthy(self.members[self.leader]):
+            self.leader = min(m.id for m in self.voters() if self.healthy(m))
+
+    def _form(self) -> None:
+        boot = {p.boot for p in self.pods.values() if p.boot}
+        if len(boot) != 1:
+            return
+        initial = next(iter(boot))
+        up = [n for n in initial if n in self.pods and n in self.pvcs]
+        if len(up) < quorum(len(initial)):
+            return
+        for name in initial:
+            mid = self._new_id()
+            self.members[mid] = WMember(mid, name, learner=False, started=False)
+        self.formed = True
+
+    def _start(self, name: str, pod: WPod) -> None:
+        pvc, member = self.pvcs.get(name), self.slot_member(name)
+        if pod.deleting or pvc is None or member is None or pvc.data is not None:
+            return
+        if member.started:
+            return  # an empty data dir for a started member: data lost, etcd must not run
+        if pod.boot and not self.formed:
+            return
+        pvc.data = member.id
+        member.started = True
+
+    def _new_id(self) -> int:
+        self.next_id += 0x101
+        return self.next_id
+
+    def version_of_cluster(self) -> str | None:
+        versions = [self.pods[m.slot].version for m in self.members.values() if self.healthy(m)]
+        return min(versions) if versions else None
+
+    # --- observation ---------------------------------------------------------------------
+
+    def observe(self) -> Observed:
+        members = None
+        if self.has_quorum():
+            members = tuple(
+                EtcdMember(
+                    m.id,
+                    m.slot if m.started else "",
+                    (url(m.slot),),
+                    (url(m.slot).replace("2380", "2379"),) if m.started else (),
+                    m.learner,
+                )
+                for m in sorted(self.members.values(), key=lambda m: m.id)
+            )
+        health = {
+            m.id: MemberHealth(
+                reachable=True,
+                healthy=True,
+                version=self.pods[m.slot].version,
+                raft_index=m.index,
+                applied_index=m.index,
+                is_leader=m.id == self.leader,
+            )
+            for m in self.members.values()
+            if self.healthy(m) and self.formed
+        }
+        pods = {}
+        for name, pod in self.pods.items():
+            running = self.runs_as(name) is not None
+            starting = not self.formed and bool(pod.boot)
+            pods[name] = PodState(
+                phase=PodPhase.RUNNING,
+                ready=running,
+                deleting=pod.deleting,
+                version=pod.version,
+                crash_looping=not running and not starting and not self._joining(name),
+                data_lost=self.data_lost(name),
+                bootstrap_members=pod.boot,
+            )
+        return Observed(
+            cluster=ClusterRef(CLUSTER, "default", "uid-1"),
+            generation=1,
+            spec=DesiredSpec(self.replicas, self.version, pvc_when_scaled=self.policy),
+            bootstrapped=self.bootstrapped,
+            members=members,
+            expected_peer_urls=URLS,
+            member_health=health,
+            leader_id=self.leader if members is not None else None,
+            pods=pods,
+            pvcs={n: PvcState(bound=True, deleting=p.deleting) for n, p in self.pvcs.items()},
+            status_version=self.last_version,
+        )
+
+    def _joining(self, name: str) -> bool:
+        member = self.slot_member(name)
+        return member is not None and not member.started and not self.data_lost(name)
+
+    # --- applying steps as single API calls ----------------------------------------------
+
+    def calls_for(self, step: Step) -> list[Callable[[], None]]:
+        match step:
+            case Bootstrap(members=names, initial_cluster=ic, version=version):
+                if self.bootstrapped or self.formed:
+                    raise WorldError("Bootstrap of a cluster that has formed")
+                boot = tuple(n for n, _ in ic.peers)
+                out: list[Callable[[], None]] = []
+                for n in names:
+                    out += [
+                        partial(self._create_pvc, n),
+                        partial(self._create_pod, n, version, boot),
+                    ]
+                return out
+            case CreatePod(member=name, initial_cluster=ic, version=version):
+                if ic.state is ClusterState.NEW and self.bootstrapped:
+                    raise WorldError(f"CreatePod(new) for {name} after bootstrap")
+                boot = tuple(n for n, _ in ic.peers) if ic.state is ClusterState.NEW else ()
+                return [
+                    lambda: self._create_pvc(name),
+                    lambda: self._create_pod(name, version, boot),
+                ]
+            case AddLearner(member=name, peer_url=peer_url):
+                return [lambda: self._add_learner(name, peer_url)]
+            case PromoteLearner(member_id=mid):
+                return [lambda: self._promote(mid)]
+            case MoveLeader(from_id=from_id, to_id=to_id):
+                return [lambda: self._move_leader(from_id, to_id)]
+            case RemoveMember(member_id=mid):
+                return [lambda: self._remove(mid)]
+            case DeletePod(member=name):
+                return [lambda: self._delete_pod(name)]
+            case DeletePVC(member=name):
+                return [lambda: self._delete_pvc(name)]
+            case UpgradeMember(member=name, to_version=version):
+                return [lambda: self._kill_pod(name), lambda: self._create_pod(name, version, ())]
+            case MarkBootstrapped():
+                return [self._mark_bootstrapped]
+            case Wait() | Degraded() | Paused() | InSync() | Done():
+                return []
+            case _:
+                assert_never(step)
+
+    def apply(self, decision: Decision, calls_before_crash: int | None = None) -> None:
+        """Apply a step's calls, or only the first `calls_before_crash` of them."""
+        self.history.append(decision.step)
+        calls = self.calls_for(decision.step)
+        if calls_before_crash is not None:
+            calls = calls[:calls_before_crash]
+        for call in calls:
+            had_quorum = self.has_quorum()
+            call()
+            self.calls += 1
+            self.check_invariants(had_quorum, decision)
+
+    def check_invariants(self, had_quorum: bool, decision: Decision) -> None:
+        for name in URLS:
+            self.slot_member(name)  # raises on duplicates
+        if self.formed and not self.members:
+            raise WorldError("membership became empty")
+        if had_quorum and not self.has_quorum():
+            raise WorldError(f"{decision} lost quorum")
+
+    def _create_pvc(self, name: str) -> None:
+        if name not in self.pvcs:
+            self.pvcs[name] = WPvc()
+
+    def _create_pod(self, name: str, version: str, boot: tuple[str, ...]) -> None:
+        if name in self.pods:
+            return  # AlreadyExists: the shell treats it as done
+        self.pods[name] = WPod(version, boot)
+
+    def _require_quorum(self, what: str) -> None:
+        if not self.has_quorum():
+            raise WorldError(f"{what} without quorum: etcd cannot commit it")
+
+    def _add_learner(self, name: str, peer_url: str) -> None:
+        self._require_quorum("MemberAdd")
+        if peer_url != url(name):
+            raise WorldError(f"AddLearner {name} with peer URL {peer_url}")
+        if any(url(m.slot) == peer_url for m in self.members.values()):
+            raise WorldError(f"MemberAdd: peer URL {peer_url} already exists")
+        if any(m.learner for m in self.members.values()):
+            raise WorldError("MemberAdd: too many learner members in cluster")
+        mid = self._new_id()
+        self.members[mid] = WMember(mid, name, learner=True, started=False)
+
+    def _promote(self, mid: int) -> None:
+        self._require_quorum("MemberPromote")
+        m = self.members.get(mid)
+        if m is None or not m.learner:
+            raise WorldError(f"MemberPromote {mid:x}: not a learner")
+        if m.index < LEADER_INDEX - 1000 or not self.healthy(m):
+            raise WorldError(f"MemberPromote {mid:x}: learner not ready")
+        m.learner = False
+
+    def _move_leader(self, from_id: int, to_id: int) -> None:
+        self._require_quorum("MoveLeader")
+        target = self.members.get(to_id)
+        if from_id != self.leader or target is None or target.learner or not self.healthy(target):
+            raise WorldError(f"MoveLeader {from_id:x}->{to_id:x} rejected")
+        self.leader = to_id
+
+    def _remove(self, mid: int) -> None:
+        self._require_quorum("MemberRemove")
+        if mid not in self.members:
+            raise WorldError(f"MemberRemove {mid:x}: member not found")
+        del self.members[mid]
+        self._elect()
+
+    def _delete_pod(self, name: str) -> None:
+        if name in self.pods:
+            self.pods[name].deleting = True
+
+    def _kill_pod(self, name: str) -> None:
+        self.pods.pop(name, None)
+
+    def _delete_pvc(self, name: str) -> None:
+        pvc = self.pvcs.get(name)
+        if pvc is None:
+            return
+        if name in self.pods:
+            pvc.deleting = True  # kubernetes.io/pvc-protection keeps it while a pod uses it
+        else:
+            del self.pvcs[name]
+
+    def _mark_bootstrapped(self) -> None:
+        if not self.formed:
+            raise WorldError("MarkBootstrapped before the cluster formed")
+        self.bootstrapped = True
+
+    # --- faults --------------------------------------------------------------------------
+
+    def intact_voters_after(self, name: str) -> int:
+        return sum(
+            1
+            for m in self.voters()
+            if m.slot != name
+            and self.pvcs.get(m.slot) is not None
+            and self.pvcs[m.slot].data == m.id
+        )
+
+    def recoverable_without(self, name: str) -> bool:
+        """Whether a fault on `name` leaves a majority of voters with their data."""
+        return self.intact_voters_after(name) >= quorum(len(self.voters()))
+
+    def fault_kill_pod(self, name: str) -> None:
+        self.pods.pop(name, None)
+
+    def fault_wipe(self, name: str) -> None:
+        if name in self.pvcs:
+            self.pvcs[name].data = None
+
+    def fault_lose_volume(self, name: str) -> None:
+        self.pods.pop(name, None)
+        self.pvcs.pop(name, None)
+
+    # --- driving -------------------------------------------------------------------------
+
+    def round(self, crash_after: int | None = None) -> Decision:
+        """One reconcile: observe, decide, apply (maybe interrupted), time passes."""
+        decision = decide(self.observe())
+        self.apply(decision, crash_after)
+        self.tick()
+        return decision
+
+    def converge(self, limit: int = 300) -> list[Decision]:
+        decisions: list[Decision] = []
+        for _ in range(limit):
+            decision = self.round()
+            decisions.append(decision)
+            if isinstance(decision.step, InSync):
+                return decisions
+        tail = [d.message for d in decisions[-8:]]
+        raise WorldError(f"no convergence after {limit} rounds; last: {tail}")
+
+    def assert_settled(self) -> None:
+        """Exactly `replicas` healthy voters, one per name, nothing stray."""
+        voters = self.voters()
+        assert len(voters) == self.replicas == len(self.members), self.members
+        assert all(self.healthy(m) for m in voters)
+        names = {m.slot for m in voters}
+        assert len(names) == len(voters)
+        assert set(self.pods) == names, (self.pods, names)
+        if self.policy is PvcRetention.DELETE:
+            assert set(self.pvcs) == names, (self.pvcs, names)
+        assert all(p.version == self.version for p in self.pods.values())

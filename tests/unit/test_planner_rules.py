@@ -1,0 +1,392 @@
+"""One example per planner rule: the behaviour each rule exists for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from planner_factory import (
+    INDEX,
+    URLS,
+    VERSION,
+    add_member,
+    cluster,
+    drop_member,
+    fresh,
+    health,
+    member,
+    mid,
+    name,
+    pod,
+    pvc,
+    replace,
+    set_health,
+    spec,
+    unhealthy,
+    url,
+    without_pod,
+    without_pvc,
+)
+
+from etcd_operator.planner import (
+    CATCH_UP_MAX_LAG,
+    AddLearner,
+    Bootstrap,
+    ClusterState,
+    CreatePod,
+    Degraded,
+    DeletePod,
+    DeletePVC,
+    Done,
+    EtcdMember,
+    InSync,
+    MarkBootstrapped,
+    MemberHealth,
+    MoveLeader,
+    Paused,
+    PodPhase,
+    PodState,
+    PromoteLearner,
+    PvcRetention,
+    Reason,
+    RemoveMember,
+    UpgradeMember,
+    Wait,
+    decide,
+    next_step,
+)
+
+# --- steady states -------------------------------------------------------------------------
+
+
+def test_healthy_cluster_at_desired_size_is_in_sync() -> None:
+    assert next_step(cluster(3)) == InSync()
+
+
+def test_paused_cluster_gets_no_action_even_when_broken() -> None:
+    assert next_step(spec(without_pod(cluster(3), 1), paused=True)) == Paused()
+
+
+def test_deleting_cluster_is_left_to_the_finalizer() -> None:
+    assert next_step(spec(cluster(3, replicas=5), deleting=True, paused=True)) == Done()
+
+
+@pytest.mark.parametrize("replicas", [0, 10, -1])
+def test_replicas_out_of_range_are_refused(replicas: int) -> None:
+    assert next_step(spec(cluster(3), replicas=replicas)) == Degraded(Reason.INVALID_SPEC)
+
+
+def test_missing_peer_urls_are_an_invalid_observation() -> None:
+    urls = {k: v for k, v in URLS.items() if k != name(8)}
+    assert next_step(replace(cluster(3), expected_peer_urls=urls)) == Degraded(
+        Reason.INVALID_OBSERVATION
+    )
+
+
+# --- bootstrap -----------------------------------------------------------------------------
+
+
+def test_new_cluster_bootstraps_all_members_together_with_a_static_initial_cluster() -> None:
+    step = next_step(fresh(3))
+    assert isinstance(step, Bootstrap)
+    assert step.members == (name(0), name(1), name(2))
+    assert step.initial_cluster.state is ClusterState.NEW
+    assert (
+        step.initial_cluster.flag() == f"{name(0)}={url(0)},{name(1)}={url(1)},{name(2)}={url(2)}"
+    )
+    assert step.initial_cluster.token == "etcd-uid-1"
+    assert step.version == VERSION
+
+
+def test_interrupted_bootstrap_creates_the_missing_initial_pod_with_state_new() -> None:
+    boot = (name(0), name(1), name(2))
+    o = pod(pod(fresh(5), 0, bootstrap_members=boot, ready=False), 2, bootstrap_members=boot)
+    step = next_step(o)
+    assert isinstance(step, CreatePod)
+    assert step.member == name(1)
+    assert step.initial_cluster.state is ClusterState.NEW
+    # the initial cluster is the one the existing pods started with, not the new replicas
+    assert [n for n, _ in step.initial_cluster.peers] == list(boot)
+
+
+def test_bootstrap_waits_while_all_initial_pods_exist_but_have_not_formed() -> None:
+    boot = (name(0),)
+    assert next_step(pod(fresh(1), 0, bootstrap_members=boot, ready=False)) == Wait(
+        Reason.BOOTSTRAPPING
+    )
+
+
+def test_bootstrap_pods_that_disagree_on_the_initial_cluster_stop_the_planner() -> None:
+    o = pod(pod(fresh(3), 0, bootstrap_members=(name(0),)), 1, bootstrap_members=(name(1),))
+    assert next_step(o) == Degraded(Reason.BOOTSTRAP_INCONSISTENT)
+
+
+def test_bootstrap_refuses_volumes_with_another_clusters_data() -> None:
+    o = pod(fresh(3), 0, bootstrap_members=(name(0), name(1), name(2)), data_lost=True)
+    assert next_step(o) == Degraded(Reason.STALE_VOLUME)
+
+
+def test_answering_members_mark_the_cluster_bootstrapped() -> None:
+    assert next_step(replace(cluster(3), bootstrapped=False)) == MarkBootstrapped()
+
+
+def test_bootstrapped_cluster_with_nothing_left_is_never_bootstrapped_again() -> None:
+    o = replace(cluster(3), members=None, pods={}, pvcs={}, member_health={}, leader_id=None)
+    assert next_step(o) == Degraded(Reason.CLUSTER_LOST)
+
+
+# --- no member answers ---------------------------------------------------------------------
+
+
+def test_all_pods_deleted_restarts_members_on_their_volumes() -> None:
+    o = replace(cluster(3), members=None, pods={}, member_health={}, leader_id=None)
+    step = next_step(o)
+    assert isinstance(step, CreatePod)
+    assert step.member == name(0)
+    assert step.initial_cluster.state is ClusterState.EXISTING
+
+
+def test_no_answer_with_all_pods_present_is_quorum_lost_and_nothing_is_touched() -> None:
+    o = replace(cluster(3), members=None, member_health={}, leader_id=None)
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)
+
+
+def test_no_answer_restores_pods_with_the_running_version_when_upgrade_is_refused() -> None:
+    o = spec(replace(cluster(3), members=None, member_health={}, leader_id=None), version="3.7.0")
+    step = next_step(without_pod(o, 2))
+    assert isinstance(step, CreatePod)
+    assert step.version == VERSION
+
+
+# --- quorum lost while members are known --------------------------------------------------
+
+
+def test_quorum_lost_restarts_a_voter_pod_on_its_intact_volume() -> None:
+    o = without_pod(unhealthy(unhealthy(cluster(3), 1), 2), 2)
+    o = drop_member(o, 1)  # not relevant: still 2 voters, 1 healthy -> below quorum of 2
+    o = add_member(o, member(1))
+    step = next_step(o)
+    assert step == CreatePod(name(2), step.initial_cluster, VERSION)  # type: ignore[union-attr]
+
+
+def test_quorum_lost_never_removes_a_member_whose_data_is_lost() -> None:
+    o = pod(unhealthy(unhealthy(cluster(3), 1), 2), 2, data_lost=True)
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)
+
+
+def test_quorum_lost_does_not_recreate_a_voter_whose_volume_is_gone() -> None:
+    o = without_pvc(without_pod(unhealthy(unhealthy(cluster(3), 1), 2), 2), 2)
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)
+
+
+# --- heal ----------------------------------------------------------------------------------
+
+
+def test_deleted_pod_of_a_member_is_recreated_to_rejoin_as_itself() -> None:
+    step = next_step(without_pod(unhealthy(cluster(3), 1), 1))
+    assert isinstance(step, CreatePod)
+    assert step.member == name(1)
+    assert step.initial_cluster.state is ClusterState.EXISTING
+    assert dict(step.initial_cluster.peers) == {name(i): url(i) for i in range(3)}
+
+
+def test_member_with_lost_data_is_removed_when_quorum_allows() -> None:
+    o = pod(unhealthy(cluster(3), 1), 1, data_lost=True)
+    assert next_step(o) == RemoveMember(mid(1), name(1))
+
+
+def test_member_whose_pod_and_volume_are_gone_is_removed_to_be_replaced() -> None:
+    o = without_pvc(without_pod(unhealthy(cluster(5), 4), 4), 4)
+    assert decide(o).reason is Reason.REPLACE_LOST_MEMBER
+    assert next_step(o) == RemoveMember(mid(4), name(4))
+
+
+def test_lost_member_is_not_removed_when_another_voter_is_down_too_and_quorum_would_break() -> None:
+    # 4 voters, 3 healthy: removing the lost one leaves 3 voters with 2 healthy (quorum 2: ok);
+    # with a second one down: 4 voters, 2 healthy -> quorum lost already.
+    o = pod(unhealthy(cluster(4), 3), 3, data_lost=True)
+    assert next_step(o) == RemoveMember(mid(3), name(3))
+    assert next_step(unhealthy(o, 2)) == Degraded(Reason.QUORUM_LOST)
+
+
+def test_two_voters_cannot_replace_a_lost_one() -> None:
+    o = pod(unhealthy(cluster(2), 1), 1, data_lost=True)
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)
+
+
+def test_stray_pod_left_after_member_removal_is_deleted() -> None:
+    o = drop_member(cluster(3), 2)
+    o = spec(o, replicas=2)
+    assert next_step(o) == DeletePod(name(2))
+
+
+def test_terminating_member_pod_is_waited_for() -> None:
+    assert next_step(pod(cluster(3), 1, deleting=True)) == Wait(Reason.POD_TERMINATING)
+
+
+def test_foreign_unstarted_learner_is_removed() -> None:
+    stranger = EtcdMember(0x999, "", ("https://elsewhere:2380",), (), True)
+    assert next_step(add_member(cluster(3), stranger)) == RemoveMember(0x999, "999")
+
+
+def test_foreign_voter_is_reported_not_removed() -> None:
+    stranger = EtcdMember(0x999, "other", ("https://elsewhere:2380",), (), False)
+    o = add_member(cluster(3), stranger, health())
+    assert next_step(o) == Degraded(Reason.FOREIGN_MEMBER)
+
+
+def test_duplicate_unstarted_learner_for_a_name_is_removed() -> None:
+    dup = dataclasses.replace(member(1, learner=True, started=False), id=0x777)
+    assert next_step(add_member(cluster(3), dup)) == RemoveMember(0x777, name(1))
+
+
+def test_two_voters_for_one_name_stop_the_planner() -> None:
+    dup = dataclasses.replace(member(1), id=0x777)
+    assert next_step(add_member(cluster(3), dup, health())) == Degraded(Reason.DUPLICATE_MEMBER)
+
+
+def test_unhealthy_member_blocks_scaling() -> None:
+    o = unhealthy(cluster(3, replicas=5), 1)
+    assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
+
+
+def test_crash_looping_member_is_reported() -> None:
+    o = pod(unhealthy(cluster(3), 1), 1, crash_looping=True)
+    assert next_step(o) == Degraded(Reason.MEMBER_CRASH_LOOPING)
+
+
+def test_pending_pod_with_unbound_volume_waits_for_the_volume() -> None:
+    o = pvc(pod(unhealthy(cluster(3), 1), 1, phase=PodPhase.PENDING), 1, bound=False)
+    assert next_step(o) == Wait(Reason.VOLUME_PENDING)
+
+
+def test_alarm_blocks_scaling() -> None:
+    o = set_health(cluster(3, replicas=5), 0, alarms=("NOSPACE",))
+    assert next_step(o) == Degraded(Reason.ALARM_ACTIVE)
+
+
+# --- scale out -----------------------------------------------------------------------------
+
+
+def test_scale_out_adds_the_lowest_free_ordinal_as_a_learner() -> None:
+    o = spec(drop_member(without_pod(without_pvc(cluster(4), 1), 1), 1), replicas=5)
+    assert next_step(o) == AddLearner(name(1), url(1))
+
+
+def test_scale_out_onto_a_retained_volume_deletes_it_first() -> None:
+    o = without_pod(drop_member(cluster(4, replicas=4), 3), 3)
+    assert next_step(o) == DeletePVC(name(3))
+    assert next_step(pvc(o, 3, deleting=True)) == Wait(Reason.VOLUME_TERMINATING)
+
+
+def test_added_learner_without_pod_gets_its_pod_not_another_member() -> None:
+    o = add_member(spec(cluster(3), replicas=4), member(3, learner=True, started=False))
+    step = next_step(o)
+    assert isinstance(step, CreatePod)
+    assert step.member == name(3)
+    assert step.initial_cluster.state is ClusterState.EXISTING
+    assert (name(3), url(3)) in step.initial_cluster.peers
+
+
+def test_learner_that_caught_up_is_promoted() -> None:
+    o = add_member(spec(cluster(3), replicas=4), member(3, learner=True), health(index=INDEX))
+    o = pod(pvc(o, 3), 3)
+    assert next_step(o) == PromoteLearner(mid(3), name(3))
+
+
+def test_learner_behind_the_leader_waits() -> None:
+    lagging = health(index=INDEX - CATCH_UP_MAX_LAG - 1)
+    o = add_member(spec(cluster(3), replicas=4), member(3, learner=True), lagging)
+    o = pod(pvc(o, 3), 3)
+    assert next_step(o) == Wait(Reason.LEARNER_CATCHING_UP)
+
+
+def test_learner_no_longer_wanted_after_replicas_shrank_is_removed() -> None:
+    o = add_member(cluster(3), member(3, learner=True), health())
+    o = pod(pvc(o, 3), 3)
+    assert next_step(o) == RemoveMember(mid(3), name(3))
+
+
+def test_only_one_learner_at_a_time() -> None:
+    o = add_member(spec(cluster(3), replicas=5), member(3, learner=True), health(index=0))
+    o = pod(pvc(o, 3), 3)
+    assert not isinstance(next_step(o), AddLearner)
+
+
+# --- scale in ------------------------------------------------------------------------------
+
+
+def test_scale_in_removes_the_highest_ordinal_first() -> None:
+    assert next_step(cluster(5, replicas=3)) == RemoveMember(mid(4), name(4))
+
+
+def test_scale_in_moves_leadership_away_from_the_member_to_remove() -> None:
+    assert next_step(cluster(3, replicas=2, leader=2)) == MoveLeader(mid(2), mid(0), name(0))
+
+
+def test_scale_in_never_below_one_member() -> None:
+    assert next_step(spec(cluster(1), replicas=0)) == Degraded(Reason.INVALID_SPEC)
+
+
+def test_scaled_volume_is_deleted_when_policy_is_delete() -> None:
+    o = without_pod(drop_member(cluster(3, replicas=2), 2), 2)
+    assert next_step(o) == InSync()
+    assert next_step(spec(o, pvc_when_scaled=PvcRetention.DELETE)) == DeletePVC(name(2))
+
+
+# --- upgrade -------------------------------------------------------------------------------
+
+
+def test_upgrade_restarts_followers_first_highest_ordinal_first() -> None:
+    assert next_step(spec(cluster(3), version="3.6.0")) == UpgradeMember(
+        name(2), mid(2), VERSION, "3.6.0"
+    )
+
+
+def test_upgrade_moves_leadership_to_an_upgraded_member_before_the_leader() -> None:
+    o = pod(pod(spec(cluster(3), version="3.5.18"), 1, version="3.5.18"), 2, version="3.5.18")
+    assert next_step(o) == MoveLeader(mid(0), mid(1), name(1))
+
+
+@pytest.mark.parametrize("target", ["3.7.0", "3.4.20", "4.0.0", "latest"])
+def test_upgrade_that_skips_or_downgrades_a_minor_is_blocked(target: str) -> None:
+    assert next_step(spec(cluster(3), version=target)) == Degraded(Reason.UPGRADE_BLOCKED)
+
+
+def test_patch_downgrade_is_allowed() -> None:
+    assert isinstance(next_step(spec(cluster(3), version="3.5.1")), UpgradeMember)
+
+
+@pytest.mark.parametrize("voters", [1, 2])
+def test_upgrade_that_would_lose_quorum_is_blocked(voters: int) -> None:
+    assert next_step(spec(cluster(voters), version="3.6.0")) == Degraded(Reason.UPGRADE_BLOCKED)
+
+
+def test_new_learner_uses_the_running_version_when_the_upgrade_is_refused() -> None:
+    o = add_member(
+        spec(cluster(3), replicas=4, version="3.7.0"), member(3, learner=True, started=False)
+    )
+    step = next_step(o)
+    assert isinstance(step, CreatePod)
+    assert step.version == VERSION
+
+
+def test_decision_reason_matches_wait_and_degraded_steps() -> None:
+    for o in (unhealthy(cluster(3, replicas=5), 1), spec(cluster(3), version="3.7.0")):
+        d = decide(o)
+        assert isinstance(d.step, Wait | Degraded)
+        assert d.step.reason is d.reason
+        assert d.message
+
+
+def test_member_health_missing_means_unhealthy() -> None:
+    o = replace(cluster(3, replicas=4), member_health={mid(0): health(leader=True)})
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)
+    o2 = replace(o, member_health={**o.member_health, mid(1): MemberHealth(True, True)})
+    assert next_step(o2) == Wait(Reason.MEMBER_UNHEALTHY)
+
+
+def test_pod_not_ready_makes_member_unhealthy() -> None:
+    o = pod(cluster(3, replicas=4), 2, ready=False)
+    assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
+    assert PodState().ready

@@ -1,0 +1,172 @@
+"""Crash-resume simulation: the planner drives a model world (planner_world.py) through scale,
+heal and upgrade sequences while the operator is killed between API calls and faults hit
+members. The world raises on any call etcd would reject, any duplicate member, any bootstrap of
+a formed cluster and any operator call that takes a cluster with quorum below quorum."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from planner_world import World
+
+from etcd_operator.planner import (
+    AddLearner,
+    Bootstrap,
+    Degraded,
+    InSync,
+    MoveLeader,
+    PvcRetention,
+    Reason,
+    RemoveMember,
+    member_name,
+)
+
+SEQUENCE = [3, 5, 3, 1, 3]
+VERSIONS = ["3.5.17", "3.5.18", "3.6.0"]
+
+
+@pytest.mark.parametrize("policy", list(PvcRetention))
+def test_scale_sequence_converges_one_member_at_a_time(policy: PvcRetention) -> None:
+    w = World(replicas=SEQUENCE[0], policy=policy)
+    w.converge()
+    w.assert_settled()
+    for replicas in SEQUENCE[1:]:
+        w.replicas = replicas
+        w.history.clear()
+        w.converge()
+        w.assert_settled()
+        membership_changes = [s for s in w.history if isinstance(s, AddLearner | RemoveMember)]
+        assert len(membership_changes) >= abs(len(w.voters()) - replicas)
+    assert sum(isinstance(s, Bootstrap) for s in w.history) == 0
+
+
+@pytest.mark.parametrize("crash_at", range(4))
+def test_crash_after_every_call_of_every_step_still_converges(crash_at: int) -> None:
+    """The operator dies after `crash_at` calls of every step that has more calls than that."""
+    w = World(replicas=3)
+    for replicas in [*SEQUENCE, 4, 2]:
+        w.replicas = replicas
+        for _ in range(200):
+            d = w.round(crash_after=crash_at)
+            if isinstance(d.step, InSync):
+                break
+        w.converge()  # and then a clean run finishes whatever remains
+        w.assert_settled()
+
+
+def test_scale_in_of_the_leader_moves_leadership_first() -> None:
+    w = World(replicas=3)
+    w.converge()
+    w.leader = max(m.id for m in w.voters() if m.slot == member_name("demo", 2))
+    w.replicas = 2
+    steps = [d.step for d in w.converge()]
+    assert isinstance(steps[0], MoveLeader)
+    assert isinstance(steps[1], RemoveMember)
+    w.assert_settled()
+
+
+def test_wiped_member_is_replaced_under_a_new_id() -> None:
+    w = World(replicas=3)
+    w.converge()
+    victim = w.slot_member(member_name("demo", 1))
+    assert victim is not None
+    w.fault_wipe(victim.slot)
+    w.fault_kill_pod(victim.slot)
+    w.converge()
+    w.assert_settled()
+    replaced = w.slot_member(member_name("demo", 1))
+    assert replaced is not None and replaced.id != victim.id
+
+
+def test_all_pods_deleted_recovers_with_the_same_members() -> None:
+    w = World(replicas=3)
+    w.converge()
+    before = {m.id for m in w.voters()}
+    for name in list(w.pods):
+        w.fault_kill_pod(name)
+    w.converge()
+    w.assert_settled()
+    assert {m.id for m in w.voters()} == before
+
+
+def test_majority_of_volumes_lost_is_never_papered_over() -> None:
+    w = World(replicas=3)
+    w.converge()
+    for i in (0, 1):
+        w.fault_lose_volume(member_name("demo", i))
+    for _ in range(30):
+        d = w.round()
+        assert not isinstance(d.step, Bootstrap)
+    assert d.step == Degraded(Reason.QUORUM_LOST)
+
+
+class CrashingOperator(RuleBasedStateMachine):
+    """Random scale changes, upgrades, faults and operator kills; at the end it converges."""
+
+    @initialize(replicas=st.integers(1, 5), policy=st.sampled_from(list(PvcRetention)))
+    def start(self, replicas: int, policy: PvcRetention) -> None:
+        self.world = World(replicas=replicas, policy=policy)
+
+    @rule(replicas=st.integers(1, 7))
+    def scale(self, replicas: int) -> None:
+        self.world.replicas = replicas
+
+    @rule(version=st.sampled_from(VERSIONS))
+    def upgrade(self, version: str) -> None:
+        """Users move forward (downgrades across minors are refused by design)."""
+        self.world.version = max(self.world.version, version, key=VERSIONS.index)
+
+    @rule(rounds=st.integers(1, 6), crashes=st.lists(st.integers(0, 3), max_size=6))
+    def reconcile(self, rounds: int, crashes: list[int]) -> None:
+        for i in range(rounds):
+            self.world.round(crash_after=crashes[i] if i < len(crashes) else None)
+
+    @precondition(lambda self: self.world.bootstrapped)
+    @rule(ordinal=st.integers(0, 6), kind=st.sampled_from(["kill", "wipe", "lose"]))
+    def fault(self, ordinal: int, kind: str) -> None:
+        name = member_name("demo", ordinal)
+        if not self.world.recoverable_without(name):
+            return
+        match kind:
+            case "kill":
+                self.world.fault_kill_pod(name)
+            case "wipe":
+                self.world.fault_wipe(name)
+            case _:
+                self.world.fault_lose_volume(name)
+
+    @invariant()
+    def one_member_per_name(self) -> None:
+        slots = [m.slot for m in self.world.members.values()]
+        assert len(slots) == len(set(slots))
+
+    def teardown(self) -> None:
+        w = getattr(self, "world", None)
+        if w is None:
+            return
+        replicas = w.replicas
+        if replicas < 3:
+            # Fewer than 3 voters cannot restart a member without losing quorum, so version
+            # changes wait (Degraded/UpgradeBlocked) until there are 3: as a user would do.
+            w.replicas = 3
+            w.converge()
+            w.replicas = replicas
+        w.converge()
+        w.assert_settled()
+
+
+CrashingOperator.TestCase.settings = settings(
+    max_examples=150,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_crashing_operator_converges = CrashingOperator.TestCase
