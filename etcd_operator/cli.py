@@ -14,7 +14,7 @@ from etcd_operator.manifests import generated_files
 def _run(args: argparse.Namespace) -> int:
     # kopf's own CLI does the heavy lifting (peering, probes, signals); we only
     # point it at our handlers so users never need to know the module path.
-    from kopf.cli import main as kopf_main  # noqa: PLC0415 - only `run` needs kopf
+    from kopf.cli import main as kopf_main
 
     kopf_args = ["run", "--module", "etcd_operator.handlers"]
     if args.namespace:
@@ -33,6 +33,19 @@ def _run(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def _member_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from etcd_operator.memberinit import Identity, check_data_dir
+
+    verdict, message = check_data_dir(
+        Path(args.data_dir), Identity(args.cluster_uid, args.member), args.expect_data
+    )
+    # stderr becomes the termination message (FallbackToLogsOnError) that Events show.
+    print(f"member-init: {verdict.name}: {message}", file=sys.stderr)
+    return int(verdict)
 
 
 def _version(_args: argparse.Namespace) -> int:
@@ -90,6 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; fail if any file is out of date"
     )
     manifests.set_defaults(func=_manifests)
+
+    init = sub.add_parser(
+        "member-init", help="(init container) check a member's data directory before etcd starts"
+    )
+    init.add_argument("--data-dir", required=True)
+    init.add_argument("--cluster-uid", required=True)
+    init.add_argument("--member", required=True)
+    init.add_argument(
+        "--expect-data", action="store_true", help="the member has voted before: data must exist"
+    )
+    init.set_defaults(func=_member_init)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)

@@ -45,10 +45,11 @@ from etcd_operator import __version__
 from etcd_operator.api.common import GROUP
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
+from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 
 NAMESPACE = "etcd-operator-system"
 NAME = "etcd-operator"
-IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
+IMAGE = DEFAULT_OPERATOR_IMAGE
 HEALTH_PORT = 8080
 _LABELS = {
     "app.kubernetes.io/name": NAME,
@@ -148,6 +149,8 @@ def deployment() -> Deployment:
                     fieldRef=ObjectFieldSelector(fieldPath="metadata.namespace")
                 ),
             ),
+            # Member pods run their data-directory check in the operator's own image.
+            EnvVar(name="ETCD_OPERATOR_IMAGE", value=IMAGE),
             EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
         ],
         ports=[ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP")],

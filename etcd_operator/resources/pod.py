@@ -37,6 +37,7 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
+from etcd_operator import __version__
 from etcd_operator.api import EtcdCluster
 from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
@@ -73,6 +74,10 @@ InitialClusterState = Literal["new", "existing"]
 # Flags that only matter the first time a member starts (etcd ignores them once
 # its data dir exists), so they are left out of the spec hash.
 _BOOTSTRAP_FLAGS = ("--initial-cluster=", "--initial-cluster-state=", "--initial-cluster-token=")
+MEMBER_INIT_CONTAINER = "member-init"
+# Whether the member has voted before is a fact of this pod's creation, not of the spec.
+_EXPECT_DATA_FLAG = "--expect-data"
+DEFAULT_OPERATOR_IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
 
 
 def _member_sort_key(cluster: str, member: str) -> tuple[int, str]:
@@ -196,11 +201,43 @@ def _container(cluster: EtcdCluster, args: list[str]) -> Container:
     )
 
 
-def _pod_spec(cluster: EtcdCluster, member: str, args: list[str]) -> PodSpec:
+def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: bool) -> Container:
+    """The data-directory check (etcd_operator.memberinit) in the operator's own image."""
+    args = [
+        "member-init",
+        f"--data-dir={DATA_DIR}",
+        f"--cluster-uid={cluster.metadata.uid}",
+        f"--member={member}",
+    ]
+    if expect_data:
+        args.append(_EXPECT_DATA_FLAG)
+    return Container(
+        name=MEMBER_INIT_CONTAINER,
+        image=image,
+        imagePullPolicy="IfNotPresent",
+        command=["etcd-operator"],
+        args=args,
+        volumeMounts=[VolumeMount(name=DATA_VOLUME, mountPath=DATA_MOUNT_PATH)],
+        resources=ResourceRequirements(
+            requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}
+        ),
+        securityContext=SecurityContext(
+            allowPrivilegeEscalation=False,
+            capabilities=Capabilities(drop=["ALL"]),
+            readOnlyRootFilesystem=True,
+            runAsNonRoot=True,
+            seccompProfile=SeccompProfile(type="RuntimeDefault"),
+        ),
+        terminationMessagePolicy="FallbackToLogsOnError",
+    )
+
+
+def _pod_spec(cluster: EtcdCluster, member: str, args: list[str], init: Container) -> PodSpec:
     template = cluster.spec.pod_template
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
+        initContainers=[init],
         containers=[_container(cluster, args)],
         volumes=[_data_volume(cluster, member)],
         restartPolicy="Always",
@@ -249,6 +286,8 @@ def pod_spec_hash(pod: Pod) -> str:
         container["args"] = [
             arg for arg in container.get("args", []) if not arg.startswith(_BOOTSTRAP_FLAGS)
         ]
+    for container in spec.get("initContainers", []):
+        container["args"] = [a for a in container.get("args", []) if a != _EXPECT_DATA_FLAG]
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -260,6 +299,8 @@ def member_pod(
     initial_cluster_state: InitialClusterState,
     token: str,
     *,
+    expect_data: bool = False,
+    operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Pod:
     """The pod of `member`.
@@ -285,7 +326,9 @@ def member_pod(
             labels={**(template.labels or {}), **member_labels(cluster, member)},
             ownerReferences=[owner_reference(cluster)],
         ),
-        spec=_pod_spec(cluster, member, args),
+        spec=_pod_spec(
+            cluster, member, args, _member_init(cluster, member, operator_image, expect_data)
+        ),
     )
     assert pod.metadata is not None
     pod.metadata.annotations = {

@@ -48,3 +48,11 @@ def test_unreadable_marker_does_not_block_a_member_with_data(tmp_path: Path) -> 
     data = _with_member_dir(tmp_path)
     (tmp_path / MARKER_NAME).write_text("{not json")
     assert check_data_dir(data, ME, expect_data=True)[0] is Verdict.OK
+
+
+def test_cli_exit_code_tells_the_operator_what_happened(tmp_path: Path) -> None:
+    from etcd_operator.cli import main
+
+    base = ["member-init", f"--data-dir={tmp_path / 'data'}", "--cluster-uid=u", "--member=m"]
+    assert main([*base, "--expect-data"]) == Verdict.DATA_LOST
+    assert main(base) == Verdict.OK

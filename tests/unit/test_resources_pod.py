@@ -257,3 +257,21 @@ def test_spec_hash_of_a_built_pod_is_reproducible() -> None:
     pod = member_pod(cluster, member_name("demo", 0), BOOT, "new", "t")
     assert pod.metadata is not None and pod.metadata.annotations is not None
     assert pod_spec_hash(pod) == pod.metadata.annotations[SPEC_HASH_ANNOTATION]
+
+
+def test_member_init_checks_the_data_dir_and_expect_data_does_not_change_the_hash() -> None:
+    from etcd_operator.resources.pod import MEMBER_INIT_CONTAINER, member_pod, pod_spec_hash
+
+    cluster = make_cluster()
+    peers = {"demo-0": "http://demo-0.demo.default.svc.cluster.local:2380"}
+    fresh = member_pod(cluster, "demo-0", peers, "new", "t", operator_image="op:1")
+    rejoin = member_pod(cluster, "demo-0", peers, "existing", "t", expect_data=True)
+    assert fresh.spec is not None and rejoin.spec is not None
+    (init,) = fresh.spec.initContainers or []
+    assert init.name == MEMBER_INIT_CONTAINER and init.image == "op:1"
+    assert "--expect-data" not in (init.args or [])
+    assert "--expect-data" in (rejoin.spec.initContainers or [])[0].args
+    rejoin_same_image = member_pod(
+        cluster, "demo-0", peers, "existing", "t", expect_data=True, operator_image="op:1"
+    )
+    assert pod_spec_hash(fresh) == pod_spec_hash(rejoin_same_image)

@@ -1,0 +1,190 @@
+"""What `EtcdCluster.status` should say after one reconcile round: a pure function.
+
+Conditions follow the Kubernetes conventions: a condition's `lastTransitionTime`
+changes only when its status flips, so `kubectl describe` shows how long the cluster
+has been (un)available rather than when the operator last looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from etcd_operator.api import (
+    ClusterPhase,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    EtcdClusterStatus,
+    LastOperation,
+    MemberStatus,
+    OperationState,
+)
+from etcd_operator.planner import (
+    Decision,
+    Degraded,
+    Done,
+    InSync,
+    MarkBootstrapped,
+    Observed,
+    Paused,
+    Reason,
+    Wait,
+    quorum,
+)
+
+_CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
+_SCALING = {
+    Reason.SCALE_OUT,
+    Reason.SCALE_IN,
+    Reason.START_LEARNER,
+    Reason.PROMOTE,
+    Reason.LEARNER_CATCHING_UP,
+    Reason.TRANSFER_LEADERSHIP,
+    Reason.DELETE_SCALED_VOLUME,
+}
+_FAILED = {Reason.QUORUM_LOST, Reason.CLUSTER_LOST}
+
+
+@dataclass(frozen=True)
+class Round:
+    """Everything one reconcile round knows that status reports."""
+
+    observed: Observed
+    decision: Decision
+    members: Sequence[MemberStatus]
+    ready_replicas: int
+    cluster_id: str | None
+    leader: str | None
+    client_endpoint: str
+    # The step was applied and failed: status says so instead of claiming progress.
+    error: str | None = None
+
+
+def phase_of(decision: Decision, previous: ClusterPhase | None) -> ClusterPhase:
+    reason = decision.reason
+    match decision.step:
+        case InSync():
+            return ClusterPhase.RUNNING
+        case Paused():
+            return previous or ClusterPhase.PENDING
+        case Done():
+            return ClusterPhase.DELETING
+        case Degraded():
+            return ClusterPhase.FAILED if reason in _FAILED else ClusterPhase.DEGRADED
+        case _:
+            pass
+    if reason in _CREATING:
+        return ClusterPhase.CREATING
+    if reason in _SCALING:
+        return ClusterPhase.SCALING
+    if reason is Reason.UPGRADE:
+        return ClusterPhase.UPGRADING
+    return ClusterPhase.HEALING
+
+
+def _available(r: Round) -> tuple[ConditionStatus, str, str]:
+    members = r.observed.members
+    if members is None:
+        return ConditionStatus.FALSE, "NoMemberAnswered", "no etcd member answered"
+    voters = [m for m in members if not m.is_learner]
+    healthy = [m for m in voters if (h := r.observed.member_health.get(m.id)) and h.healthy]
+    needed = quorum(len(voters))
+    message = f"{len(healthy)} of {len(voters)} voting members healthy, quorum is {needed}"
+    if voters and len(healthy) >= needed:
+        return ConditionStatus.TRUE, "QuorumHealthy", message
+    return ConditionStatus.FALSE, "QuorumLost", message
+
+
+def _progressing(r: Round) -> tuple[ConditionStatus, str, str]:
+    d = r.decision
+    if r.error is not None:
+        return ConditionStatus.TRUE, "StepFailed", f"{d.message}: {r.error}"
+    match d.step:
+        case InSync() | Paused() | Degraded() | Done():
+            return ConditionStatus.FALSE, d.reason.value, d.message
+        case _:
+            return ConditionStatus.TRUE, d.reason.value, d.message
+
+
+def _degraded(r: Round) -> tuple[ConditionStatus, str, str]:
+    d = r.decision
+    if isinstance(d.step, Degraded):
+        return ConditionStatus.TRUE, d.reason.value, d.message
+    desired = r.observed.spec.replicas
+    if r.ready_replicas < desired and r.observed.bootstrapped:
+        message = f"{r.ready_replicas} of {desired} members ready"
+        return ConditionStatus.TRUE, "MembersNotReady", message
+    return ConditionStatus.FALSE, "AsExpected", "all members ready"
+
+
+def _condition(
+    kind: ConditionType,
+    value: tuple[ConditionStatus, str, str],
+    previous: Mapping[str, Condition],
+    generation: int,
+    now: datetime,
+) -> Condition:
+    status, reason, message = value
+    before = previous.get(kind.value)
+    since = before.last_transition_time if before and before.status == status else now
+    return Condition(
+        type=kind.value,
+        status=status,
+        reason=reason,
+        message=message[:32768],
+        observed_generation=generation,
+        last_transition_time=since,
+    )
+
+
+def _last_operation(
+    r: Round, previous: LastOperation | None, now: datetime
+) -> LastOperation | None:
+    match r.decision.step:
+        case Wait() | Degraded() | Paused() | InSync() | Done() | MarkBootstrapped():
+            return previous
+        case _:
+            state = OperationState.ERROR if r.error else OperationState.PROCESSING
+            description = r.decision.message + (f": {r.error}" if r.error else "")
+            return LastOperation(
+                type=type(r.decision.step).__name__,
+                state=state,
+                description=description[:1024],
+                time=now,
+            )
+
+
+def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> EtcdClusterStatus:
+    prev_conditions = {c.type: c for c in (previous.conditions or [])} if previous else {}
+    gen = r.observed.generation
+    conditions = [
+        _condition(ConditionType.AVAILABLE, _available(r), prev_conditions, gen, now),
+        _condition(ConditionType.PROGRESSING, _progressing(r), prev_conditions, gen, now),
+        _condition(ConditionType.DEGRADED, _degraded(r), prev_conditions, gen, now),
+    ]
+    versions = {m.version for m in r.members if m.version}
+    current_version = min(versions, key=_version_key) if versions else None
+    if current_version is None and previous is not None:
+        current_version = previous.current_version
+    return EtcdClusterStatus(
+        observed_generation=gen,
+        phase=phase_of(r.decision, previous.phase if previous else None),
+        conditions=conditions,
+        replicas=len(r.members),
+        ready_replicas=r.ready_replicas,
+        members=list(r.members),
+        leader=r.leader,
+        clusterID=r.cluster_id or (previous.cluster_id if previous else None),
+        current_version=current_version,
+        client_endpoint=r.client_endpoint,
+        last_operation=_last_operation(r, previous.last_operation if previous else None, now),
+    )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return (0,)
