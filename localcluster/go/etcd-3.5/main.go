@@ -1,6 +1,7 @@
 // Command etcd is a multi-call binary: etcd, etcdctl and etcdutl of one etcd
 // release, linked once. It dispatches on the name it was started as (the build
-// creates etcdctl and etcdutl as symlinks to it), or on its first argument.
+// creates etcdctl and etcdutl as symlinks to it), or else on its first
+// argument (`etcd-3.6 etcdctl version`).
 package main
 
 import (
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	name := filepath.Base(os.Args[0])
-	if name != "etcd" && name != "etcdctl" && name != "etcdutl" && len(os.Args) > 1 {
+	if len(os.Args) > 1 && !isTool(name) && isTool(os.Args[1]) {
 		name = os.Args[1]
 		os.Args = os.Args[1:]
 	}
@@ -33,6 +34,10 @@ func main() {
 	default:
 		etcdmain.Main(os.Args)
 	}
+}
+
+func isTool(name string) bool {
+	return name == "etcd" || name == "etcdctl" || name == "etcdutl"
 }
 
 // etcdutlCommand mirrors etcdutl's package main (ctl.go), which cannot be imported.
