@@ -50,7 +50,11 @@ class StorageSpec(ApiModel):
                 "self.storageClassName == oldSelf.storageClassName)",
                 "storage.storageClassName is immutable",
             ),
-            cel("self.emptyDir == oldSelf.emptyDir", "storage.emptyDir is immutable"),
+            cel(
+                "has(self.emptyDir) == has(oldSelf.emptyDir) && "
+                "(!has(self.emptyDir) || self.emptyDir == oldSelf.emptyDir)",
+                "storage.emptyDir is immutable",
+            ),
         )
     )
 
@@ -136,13 +140,16 @@ class EtcdTuning(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
+                # has() guards: the API server also checks rules against the default {}.
+                "!has(self.electionTimeoutMs) || !has(self.heartbeatIntervalMs) || "
                 f"self.electionTimeoutMs >= {ELECTION_TO_HEARTBEAT_MIN_RATIO} * "
                 "self.heartbeatIntervalMs",
                 "etcd.electionTimeoutMs must be at least 5 times etcd.heartbeatIntervalMs",
             ),
             cel(
-                "self.autoCompactionMode != 'revision' || "
-                "self.autoCompactionRetention.matches('^[0-9]+$')",
+                "!has(self.autoCompactionMode) || self.autoCompactionMode != 'revision' || "
+                "(has(self.autoCompactionRetention) && "
+                "self.autoCompactionRetention.matches('^[0-9]+$'))",
                 "etcd.autoCompactionRetention must be a number of revisions "
                 "when autoCompactionMode is revision",
             ),

@@ -1,1 +1,5 @@
 """kopf handlers, one module per resource kind. Importing this package registers them."""
+
+from etcd_operator.handlers import etcdcluster
+
+__all__ = ["etcdcluster"]

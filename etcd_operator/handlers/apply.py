@@ -1,0 +1,203 @@
+"""Apply one planner step to the world. Each branch is idempotent: running it again after
+a crash, or after it already took effect, changes nothing or fails harmlessly."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import assert_never
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+
+from etcd_operator.api import EtcdCluster
+from etcd_operator.etcd import (
+    EtcdClient,
+    LearnerNotReady,
+    MemberExists,
+    MemberNotFound,
+    MemberNotLearner,
+    ReconfigurationRejected,
+    TooManyLearners,
+)
+from etcd_operator.handlers.observe import BOOTSTRAP_MEMBERS_ANNOTATION, World, etcd_config
+from etcd_operator.planner import (
+    AddLearner,
+    Bootstrap,
+    ClusterState,
+    CreatePod,
+    Degraded,
+    DeletePod,
+    DeletePVC,
+    Done,
+    InitialCluster,
+    InSync,
+    MarkBootstrapped,
+    MoveLeader,
+    Paused,
+    PromoteLearner,
+    RemoveMember,
+    Step,
+    UpgradeMember,
+    Wait,
+    cluster_token,
+)
+from etcd_operator.resources import (
+    client_service,
+    member_pod,
+    member_pvc,
+    peer_service,
+    pod_disruption_budget,
+)
+from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+
+_CONFLICT = 409
+_NOT_FOUND = 404
+
+
+class StepNotReady(Exception):
+    """The step cannot take effect yet (e.g. a learner still catching up): observe again."""
+
+
+def operator_image() -> str:
+    return os.environ.get("ETCD_OPERATOR_IMAGE") or DEFAULT_OPERATOR_IMAGE
+
+
+async def ensure_cluster_objects(kube: AsyncClient, cluster: EtcdCluster, voters: int) -> None:
+    """Services and the disruption budget: server-side apply is idempotent by design."""
+    await kube.apply(peer_service(cluster), force=True)
+    await kube.apply(client_service(cluster), force=True)
+    if cluster.spec.pod_disruption_budget.enabled:
+        pdb = pod_disruption_budget(cluster, voting_members=max(voters, 1))
+        await kube.apply(pdb, force=True)
+
+
+async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
+    try:
+        await _apply(kube, cluster, world, step)
+    except (ReconfigurationRejected, TooManyLearners) as e:
+        # etcd refuses membership changes for a few seconds after a member starts.
+        raise StepNotReady(str(e)) from e
+
+
+async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
+    match step:
+        case Bootstrap(members=names, initial_cluster=initial, version=version):
+            for name in names:
+                await _create_member_pod(kube, cluster, name, initial, version, expect_data=False)
+        case CreatePod(member=name, initial_cluster=initial, version=version):
+            await _create_member_pod(
+                kube, cluster, name, initial, version, expect_data=_has_voted(world, name)
+            )
+        case AddLearner(peer_url=url):
+            async with _etcd(world) as etcd:
+                # MemberExists: added in an earlier round whose answer we never saw.
+                with contextlib.suppress(MemberExists):
+                    await etcd.member_add([url], learner=True)
+        case PromoteLearner(member_id=member_id):
+            async with _etcd(world) as etcd:
+                try:
+                    await etcd.member_promote(member_id)
+                except MemberNotLearner:
+                    pass
+                except LearnerNotReady as e:
+                    raise StepNotReady(str(e)) from e
+        case MoveLeader(to_id=to_id):
+            async with _etcd(world) as etcd:
+                await etcd.move_leader(to_id)
+        case RemoveMember(member_id=member_id):
+            async with _etcd(world) as etcd:
+                with contextlib.suppress(MemberNotFound):
+                    await etcd.member_remove(member_id)
+        case DeletePod(member=name):
+            await _delete(kube, Pod, name, cluster.namespace)
+        case DeletePVC(member=name):
+            await _delete(kube, PersistentVolumeClaim, name, cluster.namespace)
+        case UpgradeMember(member=name, to_version=version):
+            # Replace the pod on the same claim: delete now, recreate once it is gone.
+            pod = world.pods.get(name)
+            if pod is not None:
+                if not (pod.metadata and pod.metadata.deletionTimestamp):
+                    await _delete(kube, Pod, name, cluster.namespace)
+                return
+            initial = _current_cluster(world, cluster)
+            await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
+        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
+            pass  # status only
+        case _:
+            assert_never(step)
+
+
+def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:
+    """Flags for restarting a member that has data: etcd ignores them, but they must parse."""
+    members = world.cluster_members.members if world.cluster_members else ()
+    peers = tuple((m.name, url) for m in members if m.name for url in m.peer_urls)
+    token = cluster_token(cluster.name, cluster.metadata.uid)
+    return InitialCluster(ClusterState.EXISTING, peers, token)
+
+
+def _has_voted(world: World, name: str) -> bool:
+    """A member that has started before must find its data; a fresh learner need not."""
+    members = world.cluster_members
+    if members is None:
+        return False
+    member = members.by_name(name)
+    return member is not None and member.started
+
+
+def _etcd(world: World) -> EtcdClient:
+    members = world.cluster_members
+    endpoints = [url for m in (members.members if members else ()) for url in m.client_urls]
+    if not endpoints:
+        endpoints = [h.endpoint for h in world.health.values()]
+    return EtcdClient(etcd_config(endpoints))
+
+
+async def _create_member_pod(
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    name: str,
+    initial: InitialCluster,
+    version: str,
+    *,
+    expect_data: bool,
+) -> None:
+    if not cluster.spec.storage.empty_dir:
+        await _create(kube, member_pvc(cluster, name))
+    if version != cluster.spec.version:
+        spec = cluster.spec.model_copy(update={"version": version})
+        cluster = cluster.model_copy(update={"spec": spec})
+    pod = member_pod(
+        cluster,
+        name,
+        dict(initial.peers),
+        initial.state.value,
+        initial.token,
+        expect_data=expect_data,
+        operator_image=operator_image(),
+    )
+    if initial.state is ClusterState.NEW and pod.metadata is not None:
+        pod.metadata.annotations = {
+            **(pod.metadata.annotations or {}),
+            BOOTSTRAP_MEMBERS_ANNOTATION: ",".join(n for n, _ in initial.peers),
+        }
+    await _create(kube, pod)
+
+
+async def _create(kube: AsyncClient, obj: Pod | PersistentVolumeClaim) -> None:
+    try:
+        await kube.create(obj)
+    except ApiError as e:
+        if e.status.code != _CONFLICT:
+            raise
+
+
+async def _delete(
+    kube: AsyncClient, kind: type[Pod] | type[PersistentVolumeClaim], name: str, namespace: str
+) -> None:
+    try:
+        await kube.delete(kind, name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code != _NOT_FOUND:
+            raise

@@ -1,0 +1,288 @@
+"""kopf wiring for EtcdCluster: one reconcile loop per cluster, woken by its pods' events.
+
+Each round: observe -> planner.decide -> apply exactly one step -> write status. State
+lives only in the world and in status, so the operator can be killed between any two
+calls and the next round carries on from what it sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.client import LabelSelector
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.types import PatchType
+
+from etcd_operator.api import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    EtcdCluster,
+    InvalidSpecError,
+    MemberStatus,
+    parse_cluster,
+)
+from etcd_operator.etcd import EtcdError
+from etcd_operator.handlers.apply import StepNotReady, apply_step, ensure_cluster_objects
+from etcd_operator.handlers.observe import World, observe
+from etcd_operator.kube import EtcdClusterResource, new_client
+from etcd_operator.planner import (
+    Decision,
+    Degraded,
+    Done,
+    InSync,
+    MarkBootstrapped,
+    Paused,
+    Reason,
+    Wait,
+    decide,
+)
+from etcd_operator.resources import client_endpoint, client_url
+from etcd_operator.resources.labels import (
+    INSTANCE_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    member_selector,
+)
+from etcd_operator.status import Round, next_status
+
+FINALIZER = "etcd.operator.io/finalizer"
+log = logging.getLogger(__name__)
+
+# Seconds until the next round when nothing wakes the loop earlier.
+AFTER_ACTION = 1.0
+AFTER_WAIT = 2.0
+AFTER_ERROR = 5.0
+IN_SYNC = 15.0
+PAUSED = 30.0
+
+_wakeups: dict[tuple[str, str], asyncio.Event] = {}
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # Keep kopf's bookkeeping in annotations: our status schema has no room for it.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # Events are posted deliberately (one per step), not for every log line.
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    memo.kube = new_client()
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    kube: AsyncClient | None = getattr(memo, "kube", None)
+    if kube is not None:
+        await kube.close()
+
+
+@kopf.on.event("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY})
+async def member_pod_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+    instance = body.get("metadata", {}).get("labels", {}).get(INSTANCE_LABEL)
+    wake = _wakeups.get((namespace or "", instance or ""))
+    if wake is not None:
+        wake.set()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
+async def reconcile_forever(
+    stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    namespace = namespace or "default"
+    key = (namespace, name)
+    wake = _wakeups.setdefault(key, asyncio.Event())
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await reconcile_once(memo.kube, namespace, name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The loop must outlive any single bad round (API hiccup, bug): log, retry.
+                log.exception("reconcile of %s/%s failed", namespace, name)
+                delay = AFTER_ERROR
+            await _sleep(wake, stopped, delay)
+    finally:
+        _wakeups.pop(key, None)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def cluster_deleted(
+    body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Pods and services go with their owner; claims follow `pvcRetentionPolicy.whenDeleted`."""
+    try:
+        cluster = parse_cluster(dict(body))
+    except InvalidSpecError:
+        return
+    if cluster.spec.pvc_retention_policy.when_deleted == "Delete":
+        kube: AsyncClient = memo.kube
+        selector: LabelSelector = dict(member_selector(cluster))
+        async for pvc in kube.list(PersistentVolumeClaim, namespace=namespace, labels=selector):
+            if pvc.metadata and pvc.metadata.name:
+                await kube.delete(PersistentVolumeClaim, pvc.metadata.name, namespace=namespace)
+    kopf.info(
+        body,
+        reason="Deleted",
+        message=f"cluster {name} deleted; claims: {cluster.spec.pvc_retention_policy.when_deleted}",
+    )
+
+
+async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
+    """One round for one cluster; returns the seconds until the next round is due."""
+    raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
+    body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
+    event_target = kopf.Body(cast(kopf.RawBody, body))
+    try:
+        cluster = parse_cluster(body)
+    except InvalidSpecError as e:
+        await _report_invalid_spec(kube, body, e)
+        return PAUSED
+    deleting = bool(body["metadata"].get("deletionTimestamp"))
+    world = await observe(kube, cluster, deleting=deleting)
+    members = world.observed.members or ()
+    if not deleting:
+        voters = sum(1 for m in members if not m.is_learner)
+        await ensure_cluster_objects(kube, cluster, voters or cluster.spec.replicas)
+    decision = decide(world.observed)
+    error: str | None = None
+    delay = _delay_for(decision)
+    if _is_action(decision):
+        kopf.info(event_target, reason=decision.reason.value, message=decision.message)
+    elif isinstance(decision.step, Degraded) and _newly_degraded(cluster, decision):
+        kopf.warn(event_target, reason=decision.reason.value, message=decision.message)
+    try:
+        await apply_step(kube, cluster, world, decision.step)
+    except StepNotReady:
+        delay = AFTER_WAIT
+    except (EtcdError, ApiError) as e:
+        error = str(e)
+        delay = AFTER_ERROR
+        kopf.warn(event_target, reason="StepFailed", message=f"{decision.reason.value}: {error}")
+    log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
+    await _write_status(kube, cluster, world, decision, error)
+    return delay
+
+
+def _is_action(decision: Decision) -> bool:
+    return not isinstance(
+        decision.step, Wait | Degraded | Paused | InSync | Done | MarkBootstrapped
+    )
+
+
+def _delay_for(decision: Decision) -> float:
+    match decision.step:
+        case InSync():
+            return IN_SYNC
+        case Paused() | Done():
+            return PAUSED
+        case Wait():
+            return AFTER_WAIT
+        case Degraded():
+            return AFTER_ERROR
+        case _:
+            return AFTER_ACTION
+
+
+def _newly_degraded(cluster: EtcdCluster, decision: Decision) -> bool:
+    conditions = (cluster.status.conditions or []) if cluster.status else []
+    before = next((c for c in conditions if c.type == "Degraded"), None)
+    return before is None or before.status != "True" or before.reason != decision.reason.value
+
+
+async def _write_status(
+    kube: AsyncClient, cluster: EtcdCluster, world: World, decision: Decision, error: str | None
+) -> None:
+    members = world.cluster_members
+    names = {url: n for n, url in world.observed.expected_peer_urls.items()}
+    rows: list[MemberStatus] = []
+    leader: str | None = None
+    for m in members.members if members else ():
+        name = next((names[u] for u in m.peer_urls if u in names), m.name or f"{m.id:x}")
+        health = world.health.get(m.id)
+        status = health.status if health else None
+        if status is not None and status.is_leader:
+            leader = name
+        rows.append(
+            MemberStatus.model_validate(
+                {
+                    "name": name,
+                    "id": f"{m.id:x}",
+                    "peerURL": m.peer_urls[0] if m.peer_urls else None,
+                    "clientURL": m.client_urls[0]
+                    if m.client_urls
+                    else client_url(name, cluster.name, cluster.namespace),
+                    "isLearner": m.is_learner,
+                    "healthy": bool(health and health.healthy),
+                    "version": status.version if status else None,
+                    "dbSize": status.db_size if status else None,
+                }
+            )
+        )
+    ready = sum(1 for p in world.observed.pods.values() if p.ready)
+    new = next_status(
+        Round(
+            observed=world.observed,
+            decision=decision,
+            members=rows,
+            ready_replicas=ready,
+            cluster_id=f"{members.cluster_id:x}" if members else None,
+            leader=leader,
+            client_endpoint=client_endpoint(cluster.name, cluster.namespace),
+            error=error,
+        ),
+        cluster.status,
+        datetime.now(UTC),
+    )
+    payload = new.model_dump(mode="json", by_alias=True)
+    await kube.patch(
+        EtcdClusterResource.Status,
+        cluster.name,
+        {"status": payload},
+        namespace=cluster.namespace,
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def _report_invalid_spec(
+    kube: AsyncClient, body: dict[str, Any], e: InvalidSpecError
+) -> None:
+    message = str(e)
+    kopf.warn(
+        kopf.Body(cast(kopf.RawBody, body)), reason=Reason.INVALID_SPEC.value, message=message
+    )
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    condition = {
+        "type": "Degraded",
+        "status": "True",
+        "reason": Reason.INVALID_SPEC.value,
+        "message": message[:32768],
+        "observedGeneration": body["metadata"].get("generation"),
+        "lastTransitionTime": now,
+    }
+    await kube.patch(
+        EtcdClusterResource.Status,
+        body["metadata"]["name"],
+        {"status": {"phase": "Failed", "conditions": [condition]}},
+        namespace=body["metadata"]["namespace"],
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, delay: float) -> None:
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

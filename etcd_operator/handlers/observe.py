@@ -1,0 +1,221 @@
+"""Observe one EtcdCluster: read pods, claims and etcd into the planner's `Observed`.
+
+Reads only. Every etcd call is bounded by short timeouts so that a dead member costs one
+dial timeout, never a hung reconcile loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from lightkube import AsyncClient
+from lightkube.core.client import LabelSelector
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+
+from etcd_operator.api import EtcdCluster
+from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.memberinit import Verdict
+from etcd_operator.planner import (
+    MAX_REPLICAS,
+    ClusterRef,
+    DesiredSpec,
+    EtcdMember,
+    MemberHealth,
+    Observed,
+    PodPhase,
+    PodState,
+    PvcRetention,
+    PvcState,
+)
+from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, member_selector
+from etcd_operator.resources.naming import (
+    DEFAULT_CLUSTER_DOMAIN,
+    client_url,
+    member_name,
+    peer_url,
+)
+from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
+
+# Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
+# interrupted by an operator restart resumes with the same member set.
+BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+_DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
+
+
+@dataclass(frozen=True)
+class World:
+    """What one round saw: the planner's input plus the raw facts status reports."""
+
+    observed: Observed
+    pods: Mapping[str, Pod]
+    cluster_members: ClusterMembers | None
+    health: Mapping[int, EndpointHealth]
+
+
+def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
+    return EtcdConfig(endpoints=tuple(endpoints), dial_timeout=1.5, request_timeout=4.0)
+
+
+def expected_peer_urls(cluster: EtcdCluster, domain: str) -> dict[str, str]:
+    return {
+        member_name(cluster.name, i): peer_url(
+            member_name(cluster.name, i), cluster.name, cluster.namespace, domain
+        )
+        for i in range(MAX_REPLICAS)
+    }
+
+
+async def observe(
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    *,
+    deleting: bool,
+    domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> World:
+    ns = cluster.namespace
+    selector: LabelSelector = dict(member_selector(cluster))
+    pods = {
+        p.metadata.name: p
+        async for p in kube.list(Pod, namespace=ns, labels=selector)
+        if p.metadata and p.metadata.name
+    }
+    pvcs = {
+        c.metadata.name: c
+        async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
+        if c.metadata and c.metadata.name
+    }
+    members, health = await _observe_etcd(cluster, sorted(pods), domain)
+    status = cluster.status
+    spec = cluster.spec
+    observed = Observed(
+        cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
+        generation=cluster.metadata.generation or 0,
+        spec=DesiredSpec(
+            replicas=spec.replicas,
+            version=spec.version,
+            paused=spec.paused,
+            deleting=deleting,
+            pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
+        ),
+        bootstrapped=bool(status and status.cluster_id),
+        members=(
+            tuple(
+                EtcdMember(m.id, m.name, m.peer_urls, m.client_urls, m.is_learner)
+                for m in members.members
+            )
+            if members
+            else None
+        ),
+        expected_peer_urls=expected_peer_urls(cluster, domain),
+        member_health={mid: _health(h) for mid, h in health.items()},
+        leader_id=next(
+            (h.status.leader for h in health.values() if h.status and h.status.leader), None
+        ),
+        pods={name: _pod_state(p) for name, p in pods.items()},
+        pvcs={name: _pvc_state(c) for name, c in pvcs.items()},
+        status_version=status.current_version if status else None,
+    )
+    return World(observed, pods, members, health)
+
+
+async def _observe_etcd(
+    cluster: EtcdCluster, pod_names: Sequence[str], domain: str
+) -> tuple[ClusterMembers | None, dict[int, EndpointHealth]]:
+    if not pod_names:
+        return None, {}
+    endpoints = [client_url(n, cluster.name, cluster.namespace, domain) for n in pod_names]
+    async with EtcdClient(etcd_config(endpoints)) as etcd:
+        try:
+            members = await etcd.member_list()
+        except EtcdError:
+            return None, {}
+        by_peer = {
+            url: client_url(name, cluster.name, cluster.namespace, domain)
+            for name, url in expected_peer_urls(cluster, domain).items()
+        }
+        targets: dict[int, str] = {}
+        for m in members.members:
+            # An unstarted learner publishes no client URL yet; ask it where it will listen.
+            url = (
+                m.client_urls[0]
+                if m.client_urls
+                else next((by_peer[u] for u in m.peer_urls if u in by_peer), None)
+            )
+            if url is not None:
+                targets[m.id] = url
+        results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
+    return members, dict(zip(targets, results, strict=True))
+
+
+def _health(h: EndpointHealth) -> MemberHealth:
+    s = h.status
+    if s is None:
+        return MemberHealth(reachable=False, healthy=False)
+    return MemberHealth(
+        reachable=True,
+        healthy=h.healthy,
+        version=s.version,
+        raft_index=s.raft_index,
+        applied_index=s.raft_applied_index,
+        db_size=s.db_size,
+        is_leader=s.is_leader,
+        alarms=tuple(s.errors),
+    )
+
+
+def _pod_state(pod: Pod) -> PodState:
+    meta, status = pod.metadata, pod.status
+    annotations = (meta.annotations if meta else None) or {}
+    etcd = (
+        next((c for c in (status.containerStatuses or []) if c.name == ETCD_CONTAINER), None)
+        if status
+        else None
+    )
+    init = (
+        next(
+            (c for c in (status.initContainerStatuses or []) if c.name == MEMBER_INIT_CONTAINER),
+            None,
+        )
+        if status
+        else None
+    )
+    refused = False
+    if init is not None:
+        for state in (init.state, init.lastState):
+            if state and state.terminated and state.terminated.exitCode in _DATA_REFUSED:
+                refused = True
+    waiting = etcd.state.waiting if etcd and etcd.state else None
+    ready = any(
+        c.type == "Ready" and c.status == "True"
+        for c in ((status.conditions or []) if status else [])
+    )
+    bootstrap = annotations.get(BOOTSTRAP_MEMBERS_ANNOTATION, "")
+    created: datetime | None = meta.creationTimestamp if meta else None
+    return PodState(
+        phase=_phase(status.phase if status else None),
+        ready=ready,
+        deleting=bool(meta and meta.deletionTimestamp),
+        version=annotations.get(ETCD_VERSION_ANNOTATION),
+        restart_count=etcd.restartCount if etcd else 0,
+        crash_looping=bool(waiting and waiting.reason == "CrashLoopBackOff"),
+        data_lost=refused,
+        created_at=created,
+        bootstrap_members=tuple(n for n in bootstrap.split(",") if n),
+    )
+
+
+def _phase(phase: str | None) -> PodPhase:
+    try:
+        return PodPhase(phase or PodPhase.PENDING)
+    except ValueError:
+        return PodPhase.UNKNOWN
+
+
+def _pvc_state(pvc: PersistentVolumeClaim) -> PvcState:
+    return PvcState(
+        bound=bool(pvc.status and pvc.status.phase == "Bound"),
+        deleting=bool(pvc.metadata and pvc.metadata.deletionTimestamp),
+    )

@@ -1,0 +1,75 @@
+"""Bad specs are rejected by the API server itself, with a message that says what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cluster_helpers import create_cluster, patch_spec
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"replicas": -1}, "spec.replicas"),
+        ({"replicas": 0}, "spec.replicas"),
+        ({"replicas": 10}, "spec.replicas"),
+        ({"version": "latest"}, "spec.version"),
+        ({"version": "v3.6.16"}, "spec.version"),
+        ({"storage": {"size": "-1Gi"}}, "storage.size"),
+        ({"etcd": {"heartbeatIntervalMs": 500, "electionTimeoutMs": 1000}}, "5 times"),
+        ({"pvcRetentionPolicy": {"whenScaled": "Sometimes"}}, "whenScaled"),
+    ],
+    ids=[
+        "negative-replicas",
+        "zero-replicas",
+        "too-many-replicas",
+        "version-word",
+        "version-with-v",
+        "negative-size",
+        "election-timeout",
+        "retention-policy",
+    ],
+)
+async def test_invalid_spec_is_rejected_at_admission(
+    kube: AsyncClient, namespace: str, spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ApiError) as err:
+        await create_cluster(kube, namespace, "bad", spec)
+    assert err.value.status.code == 422
+    assert message in (err.value.status.message or "")
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "message"),
+    [
+        ({"storage": {"size": "2Gi"}}, {"storage": {"size": "1Gi"}}, "may grow but not shrink"),
+        (
+            {"storage": {"storageClassName": "standard"}},
+            {"storage": {"storageClassName": "other"}},
+            "storageClassName is immutable",
+        ),
+    ],
+    ids=["storage-shrink", "storage-class-change"],
+)
+async def test_forbidden_spec_changes_are_rejected(
+    kube: AsyncClient,
+    namespace: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    message: str,
+) -> None:
+    await create_cluster(kube, namespace, "change", {"replicas": 1, "paused": True, **before})
+    with pytest.raises(ApiError) as err:
+        await patch_spec(kube, namespace, "change", after)
+    assert err.value.status.code == 422
+    assert message in (err.value.status.message or "")
+
+
+async def test_storage_may_grow(kube: AsyncClient, namespace: str) -> None:
+    await create_cluster(kube, namespace, "grow", {"replicas": 1, "paused": True})
+    await patch_spec(kube, namespace, "grow", {"storage": {"size": "2Gi"}})

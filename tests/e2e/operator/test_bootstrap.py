@@ -1,0 +1,84 @@
+"""An EtcdCluster bootstraps into a working etcd cluster, and goes away cleanly."""
+
+from __future__ import annotations
+
+import pytest
+from cluster_helpers import (
+    condition,
+    create_cluster,
+    etcd_client,
+    eventually,
+    get_cluster,
+    member_pods,
+    member_urls,
+    wait_ready,
+)
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
+
+from etcd_operator.kube import EtcdClusterResource
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("replicas", [1, 3, 5])
+async def test_bootstrap_forms_a_healthy_cluster_of_the_requested_size(
+    kube: AsyncClient, namespace: str, replicas: int
+) -> None:
+    await create_cluster(kube, namespace, "boot", {"replicas": replicas})
+    body = await wait_ready(kube, namespace, "boot", replicas)
+
+    status = body["status"]
+    assert status["leader"] in {m["name"] for m in status["members"]}
+    assert status["clusterID"]
+    assert status["currentVersion"] == body["spec"]["version"]
+    assert condition(body, "Degraded")["status"] == "False"  # type: ignore[index]
+    pods = await member_pods(kube, namespace, "boot")
+    assert sorted(p.metadata.name for p in pods if p.metadata) == [
+        f"boot-{i}" for i in range(replicas)
+    ]
+    async with etcd_client(member_urls(namespace, "boot", range(replicas))) as etcd:
+        listed = await etcd.member_list()
+        assert len(listed.voters) == replicas and not listed.learners
+        await etcd.put("greeting", "hello")
+        assert (await etcd.get("greeting"))[0].value == b"hello"  # type: ignore[index]
+
+
+async def test_clients_reach_the_cluster_through_the_client_service(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await create_cluster(kube, namespace, "svc", {"replicas": 3})
+    body = await wait_ready(kube, namespace, "svc", 3)
+    endpoint = body["status"]["clientEndpoint"]
+    assert endpoint == f"http://svc-client.{namespace}.svc:2379"
+    peer = await kube.get(Service, "svc", namespace=namespace)
+    assert peer.spec is not None and peer.spec.clusterIP == "None"
+    assert peer.spec.publishNotReadyAddresses
+    async with etcd_client((endpoint,)) as etcd:
+        await etcd.put("via-service", "yes")
+        assert (await etcd.get("via-service"))[0].value == b"yes"  # type: ignore[index]
+
+
+async def test_deleting_the_cluster_removes_pods_and_keeps_claims_by_default(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await create_cluster(kube, namespace, "gone", {"replicas": 1})
+    await wait_ready(kube, namespace, "gone", 1)
+    await kube.delete(EtcdClusterResource, "gone", namespace=namespace)
+
+    async def deleted() -> bool:
+        try:
+            await get_cluster(kube, namespace, "gone")
+        except ApiError as e:
+            return e.status.code == 404
+        return False
+
+    await eventually(deleted, 60, "the EtcdCluster to be finalized")
+    await eventually(lambda: _no_pods(kube, namespace), 60, "member pods to be garbage-collected")
+    claims = [c async for c in kube.list(PersistentVolumeClaim, namespace=namespace)]
+    assert [c.metadata.name for c in claims if c.metadata] == ["gone-0"]
+
+
+async def _no_pods(kube: AsyncClient, namespace: str) -> bool:
+    return not await member_pods(kube, namespace, "gone")

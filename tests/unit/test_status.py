@@ -1,0 +1,81 @@
+from datetime import UTC, datetime, timedelta
+
+from planner_factory import cluster, fresh, name, unhealthy
+
+from etcd_operator.api import ClusterPhase, ConditionStatus, MemberStatus
+from etcd_operator.planner import decide
+from etcd_operator.planner.steps import Decision, Degraded, InSync, Reason, Wait
+from etcd_operator.status import Round, next_status, phase_of
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _round(observed, decision, *, ready=3, error=None):  # type: ignore[no-untyped-def]
+    members = [MemberStatus(name=name(i), version="3.5.17") for i in range(3)]
+    return Round(observed, decision, members, ready, "abc", name(0), "http://x:2379", error)
+
+
+def _cond(status, kind):  # type: ignore[no-untyped-def]
+    return next(c for c in status.conditions if c.type == kind)
+
+
+def test_healthy_cluster_in_sync_is_running_available_and_not_degraded() -> None:
+    observed = cluster(3)
+    decision = decide(observed)
+    assert isinstance(decision.step, InSync)
+    status = next_status(_round(observed, decision), None, T0)
+    assert status.phase is ClusterPhase.RUNNING
+    assert _cond(status, "Available").status is ConditionStatus.TRUE
+    assert _cond(status, "Progressing").status is ConditionStatus.FALSE
+    assert _cond(status, "Degraded").status is ConditionStatus.FALSE
+    assert status.current_version == "3.5.17"
+    assert status.ready_replicas == 3
+
+
+def test_transition_time_moves_only_when_a_condition_flips() -> None:
+    observed = cluster(3)
+    first = next_status(_round(observed, decide(observed)), None, T0)
+    again = next_status(_round(observed, decide(observed)), first, T0 + timedelta(minutes=5))
+    assert _cond(again, "Available").last_transition_time == T0
+    broken = unhealthy(unhealthy(observed, 1), 2)
+    lost = next_status(_round(broken, decide(broken), ready=1), again, T0 + timedelta(minutes=9))
+    assert _cond(lost, "Available").status is ConditionStatus.FALSE
+    assert _cond(lost, "Available").last_transition_time == T0 + timedelta(minutes=9)
+
+
+def test_quorum_lost_is_failed_and_degraded_with_the_planner_reason() -> None:
+    broken = unhealthy(unhealthy(cluster(3), 1), 2)
+    decision = decide(broken)
+    assert isinstance(decision.step, Degraded) and decision.reason is Reason.QUORUM_LOST
+    status = next_status(_round(broken, decision, ready=1), None, T0)
+    assert status.phase is ClusterPhase.FAILED
+    degraded = _cond(status, "Degraded")
+    assert degraded.status is ConditionStatus.TRUE and degraded.reason == "QuorumLost"
+
+
+def test_a_failed_step_is_reported_in_progressing_and_last_operation() -> None:
+    observed = fresh(3)
+    decision = decide(observed)
+    status = next_status(_round(observed, decision, ready=0, error="boom"), None, T0)
+    assert status.phase is ClusterPhase.CREATING
+    assert _cond(status, "Progressing").reason == "StepFailed"
+    assert status.last_operation is not None and status.last_operation.state.value == "Error"
+    assert "boom" in status.last_operation.description
+
+
+def test_waiting_keeps_the_last_operation() -> None:
+    observed = fresh(3)
+    acted = next_status(_round(observed, decide(observed), ready=0), None, T0)
+    waiting = Decision(Wait(Reason.BOOTSTRAPPING), Reason.BOOTSTRAPPING, "waiting")
+    later = next_status(_round(observed, waiting, ready=0), acted, T0 + timedelta(seconds=5))
+    assert later.last_operation == acted.last_operation
+
+
+def test_phases_follow_reasons() -> None:
+    def d(reason: Reason) -> Decision:
+        return Decision(Wait(reason), reason, "")
+
+    assert phase_of(d(Reason.LEARNER_CATCHING_UP), None) is ClusterPhase.SCALING
+    assert phase_of(d(Reason.BOOTSTRAPPING), None) is ClusterPhase.CREATING
+    assert phase_of(d(Reason.UPGRADE), None) is ClusterPhase.UPGRADING
+    assert phase_of(d(Reason.POD_TERMINATING), None) is ClusterPhase.HEALING
