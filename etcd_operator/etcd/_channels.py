@@ -9,6 +9,8 @@ reconnect back-off.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,20 +56,50 @@ class Connection:
         return getattr(self, service)
 
 
-def open_connection(config: EtcdConfig, endpoint: str) -> Connection:
+async def resolve(target: str) -> str:
+    """The gRPC target for ``host:port`` with the host resolved by the system resolver.
+
+    gRPC's bundled resolver (c-ares) reads /etc/hosts its own way and, with several names
+    on one line, was seen to hand back another member's address. Resolving through the
+    operating system (getaddrinfo: /etc/hosts, cluster DNS) gives what every other client
+    on the machine sees, and a new channel re-resolves after a pod moved.
+    """
+    host, _, port = target.rpartition(":")
+    bare = host.strip("[]")
+    try:
+        ipaddress.ip_address(bare)
+        return target
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(bare, int(port), type=socket.SOCK_STREAM)
+    except OSError:
+        return target  # let gRPC report the failure as unreachable
+    family, _, _, _, sockaddr = infos[0]
+    if family == socket.AF_INET6:
+        return f"ipv6:[{sockaddr[0]}]:{port}"
+    return f"ipv4:{sockaddr[0]}:{port}"
+
+
+def open_connection(config: EtcdConfig, endpoint: str, address: str | None = None) -> Connection:
+    """A channel to ``endpoint``, dialling ``address`` (a resolved gRPC target) when given."""
     target = parse_endpoint(endpoint, tls=config.tls is not None)
+    host = target.rpartition(":")[0].strip("[]")
     options: list[tuple[str, int | str]] = list(_CHANNEL_OPTIONS)
+    if address is not None and address != target:
+        # Keep the endpoint's name as the HTTP/2 authority and the name TLS verifies.
+        options.append(("grpc.default_authority", target))
     if config.tls is None:
-        channel = grpc.aio.insecure_channel(target, options=options)
+        channel = grpc.aio.insecure_channel(address or target, options=options)
     else:
-        if config.tls.server_name:
-            options.append(("grpc.ssl_target_name_override", config.tls.server_name))
+        options.append(("grpc.ssl_target_name_override", config.tls.server_name or host))
         creds = grpc.ssl_channel_credentials(
             root_certificates=config.tls.ca_cert,
             private_key=config.tls.client_key,
             certificate_chain=config.tls.client_cert,
         )
-        channel = grpc.aio.secure_channel(target, creds, options=options)
+        channel = grpc.aio.secure_channel(address or target, creds, options=options)
     return Connection(
         endpoint=endpoint,
         channel=channel,

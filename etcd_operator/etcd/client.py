@@ -35,8 +35,8 @@ from typing import Any, Self
 import grpc
 from aetcd import rpc as pb
 
-from etcd_operator.etcd._channels import Connection, open_connection, wait_ready
-from etcd_operator.etcd.config import EtcdConfig
+from etcd_operator.etcd._channels import Connection, open_connection, resolve, wait_ready
+from etcd_operator.etcd.config import EtcdConfig, parse_endpoint
 from etcd_operator.etcd.errors import (
     AuthError,
     EtcdError,
@@ -343,11 +343,12 @@ class EtcdClient:
 
     # ---- plumbing -----------------------------------------------------------------------
 
-    def _connection(self, endpoint: str) -> Connection:
+    async def _connection(self, endpoint: str) -> Connection:
         loop = asyncio.get_running_loop()
         conn = self._conns.get(endpoint)
         if conn is None or conn.loop is not loop:
-            conn = open_connection(self.config, endpoint)
+            target = parse_endpoint(endpoint, tls=self.config.tls is not None)
+            conn = open_connection(self.config, endpoint, await resolve(target))
             self._conns[endpoint] = conn
         return conn
 
@@ -360,7 +361,7 @@ class EtcdClient:
 
     async def connect(self, endpoint: str) -> Connection:
         """A ready (and, with credentials, authenticated) connection to ``endpoint``."""
-        conn = self._connection(endpoint)
+        conn = await self._connection(endpoint)
         try:
             await wait_ready(conn, self.config.dial_timeout)
         except EtcdUnreachable:

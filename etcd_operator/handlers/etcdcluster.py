@@ -73,6 +73,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     # Events are posted deliberately (one per step), not for every log line.
     settings.posting.level = logging.WARNING
+    # One line per HTTP request drowns what the operator decided.
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     memo.kube = new_client()
@@ -245,6 +248,9 @@ async def _write_status(
         datetime.now(UTC),
     )
     payload = new.model_dump(mode="json", by_alias=True)
+    previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
+    if payload == previous:
+        return  # an unchanged status is not worth a write (and a watch event per watcher)
     await kube.patch(
         EtcdClusterResource.Status,
         cluster.name,

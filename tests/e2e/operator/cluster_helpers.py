@@ -80,6 +80,7 @@ async def wait_ready(
         available = condition(body, "Available")
         if (
             status.get("phase") == "Running"
+            and status.get("leader")
             and status.get("readyReplicas") == replicas
             and len(members) == replicas
             and all(m.get("healthy") and not m.get("isLearner") for m in members)
@@ -110,7 +111,7 @@ async def member_pods(kube: AsyncClient, namespace: str, name: str) -> list[Pod]
 
 
 async def delete_clusters(kube: AsyncClient, namespace: str, timeout: float = 120.0) -> None:
-    names = [c.metadata["name"] async for c in kube.list(EtcdClusterResource, namespace=namespace)]
+    names = [c.metadata.name async for c in kube.list(EtcdClusterResource, namespace=namespace)]
     for name in names:
         with contextlib.suppress(ApiError):
             await kube.delete(EtcdClusterResource, name, namespace=namespace)
