@@ -143,6 +143,8 @@ def _last_operation(
     r: Round, previous: LastOperation | None, now: datetime
 ) -> LastOperation | None:
     match r.decision.step:
+        case InSync() if previous is not None and previous.state is OperationState.PROCESSING:
+            return previous.model_copy(update={"state": OperationState.SUCCEEDED, "time": now})
         case Wait() | Degraded() | Paused() | InSync() | Done() | MarkBootstrapped():
             return previous
         case _:

@@ -22,6 +22,7 @@ from lightkube.resources.core_v1 import Node
 from localcluster import controlplane
 from localcluster.build import Binaries, ensure_binaries
 from localcluster.config import StateDir
+from localcluster.operator_process import stop_all as stop_operators
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ def down(state: StateDir | None = None) -> None:
     state = state or StateDir.default()
     errors: list[str] = []
     steps: list[tuple[str, Callable[..., Any] | None]] = [
+        # Operators first (e.g. the demo's detached one), so none reacts to its pods dying.
+        ("operators", stop_operators),
         ("node agents", _optional("localcluster.node", "stop_agents")),
         ("control plane", controlplane.stop),
         ("network", _optional("localcluster.network", "teardown")),

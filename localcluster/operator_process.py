@@ -3,17 +3,30 @@
 Tests and the demo use it; it is what `etcd-operator run` in a Deployment does, minus
 the pod. The operator reaches members by their cluster DNS names, which localcluster
 makes resolvable on the host.
+
+Every operator started here is recorded in ``state.pids/<name>.pid``: the pid on the
+first line (so ``kill $(head -1 FILE)`` works), then one JSON line saying what it
+watches, whether it is detached and which operator code it runs. The record lets the
+demo find an operator that already watches its namespace (two operators acting on one
+cluster would fight), lets a detached operator be stopped from any later process, and
+lets ``python -m localcluster down`` stop them all (``stop_all``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 from lightkube import Client, KubeConfig
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
@@ -22,6 +35,8 @@ from localcluster.config import StateDir
 
 # The image name maps to this virtualenv's entry point on localcluster's node.
 OPERATOR_IMAGE = "ghcr.io/etcd-operator/etcd-operator:dev"
+# Marks a pid file as an operator's (state.pids also holds control plane and agent pids).
+_RECORD_KIND = "etcd-operator"
 
 
 def install_crds(kubeconfig: Path, timeout: float = 60.0) -> None:
@@ -49,19 +64,67 @@ def install_crds(kubeconfig: Path, timeout: float = 60.0) -> None:
         client.close()
 
 
-class OperatorProcess:
-    """`etcd-operator run` in its own session; logs go to the state directory."""
+@dataclass(frozen=True)
+class OperatorRecord:
+    """A live operator process as its pid file describes it."""
 
-    def __init__(self, state: StateDir, name: str = "operator") -> None:
+    name: str
+    pid: int
+    namespaces: tuple[str, ...]  # empty: all namespaces
+    detached: bool
+    code: str  # fingerprint of the operator sources it was started from
+    log_path: Path
+
+    def watches(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+
+StartResult = Literal["started", "reused", "restarted"]
+
+
+class OperatorProcess:
+    """`etcd-operator run` in its own session; logs go to the state directory.
+
+    By default the process belongs to this object: ``stop()`` (or the end of the test
+    session that started it) ends it. With ``detach=True`` it outlives this Python
+    process: ``start()`` reuses a detached operator of the same name that is still
+    running (restarting it if it runs older operator code or watches other namespaces),
+    and ``alive``/``stop()`` work from any later process, through the pid file.
+    ``namespaces`` limits what the operator watches (default: all namespaces).
+    """
+
+    def __init__(
+        self,
+        state: StateDir,
+        name: str = "operator",
+        *,
+        namespaces: Sequence[str] = (),
+        detach: bool = False,
+    ) -> None:
         self.state = state
+        self.name = name
+        self.namespaces = tuple(namespaces)
+        self.detach = detach
         self.log_path = state.logs / f"{name}.log"
+        self.pid_path = state.pids / f"{name}.pid"
+        # What the last start() did, for callers that report it (the demo).
+        self.last_start: StartResult | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
-        if self.alive:
+        if self._proc is not None and self._proc.poll() is None:
+            self.last_start = "reused"
             return
+        result: StartResult = "started"
+        if (record := self._detached_record()) is not None:
+            if record.namespaces == self.namespaces and record.code == code_fingerprint():
+                self.last_start = "reused"
+                return
+            _terminate(record.pid, signal.SIGTERM, timeout=20.0)
+            result = "restarted"
         self.state.logs.mkdir(parents=True, exist_ok=True)
+        self.state.pids.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         env = {
             **os.environ,
@@ -70,18 +133,43 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
         }
         entry = Path(sys.prefix) / "bin" / "etcd-operator"
+        args = [str(entry), "run", "--standalone", "--verbose"]
+        for namespace in self.namespaces:
+            args += ["--namespace", namespace]
         self._proc = subprocess.Popen(
-            [str(entry), "run", "--standalone", "--verbose"],
+            args,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        meta = {
+            "kind": _RECORD_KIND,
+            "namespaces": list(self.namespaces),
+            "detached": self.detach,
+            "code": code_fingerprint(),
+        }
+        _write_atomic(self.pid_path, f"{self._proc.pid}\n{json.dumps(meta)}\n")
+        if self.detach:
+            # The child has its own copy of the log descriptor; keep none here.
+            self._log.close()
+            self._log = None
+        self.last_start = result
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return self._detached_record() is not None
+
+    @property
+    def pid(self) -> int | None:
+        """The operator's pid while it runs (started here, or detached and recorded)."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
+        record = self._detached_record()
+        return record.pid if record else None
 
     def kill(self) -> None:
         """SIGKILL: the operator gets no chance to finish what it was doing."""
@@ -89,13 +177,19 @@ class OperatorProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        if proc is not None:
+            if proc.poll() is None:
+                os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            _remove_record(self.pid_path, proc.pid)
+        elif (record := self._detached_record()) is not None:
+            # Started (detached) by another process: only the pid file knows it.
+            _terminate(record.pid, sig, timeout)
+            _remove_record(self.pid_path, record.pid)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -103,3 +197,117 @@ class OperatorProcess:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def _detached_record(self) -> OperatorRecord | None:
+        """The live detached operator recorded under this name, if any. An attached one
+        belongs to the process that started it (e.g. another test session): not ours."""
+        record = _read_record(self.state, self.pid_path)
+        return record if record is not None and record.detached else None
+
+
+def running_operators(state: StateDir) -> list[OperatorRecord]:
+    """Every recorded operator whose process still runs, attached or detached."""
+    if not state.pids.is_dir():
+        return []
+    found = (_read_record(state, path) for path in sorted(state.pids.glob("*.pid")))
+    return [record for record in found if record is not None]
+
+
+def stop_all(state: StateDir, timeout: float = 20.0) -> None:
+    """Stop every recorded operator (`localcluster down` calls this first)."""
+    for record in running_operators(state):
+        _terminate(record.pid, signal.SIGTERM, timeout)
+        _remove_record(state.pids / f"{record.name}.pid", record.pid)
+
+
+def code_fingerprint() -> str:
+    """Changes whenever a source file of the operator does (a reused detached operator
+    must not keep running code the user has since edited)."""
+    spec = importlib.util.find_spec("etcd_operator")
+    origin = spec.origin if spec else None
+    digest = hashlib.sha256()
+    if origin:
+        root = Path(origin).parent
+        for path in sorted(root.rglob("*.py")):
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                digest.update(f"{path.relative_to(root)}:{st.st_mtime_ns}:{st.st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _read_record(state: StateDir, path: Path) -> OperatorRecord | None:
+    """The record in `path` if it is an operator's and that process still runs."""
+    try:
+        lines = path.read_text().splitlines()
+        pid = int(lines[0])
+        meta = json.loads(lines[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    if not isinstance(meta, dict) or meta.get("kind") != _RECORD_KIND:
+        return None
+    if not _is_operator(pid):
+        return None
+    name = path.name.removesuffix(".pid")
+    return OperatorRecord(
+        name=name,
+        pid=pid,
+        namespaces=tuple(meta.get("namespaces") or ()),
+        detached=bool(meta.get("detached")),
+        code=str(meta.get("code") or ""),
+        log_path=state.logs / f"{name}.log",
+    )
+
+
+def _is_operator(pid: int) -> bool:
+    """Whether `pid` runs (not a zombie) `etcd-operator run`: a recycled pid is not."""
+    for _ in range(50):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if stat.rpartition(")")[2].split()[:1] == ["Z"]:
+            return False
+        if cmdline:
+            args = cmdline.split(b"\0")
+            return any(a.endswith(b"etcd-operator") for a in args) and b"run" in args
+        # Empty for a moment right after exec (Popen can return before the kernel has
+        # set up the new arguments); a kernel thread's stays empty.
+        time.sleep(0.02)
+    return False
+
+
+def _terminate(pid: int, sig: int, timeout: float) -> None:
+    """Signal a process (its whole group, if it leads one) that is not our child, and
+    wait until it is gone; SIGKILL after `timeout`."""
+
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+
+    send(sig)
+    deadline = time.monotonic() + timeout
+    killed = sig == signal.SIGKILL
+    while _is_operator(pid):
+        if time.monotonic() > deadline:
+            if killed:
+                raise TimeoutError(f"operator pid {pid} survived SIGKILL")
+            send(signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + 5.0
+        time.sleep(0.1)
+
+
+def _remove_record(path: Path, pid: int) -> None:
+    """Remove the pid file if it still names `pid` (another start may have replaced it)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        if int(path.read_text().splitlines()[0]) == pid:
+            path.unlink()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -71,7 +71,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Keep kopf's bookkeeping in annotations: our status schema has no room for it.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-    # Events are posted deliberately (one per step), not for every log line.
+    # Events are posted deliberately with kopf.event (one per step), not per log line.
     settings.posting.level = logging.WARNING
     # One line per HTTP request drowns what the operator decided.
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
@@ -134,8 +134,9 @@ async def cluster_deleted(
         async for pvc in kube.list(PersistentVolumeClaim, namespace=namespace, labels=selector):
             if pvc.metadata and pvc.metadata.name:
                 await kube.delete(PersistentVolumeClaim, pvc.metadata.name, namespace=namespace)
-    kopf.info(
+    kopf.event(
         body,
+        type="Normal",
         reason="Deleted",
         message=f"cluster {name} deleted; claims: {cluster.spec.pvc_retention_policy.when_deleted}",
     )
@@ -161,9 +162,13 @@ async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
     error: str | None = None
     delay = _delay_for(decision)
     if _is_action(decision):
-        kopf.info(event_target, reason=decision.reason.value, message=decision.message)
+        kopf.event(
+            event_target, type="Normal", reason=decision.reason.value, message=decision.message
+        )
     elif isinstance(decision.step, Degraded) and _newly_degraded(cluster, decision):
-        kopf.warn(event_target, reason=decision.reason.value, message=decision.message)
+        kopf.event(
+            event_target, type="Warning", reason=decision.reason.value, message=decision.message
+        )
     try:
         await apply_step(kube, cluster, world, decision.step)
     except StepNotReady:
@@ -171,7 +176,12 @@ async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
     except (EtcdError, ApiError) as e:
         error = str(e)
         delay = AFTER_ERROR
-        kopf.warn(event_target, reason="StepFailed", message=f"{decision.reason.value}: {error}")
+        kopf.event(
+            event_target,
+            type="Warning",
+            reason="StepFailed",
+            message=f"{decision.reason.value}: {error}",
+        )
     log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
     await _write_status(kube, cluster, world, decision, error)
     return delay

@@ -85,7 +85,12 @@ class View:
     # --- health -------------------------------------------------------------------------
 
     def healthy(self, member: EtcdMember) -> bool:
-        """Answers health checks and, when one of ours, runs in a ready pod that stays."""
+        """Answers health checks and, when one of ours, runs in a pod that stays.
+
+        A voter's pod must also be ready (its own /readyz agrees with our check); a
+        learner's never is, since /readyz fails for learners by design to keep them out
+        of the client Service, so for learners our check alone decides.
+        """
         health = self.observed.member_health.get(member.id)
         if health is None or not (health.reachable and health.healthy):
             return False
@@ -95,7 +100,7 @@ class View:
         pod = self.observed.pods.get(name)
         return (
             pod is not None
-            and pod.ready
+            and (pod.ready or member.is_learner)
             and not pod.deleting
             and not pod.crash_looping
             and not pod.data_lost

@@ -159,7 +159,14 @@ def healthy(o: Observed, m: EtcdMember) -> bool:
     if n is None:
         return True
     p = o.pods.get(n)
-    return p is not None and p.ready and not p.deleting and not p.crash_looping and not p.data_lost
+    # A learner's pod is never ready (etcd's /readyz refuses learners): not required.
+    return (
+        p is not None
+        and (p.ready or m.is_learner)
+        and not p.deleting
+        and not p.crash_looping
+        and not p.data_lost
+    )
 
 
 def voters(o: Observed) -> list[EtcdMember]:

@@ -390,3 +390,12 @@ def test_pod_not_ready_makes_member_unhealthy() -> None:
     o = pod(cluster(3, replicas=4), 2, ready=False)
     assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
     assert PodState().ready
+
+
+def test_a_caught_up_learner_is_promoted_although_its_pod_is_never_ready() -> None:
+    # etcd's /readyz fails for learners by design, so readiness cannot gate promotion.
+    from planner_factory import add_member, health, member
+
+    o = add_member(cluster(3, replicas=4), member(3, learner=True), health())
+    o = pod(o, 3, ready=False)
+    assert isinstance(next_step(o), PromoteLearner)

@@ -79,3 +79,13 @@ def test_phases_follow_reasons() -> None:
     assert phase_of(d(Reason.BOOTSTRAPPING), None) is ClusterPhase.CREATING
     assert phase_of(d(Reason.UPGRADE), None) is ClusterPhase.UPGRADING
     assert phase_of(d(Reason.POD_TERMINATING), None) is ClusterPhase.HEALING
+
+
+def test_the_last_operation_succeeds_once_the_cluster_is_in_sync() -> None:
+    observed = fresh(3)
+    acted = next_status(_round(observed, decide(observed), ready=0), None, T0)
+    healthy = cluster(3)
+    done = next_status(_round(healthy, decide(healthy)), acted, T0 + timedelta(seconds=9))
+    assert done.last_operation is not None
+    assert done.last_operation.state.value == "Succeeded"
+    assert done.last_operation.type == acted.last_operation.type  # type: ignore[union-attr]
