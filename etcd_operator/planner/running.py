@@ -70,6 +70,8 @@ def _while_quorum_lost(v: View) -> Decision | None:
     itself with its own data, exactly as if its process had restarted."""
     if v.has_quorum():
         return None
+    if v.etcd_has_quorum():
+        return _wait(Reason.MEMBER_UNHEALTHY, "members serve, waiting for their pods to be ready")
     for m in v.voters:
         name = v.name_of(m)
         if name is None or name in v.observed.pods or len(v.members_named(name)) != 1:

@@ -112,6 +112,18 @@ class View:
     def has_quorum(self) -> bool:
         return self.healthy_voters() >= quorum(len(self.voters))
 
+    def etcd_has_quorum(self) -> bool:
+        """A quorum of voters answered our quorum read, whatever their pods' readiness says
+        (a probe lags by its period): the cluster serves, though it is not safe to disrupt."""
+        answering = sum(
+            1
+            for m in self.voters
+            if (h := self.observed.member_health.get(m.id)) is not None
+            and h.reachable
+            and h.healthy
+        )
+        return answering >= quorum(len(self.voters))
+
     def can_remove(self, member: EtcdMember) -> bool:
         """Removing `member` keeps quorum now and in the resulting membership."""
         if member.is_learner:

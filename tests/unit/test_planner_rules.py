@@ -399,3 +399,8 @@ def test_a_caught_up_learner_is_promoted_although_its_pod_is_never_ready() -> No
     o = add_member(cluster(3, replicas=4), member(3, learner=True), health())
     o = pod(o, 3, ready=False)
     assert isinstance(next_step(o), PromoteLearner)
+
+
+def test_readiness_lag_after_a_promotion_is_a_wait_not_quorum_lost() -> None:
+    o = pod(pod(cluster(3), 1, ready=False), 2, ready=False)
+    assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
