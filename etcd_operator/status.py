@@ -62,7 +62,11 @@ class Round:
     error: str | None = None
 
 
-def phase_of(decision: Decision, previous: ClusterPhase | None) -> ClusterPhase:
+def phase_of(
+    decision: Decision, previous: ClusterPhase | None, *, upgrading: bool = False
+) -> ClusterPhase:
+    """`upgrading`: some member pod runs another version than spec.version, so every step
+    until the rollout ends (leadership moves, pod restores, waits) is part of an upgrade."""
     reason = decision.reason
     match decision.step:
         case InSync():
@@ -77,10 +81,10 @@ def phase_of(decision: Decision, previous: ClusterPhase | None) -> ClusterPhase:
             pass
     if reason in _CREATING:
         return ClusterPhase.CREATING
+    if reason is Reason.UPGRADE or (upgrading and reason is not Reason.SCALE_OUT):
+        return ClusterPhase.UPGRADING
     if reason in _SCALING:
         return ClusterPhase.SCALING
-    if reason is Reason.UPGRADE:
-        return ClusterPhase.UPGRADING
     return ClusterPhase.HEALING
 
 
@@ -166,13 +170,12 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         _condition(ConditionType.PROGRESSING, _progressing(r), prev_conditions, gen, now),
         _condition(ConditionType.DEGRADED, _degraded(r), prev_conditions, gen, now),
     ]
-    versions = {m.version for m in r.members if m.version}
-    current_version = min(versions, key=_version_key) if versions else None
-    if current_version is None and previous is not None:
-        current_version = previous.current_version
+    current_version = _current_version(r, previous.current_version if previous else None)
     return EtcdClusterStatus(
         observed_generation=gen,
-        phase=phase_of(r.decision, previous.phase if previous else None),
+        phase=phase_of(
+            r.decision, previous.phase if previous else None, upgrading=_upgrading(r.observed)
+        ),
         conditions=conditions,
         replicas=len(r.members),
         ready_replicas=r.ready_replicas,
@@ -183,6 +186,28 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         client_endpoint=r.client_endpoint,
         last_operation=_last_operation(r, previous.last_operation if previous else None, now),
     )
+
+
+def _upgrading(o: Observed) -> bool:
+    return any(
+        p.version is not None and p.version != o.spec.version
+        for name, p in o.pods.items()
+        if name in o.expected_peer_urls
+    )
+
+
+def _current_version(r: Round, previous: str | None) -> str | None:
+    """The version every member runs: the oldest any voter reports. While a voter does not
+    answer (e.g. restarting mid-upgrade) the previous value stays, so the version flips only
+    once every member answers with the new one."""
+    voters = [m for m in r.members if not m.is_learner]
+    versions = [m.version for m in voters if m.version]
+    if not versions:
+        return previous
+    oldest = min(versions, key=_version_key)
+    if len(versions) < len(voters) and previous is not None:
+        return min(oldest, previous, key=_version_key)
+    return oldest
 
 
 def _version_key(version: str) -> tuple[int, ...]:

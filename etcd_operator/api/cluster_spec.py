@@ -265,7 +265,27 @@ class EtcdClusterSpec(ApiModel):
         default=DEFAULT_ETCD_VERSION,
         pattern=ETCD_VERSION_PATTERN,
         max_length=32,
-        description="etcd version, e.g. 3.6.16. Changing it performs a rolling upgrade.",
+        description=(
+            "etcd version, e.g. 3.6.16. Changing it performs a rolling upgrade, one member "
+            "at a time: to any patch of the same minor, or to the next minor. Going back one "
+            "minor is only possible while the upgrade to it has not finished."
+        ),
+        json_schema_extra=validations(
+            # The pattern guarantees 3.MINOR.PATCH, so split and int() cannot fail.
+            cel(
+                "self == oldSelf || int(self.split('.')[1]) <= int(oldSelf.split('.')[1]) + 1",
+                "spec.version may move up one minor version at a time: etcd does not "
+                "support skipping a minor version (e.g. 3.5 to 3.7); upgrade to the next "
+                "minor version first",
+                reason="FieldValueForbidden",
+            ),
+            cel(
+                "self == oldSelf || int(self.split('.')[1]) >= int(oldSelf.split('.')[1]) - 1",
+                "spec.version may not go down more than one minor version: etcd cannot "
+                "downgrade across several minor versions",
+                reason="FieldValueForbidden",
+            ),
+        ),
     )
     image: str | None = Field(
         default=None,

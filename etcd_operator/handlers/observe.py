@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
@@ -29,12 +29,12 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    member_name,
 )
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, member_selector
 from etcd_operator.resources.naming import (
     DEFAULT_CLUSTER_DOMAIN,
     client_url,
-    member_name,
     peer_url,
 )
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
@@ -43,6 +43,16 @@ from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
 # interrupted by an operator restart resumes with the same member set.
 BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
+# Waiting reasons of a container that cannot even be started, as a kubelet reports them.
+_START_ERRORS = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,7 @@ async def observe(
         pods={name: _pod_state(p) for name, p in pods.items()},
         pvcs={name: _pvc_state(c) for name, c in pvcs.items()},
         status_version=status.current_version if status else None,
+        now=datetime.now(UTC),
     )
     return World(observed, pods, members, health)
 
@@ -201,6 +212,7 @@ def _pod_state(pod: Pod) -> PodState:
         version=annotations.get(ETCD_VERSION_ANNOTATION),
         restart_count=etcd.restartCount if etcd else 0,
         crash_looping=bool(waiting and waiting.reason == "CrashLoopBackOff"),
+        start_error=(waiting.reason if waiting and waiting.reason in _START_ERRORS else None),
         data_lost=refused,
         created_at=created,
         bootstrap_members=tuple(n for n in bootstrap.split(",") if n),

@@ -83,6 +83,9 @@ class PodState:
     version: str | None = None  # the etcd version of its image
     restart_count: int = 0
     crash_looping: bool = False
+    # Why the etcd container cannot even start, e.g. ErrImagePull / ImagePullBackOff for a
+    # version whose image does not exist, or CreateContainerConfigError; None otherwise.
+    start_error: str | None = None
     # The data directory is empty although the member had started, or it belongs to another
     # cluster or member: the pod must never run as that member again.
     data_lost: bool = False
@@ -121,3 +124,5 @@ class Observed:
     # status: the etcd version the cluster last ran; used to start a member when no running
     # member can tell (None before bootstrap).
     status_version: str | None = None
+    # When the shell observed this (for "stuck for too long" rules); None in most tests.
+    now: datetime | None = None

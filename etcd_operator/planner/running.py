@@ -7,6 +7,8 @@ membership change start.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from etcd_operator.planner.model import EtcdMember, PodPhase, PvcRetention
 from etcd_operator.planner.naming import cluster_token, member_name
 from etcd_operator.planner.steps import (
@@ -26,8 +28,18 @@ from etcd_operator.planner.steps import (
     UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.versions import change_allowed, same_version
-from etcd_operator.planner.view import View, by_ordinal
+from etcd_operator.planner.versions import (
+    VersionChange,
+    parse_version,
+    same_version,
+    version_change,
+)
+from etcd_operator.planner.view import View, by_ordinal, start_failure
+
+UPGRADE_STALL_AFTER = timedelta(minutes=3)
+"""A member replaced at a new version that is still not healthy this long after its pod was
+created stops the rollout with `Degraded(UpgradeStalled)` (a missing image or a crash loop
+does so at once)."""
 
 
 def _wait(reason: Reason, message: str) -> Decision:
@@ -56,6 +68,7 @@ def decide_running(v: View) -> Decision:
         or _membership_anomalies(v)
         or _heal(v)
         or _learner_in_flight(v)
+        or _stalled_upgrade(v)
         or _unhealthy(v)
         or _scaled_volumes(v)
         or _scale(v)
@@ -81,6 +94,12 @@ def _while_quorum_lost(v: View) -> Decision | None:
             return _create_pod(
                 v, name, Reason.RESTORE_POD, f"restarting voter {name} to regain quorum"
             )
+    for m in v.voters:
+        # E.g. the only member of a one-member cluster upgraded to an image that cannot start,
+        # and spec.version set back: the pod serves nothing, replacing it can only help.
+        repair = _repair_failed_rollout(v, m)
+        if repair is not None:
+            return repair
     healthy, voters = v.healthy_voters(), len(v.voters)
     return _degraded(
         Reason.QUORUM_LOST,
@@ -272,7 +291,89 @@ def _scale(v: View) -> Decision | None:
     return None
 
 
+def _in_settled_version(v: View, version: str) -> bool:
+    return any(same_version(version, s) for s in v.settled_versions())
+
+
+def _repair_failed_rollout(v: View, m: EtcdMember) -> Decision | None:
+    """A voter whose pod cannot run etcd at a version no healthy member runs was moved there
+    by a rollout that failed (e.g. an image that does not exist). Once `spec.version` names a
+    version the member may move to, replace its pod: it serves nothing, so this costs no
+    availability, and it is how a user rolls a broken member back."""
+    name = v.name_of(m)
+    pod = v.observed.pods.get(name) if name is not None else None
+    if name is None or pod is None or pod.version is None:
+        return None
+    why = start_failure(pod)
+    desired = v.observed.spec.version
+    if why is None or same_version(pod.version, desired) or _in_settled_version(v, pod.version):
+        return None
+    if not v.rollout_allowed(pod.version, desired):
+        return None
+    return Decision(
+        UpgradeMember(name, m.id, pod.version, desired),
+        Reason.UPGRADE,
+        f"{name} cannot run etcd {pod.version} ({why}); replacing its pod with {desired}",
+    )
+
+
+def _stalled_upgrade(v: View) -> Decision | None:
+    """A member that does not become healthy at a new version stops the rollout: no other
+    member is touched (the rules after this one require every member healthy), and the
+    condition says which member, which version and how to get back."""
+    now = v.observed.now
+    for m in v.voters:
+        name = v.name_of(m)
+        pod = v.observed.pods.get(name) if name is not None else None
+        if v.healthy(m) or name is None or pod is None or pod.version is None or pod.deleting:
+            continue
+        repair = _repair_failed_rollout(v, m)
+        if repair is not None:
+            return repair
+        if _in_settled_version(v, pod.version):
+            continue  # not about a version change: the rules for unhealthy members decide
+        why = start_failure(pod)
+        age = now - pod.created_at if now is not None and pod.created_at is not None else None
+        if why is None and age is not None and age > UPGRADE_STALL_AFTER:
+            why = f"not healthy {int(age.total_seconds() // 60)} minutes after its pod started"
+        if why is None:
+            continue
+        others = sorted(v.settled_versions() - {pod.version})
+        back = f" or set spec.version back to {others[-1]}" if others else ""
+        return _degraded(
+            Reason.UPGRADE_STALLED,
+            f"upgrade stalled: {name} cannot run etcd {pod.version} ({why}); no other member"
+            f" will be touched until it is healthy. Fix the image{back} to roll {name} back",
+        )
+    return None
+
+
+def _blocked_message(name: str, current: str, desired: str) -> str:
+    cur, want = parse_version(current), parse_version(desired)
+    change = version_change(current, desired)
+    if change is VersionChange.MINOR_ROLLBACK:
+        return (
+            f"{name} runs {current}: etcd cannot go back to {desired} once every member runs"
+            f" {current.rsplit('.', 1)[0]} (the cluster version has moved); set spec.version"
+            f" back to {current}"
+        )
+    if cur is not None and want is not None and cur.major == want.major:
+        if want.minor > cur.minor:
+            return (
+                f"{name} runs {current}: moving to {desired} would skip a minor version, which"
+                f" etcd does not support; upgrade to {cur.major}.{cur.minor + 1}.x first"
+            )
+        return f"{name} runs {current}: etcd cannot downgrade more than one minor version"
+    return (
+        f"{name} runs {current}: moving to {desired} would change the major version or is"
+        " not a version; etcd supports patch changes and one minor version up at a time"
+    )
+
+
 def _upgrade(v: View) -> Decision | None:
+    """Rolling version change, one member at a time: every member healthy, no learner, all
+    caught up (earlier rules and the check below); followers first from the highest ordinal,
+    then leadership moves to an upgraded member and the old leader goes last."""
     desired = v.observed.spec.version
     stale = [
         (m, ver)
@@ -282,24 +383,21 @@ def _upgrade(v: View) -> Decision | None:
     if not stale:
         return None
     for m, ver in stale:
-        if not change_allowed(ver, desired):
-            return _degraded(
-                Reason.UPGRADE_BLOCKED,
-                f"{v.label(m)} runs {ver}: moving to {desired} would skip a minor version,"
-                " downgrade across minors or change major version",
-            )
+        if not v.rollout_allowed(ver, desired):
+            return _degraded(Reason.UPGRADE_BLOCKED, _blocked_message(v.label(m), ver, desired))
     if v.leader_id is None:
         return _wait(Reason.NO_LEADER, "no leader; upgrades wait for a stable cluster")
+    lagging = next((m for m in v.voters if not v.caught_up(m)), None)
+    if lagging is not None:
+        return _wait(
+            Reason.MEMBER_CATCHING_UP,
+            f"{v.label(lagging)} is catching up with the leader before the next member restarts",
+        )
+    voters = len(v.voters)
     followers = [(m, ver) for m, ver in stale if m.id != v.leader_id]
     target, ver = followers[-1] if followers else stale[0]
     name = v.label(target)
-    if not v.can_restart(target):
-        return _degraded(
-            Reason.UPGRADE_BLOCKED,
-            f"restarting {name} would leave fewer healthy voters than quorum"
-            f" ({len(v.voters)} voters)",
-        )
-    if target.id == v.leader_id:
+    if target.id == v.leader_id and voters > 1:
         stale_ids = {m.id for m, _ in stale}
         done = [m for m in v.voters if m.id not in stale_ids]
         to = _transfer_target(v, target, done)
@@ -310,8 +408,22 @@ def _upgrade(v: View) -> Decision | None:
             Reason.TRANSFER_LEADERSHIP,
             f"moving leadership from {name} to {v.label(to)} before upgrading it",
         )
+    note = ""
+    if not v.can_restart(target):
+        if voters > 2:
+            return _degraded(
+                Reason.UPGRADE_BLOCKED,
+                f"restarting {name} would leave fewer healthy voters than quorum ({voters} voters)",
+            )
+        # One or two voters tolerate no member down: the user chose no fault tolerance, and
+        # refusing would pin the cluster to its version forever. Each restart is a short
+        # outage; the member keeps its volume, so no data is at risk.
+        note = (
+            f"; with {voters} voting member{'s' if voters > 1 else ''} the cluster is"
+            f" unavailable while {name} restarts"
+        )
     return Decision(
         UpgradeMember(name, target.id, ver, desired),
         Reason.UPGRADE,
-        f"upgrading {name} from {ver} to {desired}",
+        f"upgrading {name} from {ver} to {desired}{note}",
     )

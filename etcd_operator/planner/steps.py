@@ -60,6 +60,7 @@ class Reason(StrEnum):
     LEARNER_CATCHING_UP = "LearnerCatchingUp"
     NO_LEADER = "NoLeader"
     NO_TRANSFER_TARGET = "NoTransferTarget"
+    MEMBER_CATCHING_UP = "MemberCatchingUp"
     # degraded: a human should look; nothing destructive happens
     QUORUM_LOST = "QuorumLost"
     CLUSTER_LOST = "ClusterLost"
@@ -71,6 +72,7 @@ class Reason(StrEnum):
     DUPLICATE_MEMBER = "DuplicateMember"
     ALARM_ACTIVE = "AlarmActive"
     UPGRADE_BLOCKED = "UpgradeBlocked"
+    UPGRADE_STALLED = "UpgradeStalled"
     INVALID_SPEC = "InvalidSpec"
     INVALID_OBSERVATION = "InvalidObservation"
     # steady states
@@ -138,10 +140,13 @@ class DeletePVC:
 
 @dataclass(frozen=True, slots=True)
 class UpgradeMember:
-    """Replace `member`'s pod with one running `to_version`, keeping its PVC."""
+    """Replace `member`'s pod with one running `to_version`, keeping its PVC.
+
+    `member_id` is None when no member answered (a pod that cannot start is rolled back
+    while quorum is lost, e.g. in a one-member cluster)."""
 
     member: str
-    member_id: int
+    member_id: int | None
     from_version: str
     to_version: str
 

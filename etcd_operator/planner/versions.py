@@ -39,7 +39,10 @@ class VersionChange(StrEnum):
     NONE = "None"
     PATCH = "Patch"  # same minor, up or down: etcd supports both
     MINOR_UPGRADE = "MinorUpgrade"  # exactly one minor up
-    BLOCKED = "Blocked"  # downgrade across minors, skipped minor, major change, unparseable
+    # Exactly one minor down: etcd only allows it as the rollback of an unfinished upgrade
+    # (while some member still runs the lower minor, so the cluster version never moved).
+    MINOR_ROLLBACK = "MinorRollback"
+    BLOCKED = "Blocked"  # two or more minors down, skipped minor, major change, unparseable
 
 
 def version_change(current: str, desired: str) -> VersionChange:
@@ -55,8 +58,20 @@ def version_change(current: str, desired: str) -> VersionChange:
         return VersionChange.PATCH
     if want.minor == cur.minor + 1:
         return VersionChange.MINOR_UPGRADE
+    if want.minor == cur.minor - 1:
+        return VersionChange.MINOR_ROLLBACK
     return VersionChange.BLOCKED
 
 
 def change_allowed(current: str, desired: str) -> bool:
-    return version_change(current, desired) is not VersionChange.BLOCKED
+    """Allowed whatever the rest of the cluster runs: no change, a patch change or +1 minor."""
+    return version_change(current, desired) in (
+        VersionChange.NONE,
+        VersionChange.PATCH,
+        VersionChange.MINOR_UPGRADE,
+    )
+
+
+def same_minor(a: str, b: str) -> bool:
+    pa, pb = parse_version(a), parse_version(b)
+    return pa is not None and pb is not None and (pa.major, pa.minor) == (pb.major, pb.minor)

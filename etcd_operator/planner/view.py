@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from etcd_operator.planner.model import EtcdMember, Observed
+from etcd_operator.planner.model import EtcdMember, Observed, PodState
 from etcd_operator.planner.naming import ordinal_of, quorum
-from etcd_operator.planner.versions import Version, change_allowed, parse_version
+from etcd_operator.planner.versions import (
+    Version,
+    VersionChange,
+    change_allowed,
+    parse_version,
+    same_minor,
+    version_change,
+)
 
 CATCH_UP_MAX_LAG = 1000
 """A learner is caught up when its raft index is within this many entries of the leader's."""
@@ -169,6 +176,61 @@ class View:
 
     def version_for_new_pod(self) -> str:
         return version_for_new_pod(self.observed, (self.running_version(m) for m in self.members))
+
+    def reported_versions(self) -> list[str]:
+        """The versions voters' etcd processes report about themselves right now."""
+        out = []
+        for m in self.voters:
+            h = self.observed.member_health.get(m.id)
+            if h is not None and h.reachable and h.version:
+                out.append(h.version)
+        return out
+
+    def rollout_allowed(self, current: str, desired: str) -> bool:
+        return rollout_allowed(self.observed, current, desired, self.reported_versions())
+
+    def settled_versions(self) -> set[str]:
+        """Versions the cluster is known to run well: those of healthy voters' pods, and the
+        version status last recorded. A broken pod at any other version was put there by a
+        rollout (or a human) and may be moved to `spec.version` without waiting for it."""
+        known = {
+            ver
+            for m in self.voters
+            if self.healthy(m) and (ver := self.running_version(m)) is not None
+        }
+        if self.observed.status_version is not None:
+            known.add(self.observed.status_version)
+        return known
+
+
+def rollout_allowed(
+    observed: Observed, current: str, desired: str, reported: Iterable[str]
+) -> bool:
+    """Whether one member may move from `current` to `desired`.
+
+    Patch changes (both ways) and one minor up always; one minor down only as the rollback of
+    an unfinished upgrade: some voter still reports the lower minor (or, when none answers,
+    status last recorded it), so etcd's cluster version never moved to the higher minor and
+    the data is still readable by the lower one.
+    """
+    change = version_change(current, desired)
+    if change is not VersionChange.MINOR_ROLLBACK:
+        return change_allowed(current, desired)
+    versions = list(reported)
+    if not versions and observed.status_version is not None:
+        versions = [observed.status_version]
+    return any(same_minor(v, desired) for v in versions)
+
+
+def start_failure(pod: PodState) -> str | None:
+    """Why a pod cannot run etcd at all (image missing, crash loop), or None."""
+    if pod.deleting or pod.ready:
+        return None
+    if pod.start_error is not None:
+        return pod.start_error
+    if pod.crash_looping:
+        return "CrashLoopBackOff"
+    return None
 
 
 def version_for_new_pod(observed: Observed, running: Iterable[str | None]) -> str:

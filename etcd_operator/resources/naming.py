@@ -6,8 +6,10 @@ handlers and the planner agree on them without passing objects around.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
+
+# One definition of names and tokens, shared with the planner (both are pure).
+from etcd_operator.planner.naming import ordinal_of
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
@@ -15,17 +17,9 @@ METRICS_PORT = 2381  # plain HTTP /metrics, /health, /livez, /readyz; stays plai
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 
-def member_name(cluster: str, ordinal: int) -> str:
-    """Member `n` of cluster `c` is `c-n`; its pod and etcd member share the name."""
-    if ordinal < 0:
-        raise ValueError(f"ordinal must not be negative: {ordinal}")
-    return f"{cluster}-{ordinal}"
-
-
 def member_ordinal(cluster: str, member: str) -> int | None:
     """`member_ordinal("c", "c-2") == 2`; None if `member` is not a member name of `c`."""
-    match = re.fullmatch(rf"{re.escape(cluster)}-(0|[1-9][0-9]*)", member)
-    return int(match.group(1)) if match else None
+    return ordinal_of(member, cluster)
 
 
 def peer_service_name(cluster: str) -> str:
@@ -79,9 +73,3 @@ def initial_cluster(
 ) -> dict[str, str]:
     """name -> peer URL for `--initial-cluster`, e.g. for bootstrapping `c-0..c-2`."""
     return {member: peer_url(member, cluster, namespace, cluster_domain) for member in members}
-
-
-def initial_cluster_token(cluster: str, uid: str) -> str:
-    """`--initial-cluster-token`: unique per EtcdCluster object, so that members of a
-    deleted and re-created cluster of the same name can never join each other."""
-    return f"{cluster}-{uid}" if uid else cluster

@@ -7,15 +7,9 @@ from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from etcd_operator.api import EtcdCluster
+from etcd_operator.planner.naming import quorum
 from etcd_operator.resources.labels import MEMBER, cluster_labels, member_selector, owner_reference
 from etcd_operator.resources.naming import pdb_name
-
-
-def quorum(voting_members: int) -> int:
-    """Votes needed to commit: a strict majority of the voting members."""
-    if voting_members < 1:
-        raise ValueError(f"a cluster has at least one voting member, not {voting_members}")
-    return voting_members // 2 + 1
 
 
 def pod_disruption_budget(

@@ -35,11 +35,13 @@ from etcd_operator.planner import (
     PvcState,
     RemoveMember,
     UpgradeMember,
+    VersionChange,
     Wait,
     change_allowed,
     decide,
     is_disruptive,
     quorum,
+    version_change,
 )
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
@@ -97,6 +99,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 deleting=rare(4),
                 version=version if not rare(2) else draw(st.sampled_from(VERSIONS)),
                 crash_looping=rare(4),
+                start_error="ImagePullBackOff" if rare(4) else None,
                 data_lost=rare(4),
                 bootstrap_members=draw(
                     st.sampled_from([(), tuple(name(j) for j in range(max(1, size)))])
@@ -215,9 +218,23 @@ def check_paused_and_deleting_take_no_action(o: Observed, d: Decision) -> None:
         assert not isinstance(step, Done | Paused)
 
 
+def cannot_run(o: Observed, member: str) -> bool:
+    """The member's pod cannot run etcd at all: replacing it takes nothing away."""
+    p = o.pods.get(member)
+    return (
+        p is not None
+        and not p.ready
+        and not p.deleting
+        and (p.start_error is not None or p.crash_looping)
+    )
+
+
 def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     step = d.step
     if not has_quorum(o):
+        if isinstance(step, UpgradeMember):
+            assert cannot_run(o, step.member), step
+            return
         assert not is_disruptive(step), step
         assert not isinstance(step, AddLearner | PromoteLearner)
 
@@ -306,17 +323,40 @@ def check_leadership_only_moves_to_a_healthy_voter(o: Observed, d: Decision) -> 
 
 
 def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: Decision) -> None:
+    """A rollout restarts one follower (the leader only when it is the only voter) of a fully
+    healthy cluster, keeping quorum unless the user chose one or two voters. The only other
+    upgrade is replacing a pod that cannot run etcd at all (rolling a failed member back)."""
     step = d.step
     if not isinstance(step, UpgradeMember):
         return
+    assert step.to_version == o.spec.version
+    p = o.pods.get(step.member)
+    assert p is not None and p.version == step.from_version
+    if cannot_run(o, step.member):
+        assert p.version != o.status_version
+        if step.member_id is not None:
+            target = member_by_id(o, step.member_id)
+            assert not target.is_learner and not healthy(o, target)
+        return
+    assert step.member_id is not None
     target = member_by_id(o, step.member_id)
-    assert not target.is_learner and target.id != leader(o)
+    assert not target.is_learner
+    assert target.id != leader(o) or len(voters(o)) == 1
     assert not any(m.is_learner for m in o.members or ())
     assert all(healthy(o, m) for m in o.members or ())
     assert len(voters(o)) == o.spec.replicas
-    assert healthy_voters(o, without=target.id) >= quorum(len(voters(o)))
-    assert step.to_version == o.spec.version
-    assert change_allowed(step.from_version, step.to_version)
+    if len(voters(o)) > 2:
+        assert healthy_voters(o, without=target.id) >= quorum(len(voters(o)))
+    rollback = version_change(
+        step.from_version, step.to_version
+    ) is VersionChange.MINOR_ROLLBACK and any(
+        (h := o.member_health.get(m.id)) is not None
+        and h.reachable
+        and h.version is not None
+        and h.version.rsplit(".", 1)[0] == step.to_version.rsplit(".", 1)[0]
+        for m in voters(o)
+    )
+    assert change_allowed(step.from_version, step.to_version) or rollback
 
 
 CHECKS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from planner_factory import (
@@ -357,9 +358,139 @@ def test_patch_downgrade_is_allowed() -> None:
     assert isinstance(next_step(spec(cluster(3), version="3.5.1")), UpgradeMember)
 
 
-@pytest.mark.parametrize("voters", [1, 2])
-def test_upgrade_that_would_lose_quorum_is_blocked(voters: int) -> None:
-    assert next_step(spec(cluster(voters), version="3.6.0")) == Degraded(Reason.UPGRADE_BLOCKED)
+def test_single_member_cluster_is_upgraded_in_place_with_downtime_noted() -> None:
+    d = decide(spec(cluster(1), version="3.6.0"))
+    assert d.step == UpgradeMember(name(0), mid(0), VERSION, "3.6.0")
+    assert "unavailable while etcd-0 restarts" in d.message
+
+
+def test_two_member_cluster_upgrades_the_follower_then_moves_leadership() -> None:
+    o = spec(cluster(2), version="3.6.0")
+    d = decide(o)
+    assert d.step == UpgradeMember(name(1), mid(1), VERSION, "3.6.0")
+    assert "unavailable" in d.message
+    o = set_health(pod(o, 1, version="3.6.0"), 1, version="3.6.0")
+    assert next_step(o) == MoveLeader(mid(0), mid(1), name(1))
+    o = set_health(set_health(replace(o, leader_id=mid(1)), 0, is_leader=False), 1, is_leader=True)
+    assert next_step(o) == UpgradeMember(name(0), mid(0), VERSION, "3.6.0")
+
+
+def test_upgrade_of_three_members_never_takes_quorum() -> None:
+    o = pod(spec(cluster(3), version="3.6.0"), 2, version="3.6.0")
+    d = decide(o)
+    assert d.step == UpgradeMember(name(1), mid(1), VERSION, "3.6.0")
+    assert "unavailable" not in d.message
+
+
+def test_upgrade_waits_for_a_pending_learner() -> None:
+    o = add_member(
+        spec(cluster(3, replicas=4), version="3.6.0"),
+        member(3, learner=True),
+        health(index=INDEX - CATCH_UP_MAX_LAG - 1),
+    )
+    assert next_step(pod(o, 3, ready=False)) == Wait(Reason.LEARNER_CATCHING_UP)
+
+
+def test_upgrade_waits_for_every_member_to_be_healthy() -> None:
+    o = unhealthy(spec(cluster(3), version="3.6.0"), 1)
+    assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
+
+
+def test_upgrade_waits_for_the_last_restarted_member_to_catch_up() -> None:
+    o = pod(spec(cluster(3), version="3.6.0"), 2, version="3.6.0")
+    o = set_health(o, 2, raft_index=INDEX - CATCH_UP_MAX_LAG - 1)
+    d = decide(o)
+    assert d.step == Wait(Reason.MEMBER_CATCHING_UP)
+    assert name(2) in d.message
+
+
+def _stuck(version: str = "3.6.99", **changes: object) -> object:
+    """etcd-2 replaced at `version`, whose image cannot be pulled: its pod stays Pending."""
+    o = spec(cluster(3), version=version)
+    o = pod(o, 2, version=version, ready=False, phase=PodPhase.PENDING, **changes)
+    hs = dict(o.member_health)
+    hs[mid(2)] = MemberHealth(reachable=False, healthy=False)
+    return replace(o, member_health=hs)
+
+
+def test_member_that_cannot_start_at_the_new_version_stops_the_rollout() -> None:
+    o = _stuck(start_error="ImagePullBackOff")
+    d = decide(o)  # type: ignore[arg-type]
+    assert d.step == Degraded(Reason.UPGRADE_STALLED)
+    for words in ("etcd-2", "3.6.99", "ImagePullBackOff", f"spec.version back to {VERSION}"):
+        assert words in d.message
+
+
+def test_crash_looping_member_at_the_new_version_stops_the_rollout() -> None:
+    d = decide(_stuck(crash_looping=True))  # type: ignore[arg-type]
+    assert d.step == Degraded(Reason.UPGRADE_STALLED)
+    assert "CrashLoopBackOff" in d.message
+
+
+def test_member_not_healthy_long_after_its_upgrade_stalls_the_rollout() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    o = replace(_stuck(created_at=t0), now=t0 + timedelta(minutes=1))  # type: ignore[arg-type]
+    assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
+    o = replace(o, now=t0 + timedelta(minutes=4))
+    d = decide(o)
+    assert d.step == Degraded(Reason.UPGRADE_STALLED)
+    assert "4 minutes" in d.message
+
+
+def test_setting_the_version_back_rolls_the_broken_member_back() -> None:
+    o = spec(_stuck(start_error="ErrImagePull"), version=VERSION)  # type: ignore[arg-type]
+    d = decide(o)
+    assert d.step == UpgradeMember(name(2), mid(2), "3.6.99", VERSION)
+    assert "ErrImagePull" in d.message
+
+
+def test_fixing_the_version_forward_replaces_the_broken_member_first() -> None:
+    o = spec(_stuck(start_error="ErrImagePull"), version="3.6.0")  # type: ignore[arg-type]
+    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", "3.6.0")
+
+
+def test_crash_loop_at_the_version_the_cluster_runs_is_not_treated_as_an_upgrade() -> None:
+    o = pod(spec(cluster(3), version="3.6.0"), 2, crash_looping=True, ready=False)
+    assert next_step(o) == Degraded(Reason.MEMBER_CRASH_LOOPING)
+
+
+def test_minor_rollback_of_an_unfinished_upgrade_is_allowed() -> None:
+    o = set_health(pod(cluster(3), 2, version="3.6.0"), 2, version="3.6.0")
+    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.0", VERSION)
+
+
+def test_minor_downgrade_of_a_finished_upgrade_is_blocked_with_a_clear_message() -> None:
+    o = cluster(3)
+    for i in range(3):
+        o = set_health(pod(o, i, version="3.6.0"), i, version="3.6.0")
+    d = decide(o)
+    assert d.step == Degraded(Reason.UPGRADE_BLOCKED)
+    assert "cannot go back" in d.message and "3.6.0" in d.message
+
+
+def test_skipping_a_minor_is_blocked_with_a_clear_message() -> None:
+    d = decide(spec(cluster(3), version="3.7.0"))
+    assert d.step == Degraded(Reason.UPGRADE_BLOCKED)
+    assert "skip a minor version" in d.message and "3.6.x first" in d.message
+
+
+def test_single_member_whose_new_image_cannot_start_is_rolled_back_without_quorum() -> None:
+    o = _stuck(start_error="ImagePullBackOff")  # type: ignore[assignment]
+    o = replace(
+        without_pvc(without_pod(without_pvc(without_pod(o, 1), 1), 0), 0),  # type: ignore[arg-type]
+        members=None,
+        member_health={},
+        spec=dataclasses.replace(o.spec, replicas=1),  # type: ignore[attr-defined]
+    )
+    assert next_step(o) == Degraded(Reason.QUORUM_LOST)  # still asking for the broken version
+    assert next_step(spec(o, version=VERSION)) == UpgradeMember(name(2), None, "3.6.99", VERSION)
+
+
+def test_two_members_one_stuck_at_a_new_version_is_rolled_back_without_quorum() -> None:
+    o = spec(_stuck(start_error="ErrImagePull"), version=VERSION)  # type: ignore[arg-type]
+    o = drop_member(without_pvc(without_pod(o, 1), 1), 1)
+    o = set_health(o, 0, healthy=False)  # alone, etcd-0 cannot serve a quorum read
+    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", VERSION)
 
 
 def test_new_learner_uses_the_running_version_when_the_upgrade_is_refused() -> None:

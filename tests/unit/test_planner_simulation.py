@@ -170,3 +170,42 @@ CrashingOperator.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_crashing_operator_converges = CrashingOperator.TestCase
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("crash_at", [None, 0, 1])
+def test_rolling_upgrade_restarts_each_member_once_leader_last(
+    size: int, crash_at: int | None
+) -> None:
+    """Patch up, minor up, patch down: every member restarted exactly once per change,
+    followers first, the leader last (after a leadership move), the operator killed after
+    `crash_at` calls of every step."""
+    w = World(replicas=size)
+    w.converge()
+    for version in ["3.5.18", "3.6.0", "3.6.1", "3.6.0"]:
+        w.version = version
+        w.restarted.clear()
+        w.history.clear()
+        leader = w.members[w.leader].slot if w.leader is not None else None
+        for _ in range(200):
+            d = w.round(crash_after=crash_at)
+            if isinstance(d.step, InSync):
+                break
+        w.converge()
+        w.assert_settled()
+        assert sorted(w.restarted) == sorted(member_name("demo", i) for i in range(size))
+        if size != 2:  # two voters re-elect after every restart: any member may lead
+            assert w.restarted[-1] == leader
+        if size > 2:
+            assert any(isinstance(s, MoveLeader) for s in w.history)
+        assert not any(isinstance(s, Degraded) for s in w.history)
+
+
+def test_upgrade_that_skips_a_minor_is_refused_and_changes_nothing() -> None:
+    w = World(replicas=3)
+    w.converge()
+    w.version = "3.7.0"
+    d = w.round()
+    assert d.step == Degraded(Reason.UPGRADE_BLOCKED)
+    assert "skip a minor" in d.message
+    assert not w.restarted

@@ -5,11 +5,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from etcd_operator import resources
 from etcd_operator.resources import naming
 
 
 def test_member_and_service_names() -> None:
-    assert naming.member_name("demo", 2) == "demo-2"
+    assert resources.member_name("demo", 2) == "demo-2"
     assert naming.peer_service_name("demo") == "demo"
     assert naming.client_service_name("demo") == "demo-client"
     assert naming.pvc_name("demo-2") == "demo-2"
@@ -26,19 +27,21 @@ def test_member_urls_go_through_the_peer_service() -> None:
 
 
 def test_initial_cluster_maps_names_to_peer_urls() -> None:
-    members = [naming.member_name("demo", i) for i in range(3)]
+    members = [resources.member_name("demo", i) for i in range(3)]
     assert naming.initial_cluster("demo", "ns", members) == {
         m: f"http://{m}.demo.ns.svc.cluster.local:2380" for m in members
     }
 
 
 def test_token_is_unique_per_object() -> None:
-    assert naming.initial_cluster_token("demo", "u1") != naming.initial_cluster_token("demo", "u2")
+    assert resources.initial_cluster_token("demo", "u1") != resources.initial_cluster_token(
+        "demo", "u2"
+    )
 
 
 @given(st.integers(min_value=0, max_value=10_000))
 def test_ordinal_round_trips(ordinal: int) -> None:
-    assert naming.member_ordinal("demo", naming.member_name("demo", ordinal)) == ordinal
+    assert naming.member_ordinal("demo", resources.member_name("demo", ordinal)) == ordinal
 
 
 def test_names_of_other_clusters_have_no_ordinal() -> None:

@@ -44,8 +44,3 @@ def test_pdb_selects_member_pods_and_is_owned_by_the_cluster() -> None:
     assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "member"
     assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     assert pdb["metadata"]["ownerReferences"][0]["kind"] == "EtcdCluster"
-
-
-def test_quorum_needs_a_voter() -> None:
-    with pytest.raises(ValueError):
-        quorum(0)

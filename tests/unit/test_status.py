@@ -89,3 +89,24 @@ def test_the_last_operation_succeeds_once_the_cluster_is_in_sync() -> None:
     assert done.last_operation is not None
     assert done.last_operation.state.value == "Succeeded"
     assert done.last_operation.type == acted.last_operation.type  # type: ignore[union-attr]
+
+
+def _versions_round(observed, versions):  # type: ignore[no-untyped-def]
+    members = [MemberStatus(name=name(i), version=v) for i, v in enumerate(versions)]
+    return Round(observed, decide(observed), members, 3, "abc", name(0), "http://x:2379")
+
+
+def test_current_version_is_the_oldest_member_version_until_every_member_runs_the_new_one() -> None:
+    from planner_factory import pod, spec
+
+    o = pod(pod(spec(cluster(3), version="3.6.0"), 2, version="3.6.0"), 1, version="3.6.0")
+    mixed = next_status(_versions_round(o, ["3.5.17", "3.6.0", "3.6.0"]), None, T0)
+    assert mixed.current_version == "3.5.17"
+    assert [m.version for m in mixed.members or []] == ["3.5.17", "3.6.0", "3.6.0"]
+    assert mixed.phase is ClusterPhase.UPGRADING
+    # etcd-0 restarting at the new version does not answer yet: the previous value stays.
+    o = pod(o, 0, version="3.6.0", ready=False)
+    restarting = next_status(_versions_round(o, [None, "3.6.0", "3.6.0"]), mixed, T0)
+    assert restarting.current_version == "3.5.17"
+    done = next_status(_versions_round(o, ["3.6.0"] * 3), restarting, T0)
+    assert done.current_version == "3.6.0"
