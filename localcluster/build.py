@@ -43,6 +43,8 @@ class EtcdBuild:
 # wrapper module directory (copy etcd-3.6/, `go get` the three modules, tidy).
 ETCD_BUILDS: tuple[EtcdBuild, ...] = (
     EtcdBuild("3.5.35", "etcd-3.5"),
+    # A second 3.6 patch, so that patch upgrades (3.6.15 -> 3.6.16) can be tested.
+    EtcdBuild("3.6.15", "etcd-3.6.15"),
     EtcdBuild("3.6.16", "etcd-3.6"),
 )
 # The control plane's own etcd.

@@ -162,7 +162,12 @@ def _heal(v: View) -> Decision | None:
                     return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
                 return _create_pod(v, name, Reason.START_LEARNER, f"starting learner {name}")
             if pvc is not None and not pvc.deleting:
-                return _create_pod(v, name, Reason.RESTORE_POD, f"recreating pod of {name}")
+                return _create_pod(
+                    v,
+                    name,
+                    Reason.RESTORE_POD,
+                    f"recreating pod of {name} (etcd {v.version_for_new_pod()}) on its volume",
+                )
             return _replace_lost(v, m, "pod and volume are gone")
         if pod.data_lost:
             return _replace_lost(v, m, "its data directory is empty or not its own")

@@ -117,6 +117,10 @@ def test_cel_rules_are_attached_where_they_belong() -> None:
     assert "storage.storageClassName is immutable" in storage_rules
     etcd_rules = [r["rule"] for r in props["etcd"]["x-kubernetes-validations"]]
     assert any("self.electionTimeoutMs >= 5 * self.heartbeatIntervalMs" in r for r in etcd_rules)
+    version_rules = [r["rule"] for r in props["version"]["x-kubernetes-validations"]]
+    assert all(r.startswith("self == oldSelf || ") for r in version_rules)
+    assert any("<= int(oldSelf.split('.')[1]) + 1" in r for r in version_rules)  # no skip
+    assert any(">= int(oldSelf.split('.')[1]) - 1" in r for r in version_rules)  # 1 down max
     root_rules = [r["rule"] for r in openapi_schema(ETCD_CLUSTER)["x-kubernetes-validations"]]
     assert any("self.metadata.name" in rule for rule in root_rules)
 
