@@ -526,6 +526,26 @@ def start(state: StateDir, binaries: Binaries) -> None:
         _start(state, binaries)
 
 
+def _start_etcd(state: StateDir, binaries: Binaries, deadline: float, attempts: int = 3) -> None:
+    """Start etcd, retrying when it dies at once: right after a stop its ports or data-dir
+    lock can still be held for a moment (seen once when a test restarted the cluster)."""
+    for attempt in range(1, attempts + 1):
+        _spawn(state, "etcd", _etcd_argv(state, binaries))
+        try:
+            _wait(
+                state,
+                "etcd",
+                "/health",
+                lambda: json.loads(_get(f"{ETCD_URL}/health")[1]).get("health") == "true",
+                deadline,
+            )
+            return
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+            time.sleep(1.0)
+
+
 def _start(state: StateDir, binaries: Binaries) -> None:
     if is_running(state) and api_ready(state):
         _post_start(state, time.monotonic() + START_TIMEOUT)
@@ -536,14 +556,7 @@ def _start(state: StateDir, binaries: Binaries) -> None:
     ensure_pki(state)
     deadline = time.monotonic() + START_TIMEOUT
     try:
-        _spawn(state, "etcd", _etcd_argv(state, binaries))
-        _wait(
-            state,
-            "etcd",
-            "/health",
-            lambda: json.loads(_get(f"{ETCD_URL}/health")[1]).get("health") == "true",
-            deadline,
-        )
+        _start_etcd(state, binaries, deadline)
         _spawn(state, "kube-apiserver", _apiserver_argv(state, binaries))
         _wait(state, "kube-apiserver", "/readyz", lambda: api_ready(state), deadline)
         # Only now: both exit if RBAC is not bootstrapped yet when they first
