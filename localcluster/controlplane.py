@@ -363,11 +363,19 @@ def _log_tail(state: StateDir, component: str, lines: int = 25) -> str:
 
 
 def _check_alive(state: StateDir, component: str) -> None:
-    if component_pid(state, component) is None:
-        raise RuntimeError(
-            f"{component} exited during start; last lines of {state.logs}/{component}.log:\n"
-            + _log_tail(state, component)
-        )
+    pid = _read_pid(_pid_file(state, component))
+    # For a process this one spawned, the exit status is the truth; /proc was seen to
+    # misreport a just-started component as gone on a loaded machine.
+    child = next((c for c in _children if c.pid == pid), None)
+    if child is not None:
+        if child.poll() is None:
+            return
+    elif component_pid(state, component) is not None:
+        return
+    raise RuntimeError(
+        f"{component} exited during start; last lines of {state.logs}/{component}.log:\n"
+        + _log_tail(state, component)
+    )
 
 
 def _ssl_context(state: StateDir, client: bool = True) -> ssl.SSLContext:
