@@ -61,7 +61,7 @@ demo-down: install
 	$(BIN)/python -m localcluster down
 
 bench: install localcluster
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
 clean:
 	-$(BIN)/python -m localcluster down 2>/dev/null

@@ -9,29 +9,20 @@ the rest (the operator observing, planning and creating objects).
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from lightkube import AsyncClient, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Pod
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e" / "operator"))
+from _env import bench_namespace
 from cluster_helpers import (
     create_cluster,
-    delete_clusters,
     eventually,
     member_pods,
     patch_spec,
     wait_ready,
 )
-
-from localcluster import cluster
-from localcluster.operator_process import OperatorProcess, install_crds
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Pod
 
 
 def _ready_since(pod: Pod) -> datetime | None:
@@ -95,23 +86,11 @@ async def _pod_kill(kube: AsyncClient, ns: str) -> None:
 
 
 async def main() -> None:
-    lc = cluster.up(nodes=3)
-    install_crds(lc.kubeconfig)
-    operator = OperatorProcess(lc.state, name="bench-operator")
-    operator.start()
-    kube = AsyncClient(KubeConfig.from_file(lc.kubeconfig), field_manager="bench")
-    ns = f"bench-{uuid.uuid4().hex[:6]}"
-    await kube.create(Namespace(metadata=ObjectMeta(name=ns)))
-    try:
+    async with bench_namespace() as (kube, ns):
         for replicas in (1, 3, 5):
             await _bootstrap(kube, ns, replicas)
         await _scale_out(kube, ns)
         await _pod_kill(kube, ns)
-    finally:
-        await delete_clusters(kube, ns)
-        await kube.delete(Namespace, ns)
-        await kube.close()
-        operator.stop()
 
 
 if __name__ == "__main__":

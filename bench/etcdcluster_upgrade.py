@@ -12,29 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
-import uuid
-from pathlib import Path
 
-from lightkube import AsyncClient, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e" / "operator"))
+from _env import bench_namespace
 from cluster_helpers import (
     create_cluster,
-    delete_clusters,
     eventually,
     get_cluster,
     member_urls,
     patch_spec,
     wait_ready,
 )
+from lightkube import AsyncClient
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
-from localcluster import cluster
-from localcluster.operator_process import OperatorProcess, install_crds
 
 UPGRADES = [("3.5.35", "3.6.16", "minor"), ("3.6.15", "3.6.16", "patch")]
 
@@ -99,22 +90,10 @@ async def _upgrade(kube: AsyncClient, ns: str, replicas: int, change: tuple[str,
 
 
 async def main() -> None:
-    lc = cluster.up(nodes=3)
-    install_crds(lc.kubeconfig)
-    operator = OperatorProcess(lc.state, name="bench-operator")
-    operator.start()
-    kube = AsyncClient(KubeConfig.from_file(lc.kubeconfig), field_manager="bench")
-    ns = f"bench-{uuid.uuid4().hex[:6]}"
-    await kube.create(Namespace(metadata=ObjectMeta(name=ns)))
-    try:
+    async with bench_namespace() as (kube, ns):
         for replicas in (3, 5):
             for change in UPGRADES:
                 await _upgrade(kube, ns, replicas, change)
-    finally:
-        await delete_clusters(kube, ns)
-        await kube.delete(Namespace, ns)
-        await kube.close()
-        operator.stop()
 
 
 if __name__ == "__main__":
