@@ -12,7 +12,6 @@ from typing import Any
 import yaml
 from lightkube.models.apps_v1 import DeploymentSpec, DeploymentStrategy
 from lightkube.models.core_v1 import (
-    Capabilities,
     Container,
     ContainerPort,
     EmptyDirVolumeSource,
@@ -26,7 +25,6 @@ from lightkube.models.core_v1 import (
     Probe,
     ResourceRequirements,
     SeccompProfile,
-    SecurityContext,
     Volume,
     VolumeMount,
 )
@@ -46,6 +44,7 @@ from etcd_operator.api.common import GROUP
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+from etcd_operator.resources.security import restricted_container_security
 
 NAMESPACE = "etcd-operator-system"
 NAME = "etcd-operator"
@@ -158,13 +157,7 @@ def deployment() -> Deployment:
         resources=ResourceRequirements(
             requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
         ),
-        securityContext=SecurityContext(
-            allowPrivilegeEscalation=False,
-            capabilities=Capabilities(drop=["ALL"]),
-            readOnlyRootFilesystem=True,
-            runAsNonRoot=True,
-            seccompProfile=SeccompProfile(type="RuntimeDefault"),
-        ),
+        securityContext=restricted_container_security(),
         volumeMounts=[VolumeMount(name="tmp", mountPath="/tmp")],
     )
     return Deployment(

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import msgspec
 from lightkube.models.core_v1 import (
     Affinity,
-    Capabilities,
     Container,
     ContainerPort,
     EmptyDirVolumeSource,
@@ -27,7 +26,6 @@ from lightkube.models.core_v1 import (
     PodSpec,
     ResourceRequirements,
     SeccompProfile,
-    SecurityContext,
     Toleration,
     TopologySpreadConstraint,
     Volume,
@@ -58,6 +56,7 @@ from etcd_operator.resources.naming import (
     pvc_name,
 )
 from etcd_operator.resources.probes import member_probes
+from etcd_operator.resources.security import restricted_container_security
 
 ETCD_CONTAINER = "etcd"
 DATA_VOLUME = "data"
@@ -190,13 +189,7 @@ def _container(cluster: EtcdCluster, args: list[str]) -> Container:
         startupProbe=probes.startup,
         livenessProbe=probes.liveness,
         readinessProbe=probes.readiness,
-        securityContext=SecurityContext(
-            allowPrivilegeEscalation=False,
-            capabilities=Capabilities(drop=["ALL"]),
-            readOnlyRootFilesystem=True,
-            runAsNonRoot=True,
-            seccompProfile=SeccompProfile(type="RuntimeDefault"),
-        ),
+        securityContext=restricted_container_security(),
         terminationMessagePolicy="FallbackToLogsOnError",
     )
 
@@ -221,13 +214,7 @@ def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: boo
         resources=ResourceRequirements(
             requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}
         ),
-        securityContext=SecurityContext(
-            allowPrivilegeEscalation=False,
-            capabilities=Capabilities(drop=["ALL"]),
-            readOnlyRootFilesystem=True,
-            runAsNonRoot=True,
-            seccompProfile=SeccompProfile(type="RuntimeDefault"),
-        ),
+        securityContext=restricted_container_security(),
         terminationMessagePolicy="FallbackToLogsOnError",
     )
 
