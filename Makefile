@@ -1,5 +1,6 @@
 # The interface of the project: `make demo` and `make test`. Everything they need
 # (virtualenv, pinned Python dependencies, localcluster binaries) is installed here.
+# Every target has a `## ...` comment on its line: `make help` lists them.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -8,61 +9,62 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+UNIT_TESTS := tests/unit localcluster/tests/unit harness/tests/unit
+E2E_TESTS := tests/e2e localcluster/tests/e2e harness/tests/e2e
 
 .PHONY: all install lint format unit e2e test demo demo-down bench localcluster manifests clean help
+.DEFAULT_GOAL := all
 
-all: install
+all: install ## create the virtualenv with everything installed (the default)
 
-help:
-	@echo "make demo   - start localcluster, run the operator, create a 3-member etcd cluster"
-	@echo "make test   - lint, type-check, unit and end-to-end tests (builds what it needs)"
-	@echo "make lint   - ruff + mypy only"
-	@echo "make bench  - run the benchmarks in bench/ and print figures"
-	@echo "make clean  - remove the virtualenv and local state"
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml localcluster/pyproject.toml harness/pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip==24.3.1
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt \
+		-e '.[dev]' -e ./localcluster -e ./harness
 	@touch $@
 
-install: $(STAMP)
+install: $(STAMP) ## virtualenv with the operator, localcluster and harness (editable) and pinned deps
 
-lint: install
+lint: install ## ruff check, ruff format --check, mypy --strict over the three packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: install
+format: install ## reformat and autofix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-unit: install
-	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+unit: install ## unit tests of the operator, localcluster and harness (no cluster needed)
+	$(BIN)/pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 
 # Builds the control plane and etcd binaries once (cached outside the tree, keyed by the pins).
-localcluster: install
+localcluster: install ## build (or find cached) the localcluster binaries
 	$(BIN)/python -m localcluster build
 
-e2e: install localcluster
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+e2e: install localcluster ## end-to-end tests against localcluster
+	$(BIN)/pytest $(E2E_TESTS) $(PYTEST_ARGS)
 
-test: lint localcluster
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+test: lint localcluster ## lint, then every test of the three packages (what CI runs)
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-manifests: install
+manifests: install ## regenerate the CRDs and manifests in deploy/
 	$(BIN)/etcd-operator manifests --output deploy
 
-demo: install localcluster
-	$(BIN)/python -m localcluster.demo
+demo: install localcluster ## start localcluster, run the operator, create a 3-member etcd cluster
+	$(BIN)/python -m harness.demo
 
-demo-down: install
+demo-down: install ## stop the demo: its operator, the etcd pods, localcluster
 	$(BIN)/python -m localcluster down
 
-bench: install localcluster
+bench: install localcluster ## run the benchmarks in bench/ and print figures
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python "$$script"; done
 
-clean:
+clean: ## stop localcluster, remove the virtualenv and local state
 	-$(BIN)/python -m localcluster down 2>/dev/null
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .localcluster

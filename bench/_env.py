@@ -5,22 +5,17 @@ Not a benchmark itself (`make bench` skips files starting with `_`).
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from lightkube import AsyncClient, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
-# The e2e helpers (create, wait, patch) serve the benchmarks as they are.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e" / "operator"))
-from cluster_helpers import delete_clusters
-
+from harness.clusters import delete_clusters
+from harness.operator_process import OperatorProcess, install_crds
 from localcluster import cluster
-from localcluster.operator_process import OperatorProcess, install_crds
 
 
 @asynccontextmanager

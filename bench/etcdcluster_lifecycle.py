@@ -14,15 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from _env import bench_namespace
-from cluster_helpers import (
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Pod
+
+from harness.clusters import (
     create_cluster,
     eventually,
     member_pods,
     patch_spec,
     wait_ready,
 )
-from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Pod
 
 
 def _ready_since(pod: Pod) -> datetime | None:

@@ -15,7 +15,10 @@ import statistics
 import time
 
 from _env import bench_namespace
-from cluster_helpers import (
+from lightkube import AsyncClient
+
+from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
+from harness.clusters import (
     create_cluster,
     eventually,
     get_cluster,
@@ -23,9 +26,6 @@ from cluster_helpers import (
     patch_spec,
     wait_ready,
 )
-from lightkube import AsyncClient
-
-from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
 
 UPGRADES = [("3.5.35", "3.6.16", "minor"), ("3.6.15", "3.6.16", "patch")]
 

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-from cluster_helpers import delete_clusters
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
+from harness.clusters import delete_clusters
+from harness.operator_process import OperatorProcess, install_crds
 from localcluster.cluster import LocalCluster
-from localcluster.operator_process import OperatorProcess, install_crds
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cluster_helpers import create_cluster, patch_spec
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+
+from harness.clusters import create_cluster, patch_spec
 
 pytestmark = pytest.mark.e2e
 

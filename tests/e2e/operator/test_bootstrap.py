@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from cluster_helpers import (
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
+
+from etcd_operator.kube import EtcdClusterResource
+from harness.clusters import (
     condition,
     create_cluster,
     etcd_client,
@@ -13,11 +18,6 @@ from cluster_helpers import (
     member_urls,
     wait_ready,
 )
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
-
-from etcd_operator.kube import EtcdClusterResource
 
 pytestmark = pytest.mark.e2e
 

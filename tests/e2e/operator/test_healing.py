@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from cluster_helpers import (
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Pod
+
+from harness.clusters import (
     create_cluster,
     etcd_client,
     eventually,
@@ -14,9 +17,6 @@ from cluster_helpers import (
     member_urls,
     wait_ready,
 )
-from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Pod
-
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 

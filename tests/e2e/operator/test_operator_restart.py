@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from cluster_helpers import (
+from lightkube import AsyncClient
+
+from harness.clusters import (
     create_cluster,
     etcd_client,
     eventually,
@@ -15,9 +17,7 @@ from cluster_helpers import (
     patch_spec,
     wait_ready,
 )
-from lightkube import AsyncClient
-
-from localcluster.operator_process import OperatorProcess
+from harness.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from cluster_helpers import (
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import PersistentVolumeClaim
+
+from harness.clusters import (
     create_cluster,
     etcd_client,
     member_pods,
@@ -11,8 +14,6 @@ from cluster_helpers import (
     patch_spec,
     wait_ready,
 )
-from lightkube import AsyncClient
-from lightkube.resources.core_v1 import PersistentVolumeClaim
 
 pytestmark = pytest.mark.e2e
 

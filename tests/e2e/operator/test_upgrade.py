@@ -11,7 +11,13 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from cluster_helpers import (
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Event
+
+from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION
+from harness.clusters import (
     condition,
     create_cluster,
     eventually,
@@ -21,13 +27,7 @@ from cluster_helpers import (
     patch_spec,
     wait_ready,
 )
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Event
-
-from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
-from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION
-from localcluster.operator_process import OperatorProcess
+from harness.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,1 @@
+"""harness: runs the etcd operator against localcluster (demo, operator process, test helpers)."""
