@@ -14,6 +14,7 @@ from lightkube.resources.core_v1 import Pod
 from localcluster import images, network
 from localcluster.config import StateDir
 from localcluster.node import container, ipam, kubeletapi
+from localcluster.node.context import NodeContext
 from localcluster.node.heartbeat import Heartbeat
 from localcluster.node.kube import Kube
 from localcluster.node.pod import PodWorker
@@ -41,11 +42,19 @@ class Agent:
         self.paths = NodePaths(state, name)
         self.kube = Kube(str(state.kubeconfig), name)
         self.etcd_dirs = etcd_dirs
-        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.heartbeat = Heartbeat(self.kube, self.paths, cpu, max_pods, kubelet_port)
         self.kubelet_port = kubelet_port
         self.workers: dict[str, PodWorker] = {}
-        self.service_env: dict[str, str] = {}
+        self.node = NodeContext(
+            state=state,
+            name=name,
+            paths=self.paths,
+            kube=self.kube,
+            etcd_lookup=self.etcd_lookup,
+            forget=self.forget,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+        )
         self._kubelet_server: asyncio.Server | None = None
 
     def etcd_lookup(self, version: str) -> Path | None:
@@ -81,7 +90,7 @@ class Agent:
             log.warning("kubelet API on port %s unavailable: %s", self.kubelet_port, e)
         await self.heartbeat.register()
         try:
-            self.service_env = await self.kube.kubernetes_service_env()
+            self.node.service_env.update(await self.kube.kubernetes_service_env())
         except Exception as e:  # pods then fall back to the gateway address
             log.warning("no kubernetes Service env: %s", e)
         self.paths.root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +120,7 @@ class Agent:
                 worker.kill_now()
             return
         if worker is None:
-            worker = PodWorker(self, pod)
+            worker = PodWorker(self.node, pod)
             self.workers[uid] = worker
             worker.update(pod)
             worker.start()

@@ -6,23 +6,42 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from localcluster import images
 from localcluster.node import container, probes
-from localcluster.node.envs import ConfigError, build_env, expand
+from localcluster.node.context import NodeContext
+from localcluster.node.envs import ConfigError, PodContext, build_env, expand
 from localcluster.node.kube import now
 from localcluster.node.volumes import VolumeError, mounts_for
-
-if TYPE_CHECKING:
-    from localcluster.node.pod import PodWorker
+from localcluster.paths import NodePaths, PodRecord
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
+class PodHandle(Protocol):
+    """What a container sees of its pod (the pod's worker, pod.py)."""
+
+    node: NodeContext
+    pod: Obj
+    uid: str
+    paths: NodePaths
+    record: PodRecord
+    ctx: PodContext
+    volumes: dict[str, Path]
+    terminating: bool
+
+    def mark_dirty(self) -> None: ...
+
+    async def event(self, reason: str, message: str, warning: bool = False) -> None: ...
+
+    async def sleep_unless_terminating(self, seconds: float) -> None: ...
+
+
 class ContainerRun:
-    def __init__(self, worker: PodWorker, spec: Obj, is_init: bool) -> None:
+    def __init__(self, worker: PodHandle, spec: Obj, is_init: bool) -> None:
         self.worker = worker
         self.spec = spec
         self.name: str = spec["name"]
@@ -74,15 +93,15 @@ class ContainerRun:
                 if policy == "Never" or (policy == "OnFailure" and code == 0):
                     return code
                 self.restart_count += 1
-                if time.monotonic() - started_at > 2 * self.worker.agent.backoff_cap:
+                if time.monotonic() - started_at > 2 * self.worker.node.backoff_cap:
                     self.backoffs = 0
             await self._back_off("CrashLoopBackOff" if code is not None else None)
 
     async def _back_off(self, reason: str | None) -> None:
         # Like a kubelet: the first restart is immediate, then 10s, 20s, ... up to the cap.
-        agent = self.worker.agent
-        delay = 0.0 if self.backoffs == 0 else agent.backoff_base * 2 ** (self.backoffs - 1)
-        delay = min(delay, agent.backoff_cap)
+        node = self.worker.node
+        delay = 0.0 if self.backoffs == 0 else node.backoff_base * 2 ** (self.backoffs - 1)
+        delay = min(delay, node.backoff_cap)
         self.backoffs += 1
         if reason and delay > 0:
             msg = f"back-off {delay:.0f}s restarting failed container={self.name}"
@@ -97,7 +116,7 @@ class ContainerRun:
         w = self.worker
         image_name = self.spec.get("image", "")
         try:
-            image = images.resolve_image(image_name, w.agent.etcd_lookup)
+            image = images.resolve_image(image_name, w.node.etcd_lookup)
         except images.ImageNotFound as e:
             reason = "ErrImagePull" if self.backoffs == 0 else "ImagePullBackOff"
             self._set({"waiting": {"reason": reason, "message": str(e)}})
@@ -106,7 +125,7 @@ class ContainerRun:
         self.image_id = image.image_id
         try:
             env = await build_env(
-                w.ctx, self.spec, w.agent.kube.data, {"PATH": image.path_env, **w.agent.service_env}
+                w.ctx, self.spec, w.node.kube.data, {"PATH": image.path_env, **w.node.service_env}
             )
             command = [expand(a, env) for a in self.spec.get("command") or []]
             args = self.spec.get("args")
@@ -175,7 +194,7 @@ class ContainerRun:
         resolved = (
             [
                 images.resolve_image(
-                    self.spec.get("image", ""), self.worker.agent.etcd_lookup
+                    self.spec.get("image", ""), self.worker.node.etcd_lookup
                 ).resolve(argv[0]),
                 *argv[1:],
             ]

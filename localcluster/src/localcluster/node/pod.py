@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from localcluster import config, dns, network
 from localcluster.node import container, ipam, status
 from localcluster.node.containers import ContainerRun
+from localcluster.node.context import NodeContext
 from localcluster.node.envs import PodContext
 from localcluster.node.volumes import VolumeError, VolumeNotReady, prepare, remove_pod_volumes
 from localcluster.paths import PodRecord
@@ -19,19 +20,17 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from pathlib import Path
 
-    from localcluster.node.agent import Agent
-
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 VOLUME_REFRESH_SECONDS = 10.0
 
 
 class PodWorker:
-    def __init__(self, agent: Agent, pod: Obj) -> None:
-        self.agent = agent
+    def __init__(self, node: NodeContext, pod: Obj) -> None:
+        self.node = node
         self.pod = pod
         self.uid: str = pod["metadata"]["uid"]
-        self.paths = agent.paths
+        self.paths = node.paths
         self.terminating = False
         self.finished = False  # all containers done for good (Succeeded/Failed)
         self.sandbox_ready = False
@@ -45,7 +44,7 @@ class PodWorker:
             namespace=pod["metadata"]["namespace"],
             name=pod["metadata"]["name"],
             uid=self.uid,
-            node=agent.name,
+            node=node.name,
             netns=network.netns_name(self.uid),
             veth=network.veth_name(self.uid),
             ip="",
@@ -73,7 +72,7 @@ class PodWorker:
         self._dirty.set()
 
     async def event(self, reason: str, message: str, warning: bool = False) -> None:
-        await self.agent.kube.event(self.pod, reason, message, warning)
+        await self.node.kube.event(self.pod, reason, message, warning)
 
     async def sleep_unless_terminating(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -146,10 +145,10 @@ class PodWorker:
         return False
 
     async def _sandbox(self) -> None:
-        ip = await asyncio.to_thread(ipam.allocate, self.agent.state, self.uid)
+        ip = await asyncio.to_thread(ipam.allocate, self.node.state, self.uid)
         self.record = PodRecord(**{**self.record.__dict__, "ip": ip})
         self.ctx = PodContext(self.pod, ip, config.GATEWAY_IP)
-        hosts = dns.pod_hosts_content(self.agent.state, self.record)
+        hosts = dns.pod_hosts_content(self.node.state, self.record)
         resolv = dns.pod_resolv_content(self.record.namespace)
         await asyncio.to_thread(
             network.create_pod_netns, self.record.netns, self.record.veth, ip, hosts, resolv
@@ -162,7 +161,7 @@ class PodWorker:
     async def _volumes(self) -> bool:
         while not self.terminating:
             try:
-                self.volumes = await prepare(self.ctx, self.agent.kube, self.paths)
+                self.volumes = await prepare(self.ctx, self.node.kube, self.paths)
                 self.pod_condition = None
                 return True
             except VolumeNotReady as e:
@@ -182,7 +181,7 @@ class PodWorker:
         while not self.terminating:
             await self.sleep_unless_terminating(VOLUME_REFRESH_SECONDS)
             with contextlib.suppress(Exception):
-                await prepare(self.ctx, self.agent.kube, self.paths, rendered_only=True)
+                await prepare(self.ctx, self.node.kube, self.paths, rendered_only=True)
 
     async def _status_writer(self) -> None:
         last: Obj | None = None
@@ -194,7 +193,7 @@ class PodWorker:
             if body == last:
                 continue
             try:
-                await self.agent.kube.patch_pod_status(self.pod, body)
+                await self.node.kube.patch_pod_status(self.pod, body)
                 last = body
             except Exception as e:
                 log.warning("status of %s: %s", self.label, e)
@@ -220,13 +219,13 @@ class PodWorker:
             # Also kills anything that was starting up meanwhile: it lives in the netns.
             await asyncio.to_thread(self._release_sandbox)
             await asyncio.to_thread(remove_pod_volumes, self.paths, self.uid)
-            await self.agent.kube.delete_pod_now(self.pod)
+            await self.node.kube.delete_pod_now(self.pod)
         except Exception as e:
             log.exception("cleaning up pod %s", self.label)
             await self.event("FailedKillPod", f"error cleaning up the pod: {e}", True)
         finally:
             await asyncio.to_thread(shutil.rmtree, self.paths.pod_dir(self.uid), True)
-            self.agent.forget(self.uid)
+            self.node.forget(self.uid)
 
     async def _stop_run(self, run: ContainerRun, grace: float) -> None:
         assert run.proc is not None
@@ -238,7 +237,7 @@ class PodWorker:
 
     def _release_sandbox(self) -> None:
         network.delete_pod_netns(self.record.netns, self.record.veth)
-        ipam.release(self.agent.state, self.uid)
+        ipam.release(self.node.state, self.uid)
 
     def kill_now(self) -> None:
         """The pod vanished from the API (force delete): no grace."""

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from localcluster import config
+from localcluster.node.containers import ContainerRun
 from localcluster.node.kube import now
-
-if TYPE_CHECKING:
-    from localcluster.node.pod import PodWorker
+from localcluster.paths import PodRecord
 
 Obj = dict[str, Any]
 __all__ = ["now", "pod_status"]
+
+
+class PodState(Protocol):
+    """What the status is computed from (the pod's worker, pod.py)."""
+
+    pod: Obj
+    record: PodRecord
+    init_runs: list[ContainerRun]
+    runs: list[ContainerRun]
+    finished: bool
+    initialized: bool
+    sandbox_ready: bool
+    pod_condition: Obj | None
+    start_time: str
 
 
 def _condition(kind: str, ok: bool, reason: str | None = None, message: str = "") -> Obj:
@@ -23,7 +36,7 @@ def _condition(kind: str, ok: bool, reason: str | None = None, message: str = ""
     return cond
 
 
-def phase(w: PodWorker) -> str:
+def phase(w: PodState) -> str:
     runs = w.runs
     if w.finished:
         codes = [_exit_code(r.state) for r in w.init_runs + runs]
@@ -40,7 +53,7 @@ def _exit_code(state: Obj) -> int | None:
     return None if term is None else int(term["exitCode"])
 
 
-def pod_status(w: PodWorker) -> Obj:
+def pod_status(w: PodState) -> Obj:
     ready = bool(w.runs) and all(r.ready for r in w.runs)
     not_ready = sorted(r.name for r in w.runs if not r.ready)
     reason = None if ready else "ContainersNotReady"
@@ -74,7 +87,7 @@ def pod_status(w: PodWorker) -> Obj:
     return body
 
 
-def _keep_transition_times(w: PodWorker, conditions: list[Obj]) -> list[Obj]:
+def _keep_transition_times(w: PodState, conditions: list[Obj]) -> list[Obj]:
     """lastTransitionTime only moves when a condition's status changes."""
     previous = {c["type"]: c for c in (w.pod.get("status") or {}).get("conditions") or []}
     for cond in conditions:
