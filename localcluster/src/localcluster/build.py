@@ -3,9 +3,11 @@
 Each wrapper module under ``localcluster/go/`` builds one multi-call binary; the
 cache entry for it lives in ``config.cache_dir()/<name>-<key>/`` where the key
 hashes everything that decides the output (go.mod, go.sum, main.go, flags, Go
-version), so a binary is rebuilt only when a pin changes. Entries are built in
-a temporary directory and renamed into place, so a killed build leaves no
-half-filled entry.
+version), so a binary is rebuilt only when a pin changes. The etcd modules hold
+only their pins (go.mod, go.sum): their main.go is rendered from one template,
+``go/etcd-main.go.tmpl``, with the release's etcdutl commands. Each build runs in
+a staged copy of the module, and entries are built in a temporary directory and
+renamed into place, so a killed build leaves no half-filled entry.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,25 +30,33 @@ from pathlib import Path
 from localcluster import config
 
 GO_DIR = Path(__file__).resolve().parent / "go"
+ETCD_MAIN_TEMPLATE = GO_DIR / "etcd-main.go.tmpl"
+_COMMANDS_MARK = "\t\t@ETCDUTL_COMMANDS@\n"
 
 KUBERNETES_VERSION = "1.37.2"
 
 
 @dataclass(frozen=True)
 class EtcdBuild:
-    """One etcd release to build; ``module`` is a directory under localcluster/go."""
+    """One etcd release to build; ``module`` is a directory under localcluster/go holding
+    its go.mod and go.sum, ``etcdutl`` the etcdutl subcommands of that release."""
 
     version: str
     module: str
+    etcdutl: tuple[str, ...]
 
 
-# The etcd releases available to pods. Adding a release is one line here plus a
-# wrapper module directory (copy etcd-3.6/, `go get` the three modules, tidy).
+_ETCDUTL_3_5 = ("Backup", "Defrag", "Snapshot", "Version", "Check")
+_ETCDUTL_3_6 = ("Defrag", "Snapshot", "HashKV", "Version", "Completion", "Migrate")
+# The etcd releases available to pods. Adding a release is one line here plus a module
+# directory with its pins: copy etcd-3.6/go.mod and go.sum, put the rendered main.go
+# next to them (render_etcd_main), `go get` the three etcd modules, `go mod tidy`, and
+# delete that main.go again.
 ETCD_BUILDS: tuple[EtcdBuild, ...] = (
-    EtcdBuild("3.5.35", "etcd-3.5"),
+    EtcdBuild("3.5.35", "etcd-3.5", _ETCDUTL_3_5),
     # A second 3.6 patch, so that patch upgrades (3.6.15 -> 3.6.16) can be tested.
-    EtcdBuild("3.6.15", "etcd-3.6.15"),
-    EtcdBuild("3.6.16", "etcd-3.6"),
+    EtcdBuild("3.6.15", "etcd-3.6.15", _ETCDUTL_3_6),
+    EtcdBuild("3.6.16", "etcd-3.6", _ETCDUTL_3_6),
 )
 # The control plane's own etcd.
 CONTROL_PLANE_ETCD_VERSION = "3.6.16"
@@ -84,7 +95,8 @@ class _Target:
     """One wrapper module and the multi-call binary it produces."""
 
     name: str  # cache entry prefix, e.g. "kube-v1.37.2"
-    module: Path
+    module: Path  # holds go.mod and go.sum
+    main_go: bytes  # the module's main.go
     binary: str  # file name of the real binary in the entry's bin/
     links: tuple[str, ...]  # extra names, symlinked to the binary
     ldflags: tuple[str, ...]
@@ -98,6 +110,7 @@ def _kube_target() -> _Target:
     return _Target(
         name=f"kube-v{KUBERNETES_VERSION}",
         module=GO_DIR / "kube",
+        main_go=(GO_DIR / "kube" / "main.go").read_bytes(),
         binary="kube",
         links=KUBE_TOOLS,
         ldflags=(
@@ -110,10 +123,20 @@ def _kube_target() -> _Target:
     )
 
 
+def render_etcd_main(build: EtcdBuild) -> bytes:
+    """The main.go of an etcd release's wrapper module, from the one template."""
+    template = ETCD_MAIN_TEMPLATE.read_text()
+    if template.count(_COMMANDS_MARK) != 1:
+        raise RuntimeError(f"{ETCD_MAIN_TEMPLATE} must hold {_COMMANDS_MARK.strip()} once")
+    commands = "".join(f"\t\tetcdutl.New{name}Command(),\n" for name in build.etcdutl)
+    return template.replace(_COMMANDS_MARK, commands).encode()
+
+
 def _etcd_target(build: EtcdBuild) -> _Target:
     return _Target(
         name=f"etcd-v{build.version}",
         module=GO_DIR / build.module,
+        main_go=render_etcd_main(build),
         binary="etcd",
         links=("etcdctl", "etcdutl"),
         ldflags=(),
@@ -150,9 +173,15 @@ def _ldflags(target: _Target) -> str:
 def _entry_dir(target: _Target) -> Path:
     digest = hashlib.sha256()
     digest.update(f"{_RECIPE}\0{_go_env()[1]}\0{_ldflags(target)}\0".encode())
-    for file in ("go.mod", "go.sum", "main.go"):
-        digest.update(file.encode() + b"\0" + (target.module / file).read_bytes() + b"\0")
+    for file, content in _sources(target):
+        digest.update(file.encode() + b"\0" + content + b"\0")
     return config.cache_dir() / f"{target.name}-{digest.hexdigest()[:16]}"
+
+
+def _sources(target: _Target) -> list[tuple[str, bytes]]:
+    """The files of the module as built: its pins and its main.go."""
+    pins = [(f, (target.module / f).read_bytes()) for f in ("go.mod", "go.sum")]
+    return [*pins, ("main.go", target.main_go)]
 
 
 def _log(progress: bool, message: str) -> None:
@@ -190,14 +219,17 @@ def _build(target: _Target, entry: Path, progress: bool) -> None:
     ticker.start()
     try:
         output = str(tmp / "bin" / target.binary)
-        result = subprocess.run(
-            [go, "build", "-trimpath", f"-ldflags={_ldflags(target)}", "-o", output, "."],
-            check=False,
-            cwd=target.module,
-            env=_build_env(),
-            capture_output=True,
-            text=True,
-        )
+        with tempfile.TemporaryDirectory(prefix=f"lc-{target.name}-") as staged:
+            for file, content in _sources(target):
+                (Path(staged) / file).write_bytes(content)
+            result = subprocess.run(
+                [go, "build", "-trimpath", f"-ldflags={_ldflags(target)}", "-o", output, "."],
+                check=False,
+                cwd=staged,
+                env=_build_env(),
+                capture_output=True,
+                text=True,
+            )
     finally:
         done.set()
     if result.returncode != 0:
