@@ -5,15 +5,12 @@ Not a benchmark itself (`make bench` skips files starting with `_`).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from lightkube import AsyncClient, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
 
-from harness.clusters import delete_clusters
+from harness.clusters import scratch_namespace
 from harness.operator_process import OperatorProcess, install_crds
 from localcluster import cluster
 
@@ -26,12 +23,9 @@ async def bench_namespace(nodes: int = 3) -> AsyncIterator[tuple[AsyncClient, st
     operator = OperatorProcess(lc.state, name="bench-operator")
     operator.start()
     kube = AsyncClient(KubeConfig.from_file(lc.kubeconfig), field_manager="bench")
-    ns = f"bench-{uuid.uuid4().hex[:6]}"
-    await kube.create(Namespace(metadata=ObjectMeta(name=ns)))
     try:
-        yield kube, ns
+        async with scratch_namespace(kube, "bench") as ns:
+            yield kube, ns
     finally:
-        await delete_clusters(kube, ns)
-        await kube.delete(Namespace, ns)
         await kube.close()
         operator.stop()

@@ -18,7 +18,7 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod
 
 from harness.clusters import (
-    create_cluster,
+    create_ready_cluster,
     eventually,
     member_pods,
     patch_spec,
@@ -44,8 +44,7 @@ async def _etcd_share(kube: AsyncClient, ns: str, name: str) -> float:
 async def _bootstrap(kube: AsyncClient, ns: str, replicas: int) -> None:
     name = f"b{replicas}"
     start = time.monotonic()
-    await create_cluster(kube, ns, name, {"replicas": replicas})
-    await wait_ready(kube, ns, name, replicas, timeout=300)
+    await create_ready_cluster(kube, ns, name, {"replicas": replicas}, timeout=300)
     total = time.monotonic() - start
     etcd = await _etcd_share(kube, ns, name)
     print(
@@ -55,8 +54,7 @@ async def _bootstrap(kube: AsyncClient, ns: str, replicas: int) -> None:
 
 
 async def _scale_out(kube: AsyncClient, ns: str) -> None:
-    await create_cluster(kube, ns, "s", {"replicas": 3})
-    await wait_ready(kube, ns, "s", 3)
+    await create_ready_cluster(kube, ns, "s", {"replicas": 3})
     start = time.monotonic()
     await patch_spec(kube, ns, "s", {"replicas": 5})
     await wait_ready(kube, ns, "s", 5, timeout=300)
@@ -70,8 +68,7 @@ async def _scale_out(kube: AsyncClient, ns: str) -> None:
 
 
 async def _pod_kill(kube: AsyncClient, ns: str) -> None:
-    await create_cluster(kube, ns, "k", {"replicas": 3})
-    await wait_ready(kube, ns, "k", 3)
+    await create_ready_cluster(kube, ns, "k", {"replicas": 3})
     old = await kube.get(Pod, "k-1", namespace=ns)
     assert old.metadata is not None
     start = time.monotonic()

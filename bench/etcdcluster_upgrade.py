@@ -19,12 +19,11 @@ from lightkube import AsyncClient
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
 from harness.clusters import (
-    create_cluster,
+    create_ready_cluster,
     eventually,
     get_cluster,
     member_urls,
     patch_spec,
-    wait_ready,
 )
 
 UPGRADES = [("3.5.35", "3.6.16", "minor"), ("3.6.15", "3.6.16", "patch")]
@@ -65,8 +64,7 @@ async def _rolled_out(kube: AsyncClient, ns: str, name: str, version: str, repli
 async def _upgrade(kube: AsyncClient, ns: str, replicas: int, change: tuple[str, str, str]) -> None:
     old, new, kind = change
     name = f"u{replicas}{kind[0]}"
-    await create_cluster(kube, ns, name, {"replicas": replicas, "version": old})
-    await wait_ready(kube, ns, name, replicas, timeout=300)
+    await create_ready_cluster(kube, ns, name, {"replicas": replicas, "version": old}, timeout=300)
     stop = asyncio.Event()
     waits: list[float] = []
     writer = asyncio.create_task(_writer(member_urls(ns, name, range(replicas)), stop, waits))

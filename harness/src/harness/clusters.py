@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Namespace, Pod
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.kube import EtcdClusterResource
@@ -95,6 +97,14 @@ async def wait_ready(
     return await eventually(probe, timeout, f"{namespace}/{name} ready with {replicas} members")
 
 
+async def create_ready_cluster(
+    kube: AsyncClient, namespace: str, name: str, spec: Mapping[str, Any], timeout: float = 180.0
+) -> dict[str, Any]:
+    """Create a cluster and wait until it is ready with `spec["replicas"]` members."""
+    await create_cluster(kube, namespace, name, spec)
+    return await wait_ready(kube, namespace, name, int(spec["replicas"]), timeout)
+
+
 def member_urls(namespace: str, name: str, ordinals: range | list[int]) -> tuple[str, ...]:
     return tuple(client_url(member_name(name, i), name, namespace) for i in ordinals)
 
@@ -110,6 +120,23 @@ async def member_pods(kube: AsyncClient, namespace: str, name: str) -> list[Pod]
             Pod, namespace=namespace, labels={"app.kubernetes.io/instance": name}
         )
     ]
+
+
+@asynccontextmanager
+async def scratch_namespace(
+    kube: AsyncClient, prefix: str, labels: Mapping[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A fresh namespace `<prefix>-<random>`; on exit its clusters are deleted first (an
+    operator must still run to release their finalizers), then the namespace."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    await kube.create(
+        Namespace(metadata=ObjectMeta(name=name, labels=dict(labels) if labels else None))
+    )
+    try:
+        yield name
+    finally:
+        await delete_clusters(kube, name)
+        await kube.delete(Namespace, name)
 
 
 async def delete_clusters(kube: AsyncClient, namespace: str, timeout: float = 120.0) -> None:

@@ -3,18 +3,17 @@ fresh namespace per test."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 from lightkube import AsyncClient
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
 
-from harness.clusters import delete_clusters
+from harness.clusters import scratch_namespace
 from harness.operator_process import OperatorProcess, install_crds
 from localcluster.cluster import LocalCluster
+
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 
 @pytest.fixture(scope="session")
@@ -32,16 +31,6 @@ def operator(localcluster: LocalCluster, crds: None) -> Iterator[OperatorProcess
 
 @pytest_asyncio.fixture
 async def namespace(kube: AsyncClient, operator: OperatorProcess) -> AsyncIterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:6]}"
-    await kube.create(
-        Namespace(
-            metadata=ObjectMeta(
-                name=name, labels={"pod-security.kubernetes.io/enforce": "restricted"}
-            )
-        )
-    )
-    yield name
-    # Clusters first, while the operator runs to release its finalizer; then the rest.
-    operator.start()
-    await delete_clusters(kube, name)
-    await kube.delete(Namespace, name)
+    async with scratch_namespace(kube, "e2e", RESTRICTED) as name:
+        yield name
+        operator.start()  # a test may have stopped it: it must release the finalizers

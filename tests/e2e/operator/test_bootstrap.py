@@ -10,13 +10,12 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import (
     condition,
-    create_cluster,
+    create_ready_cluster,
     etcd_client,
     eventually,
     get_cluster,
     member_pods,
     member_urls,
-    wait_ready,
 )
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +25,7 @@ pytestmark = pytest.mark.e2e
 async def test_bootstrap_forms_a_healthy_cluster_of_the_requested_size(
     kube: AsyncClient, namespace: str, replicas: int
 ) -> None:
-    await create_cluster(kube, namespace, "boot", {"replicas": replicas})
-    body = await wait_ready(kube, namespace, "boot", replicas)
+    body = await create_ready_cluster(kube, namespace, "boot", {"replicas": replicas})
 
     status = body["status"]
     assert status["leader"] in {m["name"] for m in status["members"]}
@@ -48,8 +46,7 @@ async def test_bootstrap_forms_a_healthy_cluster_of_the_requested_size(
 async def test_clients_reach_the_cluster_through_the_client_service(
     kube: AsyncClient, namespace: str
 ) -> None:
-    await create_cluster(kube, namespace, "svc", {"replicas": 3})
-    body = await wait_ready(kube, namespace, "svc", 3)
+    body = await create_ready_cluster(kube, namespace, "svc", {"replicas": 3})
     endpoint = body["status"]["clientEndpoint"]
     assert endpoint == f"http://svc-client.{namespace}.svc:2379"
     peer = await kube.get(Service, "svc", namespace=namespace)
@@ -63,8 +60,7 @@ async def test_clients_reach_the_cluster_through_the_client_service(
 async def test_deleting_the_cluster_removes_pods_and_keeps_claims_by_default(
     kube: AsyncClient, namespace: str
 ) -> None:
-    await create_cluster(kube, namespace, "gone", {"replicas": 1})
-    await wait_ready(kube, namespace, "gone", 1)
+    await create_ready_cluster(kube, namespace, "gone", {"replicas": 1})
     await kube.delete(EtcdClusterResource, "gone", namespace=namespace)
 
     async def deleted() -> bool:

@@ -9,7 +9,7 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Pod
 
 from harness.clusters import (
-    create_cluster,
+    create_ready_cluster,
     etcd_client,
     eventually,
     get_cluster,
@@ -41,8 +41,7 @@ async def _get(namespace: str, key: str) -> bytes | None:
 
 @pytest.fixture
 async def healthy(kube: AsyncClient, namespace: str) -> str:
-    await create_cluster(kube, namespace, "heal", {"replicas": 3})
-    await wait_ready(kube, namespace, "heal", 3)
+    await create_ready_cluster(kube, namespace, "heal", {"replicas": 3})
     await _put(namespace, "before")
     return namespace
 

@@ -9,7 +9,7 @@ import pytest
 from lightkube import AsyncClient
 
 from harness.clusters import (
-    create_cluster,
+    create_ready_cluster,
     etcd_client,
     eventually,
     get_cluster,
@@ -40,8 +40,7 @@ async def test_operator_killed_mid_scale_converges_without_duplicates(
     target: int,
     kill_after: str,
 ) -> None:
-    await create_cluster(kube, namespace, "crash", {"replicas": start})
-    await wait_ready(kube, namespace, "crash", start)
+    await create_ready_cluster(kube, namespace, "crash", {"replicas": start})
     async with etcd_client(member_urls(namespace, "crash", range(start))) as etcd:
         await etcd.put("survivor", "yes")
 

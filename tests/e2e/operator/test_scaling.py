@@ -7,7 +7,7 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import PersistentVolumeClaim
 
 from harness.clusters import (
-    create_cluster,
+    create_ready_cluster,
     etcd_client,
     member_pods,
     member_urls,
@@ -32,10 +32,9 @@ async def _write_and_check(namespace: str, size: int, written: dict[str, str], s
 
 async def test_scale_3_5_3_1_3_keeps_every_key(kube: AsyncClient, namespace: str) -> None:
     written: dict[str, str] = {}
-    await create_cluster(
+    await create_ready_cluster(
         kube, namespace, "scale", {"replicas": 3, "pvcRetentionPolicy": {"whenScaled": "Delete"}}
     )
-    await wait_ready(kube, namespace, "scale", 3)
     await _write_and_check(namespace, 3, written, 0)
     for step, size in enumerate([5, 3, 1, 3], start=1):
         await patch_spec(kube, namespace, "scale", {"replicas": size})

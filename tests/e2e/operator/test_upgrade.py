@@ -20,6 +20,7 @@ from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION
 from harness.clusters import (
     condition,
     create_cluster,
+    create_ready_cluster,
     eventually,
     get_cluster,
     member_pods,
@@ -140,8 +141,7 @@ async def test_minor_upgrade_under_write_load_loses_no_write_and_never_quorum(
     kube: AsyncClient, namespace: str
 ) -> None:
     ns, name = namespace, "minor"
-    await create_cluster(kube, ns, name, {"replicas": 3, "version": OLD_MINOR})
-    body = await wait_ready(kube, ns, name, 3)
+    body = await create_ready_cluster(kube, ns, name, {"replicas": 3, "version": OLD_MINOR})
     leader = body["status"]["leader"]
     before = {
         p.metadata.name: p.metadata.creationTimestamp
@@ -183,8 +183,7 @@ async def test_patch_upgrade_resumes_after_the_operator_is_killed_mid_rollout(
     kube: AsyncClient, namespace: str, operator: OperatorProcess
 ) -> None:
     ns, name = namespace, "patch"
-    await create_cluster(kube, ns, name, {"replicas": 3, "version": OLD_PATCH})
-    await wait_ready(kube, ns, name, 3)
+    await create_ready_cluster(kube, ns, name, {"replicas": 3, "version": OLD_PATCH})
     endpoints = member_urls(ns, name, range(3))
     async with _client(endpoints) as etcd:
         ids = {m.name: m.id for m in (await etcd.member_list()).members}
@@ -207,8 +206,7 @@ async def test_patch_upgrade_resumes_after_the_operator_is_killed_mid_rollout(
 
 async def test_single_member_cluster_is_upgraded(kube: AsyncClient, namespace: str) -> None:
     ns, name = namespace, "single"
-    await create_cluster(kube, ns, name, {"replicas": 1, "version": OLD_PATCH})
-    await wait_ready(kube, ns, name, 1)
+    await create_ready_cluster(kube, ns, name, {"replicas": 1, "version": OLD_PATCH})
     async with _client(member_urls(ns, name, [0])) as etcd:
         await etcd.put("kept", "yes")
     await patch_spec(kube, ns, name, {"version": NEW_MINOR})
@@ -241,8 +239,7 @@ async def test_minor_downgrade_of_an_upgraded_cluster_is_refused_with_a_conditio
     kube: AsyncClient, namespace: str
 ) -> None:
     ns, name = namespace, "down"
-    await create_cluster(kube, ns, name, {"replicas": 1, "version": NEW_MINOR})
-    await wait_ready(kube, ns, name, 1)
+    await create_ready_cluster(kube, ns, name, {"replicas": 1, "version": NEW_MINOR})
     await patch_spec(kube, ns, name, {"version": OLD_MINOR})
     await _degraded_with(kube, ns, name, "UpgradeBlocked", "cannot go back")
     assert any("cannot go back" in m for m in await _events(kube, ns, "UpgradeBlocked"))
@@ -255,8 +252,7 @@ async def test_upgrade_to_an_image_that_cannot_start_stops_and_can_be_rolled_bac
     kube: AsyncClient, namespace: str
 ) -> None:
     ns, name = namespace, "broken"
-    await create_cluster(kube, ns, name, {"replicas": 3, "version": NEW_MINOR})
-    await wait_ready(kube, ns, name, 3)
+    await create_ready_cluster(kube, ns, name, {"replicas": 3, "version": NEW_MINOR})
     await patch_spec(kube, ns, name, {"version": MISSING})
     degraded = await _degraded_with(kube, ns, name, "UpgradeStalled", MISSING)
     assert f"spec.version back to {NEW_MINOR}" in str(degraded["message"])
