@@ -12,7 +12,6 @@ renamed into place, so a killed build leaves no half-filled entry.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import os
@@ -22,12 +21,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from localcluster import config
+from localcluster import config, locks
 
 GO_DIR = Path(__file__).resolve().parent / "go"
 ETCD_MAIN_TEMPLATE = GO_DIR / "etcd-main.go.tmpl"
@@ -189,18 +187,6 @@ def _log(progress: bool, message: str) -> None:
         print(f"[localcluster] {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialise builds of one entry across processes (e.g. parallel test runs)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _build(target: _Target, entry: Path, progress: bool) -> None:
     go, _ = _go_env()
     tmp = entry.with_name(f".tmp-{entry.name}-{os.getpid()}")
@@ -248,7 +234,8 @@ def _build(target: _Target, entry: Path, progress: bool) -> None:
 def _ensure(target: _Target, progress: bool) -> Path:
     entry = _entry_dir(target)
     if not (entry / "bin" / target.binary).exists():
-        with _lock(config.cache_dir() / f".lock-{target.name}"):
+        # Serialise builds of one entry across processes (e.g. parallel test runs).
+        with locks.exclusive(config.cache_dir() / f".lock-{target.name}"):
             if not (entry / "bin" / target.binary).exists():
                 # Leftovers of killed builds (the lock says none is running).
                 for stale in entry.parent.glob(f".tmp-{entry.name}-*"):
