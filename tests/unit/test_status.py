@@ -1,11 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
-from planner_factory import cluster, fresh, name, unhealthy
-
 from etcd_operator.api import ClusterPhase, ConditionStatus, MemberStatus
 from etcd_operator.planner import decide
 from etcd_operator.planner.steps import Decision, Degraded, InSync, Reason, Wait
 from etcd_operator.status import Round, next_status, phase_of
+from unit.support.observed import cluster, fresh, name, unhealthy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,7 +96,7 @@ def _versions_round(observed, versions):  # type: ignore[no-untyped-def]
 
 
 def test_current_version_is_the_oldest_member_version_until_every_member_runs_the_new_one() -> None:
-    from planner_factory import pod, spec
+    from unit.support.observed import pod, spec
 
     o = pod(pod(spec(cluster(3), version="3.6.0"), 2, version="3.6.0"), 1, version="3.6.0")
     mixed = next_status(_versions_round(o, ["3.5.17", "3.6.0", "3.6.0"]), None, T0)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_factories import make_cluster
 from hypothesis import given
 from hypothesis import strategies as st
 
 from etcd_operator.resources import initial_cluster, member_name, member_pod, pod_spec_hash
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, SPEC_HASH_ANNOTATION
+from unit.support.clusters import make_cluster
 
 BOOT = initial_cluster("demo", "ns", ["demo-0", "demo-1", "demo-2"])
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from api_factories import make_cluster
 from hypothesis import given
 from hypothesis import strategies as st
 
 from etcd_operator.resources import pod_disruption_budget, quorum
+from unit.support.clusters import make_cluster
 
 
 @pytest.mark.parametrize(
