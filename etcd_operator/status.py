@@ -33,6 +33,7 @@ from etcd_operator.planner import (
     Wait,
     quorum,
 )
+from etcd_operator.versions import version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
 _SCALING = {
@@ -204,14 +205,7 @@ def _current_version(r: Round, previous: str | None) -> str | None:
     versions = [m.version for m in voters if m.version]
     if not versions:
         return previous
-    oldest = min(versions, key=_version_key)
+    oldest = min(versions, key=version_key)
     if len(versions) < len(voters) and previous is not None:
-        return min(oldest, previous, key=_version_key)
+        return min(oldest, previous, key=version_key)
     return oldest
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (0,)

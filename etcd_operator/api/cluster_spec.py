@@ -23,7 +23,7 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
-from etcd_operator.api.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
+from etcd_operator.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
 
 MIN_REPLICAS = 1
 MAX_REPLICAS = 9

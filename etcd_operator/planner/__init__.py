@@ -46,13 +46,6 @@ from etcd_operator.planner.steps import (
     Wait,
     is_disruptive,
 )
-from etcd_operator.planner.versions import (
-    Version,
-    VersionChange,
-    change_allowed,
-    parse_version,
-    version_change,
-)
 from etcd_operator.planner.view import CATCH_UP_MAX_LAG
 
 __all__ = [
@@ -86,17 +79,12 @@ __all__ = [
     "RemoveMember",
     "Step",
     "UpgradeMember",
-    "Version",
-    "VersionChange",
     "Wait",
-    "change_allowed",
     "cluster_token",
     "decide",
     "is_disruptive",
     "member_name",
     "next_step",
     "ordinal_of",
-    "parse_version",
     "quorum",
-    "version_change",
 ]

@@ -21,7 +21,6 @@ from etcd_operator.planner.steps import (
     UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.versions import same_version
 from etcd_operator.planner.view import (
     View,
     by_ordinal,
@@ -29,6 +28,7 @@ from etcd_operator.planner.view import (
     start_failure,
     version_for_new_pod,
 )
+from etcd_operator.versions import same_version
 
 
 def next_step(observed: Observed) -> Step:

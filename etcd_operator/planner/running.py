@@ -28,13 +28,13 @@ from etcd_operator.planner.steps import (
     UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.versions import (
+from etcd_operator.planner.view import View, by_ordinal, start_failure
+from etcd_operator.versions import (
     VersionChange,
     parse_version,
     same_version,
     version_change,
 )
-from etcd_operator.planner.view import View, by_ordinal, start_failure
 
 UPGRADE_STALL_AFTER = timedelta(minutes=3)
 """A member replaced at a new version that is still not healthy this long after its pod was

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from etcd_operator.planner.model import EtcdMember, Observed, PodState
 from etcd_operator.planner.naming import ordinal_of, quorum
-from etcd_operator.planner.versions import (
+from etcd_operator.versions import (
     Version,
     VersionChange,
     change_allowed,

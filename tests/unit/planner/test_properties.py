@@ -34,14 +34,12 @@ from etcd_operator.planner import (
     PvcState,
     RemoveMember,
     UpgradeMember,
-    VersionChange,
     Wait,
-    change_allowed,
     decide,
     is_disruptive,
     quorum,
-    version_change,
 )
+from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
