@@ -23,10 +23,10 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.naming import MAX_REPLICAS
 from etcd_operator.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
 
 MIN_REPLICAS = 1
-MAX_REPLICAS = 9
 # etcd's advice: election timeout at least 5x the heartbeat interval, at most 50s.
 ELECTION_TO_HEARTBEAT_MIN_RATIO = 5
 MAX_ELECTION_TIMEOUT_MS = 50_000

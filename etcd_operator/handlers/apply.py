@@ -22,6 +22,7 @@ from etcd_operator.etcd import (
     TooManyLearners,
 )
 from etcd_operator.handlers.observe import BOOTSTRAP_MEMBERS_ANNOTATION, World, etcd_config
+from etcd_operator.naming import cluster_token
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -41,7 +42,6 @@ from etcd_operator.planner import (
     Step,
     UpgradeMember,
     Wait,
-    cluster_token,
 )
 from etcd_operator.resources import (
     client_service,

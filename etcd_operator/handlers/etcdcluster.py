@@ -32,6 +32,7 @@ from etcd_operator.etcd import EtcdError
 from etcd_operator.handlers.apply import StepNotReady, apply_step, ensure_cluster_objects
 from etcd_operator.handlers.observe import World, observe
 from etcd_operator.kube import EtcdClusterResource, new_client
+from etcd_operator.naming import client_endpoint, client_url
 from etcd_operator.planner import (
     Decision,
     Degraded,
@@ -43,7 +44,6 @@ from etcd_operator.planner import (
     Wait,
     decide,
 )
-from etcd_operator.resources import client_endpoint, client_url
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,

@@ -18,8 +18,13 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
+from etcd_operator.naming import (
+    DEFAULT_CLUSTER_DOMAIN,
+    client_url,
+    initial_cluster,
+    member_names,
+)
 from etcd_operator.planner import (
-    MAX_REPLICAS,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
@@ -29,14 +34,8 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
-    member_name,
 )
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, member_selector
-from etcd_operator.resources.naming import (
-    DEFAULT_CLUSTER_DOMAIN,
-    client_url,
-    peer_url,
-)
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
 
 # Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
@@ -70,12 +69,8 @@ def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
 
 
 def expected_peer_urls(cluster: EtcdCluster, domain: str) -> dict[str, str]:
-    return {
-        member_name(cluster.name, i): peer_url(
-            member_name(cluster.name, i), cluster.name, cluster.namespace, domain
-        )
-        for i in range(MAX_REPLICAS)
-    }
+    """The peer URL of every name the cluster may use: how members are matched to names."""
+    return initial_cluster(cluster.name, cluster.namespace, member_names(cluster.name), domain)
 
 
 async def observe(

@@ -16,13 +16,6 @@ from etcd_operator.planner.model import (
     PvcRetention,
     PvcState,
 )
-from etcd_operator.planner.naming import (
-    MAX_REPLICAS,
-    cluster_token,
-    member_name,
-    ordinal_of,
-    quorum,
-)
 from etcd_operator.planner.steps import (
     AddLearner,
     Bootstrap,
@@ -46,11 +39,10 @@ from etcd_operator.planner.steps import (
     Wait,
     is_disruptive,
 )
-from etcd_operator.planner.view import CATCH_UP_MAX_LAG
+from etcd_operator.planner.view import CATCH_UP_MAX_LAG, quorum
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
-    "MAX_REPLICAS",
     "AddLearner",
     "Bootstrap",
     "ClusterRef",
@@ -80,11 +72,8 @@ __all__ = [
     "Step",
     "UpgradeMember",
     "Wait",
-    "cluster_token",
     "decide",
     "is_disruptive",
-    "member_name",
     "next_step",
-    "ordinal_of",
     "quorum",
 ]

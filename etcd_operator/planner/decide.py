@@ -3,8 +3,15 @@ rules for a running cluster live in `running.py`."""
 
 from __future__ import annotations
 
+from etcd_operator.naming import (
+    MAX_REPLICAS,
+    by_ordinal,
+    cluster_token,
+    member_name,
+    member_names,
+    ordinal_of,
+)
 from etcd_operator.planner.model import Observed
-from etcd_operator.planner.naming import MAX_REPLICAS, cluster_token, member_name, ordinal_of
 from etcd_operator.planner.running import decide_running
 from etcd_operator.planner.steps import (
     Bootstrap,
@@ -23,7 +30,6 @@ from etcd_operator.planner.steps import (
 )
 from etcd_operator.planner.view import (
     View,
-    by_ordinal,
     rollout_allowed,
     start_failure,
     version_for_new_pod,
@@ -60,7 +66,7 @@ def _validate(o: Observed) -> Decision | None:
             Reason.INVALID_SPEC,
             f"replicas must be between 1 and {MAX_REPLICAS}, got {o.spec.replicas}",
         )
-    names = [member_name(o.cluster.name, i) for i in range(MAX_REPLICAS)]
+    names = member_names(o.cluster.name)
     missing = [n for n in names if n not in o.expected_peer_urls]
     strange = [n for n in o.expected_peer_urls if ordinal_of(n, o.cluster.name) is None]
     if missing or strange:

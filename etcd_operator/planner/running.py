@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.model import EtcdMember, PodPhase, PvcRetention
-from etcd_operator.planner.naming import cluster_token, member_name
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -28,7 +28,7 @@ from etcd_operator.planner.steps import (
     UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.view import View, by_ordinal, start_failure
+from etcd_operator.planner.view import View, start_failure
 from etcd_operator.versions import (
     VersionChange,
     parse_version,

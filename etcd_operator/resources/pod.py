@@ -37,23 +37,23 @@ from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import __version__
 from etcd_operator.api import EtcdCluster
+from etcd_operator.naming import (
+    CLIENT_PORT,
+    DEFAULT_CLUSTER_DOMAIN,
+    METRICS_PORT,
+    PEER_PORT,
+    by_ordinal,
+    client_url,
+    peer_service_name,
+    peer_url,
+    pvc_name,
+)
 from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     member_labels,
     member_selector,
     owner_reference,
-)
-from etcd_operator.resources.naming import (
-    CLIENT_PORT,
-    DEFAULT_CLUSTER_DOMAIN,
-    METRICS_PORT,
-    PEER_PORT,
-    client_url,
-    member_ordinal,
-    peer_service_name,
-    peer_url,
-    pvc_name,
 )
 from etcd_operator.resources.probes import member_probes
 from etcd_operator.resources.security import restricted_container_security
@@ -79,11 +79,6 @@ _EXPECT_DATA_FLAG = "--expect-data"
 DEFAULT_OPERATOR_IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
 
 
-def _member_sort_key(cluster: str, member: str) -> tuple[int, str]:
-    ordinal = member_ordinal(cluster, member)
-    return (ordinal if ordinal is not None else 1 << 30, member)
-
-
 def etcd_args(
     cluster: EtcdCluster,
     member: str,
@@ -99,7 +94,7 @@ def etcd_args(
     if initial_cluster_state not in ("new", "existing"):
         raise ValueError(f"initial cluster state must be new or existing: {initial_cluster_state}")
     name, namespace = cluster.name, cluster.namespace
-    members = sorted(initial_cluster, key=lambda m: _member_sort_key(name, m))
+    members = by_ordinal(initial_cluster, name)
     tuning = cluster.spec.etcd
     args = [
         f"--name={member}",

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from lightkube.models.core_v1 import HTTPGetAction, Probe
 
-from etcd_operator.resources.naming import METRICS_PORT
+from etcd_operator.naming import METRICS_PORT
 from etcd_operator.versions import has_livez_readyz
 
 

@@ -16,6 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from etcd_operator.naming import member_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -25,7 +26,6 @@ from etcd_operator.planner import (
     PvcRetention,
     Reason,
     RemoveMember,
-    member_name,
 )
 from unit.support.world import World
 

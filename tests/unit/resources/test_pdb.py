@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_operator.resources import pod_disruption_budget, quorum
+from etcd_operator.planner import quorum
+from etcd_operator.resources import pod_disruption_budget
 from unit.support.clusters import make_cluster
 
 

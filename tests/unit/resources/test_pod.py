@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_operator.resources import initial_cluster, member_name, member_pod, pod_spec_hash
+from etcd_operator.naming import initial_cluster, member_name
+from etcd_operator.resources import member_pod, pod_spec_hash
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, SPEC_HASH_ANNOTATION
 from unit.support.clusters import make_cluster
 
