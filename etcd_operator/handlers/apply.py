@@ -28,20 +28,15 @@ from etcd_operator.planner import (
     Bootstrap,
     ClusterState,
     CreatePod,
-    Degraded,
     DeletePod,
     DeletePVC,
-    Done,
     InitialCluster,
-    InSync,
-    MarkBootstrapped,
     MoveLeader,
-    Paused,
     PromoteLearner,
     RemoveMember,
     Step,
     UpgradeMember,
-    Wait,
+    action_of,
 )
 from etcd_operator.resources import (
     client_service,
@@ -65,12 +60,12 @@ def operator_image() -> str:
 
 
 async def ensure_cluster_objects(kube: AsyncClient, cluster: EtcdCluster, voters: int) -> None:
-    """Services and the disruption budget: server-side apply is idempotent by design."""
+    """Services and the disruption budget (keeping a quorum of `voters`): server-side apply
+    is idempotent by design."""
     await kube.apply(peer_service(cluster), force=True)
     await kube.apply(client_service(cluster), force=True)
     if cluster.spec.pod_disruption_budget.enabled:
-        pdb = pod_disruption_budget(cluster, voting_members=max(voters, 1))
-        await kube.apply(pdb, force=True)
+        await kube.apply(pod_disruption_budget(cluster, voting_members=voters), force=True)
 
 
 async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
@@ -82,7 +77,10 @@ async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step
 
 
 async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
-    match step:
+    action = action_of(step)
+    if action is None:
+        return  # the step only reports: status says it
+    match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
                 await _create_member_pod(kube, cluster, name, initial, version, expect_data=False)
@@ -123,10 +121,8 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
                 return
             initial = _current_cluster(world, cluster)
             await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
-        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
-            pass  # status only
         case _:
-            assert_never(step)
+            assert_never(action)
 
 
 def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:

@@ -4,7 +4,7 @@ The shell builds an `Observed`, calls `decide()` (or `next_step()`), applies exa
 returned step and writes status. All safety rules live here; see docs/planner.md.
 """
 
-from etcd_operator.planner.decide import decide, next_step
+from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
     ClusterRef,
     DesiredSpec,
@@ -17,6 +17,7 @@ from etcd_operator.planner.model import (
     PvcState,
 )
 from etcd_operator.planner.steps import (
+    Action,
     AddLearner,
     Bootstrap,
     ClusterState,
@@ -34,15 +35,19 @@ from etcd_operator.planner.steps import (
     PromoteLearner,
     Reason,
     RemoveMember,
+    Report,
     Step,
     UpgradeMember,
     Wait,
+    action_of,
+    acts,
     is_disruptive,
 )
 from etcd_operator.planner.view import CATCH_UP_MAX_LAG, quorum
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
+    "Action",
     "AddLearner",
     "Bootstrap",
     "ClusterRef",
@@ -69,11 +74,15 @@ __all__ = [
     "PvcState",
     "Reason",
     "RemoveMember",
+    "Report",
     "Step",
     "UpgradeMember",
     "Wait",
+    "action_of",
+    "acts",
     "decide",
     "is_disruptive",
     "next_step",
+    "pdb_voters",
     "quorum",
 ]

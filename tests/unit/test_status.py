@@ -109,3 +109,22 @@ def test_current_version_is_the_oldest_member_version_until_every_member_runs_th
     assert restarting.current_version == "3.5.17"
     done = next_status(_versions_round(o, ["3.6.0"] * 3), restarting, T0)
     assert done.current_version == "3.6.0"
+
+
+def test_member_rows_name_members_by_peer_url_and_report_what_they_said() -> None:
+    from etcd_operator.status import round_of
+    from unit.support.observed import mid, set_health
+
+    observed = set_health(cluster(3), 2, reachable=False, healthy=False)
+    r = round_of(observed, decide(observed), cluster_id=0xABC, error=None)
+    assert [m.name for m in r.members] == [name(0), name(1), name(2)]
+    assert r.members[0].id == f"{mid(0):x}" and r.members[0].healthy
+    assert (r.members[2].healthy, r.members[2].version, r.members[2].db_size) == (
+        False,
+        None,
+        None,
+    )
+    assert r.leader == name(0)
+    assert r.cluster_id == "abc"
+    assert r.client_endpoint == "http://etcd-client.ns.svc:2379"
+    assert r.ready_replicas == 3
