@@ -330,5 +330,9 @@ class EtcdClusterSpec(ApiModel):
 
     @property
     def effective_image(self) -> str:
-        """The image member pods run: `image`, or the upstream image of `version`."""
-        return self.image or etcd_image(self.version)
+        """The image member pods run once every member runs `version`."""
+        return self.image_for(self.version)
+
+    def image_for(self, version: str) -> str:
+        """The image of a member running `version`: `image`, or the upstream image of it."""
+        return self.image or etcd_image(version)

@@ -21,7 +21,7 @@ from etcd_operator.etcd import (
     ReconfigurationRejected,
     TooManyLearners,
 )
-from etcd_operator.handlers.observe import BOOTSTRAP_MEMBERS_ANNOTATION, World, etcd_config
+from etcd_operator.handlers.observe import World, etcd_config
 from etcd_operator.naming import cluster_token
 from etcd_operator.planner import (
     AddLearner,
@@ -161,23 +161,9 @@ async def _create_member_pod(
 ) -> None:
     if not cluster.spec.storage.empty_dir:
         await _create(kube, member_pvc(cluster, name))
-    if version != cluster.spec.version:
-        spec = cluster.spec.model_copy(update={"version": version})
-        cluster = cluster.model_copy(update={"spec": spec})
     pod = member_pod(
-        cluster,
-        name,
-        dict(initial.peers),
-        initial.state.value,
-        initial.token,
-        expect_data=expect_data,
-        operator_image=operator_image(),
+        cluster, name, version, initial, expect_data=expect_data, operator_image=operator_image()
     )
-    if initial.state is ClusterState.NEW and pod.metadata is not None:
-        pod.metadata.annotations = {
-            **(pod.metadata.annotations or {}),
-            BOOTSTRAP_MEMBERS_ANNOTATION: ",".join(n for n, _ in initial.peers),
-        }
     await _create(kube, pod)
 
 

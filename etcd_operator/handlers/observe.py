@@ -35,12 +35,13 @@ from etcd_operator.planner import (
     PvcRetention,
     PvcState,
 )
-from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, member_selector
+from etcd_operator.resources.labels import (
+    BOOTSTRAP_MEMBERS_ANNOTATION,
+    ETCD_VERSION_ANNOTATION,
+    member_selector,
+)
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
 
-# Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
-# interrupted by an operator restart resumes with the same member set.
-BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
 # Waiting reasons of a container that cannot even be started, as a kubelet reports them.
 _START_ERRORS = {

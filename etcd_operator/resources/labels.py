@@ -23,6 +23,9 @@ CLIENT_SERVICE = "client"
 # Pod annotations the operator reads back.
 SPEC_HASH_ANNOTATION = "etcd.operator.io/spec-hash"
 ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"
+# Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
+# interrupted by an operator restart resumes with the same member set.
+BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
 
 
 def cluster_labels(cluster: EtcdCluster, component: str) -> dict[str, str]:
