@@ -9,8 +9,10 @@ from typing import assert_never
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Service
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import (
     EtcdClient,
@@ -46,6 +48,16 @@ from etcd_operator.resources import (
     pod_disruption_budget,
 )
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+
+rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
+rbac.needs(
+    PersistentVolumeClaim,
+    "create",
+    "delete",
+    why="member claims: created with the pod, deleted when scaled away or stale",
+)
+rbac.needs(Service, "create", "patch", why="peer and client services, server-side applied")
+rbac.needs(PodDisruptionBudget, "create", "patch", why="the disruption budget, server-side applied")
 
 _CONFLICT = 409
 _NOT_FOUND = 404

@@ -16,9 +16,11 @@ import kopf
 from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import Event, Namespace, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
+from etcd_operator import rbac
 from etcd_operator.api import (
     GROUP,
     PLURAL,
@@ -52,6 +54,20 @@ from etcd_operator.resources.labels import (
 from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
+
+# What kopf itself does for the handlers below.
+rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
+rbac.needs(EtcdClusterResource, "patch", why="kopf: its finalizer and bookkeeping annotations")
+rbac.needs(Pod, "list", "watch", why="kopf: member pod events wake the cluster's loop")
+rbac.needs(Event, "create", why="kopf.event / kopf.warn: one Event per step")
+rbac.needs(CustomResourceDefinition, "list", "watch", why="kopf: follows CRD changes")
+rbac.needs(Namespace, "list", "watch", why="kopf with --namespace: follows namespaces")
+# What the handlers do.
+rbac.needs(EtcdClusterResource, "get", why="each round reads the resource afresh")
+rbac.needs(EtcdClusterResource.Status, "patch", why="each round's status, invalid specs")
+rbac.needs(
+    PersistentVolumeClaim, "list", "delete", why="deletion: claims follow whenDeleted: Delete"
+)
 log = logging.getLogger(__name__)
 
 # Seconds until the next round when nothing wakes the loop earlier.

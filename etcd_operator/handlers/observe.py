@@ -15,6 +15,7 @@ from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
+from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
@@ -41,6 +42,9 @@ from etcd_operator.resources.labels import (
     member_selector,
 )
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
+
+rbac.needs(Pod, "list", why="observe: the cluster's member pods")
+rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
 
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
 # Waiting reasons of a container that cannot even be started, as a kubelet reports them.
