@@ -261,9 +261,9 @@ def pod_spec_hash(pod: Pod) -> str:
     """A digest of what the pod runs, ignoring bootstrap-only flags and metadata.
 
     Two pods built for the same member from the same spec hash alike whether the
-    member was bootstrapped or joined later, so a changed hash means the spec
-    changed something that needs the pod replaced. Labels and annotations are
-    not included: they can be patched in place.
+    member was bootstrapped or joined later, so a changed hash would mean the spec
+    changed something only a new pod picks up. Labels and annotations are not
+    included. Recorded on every pod; nothing compares it yet.
     """
     if pod.spec is None:
         raise ValueError("pod has no spec")
