@@ -68,6 +68,7 @@ rbac.needs(EtcdClusterResource.Status, "patch", why="each round's status, invali
 rbac.needs(
     PersistentVolumeClaim, "list", "delete", why="deletion: claims follow whenDeleted: Delete"
 )
+
 log = logging.getLogger(__name__)
 
 # Seconds until the next round when nothing wakes the loop earlier.
