@@ -21,18 +21,19 @@ from etcd_operator.api import (
     MemberStatus,
     OperationState,
 )
+from etcd_operator.naming import client_endpoint, client_url
 from etcd_operator.planner import (
     Decision,
     Degraded,
     Done,
     InSync,
-    MarkBootstrapped,
     Observed,
     Paused,
     Reason,
-    Wait,
+    acts,
     quorum,
 )
+from etcd_operator.versions import version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
 _SCALING = {
@@ -60,6 +61,55 @@ class Round:
     client_endpoint: str
     # The step was applied and failed: status says so instead of claiming progress.
     error: str | None = None
+
+
+def round_of(
+    observed: Observed, decision: Decision, *, cluster_id: int | None, error: str | None
+) -> Round:
+    """The round as status reports it, from what the shell observed and decided."""
+    members, leader = member_rows(observed)
+    ref = observed.cluster
+    return Round(
+        observed=observed,
+        decision=decision,
+        members=members,
+        ready_replicas=sum(1 for p in observed.pods.values() if p.ready),
+        cluster_id=f"{cluster_id:x}" if cluster_id is not None else None,
+        leader=leader,
+        client_endpoint=client_endpoint(ref.name, ref.namespace),
+        error=error,
+    )
+
+
+def member_rows(o: Observed) -> tuple[list[MemberStatus], str | None]:
+    """`status.members`, one row per entry of the member list, and the leader's name."""
+    names = {url: n for n, url in o.expected_peer_urls.items()}
+    ref = o.cluster
+    rows: list[MemberStatus] = []
+    leader: str | None = None
+    for m in o.members or ():
+        name = next((names[u] for u in m.peer_urls if u in names), m.name or f"{m.id:x}")
+        health = o.member_health.get(m.id)
+        reachable = health is not None and health.reachable
+        if health is not None and health.is_leader:
+            leader = name
+        rows.append(
+            MemberStatus.model_validate(
+                {
+                    "name": name,
+                    "id": f"{m.id:x}",
+                    "peerURL": m.peer_urls[0] if m.peer_urls else None,
+                    "clientURL": m.client_urls[0]
+                    if m.client_urls
+                    else client_url(name, ref.name, ref.namespace),
+                    "isLearner": m.is_learner,
+                    "healthy": bool(health and health.healthy),
+                    "version": health.version if health and reachable else None,
+                    "dbSize": health.db_size if health and reachable else None,
+                }
+            )
+        )
+    return rows, leader
 
 
 def phase_of(
@@ -149,7 +199,7 @@ def _last_operation(
     match r.decision.step:
         case InSync() if previous is not None and previous.state is OperationState.PROCESSING:
             return previous.model_copy(update={"state": OperationState.SUCCEEDED, "time": now})
-        case Wait() | Degraded() | Paused() | InSync() | Done() | MarkBootstrapped():
+        case step if not acts(step):
             return previous
         case _:
             state = OperationState.ERROR if r.error else OperationState.PROCESSING
@@ -204,14 +254,7 @@ def _current_version(r: Round, previous: str | None) -> str | None:
     versions = [m.version for m in voters if m.version]
     if not versions:
         return previous
-    oldest = min(versions, key=_version_key)
+    oldest = min(versions, key=version_key)
     if len(versions) < len(voters) and previous is not None:
-        return min(oldest, previous, key=_version_key)
+        return min(oldest, previous, key=version_key)
     return oldest
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in version.split("."))
-    except ValueError:
-        return (0,)

@@ -38,7 +38,7 @@ from etcd_operator.api.common import (
     LastOperation,
     OperationState,
 )
-from etcd_operator.api.versions import DEFAULT_ETCD_VERSION
+from etcd_operator.versions import DEFAULT_ETCD_VERSION
 
 __all__ = [
     "API_VERSION",

@@ -23,10 +23,10 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
-from etcd_operator.api.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
+from etcd_operator.naming import MAX_REPLICAS
+from etcd_operator.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
 
 MIN_REPLICAS = 1
-MAX_REPLICAS = 9
 # etcd's advice: election timeout at least 5x the heartbeat interval, at most 50s.
 ELECTION_TO_HEARTBEAT_MIN_RATIO = 5
 MAX_ELECTION_TIMEOUT_MS = 50_000
@@ -330,5 +330,9 @@ class EtcdClusterSpec(ApiModel):
 
     @property
     def effective_image(self) -> str:
-        """The image member pods run: `image`, or the upstream image of `version`."""
-        return self.image or etcd_image(self.version)
+        """The image member pods run once every member runs `version`."""
+        return self.image_for(self.version)
+
+    def image_for(self, version: str) -> str:
+        """The image of a member running `version`: `image`, or the upstream image of it."""
+        return self.image or etcd_image(version)

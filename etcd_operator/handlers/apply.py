@@ -9,8 +9,10 @@ from typing import assert_never
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Service
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import (
     EtcdClient,
@@ -21,27 +23,22 @@ from etcd_operator.etcd import (
     ReconfigurationRejected,
     TooManyLearners,
 )
-from etcd_operator.handlers.observe import BOOTSTRAP_MEMBERS_ANNOTATION, World, etcd_config
+from etcd_operator.handlers.observe import World, etcd_config
+from etcd_operator.naming import cluster_token
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
     ClusterState,
     CreatePod,
-    Degraded,
     DeletePod,
     DeletePVC,
-    Done,
     InitialCluster,
-    InSync,
-    MarkBootstrapped,
     MoveLeader,
-    Paused,
     PromoteLearner,
     RemoveMember,
     Step,
     UpgradeMember,
-    Wait,
-    cluster_token,
+    action_of,
 )
 from etcd_operator.resources import (
     client_service,
@@ -51,6 +48,16 @@ from etcd_operator.resources import (
     pod_disruption_budget,
 )
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+
+rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
+rbac.needs(
+    PersistentVolumeClaim,
+    "create",
+    "delete",
+    why="member claims: created with the pod, deleted when scaled away or stale",
+)
+rbac.needs(Service, "create", "patch", why="peer and client services, server-side applied")
+rbac.needs(PodDisruptionBudget, "create", "patch", why="the disruption budget, server-side applied")
 
 _CONFLICT = 409
 _NOT_FOUND = 404
@@ -65,12 +72,12 @@ def operator_image() -> str:
 
 
 async def ensure_cluster_objects(kube: AsyncClient, cluster: EtcdCluster, voters: int) -> None:
-    """Services and the disruption budget: server-side apply is idempotent by design."""
+    """Services and the disruption budget (keeping a quorum of `voters`): server-side apply
+    is idempotent by design."""
     await kube.apply(peer_service(cluster), force=True)
     await kube.apply(client_service(cluster), force=True)
     if cluster.spec.pod_disruption_budget.enabled:
-        pdb = pod_disruption_budget(cluster, voting_members=max(voters, 1))
-        await kube.apply(pdb, force=True)
+        await kube.apply(pod_disruption_budget(cluster, voting_members=voters), force=True)
 
 
 async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
@@ -82,7 +89,10 @@ async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step
 
 
 async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
-    match step:
+    action = action_of(step)
+    if action is None:
+        return  # the step only reports: status says it
+    match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
                 await _create_member_pod(kube, cluster, name, initial, version, expect_data=False)
@@ -123,10 +133,8 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
                 return
             initial = _current_cluster(world, cluster)
             await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
-        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
-            pass  # status only
         case _:
-            assert_never(step)
+            assert_never(action)
 
 
 def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:
@@ -165,23 +173,9 @@ async def _create_member_pod(
 ) -> None:
     if not cluster.spec.storage.empty_dir:
         await _create(kube, member_pvc(cluster, name))
-    if version != cluster.spec.version:
-        spec = cluster.spec.model_copy(update={"version": version})
-        cluster = cluster.model_copy(update={"spec": spec})
     pod = member_pod(
-        cluster,
-        name,
-        dict(initial.peers),
-        initial.state.value,
-        initial.token,
-        expect_data=expect_data,
-        operator_image=operator_image(),
+        cluster, name, version, initial, expect_data=expect_data, operator_image=operator_image()
     )
-    if initial.state is ClusterState.NEW and pod.metadata is not None:
-        pod.metadata.annotations = {
-            **(pod.metadata.annotations or {}),
-            BOOTSTRAP_MEMBERS_ANNOTATION: ",".join(n for n, _ in initial.peers),
-        }
     await _create(kube, pod)
 
 

@@ -16,16 +16,17 @@ import kopf
 from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import Event, Namespace, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
+from etcd_operator import rbac
 from etcd_operator.api import (
     GROUP,
     PLURAL,
     VERSION,
     EtcdCluster,
     InvalidSpecError,
-    MemberStatus,
     parse_cluster,
 )
 from etcd_operator.etcd import EtcdError
@@ -37,22 +38,37 @@ from etcd_operator.planner import (
     Degraded,
     Done,
     InSync,
-    MarkBootstrapped,
     Paused,
     Reason,
     Wait,
+    acts,
     decide,
+    pdb_voters,
 )
-from etcd_operator.resources import client_endpoint, client_url
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     member_selector,
 )
-from etcd_operator.status import Round, next_status
+from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
+
+# What kopf itself does for the handlers below.
+rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
+rbac.needs(EtcdClusterResource, "patch", why="kopf: its finalizer and bookkeeping annotations")
+rbac.needs(Pod, "list", "watch", why="kopf: member pod events wake the cluster's loop")
+rbac.needs(Event, "create", why="kopf.event / kopf.warn: one Event per step")
+rbac.needs(CustomResourceDefinition, "list", "watch", why="kopf: follows CRD changes")
+rbac.needs(Namespace, "list", "watch", why="kopf with --namespace: follows namespaces")
+# What the handlers do.
+rbac.needs(EtcdClusterResource, "get", why="each round reads the resource afresh")
+rbac.needs(EtcdClusterResource.Status, "patch", why="each round's status, invalid specs")
+rbac.needs(
+    PersistentVolumeClaim, "list", "delete", why="deletion: claims follow whenDeleted: Delete"
+)
+
 log = logging.getLogger(__name__)
 
 # Seconds until the next round when nothing wakes the loop earlier.
@@ -154,14 +170,12 @@ async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
         return PAUSED
     deleting = bool(body["metadata"].get("deletionTimestamp"))
     world = await observe(kube, cluster, deleting=deleting)
-    members = world.observed.members or ()
     if not deleting:
-        voters = sum(1 for m in members if not m.is_learner)
-        await ensure_cluster_objects(kube, cluster, voters or cluster.spec.replicas)
+        await ensure_cluster_objects(kube, cluster, pdb_voters(world.observed))
     decision = decide(world.observed)
     error: str | None = None
     delay = _delay_for(decision)
-    if _is_action(decision):
+    if acts(decision.step):
         kopf.event(
             event_target, type="Normal", reason=decision.reason.value, message=decision.message
         )
@@ -185,12 +199,6 @@ async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
     log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
     await _write_status(kube, cluster, world, decision, error)
     return delay
-
-
-def _is_action(decision: Decision) -> bool:
-    return not isinstance(
-        decision.step, Wait | Degraded | Paused | InSync | Done | MarkBootstrapped
-    )
 
 
 def _delay_for(decision: Decision) -> float:
@@ -217,43 +225,9 @@ async def _write_status(
     kube: AsyncClient, cluster: EtcdCluster, world: World, decision: Decision, error: str | None
 ) -> None:
     members = world.cluster_members
-    names = {url: n for n, url in world.observed.expected_peer_urls.items()}
-    rows: list[MemberStatus] = []
-    leader: str | None = None
-    for m in members.members if members else ():
-        name = next((names[u] for u in m.peer_urls if u in names), m.name or f"{m.id:x}")
-        health = world.health.get(m.id)
-        status = health.status if health else None
-        if status is not None and status.is_leader:
-            leader = name
-        rows.append(
-            MemberStatus.model_validate(
-                {
-                    "name": name,
-                    "id": f"{m.id:x}",
-                    "peerURL": m.peer_urls[0] if m.peer_urls else None,
-                    "clientURL": m.client_urls[0]
-                    if m.client_urls
-                    else client_url(name, cluster.name, cluster.namespace),
-                    "isLearner": m.is_learner,
-                    "healthy": bool(health and health.healthy),
-                    "version": status.version if status else None,
-                    "dbSize": status.db_size if status else None,
-                }
-            )
-        )
-    ready = sum(1 for p in world.observed.pods.values() if p.ready)
+    cluster_id = members.cluster_id if members else None
     new = next_status(
-        Round(
-            observed=world.observed,
-            decision=decision,
-            members=rows,
-            ready_replicas=ready,
-            cluster_id=f"{members.cluster_id:x}" if members else None,
-            leader=leader,
-            client_endpoint=client_endpoint(cluster.name, cluster.namespace),
-            error=error,
-        ),
+        round_of(world.observed, decision, cluster_id=cluster_id, error=error),
         cluster.status,
         datetime.now(UTC),
     )

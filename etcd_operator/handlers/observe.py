@@ -15,11 +15,17 @@ from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
+from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
+from etcd_operator.naming import (
+    DEFAULT_CLUSTER_DOMAIN,
+    client_url,
+    initial_cluster,
+    member_names,
+)
 from etcd_operator.planner import (
-    MAX_REPLICAS,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
@@ -29,19 +35,17 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
-    member_name,
 )
-from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, member_selector
-from etcd_operator.resources.naming import (
-    DEFAULT_CLUSTER_DOMAIN,
-    client_url,
-    peer_url,
+from etcd_operator.resources.labels import (
+    BOOTSTRAP_MEMBERS_ANNOTATION,
+    ETCD_VERSION_ANNOTATION,
+    member_selector,
 )
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
 
-# Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
-# interrupted by an operator restart resumes with the same member set.
-BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+rbac.needs(Pod, "list", why="observe: the cluster's member pods")
+rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
+
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
 # Waiting reasons of a container that cannot even be started, as a kubelet reports them.
 _START_ERRORS = {
@@ -70,12 +74,8 @@ def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
 
 
 def expected_peer_urls(cluster: EtcdCluster, domain: str) -> dict[str, str]:
-    return {
-        member_name(cluster.name, i): peer_url(
-            member_name(cluster.name, i), cluster.name, cluster.namespace, domain
-        )
-        for i in range(MAX_REPLICAS)
-    }
+    """The peer URL of every name the cluster may use: how members are matched to names."""
+    return initial_cluster(cluster.name, cluster.namespace, member_names(cluster.name), domain)
 
 
 async def observe(

@@ -4,7 +4,7 @@ The shell builds an `Observed`, calls `decide()` (or `next_step()`), applies exa
 returned step and writes status. All safety rules live here; see docs/planner.md.
 """
 
-from etcd_operator.planner.decide import decide, next_step
+from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
     ClusterRef,
     DesiredSpec,
@@ -16,14 +16,8 @@ from etcd_operator.planner.model import (
     PvcRetention,
     PvcState,
 )
-from etcd_operator.planner.naming import (
-    MAX_REPLICAS,
-    cluster_token,
-    member_name,
-    ordinal_of,
-    quorum,
-)
 from etcd_operator.planner.steps import (
+    Action,
     AddLearner,
     Bootstrap,
     ClusterState,
@@ -41,23 +35,19 @@ from etcd_operator.planner.steps import (
     PromoteLearner,
     Reason,
     RemoveMember,
+    Report,
     Step,
     UpgradeMember,
     Wait,
+    action_of,
+    acts,
     is_disruptive,
 )
-from etcd_operator.planner.versions import (
-    Version,
-    VersionChange,
-    change_allowed,
-    parse_version,
-    version_change,
-)
-from etcd_operator.planner.view import CATCH_UP_MAX_LAG
+from etcd_operator.planner.view import CATCH_UP_MAX_LAG, quorum
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
-    "MAX_REPLICAS",
+    "Action",
     "AddLearner",
     "Bootstrap",
     "ClusterRef",
@@ -84,19 +74,15 @@ __all__ = [
     "PvcState",
     "Reason",
     "RemoveMember",
+    "Report",
     "Step",
     "UpgradeMember",
-    "Version",
-    "VersionChange",
     "Wait",
-    "change_allowed",
-    "cluster_token",
+    "action_of",
+    "acts",
     "decide",
     "is_disruptive",
-    "member_name",
     "next_step",
-    "ordinal_of",
-    "parse_version",
+    "pdb_voters",
     "quorum",
-    "version_change",
 ]

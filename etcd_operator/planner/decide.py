@@ -3,9 +3,16 @@ rules for a running cluster live in `running.py`."""
 
 from __future__ import annotations
 
+from etcd_operator.naming import (
+    MAX_REPLICAS,
+    by_ordinal,
+    cluster_token,
+    member_name,
+    member_names,
+    ordinal_of,
+)
 from etcd_operator.planner.model import Observed
-from etcd_operator.planner.naming import MAX_REPLICAS, cluster_token, member_name, ordinal_of
-from etcd_operator.planner.running import decide_running
+from etcd_operator.planner.running import decide_running, repair_failed_rollout
 from etcd_operator.planner.steps import (
     Bootstrap,
     ClusterState,
@@ -18,17 +25,19 @@ from etcd_operator.planner.steps import (
     Paused,
     Reason,
     Step,
-    UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.versions import same_version
 from etcd_operator.planner.view import (
     View,
-    by_ordinal,
-    rollout_allowed,
-    start_failure,
     version_for_new_pod,
 )
+
+
+def pdb_voters(observed: Observed) -> int:
+    """The voters whose quorum the PodDisruptionBudget protects: those in the member list now
+    (more than `spec.replicas` during a scale-in), or `spec.replicas` when no member answered."""
+    voters = sum(1 for m in observed.members or () if not m.is_learner)
+    return max(voters or observed.spec.replicas, 1)
 
 
 def next_step(observed: Observed) -> Step:
@@ -60,7 +69,7 @@ def _validate(o: Observed) -> Decision | None:
             Reason.INVALID_SPEC,
             f"replicas must be between 1 and {MAX_REPLICAS}, got {o.spec.replicas}",
         )
-    names = [member_name(o.cluster.name, i) for i in range(MAX_REPLICAS)]
+    names = member_names(o.cluster.name)
     missing = [n for n in names if n not in o.expected_peer_urls]
     strange = [n for n in o.expected_peer_urls if ordinal_of(n, o.cluster.name) is None]
     if missing or strange:
@@ -158,33 +167,14 @@ def _no_answer(o: Observed) -> Decision:
         return Decision(
             Wait(Reason.POD_TERMINATING), Reason.POD_TERMINATING, "pods are terminating"
         )
-    repair = _repair_failed_rollout(o, pods)
-    if repair is not None:
-        return repair
+    # No member answers, so only the version status recorded is known to run well.
+    settled = [o.status_version] if o.status_version is not None else []
+    for name in pods:
+        repair = repair_failed_rollout(o, name, None, settled, ())
+        if repair is not None:
+            return repair
     return Decision(
         Degraded(Reason.QUORUM_LOST),
         Reason.QUORUM_LOST,
         f"no member answers; {len(pods)} pods exist",
     )
-
-
-def _repair_failed_rollout(o: Observed, pods: list[str]) -> Decision | None:
-    """No member answers and a pod cannot run etcd at a version the cluster never ran (e.g.
-    a one-member cluster upgraded to an image that does not exist): once `spec.version` names a
-    version it may move to, replace that pod. It serves nothing, so this can only help."""
-    desired = o.spec.version
-    for name in pods:
-        pod = o.pods[name]
-        why = start_failure(pod)
-        if why is None or pod.version is None or same_version(pod.version, desired):
-            continue
-        if o.status_version is not None and same_version(pod.version, o.status_version):
-            continue
-        if not rollout_allowed(o, pod.version, desired, ()):
-            continue
-        return Decision(
-            UpgradeMember(name, None, pod.version, desired),
-            Reason.UPGRADE,
-            f"{name} cannot run etcd {pod.version} ({why}); replacing its pod with {desired}",
-        )
-    return None

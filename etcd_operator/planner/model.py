@@ -114,8 +114,8 @@ class Observed:
     # The member list as one reachable member sees it; None when no member answered.
     members: tuple[EtcdMember, ...] | None
     # The peer URL of every name the cluster may use, ordinals 0..MAX_REPLICAS-1, supplied by
-    # the shell (resources/ owns DNS naming). Members are matched to names by peer URL, since an
-    # unstarted member has no name yet.
+    # the shell (etcd_operator.naming owns DNS names and the cluster domain). Members are
+    # matched to names by peer URL, since an unstarted member has no name yet.
     expected_peer_urls: Mapping[str, str]
     member_health: Mapping[int, MemberHealth] = field(default_factory=dict)
     leader_id: int | None = None

@@ -7,10 +7,11 @@ membership change start.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
-from etcd_operator.planner.model import EtcdMember, PodPhase, PvcRetention
-from etcd_operator.planner.naming import cluster_token, member_name
+from etcd_operator.naming import by_ordinal, cluster_token, member_name
+from etcd_operator.planner.model import EtcdMember, Observed, PodPhase, PvcRetention
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -28,13 +29,13 @@ from etcd_operator.planner.steps import (
     UpgradeMember,
     Wait,
 )
-from etcd_operator.planner.versions import (
+from etcd_operator.planner.view import View, rollout_allowed, start_failure
+from etcd_operator.versions import (
     VersionChange,
     parse_version,
     same_version,
     version_change,
 )
-from etcd_operator.planner.view import View, by_ordinal, start_failure
 
 UPGRADE_STALL_AFTER = timedelta(minutes=3)
 """A member replaced at a new version that is still not healthy this long after its pod was
@@ -300,25 +301,43 @@ def _in_settled_version(v: View, version: str) -> bool:
     return any(same_version(version, s) for s in v.settled_versions())
 
 
-def _repair_failed_rollout(v: View, m: EtcdMember) -> Decision | None:
-    """A voter whose pod cannot run etcd at a version no healthy member runs was moved there
-    by a rollout that failed (e.g. an image that does not exist). Once `spec.version` names a
-    version the member may move to, replace its pod: it serves nothing, so this costs no
-    availability, and it is how a user rolls a broken member back."""
-    name = v.name_of(m)
-    pod = v.observed.pods.get(name) if name is not None else None
-    if name is None or pod is None or pod.version is None:
+def repair_failed_rollout(
+    o: Observed,
+    name: str,
+    member_id: int | None,
+    settled: Iterable[str],
+    reported: Iterable[str],
+) -> Decision | None:
+    """A member whose pod cannot run etcd at a version the cluster is not known to run well
+    (`settled`) was moved there by a rollout that failed (e.g. an image that does not exist).
+    Once `spec.version` names a version the member may move to, replace its pod: it serves
+    nothing, so this costs no availability and is allowed even without quorum (`member_id` is
+    None when no member answers, e.g. a one-member cluster); it is how a user rolls a broken
+    member back."""
+    pod = o.pods.get(name)
+    if pod is None or pod.version is None:
         return None
     why = start_failure(pod)
-    desired = v.observed.spec.version
-    if why is None or same_version(pod.version, desired) or _in_settled_version(v, pod.version):
+    desired = o.spec.version
+    if why is None or same_version(pod.version, desired):
         return None
-    if not v.rollout_allowed(pod.version, desired):
+    if any(same_version(pod.version, s) for s in settled):
+        return None
+    if not rollout_allowed(o, pod.version, desired, reported):
         return None
     return Decision(
-        UpgradeMember(name, m.id, pod.version, desired),
+        UpgradeMember(name, member_id, pod.version, desired),
         Reason.UPGRADE,
         f"{name} cannot run etcd {pod.version} ({why}); replacing its pod with {desired}",
+    )
+
+
+def _repair_failed_rollout(v: View, m: EtcdMember) -> Decision | None:
+    name = v.name_of(m)
+    if name is None:
+        return None
+    return repair_failed_rollout(
+        v.observed, name, m.id, v.settled_versions(), v.reported_versions()
     )
 
 

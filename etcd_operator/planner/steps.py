@@ -153,7 +153,8 @@ class UpgradeMember:
 
 @dataclass(frozen=True, slots=True)
 class MarkBootstrapped:
-    """Set `status.bootstrapped`: from now on the cluster is never bootstrapped again."""
+    """The cluster has formed: status records its cluster ID (`status.clusterID`), and from then
+    on `Observed.bootstrapped` is true and the cluster is never bootstrapped again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
-Step = (
+Action = (
     Bootstrap
     | CreatePod
     | AddLearner
@@ -195,13 +196,14 @@ Step = (
     | DeletePod
     | DeletePVC
     | UpgradeMember
-    | MarkBootstrapped
-    | Wait
-    | Degraded
-    | Paused
-    | InSync
-    | Done
 )
+"""Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
+`status.lastOperation`)."""
+
+Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done
+"""Steps that change nothing but status."""
+
+Step = Action | Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,32 @@ class Decision:
     step: Step
     reason: Reason
     message: str
+
+
+def action_of(step: Step) -> Action | None:
+    """The change `step` makes to the world, or None when it only reports (status only)."""
+    match step:
+        case (
+            Bootstrap()
+            | CreatePod()
+            | AddLearner()
+            | PromoteLearner()
+            | MoveLeader()
+            | RemoveMember()
+            | DeletePod()
+            | DeletePVC()
+            | UpgradeMember()
+        ):
+            return step
+        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
+            return None
+        case _:
+            assert_never(step)
+
+
+def acts(step: Step) -> bool:
+    """Whether the shell changes the world for `step` (and says so in an Event)."""
+    return action_of(step) is not None
 
 
 def is_disruptive(step: Step) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from etcd_operator.naming import ordinal_of
 from etcd_operator.planner.model import EtcdMember, Observed, PodState
-from etcd_operator.planner.naming import ordinal_of, quorum
-from etcd_operator.planner.versions import (
+from etcd_operator.versions import (
     Version,
     VersionChange,
     change_allowed,
@@ -20,14 +20,11 @@ CATCH_UP_MAX_LAG = 1000
 """A learner is caught up when its raft index is within this many entries of the leader's."""
 
 
-def by_ordinal(names: Iterable[str]) -> list[str]:
-    """Names sorted by ordinal (unparseable names last, by name)."""
-
-    def key(name: str) -> tuple[int, str]:
-        ordinal = ordinal_of(name)
-        return (ordinal if ordinal is not None else 1 << 30, name)
-
-    return sorted(names, key=key)
+def quorum(voters: int) -> int:
+    """How many voters must be healthy for the cluster to commit anything."""
+    if voters < 0:
+        raise ValueError(f"voters must be >= 0, got {voters}")
+    return voters // 2 + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from lightkube.models.meta_v1 import OwnerReference
 
+from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
+from etcd_operator.kube import EtcdClusterResource
 
 NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -23,6 +25,14 @@ CLIENT_SERVICE = "client"
 # Pod annotations the operator reads back.
 SPEC_HASH_ANNOTATION = "etcd.operator.io/spec-hash"
 ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"
+# Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
+# interrupted by an operator restart resumes with the same member set.
+BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+
+
+# Setting blockOwnerDeletion needs update on the owner's finalizers (enforced by the
+# OwnerReferencesPermissionEnforcement admission plugin where it is enabled).
+rbac.needs(EtcdClusterResource, "update", subresource="finalizers", why="blockOwnerDeletion")
 
 
 def cluster_labels(cluster: EtcdCluster, component: str) -> dict[str, str]:

@@ -7,9 +7,9 @@ from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from etcd_operator.api import EtcdCluster
-from etcd_operator.planner.naming import quorum
+from etcd_operator.naming import pdb_name
+from etcd_operator.planner import quorum
 from etcd_operator.resources.labels import MEMBER, cluster_labels, member_selector, owner_reference
-from etcd_operator.resources.naming import pdb_name
 
 
 def pod_disruption_budget(

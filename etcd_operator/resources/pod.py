@@ -1,9 +1,13 @@
 """The pod of one etcd member.
 
 The operator owns member pods directly (no StatefulSet), one per member, named
-after the member. A pod is never updated in place: when its spec hash (recorded in
-an annotation) differs from the hash of the pod this module would build now, the
-planner replaces the member's pod, one member at a time.
+after the member. A pod is never updated in place. The builder gets everything that
+differs between two pods of one cluster as arguments: the member's etcd version (during
+a rolling upgrade not `spec.version`), its `--initial-cluster*` flags and whether it has
+voted before. It stamps the annotations the operator reads back: the etcd version, the
+static initial cluster of a bootstrap member, and a hash of the pod spec (recorded only:
+nothing compares it yet, so changes to `spec` other than `version` reach a member when
+its pod is next recreated).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 from lightkube.models.core_v1 import (
@@ -37,23 +41,25 @@ from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import __version__
 from etcd_operator.api import EtcdCluster
+from etcd_operator.naming import (
+    CLIENT_PORT,
+    DEFAULT_CLUSTER_DOMAIN,
+    METRICS_PORT,
+    PEER_PORT,
+    by_ordinal,
+    client_url,
+    peer_service_name,
+    peer_url,
+    pvc_name,
+)
+from etcd_operator.planner import ClusterState, InitialCluster
 from etcd_operator.resources.labels import (
+    BOOTSTRAP_MEMBERS_ANNOTATION,
     ETCD_VERSION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     member_labels,
     member_selector,
     owner_reference,
-)
-from etcd_operator.resources.naming import (
-    CLIENT_PORT,
-    DEFAULT_CLUSTER_DOMAIN,
-    METRICS_PORT,
-    PEER_PORT,
-    client_url,
-    member_ordinal,
-    peer_service_name,
-    peer_url,
-    pvc_name,
 )
 from etcd_operator.resources.probes import member_probes
 from etcd_operator.resources.security import restricted_container_security
@@ -69,7 +75,6 @@ RUN_AS_ID = 65532
 # etcd transfers leadership and syncs its WAL on SIGTERM; give it time to do so.
 TERMINATION_GRACE_PERIOD_SECONDS = 60
 
-InitialClusterState = Literal["new", "existing"]
 # Flags that only matter the first time a member starts (etcd ignores them once
 # its data dir exists), so they are left out of the spec hash.
 _BOOTSTRAP_FLAGS = ("--initial-cluster=", "--initial-cluster-state=", "--initial-cluster-token=")
@@ -79,27 +84,19 @@ _EXPECT_DATA_FLAG = "--expect-data"
 DEFAULT_OPERATOR_IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
 
 
-def _member_sort_key(cluster: str, member: str) -> tuple[int, str]:
-    ordinal = member_ordinal(cluster, member)
-    return (ordinal if ordinal is not None else 1 << 30, member)
-
-
 def etcd_args(
     cluster: EtcdCluster,
     member: str,
-    initial_cluster: Mapping[str, str],
-    initial_cluster_state: InitialClusterState,
-    token: str,
+    initial: InitialCluster,
     *,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> list[str]:
     """The etcd command line of `member` (after `etcd`)."""
+    initial_cluster = dict(initial.peers)
     if member not in initial_cluster:
         raise ValueError(f"initial cluster must include the member itself ({member})")
-    if initial_cluster_state not in ("new", "existing"):
-        raise ValueError(f"initial cluster state must be new or existing: {initial_cluster_state}")
     name, namespace = cluster.name, cluster.namespace
-    members = sorted(initial_cluster, key=lambda m: _member_sort_key(name, m))
+    members = by_ordinal(initial_cluster, name)
     tuning = cluster.spec.etcd
     args = [
         f"--name={member}",
@@ -110,8 +107,8 @@ def etcd_args(
         f"--advertise-client-urls={client_url(member, name, namespace, cluster_domain)}",
         f"--initial-advertise-peer-urls={peer_url(member, name, namespace, cluster_domain)}",
         "--initial-cluster=" + ",".join(f"{m}={initial_cluster[m]}" for m in members),
-        f"--initial-cluster-state={initial_cluster_state}",
-        f"--initial-cluster-token={token}",
+        f"--initial-cluster-state={initial.state.value}",
+        f"--initial-cluster-token={initial.token}",
         f"--heartbeat-interval={tuning.heartbeat_interval_ms}",
         f"--election-timeout={tuning.election_timeout_ms}",
         f"--auto-compaction-mode={tuning.auto_compaction_mode}",
@@ -171,11 +168,11 @@ def _data_volume(cluster: EtcdCluster, member: str) -> Volume:
     )
 
 
-def _container(cluster: EtcdCluster, args: list[str]) -> Container:
-    probes = member_probes(cluster.spec.version)
+def _container(cluster: EtcdCluster, version: str, args: list[str]) -> Container:
+    probes = member_probes(version)
     return Container(
         name=ETCD_CONTAINER,
-        image=cluster.spec.effective_image,
+        image=cluster.spec.image_for(version),
         imagePullPolicy="IfNotPresent",
         command=["etcd"],
         args=args,
@@ -219,13 +216,15 @@ def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: boo
     )
 
 
-def _pod_spec(cluster: EtcdCluster, member: str, args: list[str], init: Container) -> PodSpec:
+def _pod_spec(
+    cluster: EtcdCluster, member: str, version: str, args: list[str], init: Container
+) -> PodSpec:
     template = cluster.spec.pod_template
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
         initContainers=[init],
-        containers=[_container(cluster, args)],
+        containers=[_container(cluster, version, args)],
         volumes=[_data_volume(cluster, member)],
         restartPolicy="Always",
         terminationGracePeriodSeconds=TERMINATION_GRACE_PERIOD_SECONDS,
@@ -262,9 +261,9 @@ def pod_spec_hash(pod: Pod) -> str:
     """A digest of what the pod runs, ignoring bootstrap-only flags and metadata.
 
     Two pods built for the same member from the same spec hash alike whether the
-    member was bootstrapped or joined later, so a changed hash means the spec
-    changed something that needs the pod replaced. Labels and annotations are
-    not included: they can be patched in place.
+    member was bootstrapped or joined later, so a changed hash would mean the spec
+    changed something only a new pod picks up. Labels and annotations are not
+    included. Recorded on every pod; nothing compares it yet.
     """
     if pod.spec is None:
         raise ValueError("pod has no spec")
@@ -282,29 +281,22 @@ def pod_spec_hash(pod: Pod) -> str:
 def member_pod(
     cluster: EtcdCluster,
     member: str,
-    initial_cluster: Mapping[str, str],
-    initial_cluster_state: InitialClusterState,
-    token: str,
+    version: str,
+    initial: InitialCluster,
     *,
     expect_data: bool = False,
     operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Pod:
-    """The pod of `member`.
+    """The pod of `member`, running etcd `version`.
 
-    `initial_cluster` (member name -> peer URL) and `initial_cluster_state` say how
-    the member first starts: all bootstrap members with state `new` and the same
-    initial cluster; a member added later with state `existing` and the cluster
-    as it will be once the member is added (existing members plus itself).
+    `initial` says how the member first starts: all bootstrap members with state `new`
+    and the same initial cluster (recorded on the pod, so that an interrupted bootstrap
+    resumes with the same member set); a member added later with state `existing` and
+    the cluster as it will be once the member is added (existing members plus itself).
+    `expect_data`: the member has voted before, so its data directory must not be empty.
     """
-    args = etcd_args(
-        cluster,
-        member,
-        initial_cluster,
-        initial_cluster_state,
-        token,
-        cluster_domain=cluster_domain,
-    )
+    args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain)
     template = cluster.spec.pod_template
     pod = Pod(
         metadata=ObjectMeta(
@@ -314,13 +306,20 @@ def member_pod(
             ownerReferences=[owner_reference(cluster)],
         ),
         spec=_pod_spec(
-            cluster, member, args, _member_init(cluster, member, operator_image, expect_data)
+            cluster,
+            member,
+            version,
+            args,
+            _member_init(cluster, member, operator_image, expect_data),
         ),
     )
     assert pod.metadata is not None
     pod.metadata.annotations = {
         **(template.annotations or {}),
         SPEC_HASH_ANNOTATION: pod_spec_hash(pod),
-        ETCD_VERSION_ANNOTATION: cluster.spec.version,
+        ETCD_VERSION_ANNOTATION: version,
     }
+    if initial.state is ClusterState.NEW:
+        bootstrap = ",".join(name for name, _ in initial.peers)
+        pod.metadata.annotations[BOOTSTRAP_MEMBERS_ANNOTATION] = bootstrap
     return pod

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from lightkube.models.core_v1 import HTTPGetAction, Probe
 
-from etcd_operator.api.versions import has_livez_readyz
-from etcd_operator.resources.naming import METRICS_PORT
+from etcd_operator.naming import METRICS_PORT
+from etcd_operator.versions import has_livez_readyz
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim
 
 from etcd_operator.api import EtcdCluster
+from etcd_operator.naming import pvc_name
 from etcd_operator.resources.labels import member_labels, owner_reference
-from etcd_operator.resources.naming import pvc_name
 
 
 def member_pvc(cluster: EtcdCluster, member: str) -> PersistentVolumeClaim:

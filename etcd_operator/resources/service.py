@@ -7,18 +7,18 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Service
 
 from etcd_operator.api import EtcdCluster
+from etcd_operator.naming import (
+    CLIENT_PORT,
+    PEER_PORT,
+    client_service_name,
+    peer_service_name,
+)
 from etcd_operator.resources.labels import (
     CLIENT_SERVICE,
     PEER_SERVICE,
     cluster_labels,
     member_selector,
     owner_reference,
-)
-from etcd_operator.resources.naming import (
-    CLIENT_PORT,
-    PEER_PORT,
-    client_service_name,
-    peer_service_name,
 )
 
 

@@ -1,11 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
-from planner_factory import cluster, fresh, name, unhealthy
-
 from etcd_operator.api import ClusterPhase, ConditionStatus, MemberStatus
 from etcd_operator.planner import decide
 from etcd_operator.planner.steps import Decision, Degraded, InSync, Reason, Wait
 from etcd_operator.status import Round, next_status, phase_of
+from unit.support.observed import cluster, fresh, name, unhealthy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,7 +96,7 @@ def _versions_round(observed, versions):  # type: ignore[no-untyped-def]
 
 
 def test_current_version_is_the_oldest_member_version_until_every_member_runs_the_new_one() -> None:
-    from planner_factory import pod, spec
+    from unit.support.observed import pod, spec
 
     o = pod(pod(spec(cluster(3), version="3.6.0"), 2, version="3.6.0"), 1, version="3.6.0")
     mixed = next_status(_versions_round(o, ["3.5.17", "3.6.0", "3.6.0"]), None, T0)
@@ -110,3 +109,22 @@ def test_current_version_is_the_oldest_member_version_until_every_member_runs_th
     assert restarting.current_version == "3.5.17"
     done = next_status(_versions_round(o, ["3.6.0"] * 3), restarting, T0)
     assert done.current_version == "3.6.0"
+
+
+def test_member_rows_name_members_by_peer_url_and_report_what_they_said() -> None:
+    from etcd_operator.status import round_of
+    from unit.support.observed import mid, set_health
+
+    observed = set_health(cluster(3), 2, reachable=False, healthy=False)
+    r = round_of(observed, decide(observed), cluster_id=0xABC, error=None)
+    assert [m.name for m in r.members] == [name(0), name(1), name(2)]
+    assert r.members[0].id == f"{mid(0):x}" and r.members[0].healthy
+    assert (r.members[2].healthy, r.members[2].version, r.members[2].db_size) == (
+        False,
+        None,
+        None,
+    )
+    assert r.leader == name(0)
+    assert r.cluster_id == "abc"
+    assert r.client_endpoint == "http://etcd-client.ns.svc:2379"
+    assert r.ready_replicas == 3

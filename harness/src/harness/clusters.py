@@ -18,7 +18,7 @@ from lightkube.resources.core_v1 import Namespace, Pod
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.kube import EtcdClusterResource
-from etcd_operator.resources import client_url, member_name
+from etcd_operator.naming import client_url, member_name
 
 T = TypeVar("T")
 

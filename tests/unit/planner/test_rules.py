@@ -6,28 +6,6 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from planner_factory import (
-    INDEX,
-    URLS,
-    VERSION,
-    add_member,
-    cluster,
-    drop_member,
-    fresh,
-    health,
-    member,
-    mid,
-    name,
-    pod,
-    pvc,
-    replace,
-    set_health,
-    spec,
-    unhealthy,
-    url,
-    without_pod,
-    without_pvc,
-)
 
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
@@ -55,6 +33,28 @@ from etcd_operator.planner import (
     Wait,
     decide,
     next_step,
+)
+from unit.support.observed import (
+    INDEX,
+    URLS,
+    VERSION,
+    add_member,
+    cluster,
+    drop_member,
+    fresh,
+    health,
+    member,
+    mid,
+    name,
+    pod,
+    pvc,
+    replace,
+    set_health,
+    spec,
+    unhealthy,
+    url,
+    without_pod,
+    without_pvc,
 )
 
 # --- steady states -------------------------------------------------------------------------
@@ -525,7 +525,7 @@ def test_pod_not_ready_makes_member_unhealthy() -> None:
 
 def test_a_caught_up_learner_is_promoted_although_its_pod_is_never_ready() -> None:
     # etcd's /readyz fails for learners by design, so readiness cannot gate promotion.
-    from planner_factory import add_member, health, member
+    from unit.support.observed import add_member, health, member
 
     o = add_member(cluster(3, replicas=4), member(3, learner=True), health())
     o = pod(o, 3, ready=False)

@@ -1,4 +1,4 @@
-"""Crash-resume simulation: the planner drives a model world (planner_world.py) through scale,
+"""Crash-resume simulation: the planner drives a model world (unit.support.world) through scale,
 heal and upgrade sequences while the operator is killed between API calls and faults hit
 members. The world raises on any call etcd would reject, any duplicate member, any bootstrap of
 a formed cluster and any operator call that takes a cluster with quorum below quorum."""
@@ -15,8 +15,8 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from planner_world import World
 
+from etcd_operator.naming import member_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -26,8 +26,8 @@ from etcd_operator.planner import (
     PvcRetention,
     Reason,
     RemoveMember,
-    member_name,
 )
+from unit.support.world import World
 
 SEQUENCE = [3, 5, 3, 1, 3]
 VERSIONS = ["3.5.17", "3.5.18", "3.6.0"]

@@ -1,4 +1,9 @@
-"""etcd version arithmetic: which version changes a rolling restart may make."""
+"""etcd versions: parsing, ordering, which changes a rolling restart may make, and images.
+
+Standard library only, so that the API models, the planner and status all read versions
+the same way. One place for the default etcd version and the image naming rule, so that the
+CRD default, the example and the pod builder cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+# The version a new EtcdCluster gets when `spec.version` is omitted. The lead keeps
+# it in step with the etcd builds localcluster provides.
+DEFAULT_ETCD_VERSION = "3.6.16"
+
+# Upstream etcd release images: `gcr.io/etcd-development/etcd:v3.6.16`.
+ETCD_IMAGE_REPOSITORY = "gcr.io/etcd-development/etcd"
+
+# What `spec.version` accepts: an etcd v3 release, major.minor.patch, no suffix.
+ETCD_VERSION_PATTERN = r"^3\.[0-9]+\.[0-9]+$"
+
+_SPEC_VERSION = re.compile(ETCD_VERSION_PATTERN)
+# What members and pods may report: an optional `v` and a pre-release or build suffix.
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
 
 
@@ -19,6 +36,12 @@ class Version:
         return f"{self.major}.{self.minor}.{self.patch}"
 
 
+# etcd gained the /livez and /readyz endpoints (with the `non_learner` readiness
+# check) in 3.5.11 and 3.6.0; older members only have /health.
+_FIRST_WITH_LIVEZ_READYZ = Version(3, 5, 11)
+_UNPARSEABLE = Version(0, 0, 0)
+
+
 def parse_version(text: str) -> Version | None:
     """`3.5.17`, `v3.5.17` or `3.6.0-rc.1` (suffix ignored); None when not a version."""
     match = _VERSION.match(text.strip())
@@ -27,12 +50,30 @@ def parse_version(text: str) -> Version | None:
     return Version(int(match[1]), int(match[2]), int(match[3]))
 
 
+def parse_spec_version(text: str) -> Version:
+    """A version as `spec.version` accepts it; raises ValueError for anything else."""
+    if not _SPEC_VERSION.match(text):
+        raise ValueError(f"not an etcd version (want 3.MINOR.PATCH): {text!r}")
+    major, minor, patch = (int(part) for part in text.split("."))
+    return Version(major, minor, patch)
+
+
+def version_key(text: str) -> Version:
+    """Sort key of a reported version: by number, anything unparseable first."""
+    return parse_version(text) or _UNPARSEABLE
+
+
 def same_version(a: str, b: str) -> bool:
     """Equal as versions (`v3.5.1` == `3.5.1`); falls back to string equality."""
     pa, pb = parse_version(a), parse_version(b)
     if pa is None or pb is None:
         return a.strip() == b.strip()
     return pa == pb
+
+
+def same_minor(a: str, b: str) -> bool:
+    pa, pb = parse_version(a), parse_version(b)
+    return pa is not None and pb is not None and (pa.major, pa.minor) == (pb.major, pb.minor)
 
 
 class VersionChange(StrEnum):
@@ -72,6 +113,12 @@ def change_allowed(current: str, desired: str) -> bool:
     )
 
 
-def same_minor(a: str, b: str) -> bool:
-    pa, pb = parse_version(a), parse_version(b)
-    return pa is not None and pb is not None and (pa.major, pa.minor) == (pb.major, pb.minor)
+def etcd_image(version: str) -> str:
+    """The upstream image of an etcd release: `gcr.io/etcd-development/etcd:v<version>`."""
+    parse_spec_version(version)
+    return f"{ETCD_IMAGE_REPOSITORY}:v{version}"
+
+
+def has_livez_readyz(version: str) -> bool:
+    """Whether members of this version serve `/livez` and `/readyz`."""
+    return parse_spec_version(version) >= _FIRST_WITH_LIVEZ_READYZ

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
-from planner_factory import INDEX, NAME, URLS, name
 
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
@@ -35,14 +34,13 @@ from etcd_operator.planner import (
     PvcState,
     RemoveMember,
     UpgradeMember,
-    VersionChange,
     Wait,
-    change_allowed,
     decide,
     is_disruptive,
     quorum,
-    version_change,
 )
+from etcd_operator.versions import VersionChange, change_allowed, version_change
+from unit.support.observed import INDEX, NAME, URLS, name
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 SLOT_BY_URL = {u: n for n, u in URLS.items()}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from api_factories import make_cluster
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_operator.resources import pod_disruption_budget, quorum
+from etcd_operator.planner import quorum
+from etcd_operator.resources import pod_disruption_budget
+from unit.support.clusters import make_cluster
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_factories import make_cluster
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_operator.resources import initial_cluster, member_name, member_pod, pod_spec_hash
-from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION, SPEC_HASH_ANNOTATION
+from etcd_operator.naming import initial_cluster, member_name
+from etcd_operator.planner import ClusterState, InitialCluster
+from etcd_operator.resources import member_pod, pod_spec_hash
+from etcd_operator.resources.labels import (
+    BOOTSTRAP_MEMBERS_ANNOTATION,
+    ETCD_VERSION_ANNOTATION,
+    SPEC_HASH_ANNOTATION,
+)
+from unit.support.clusters import make_cluster
 
 BOOT = initial_cluster("demo", "ns", ["demo-0", "demo-1", "demo-2"])
 
 
+def _initial(state: str, members: dict[str, str], token: str) -> InitialCluster:
+    return InitialCluster(ClusterState(state), tuple(members.items()), token)
+
+
 def _pod(state: str = "new", members: dict[str, str] = BOOT, **spec: Any) -> dict[str, Any]:
-    pod = member_pod(make_cluster(**spec), "demo-1", members, state, "demo-uid-1")  # type: ignore[arg-type]
+    cluster = make_cluster(**spec)
+    initial = _initial(state, members, "demo-uid-1")
+    pod = member_pod(cluster, "demo-1", cluster.spec.version, initial)
     result: dict[str, Any] = pod.to_dict()
     return result
 
@@ -254,7 +266,7 @@ def test_spec_hash_changes_when_what_the_pod_runs_changes(change: dict[str, Any]
 
 def test_spec_hash_of_a_built_pod_is_reproducible() -> None:
     cluster = make_cluster()
-    pod = member_pod(cluster, member_name("demo", 0), BOOT, "new", "t")
+    pod = member_pod(cluster, member_name("demo", 0), "3.6.16", _initial("new", BOOT, "t"))
     assert pod.metadata is not None and pod.metadata.annotations is not None
     assert pod_spec_hash(pod) == pod.metadata.annotations[SPEC_HASH_ANNOTATION]
 
@@ -264,14 +276,30 @@ def test_member_init_checks_the_data_dir_and_expect_data_does_not_change_the_has
 
     cluster = make_cluster()
     peers = {"demo-0": "http://demo-0.demo.default.svc.cluster.local:2380"}
-    fresh = member_pod(cluster, "demo-0", peers, "new", "t", operator_image="op:1")
-    rejoin = member_pod(cluster, "demo-0", peers, "existing", "t", expect_data=True)
+    new, existing = _initial("new", peers, "t"), _initial("existing", peers, "t")
+    fresh = member_pod(cluster, "demo-0", "3.6.16", new, operator_image="op:1")
+    rejoin = member_pod(cluster, "demo-0", "3.6.16", existing, expect_data=True)
     assert fresh.spec is not None and rejoin.spec is not None
     (init,) = fresh.spec.initContainers or []
     assert init.name == MEMBER_INIT_CONTAINER and init.image == "op:1"
     assert "--expect-data" not in (init.args or [])
     assert "--expect-data" in (rejoin.spec.initContainers or [])[0].args
     rejoin_same_image = member_pod(
-        cluster, "demo-0", peers, "existing", "t", expect_data=True, operator_image="op:1"
+        cluster, "demo-0", "3.6.16", existing, expect_data=True, operator_image="op:1"
     )
     assert pod_spec_hash(fresh) == pod_spec_hash(rejoin_same_image)
+
+
+def test_the_pod_runs_the_version_it_is_given_not_spec_version() -> None:
+    cluster = make_cluster(version="3.6.16")
+    pod = member_pod(cluster, "demo-1", "3.5.35", _initial("existing", BOOT, "t")).to_dict()
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "gcr.io/etcd-development/etcd:v3.5.35"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["metadata"]["annotations"][ETCD_VERSION_ANNOTATION] == "3.5.35"
+    assert BOOTSTRAP_MEMBERS_ANNOTATION not in pod["metadata"]["annotations"]
+
+
+def test_a_bootstrap_member_records_the_static_initial_cluster() -> None:
+    annotations = _pod()["metadata"]["annotations"]
+    assert annotations[BOOTSTRAP_MEMBERS_ANNOTATION] == "demo-0,demo-1,demo-2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from etcd_operator.naming import MAX_REPLICAS, member_name
 from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
@@ -13,9 +14,7 @@ from etcd_operator.planner import (
     Observed,
     PodState,
     PvcState,
-    member_name,
 )
-from etcd_operator.planner.naming import MAX_REPLICAS
 
 NAME = "etcd"
 VERSION = "3.5.17"

@@ -17,7 +17,7 @@ from etcd_operator.api.crd import ETCD_CLUSTER, crd, openapi_schema
 from etcd_operator.api.schema import SchemaConversionError, model_schema
 from etcd_operator.api.structural import apply_defaults, structural_errors, value_errors
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _version() -> dict[str, Any]:

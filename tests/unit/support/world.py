@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import assert_never
 
+from etcd_operator.naming import MAX_REPLICAS, member_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -42,10 +43,8 @@ from etcd_operator.planner import (
     UpgradeMember,
     Wait,
     decide,
-    member_name,
     quorum,
 )
-from etcd_operator.planner.naming import MAX_REPLICAS
 
 CLUSTER = "demo"
 LEADER_INDEX = 10_000

@@ -5,12 +5,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from etcd_operator import resources
-from etcd_operator.resources import naming
+from etcd_operator import naming
 
 
 def test_member_and_service_names() -> None:
-    assert resources.member_name("demo", 2) == "demo-2"
+    assert naming.member_name("demo", 2) == "demo-2"
     assert naming.peer_service_name("demo") == "demo"
     assert naming.client_service_name("demo") == "demo-client"
     assert naming.pvc_name("demo-2") == "demo-2"
@@ -27,25 +26,23 @@ def test_member_urls_go_through_the_peer_service() -> None:
 
 
 def test_initial_cluster_maps_names_to_peer_urls() -> None:
-    members = [resources.member_name("demo", i) for i in range(3)]
+    members = [naming.member_name("demo", i) for i in range(3)]
     assert naming.initial_cluster("demo", "ns", members) == {
         m: f"http://{m}.demo.ns.svc.cluster.local:2380" for m in members
     }
 
 
 def test_token_is_unique_per_object() -> None:
-    assert resources.initial_cluster_token("demo", "u1") != resources.initial_cluster_token(
-        "demo", "u2"
-    )
+    assert naming.cluster_token("demo", "u1") != naming.cluster_token("demo", "u2")
 
 
 @given(st.integers(min_value=0, max_value=10_000))
 def test_ordinal_round_trips(ordinal: int) -> None:
-    assert naming.member_ordinal("demo", resources.member_name("demo", ordinal)) == ordinal
+    assert naming.ordinal_of(naming.member_name("demo", ordinal), "demo") == ordinal
 
 
 def test_names_of_other_clusters_have_no_ordinal() -> None:
-    assert naming.member_ordinal("demo", "demo-client") is None
-    assert naming.member_ordinal("demo", "demo-01") is None
-    assert naming.member_ordinal("demo", "other-1") is None
-    assert naming.member_ordinal("de", "demo-1") is None
+    assert naming.ordinal_of("demo-client", "demo") is None
+    assert naming.ordinal_of("demo-01", "demo") is None
+    assert naming.ordinal_of("other-1", "demo") is None
+    assert naming.ordinal_of("demo-1", "de") is None

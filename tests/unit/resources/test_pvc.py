@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from api_factories import make_cluster
 
 from etcd_operator.resources import member_pvc
+from unit.support.clusters import make_cluster
 
 
 def test_claim_is_named_after_the_member_with_the_spec_size() -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from etcd_operator.cli import main
-from etcd_operator.manifests import IMAGE, cluster_role, deployment, generated_files
+from etcd_operator.manifests import IMAGE, deployment, generated_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,29 +37,6 @@ def test_every_generated_yaml_file_parses() -> None:
         if path.suffix == ".yaml":
             documents = [d for d in yaml.safe_load_all(content) if d]
             assert documents and all("apiVersion" in d and "kind" in d for d in documents)
-
-
-def _rules() -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = cluster_role().to_dict()["rules"]
-    return rules
-
-
-def test_cluster_role_grants_no_wildcards_and_only_reads_pod_status() -> None:
-    for rule in _rules():
-        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
-    pod_status = [r for r in _rules() if "pods/status" in r["resources"]]
-    assert pod_status == [{"apiGroups": [""], "resources": ["pods/status"], "verbs": ["get"]}]
-    namespaces = [r for r in _rules() if "namespaces" in r["resources"]]
-    assert namespaces[0]["verbs"] == ["list", "watch"]
-
-
-def test_cluster_role_covers_custom_resources_status_and_finalizers() -> None:
-    granted = {(g, res) for r in _rules() for g in r["apiGroups"] for res in r["resources"]}
-    for resource in ("etcdclusters", "etcdclusters/status", "etcdclusters/finalizers"):
-        assert ("etcd.operator.io", resource) in granted
-    for resource in ("pods", "persistentvolumeclaims", "services", "secrets", "events"):
-        assert ("", resource) in granted
-    assert ("policy", "poddisruptionbudgets") in granted
 
 
 def test_deployment_runs_the_operator_image() -> None:

@@ -27,7 +27,6 @@ from etcd_operator.api import (
     parse_status,
 )
 from etcd_operator.api.quantity import parse_quantity
-from etcd_operator.api.versions import etcd_image, has_livez_readyz, parse_version
 
 
 def test_an_empty_spec_gets_every_default() -> None:
@@ -236,12 +235,3 @@ def test_spec_to_k8s_and_back_is_identity() -> None:
 )
 def test_quantities_parse_like_kubernetes(quantity: str | int, value: float) -> None:
     assert parse_quantity(quantity) == pytest.approx(value)
-
-
-def test_versions() -> None:
-    assert parse_version("3.5.35") == (3, 5, 35)
-    assert etcd_image("3.5.35") == "gcr.io/etcd-development/etcd:v3.5.35"
-    assert has_livez_readyz("3.6.0") and has_livez_readyz("3.5.11")
-    assert not has_livez_readyz("3.5.10")
-    with pytest.raises(ValueError, match="not an etcd version"):
-        parse_version("3.6")

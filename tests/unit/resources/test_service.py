@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from api_factories import make_cluster
-
 from etcd_operator.resources import client_service, peer_service
+from unit.support.clusters import make_cluster
 
 SELECTOR = {
     "app.kubernetes.io/name": "etcd",

@@ -1,1 +1,0 @@
-"""Snapshot streaming and backup destinations (later issue)."""

@@ -1,0 +1,118 @@
+"""Names, ordinals, DNS names and URLs of a cluster's members and objects; strings in,
+strings out, standard library only.
+
+Every name the operator gives an object comes from here, so the API limits, the planner, the
+builders and the handlers agree on them without passing objects around. One name per member
+for its pod, its claim and its etcd member: `<cluster>-<ordinal>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MAX_REPLICAS = 9
+"""The largest cluster the operator manages (etcd itself advises against more than 7 voters);
+also how many member names (ordinals 0..MAX_REPLICAS-1) a cluster may use."""
+
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+METRICS_PORT = 2381  # plain HTTP /metrics, /health, /livez, /readyz; stays plain under TLS
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+
+
+def member_name(cluster: str, ordinal: int) -> str:
+    """The stable name of the member at `ordinal`: its pod, its PVC and its etcd name."""
+    if ordinal < 0:
+        raise ValueError(f"ordinal must be >= 0, got {ordinal}")
+    return f"{cluster}-{ordinal}"
+
+
+def member_names(cluster: str) -> list[str]:
+    """Every name a member of `cluster` may have, by ordinal."""
+    return [member_name(cluster, i) for i in range(MAX_REPLICAS)]
+
+
+def ordinal_of(name: str, cluster: str | None = None) -> int | None:
+    """The ordinal of a member name, or None when `name` is not `<cluster>-<n>`.
+
+    Without `cluster` only the `-<n>` suffix is checked. Leading zeros are rejected so that
+    every ordinal has exactly one name.
+    """
+    prefix, sep, digits = name.rpartition("-")
+    if not sep or not prefix or not digits.isascii() or not digits.isdigit():
+        return None
+    if digits != str(int(digits)):
+        return None
+    if cluster is not None and prefix != cluster:
+        return None
+    return int(digits)
+
+
+def by_ordinal(names: Iterable[str], cluster: str | None = None) -> list[str]:
+    """Names sorted by ordinal (names without one, or of another `cluster`, last by name)."""
+
+    def key(name: str) -> tuple[int, str]:
+        ordinal = ordinal_of(name, cluster)
+        return (ordinal if ordinal is not None else 1 << 30, name)
+
+    return sorted(names, key=key)
+
+
+def cluster_token(cluster: str, uid: str) -> str:
+    """The `--initial-cluster-token`: unique per custom resource, so that a cluster recreated
+    under the same name never mistakes an old member for one of its own."""
+    return f"{cluster}-{uid}"
+
+
+def peer_service_name(cluster: str) -> str:
+    """The headless service that gives members their DNS names: the cluster's name."""
+    return cluster
+
+
+def client_service_name(cluster: str) -> str:
+    return f"{cluster}-client"
+
+
+def pvc_name(member: str) -> str:
+    """The member's data claim carries the member's name, like its pod (and as the
+    planner assumes: one name per member for pod, claim and etcd member)."""
+    return member
+
+
+def pdb_name(cluster: str) -> str:
+    return cluster
+
+
+def member_dns_name(
+    member: str, cluster: str, namespace: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> str:
+    """`<member>.<cluster>.<ns>.svc.<domain>`, through the peer service and pod subdomain."""
+    return f"{member}.{peer_service_name(cluster)}.{namespace}.svc.{cluster_domain}"
+
+
+def peer_url(
+    member: str, cluster: str, namespace: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> str:
+    return f"http://{member_dns_name(member, cluster, namespace, cluster_domain)}:{PEER_PORT}"
+
+
+def client_url(
+    member: str, cluster: str, namespace: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> str:
+    return f"http://{member_dns_name(member, cluster, namespace, cluster_domain)}:{CLIENT_PORT}"
+
+
+def client_endpoint(cluster: str, namespace: str) -> str:
+    """What clients in the Kubernetes cluster use: `http://<cluster>-client.<ns>.svc:2379`."""
+    return f"http://{client_service_name(cluster)}.{namespace}.svc:{CLIENT_PORT}"
+
+
+def initial_cluster(
+    cluster: str,
+    namespace: str,
+    members: Iterable[str],
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> dict[str, str]:
+    """name -> peer URL, e.g. for `--initial-cluster` when bootstrapping `c-0..c-2`, or of
+    every name (`member_names(cluster)`) for matching members to names."""
+    return {member: peer_url(member, cluster, namespace, cluster_domain) for member in members}

@@ -1,1 +1,0 @@
-"""CA and certificate issue and rotation (later issue)."""

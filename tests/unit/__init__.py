@@ -1,0 +1,1 @@
+"""Unit tests: pure logic, no processes, no network. One package per etcd_operator package."""

@@ -1,0 +1,1 @@
+"""Tests of etcd_operator.etcd."""
