@@ -41,7 +41,10 @@ def _member_init(args: argparse.Namespace) -> int:
     from etcd_operator.memberinit import Identity, check_data_dir
 
     verdict, message = check_data_dir(
-        Path(args.data_dir), Identity(args.cluster_uid, args.member), args.expect_data
+        Path(args.data_dir),
+        Identity(args.cluster_uid, args.member),
+        args.expect_data,
+        member_id=int(args.member_id, 16) if args.member_id else None,
     )
     # stderr becomes the termination message (FallbackToLogsOnError) that Events show.
     print(f"member-init: {verdict.name}: {message}", file=sys.stderr)
@@ -112,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--member", required=True)
     init.add_argument(
         "--expect-data", action="store_true", help="the member has voted before: data must exist"
+    )
+    init.add_argument(
+        "--member-id",
+        help="hex ID of the member whose write-ahead log the volume must hold (implies data)",
     )
     init.set_defaults(func=_member_init)
 
