@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from wal_files import frame, record, segment, write_wal
 
 from etcd_operator.datadir import WalError, WalIdentity, has_wal, read_identity
+from unit.support.wal_files import frame, record, segment, write_wal
 
 
 def test_no_wal_means_no_identity(tmp_path: Path) -> None:

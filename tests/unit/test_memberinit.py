@@ -1,8 +1,7 @@
 from pathlib import Path
 
-from wal_files import write_wal
-
 from etcd_operator.memberinit import MARKER_NAME, Identity, Verdict, check_data_dir
+from unit.support.wal_files import write_wal
 
 ME = Identity(cluster_uid="uid-1", member_name="demo-0")
 MY_ID = 0xABC
