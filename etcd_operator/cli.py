@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from etcd_operator import __version__
 from etcd_operator.manifests import generated_files
+from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -16,6 +18,9 @@ def _run(args: argparse.Namespace) -> int:
     # point it at our handlers so users never need to know the module path.
     from kopf.cli import main as kopf_main
 
+    # The handlers read their settings from the environment (as in a Deployment's env).
+    if args.cluster_domain is not None:
+        os.environ[CLUSTER_DOMAIN_ENV] = args.cluster_domain
     kopf_args = ["run", "--module", "etcd_operator.handlers"]
     if args.namespace:
         for ns in args.namespace:
@@ -80,6 +85,12 @@ def _manifests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_domain(value: str) -> str:
+    if not valid_cluster_domain(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a DNS domain")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etcd-operator", description="Kubernetes operator for etcd clusters."
@@ -92,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
+    run.add_argument(
+        "--cluster-domain",
+        type=_cluster_domain,
+        help=f"the Kubernetes cluster's DNS domain (default: ${CLUSTER_DOMAIN_ENV},"
+        f" else {DEFAULT_CLUSTER_DOMAIN})",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
 

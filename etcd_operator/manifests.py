@@ -37,6 +37,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBi
 from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
+from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 
@@ -89,6 +90,8 @@ def deployment() -> Deployment:
             ),
             # Member pods run their data-directory check in the operator's own image.
             EnvVar(name="ETCD_OPERATOR_IMAGE", value=IMAGE),
+            # The cluster's DNS domain: members' peer and client URLs are named in it.
+            EnvVar(name=CLUSTER_DOMAIN_ENV, value=DEFAULT_CLUSTER_DOMAIN),
             EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
         ],
         ports=[ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP")],

@@ -8,6 +8,7 @@ for its pod, its claim and its etcd member: `<cluster>-<ordinal>`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 MAX_REPLICAS = 9
@@ -18,6 +19,17 @@ CLIENT_PORT = 2379
 PEER_PORT = 2380
 METRICS_PORT = 2381  # plain HTTP /metrics, /health, /livez, /readyz; stays plain under TLS
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
+# Where the operator reads another domain from (`etcd-operator run --cluster-domain` sets it).
+CLUSTER_DOMAIN_ENV = "ETCD_OPERATOR_CLUSTER_DOMAIN"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def valid_cluster_domain(domain: str) -> bool:
+    """Whether `domain` can be the Kubernetes cluster's DNS domain (`cluster.local`,
+    `k8s.example.com`): lowercase DNS labels joined by dots, no trailing dot."""
+    return 0 < len(domain) <= 253 and all(
+        _DNS_LABEL.fullmatch(label) for label in domain.split(".")
+    )
 
 
 def member_name(cluster: str, ordinal: int) -> str:

@@ -32,3 +32,10 @@ def test_console_script_help_works() -> None:
         check=True,
     ).stdout
     assert "run" in out and "version" in out
+
+
+def test_run_takes_the_cluster_domain_and_refuses_a_malformed_one() -> None:
+    args = build_parser().parse_args(["run", "--cluster-domain", "corp.example"])
+    assert args.cluster_domain == "corp.example"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--cluster-domain", "Corp..example."])

@@ -46,3 +46,14 @@ def test_names_of_other_clusters_have_no_ordinal() -> None:
     assert naming.ordinal_of("demo-01", "demo") is None
     assert naming.ordinal_of("other-1", "demo") is None
     assert naming.ordinal_of("demo-1", "de") is None
+
+
+def test_cluster_domains_are_dns_names() -> None:
+    for good in ("cluster.local", "k8s.example.com", "a", "x-1.y"):
+        assert naming.valid_cluster_domain(good), good
+    for bad in ("", "cluster.local.", ".local", "Cluster.local", "a..b", "-a.b", "a_b", "a" * 64):
+        assert not naming.valid_cluster_domain(bad), bad
+    members = [naming.member_name("demo", 0)]
+    assert naming.initial_cluster("demo", "ns", members, "corp.example") == {
+        "demo-0": "http://demo-0.demo.ns.svc.corp.example:2380"
+    }
