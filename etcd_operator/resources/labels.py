@@ -28,6 +28,8 @@ ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"
 # Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
 # interrupted by an operator restart resumes with the same member set.
 BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+# Services and the PDB carry the hash of what the operator last applied (resources.applied).
+APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 
 
 # Setting blockOwnerDeletion needs update on the owner's finalizers (enforced by the
