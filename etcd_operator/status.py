@@ -21,7 +21,8 @@ from etcd_operator.api import (
     MemberStatus,
     OperationState,
 )
-from etcd_operator.naming import client_endpoint, client_url
+from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN, client_endpoint, client_url
+from etcd_operator.pacing import OBJECT_APPLY_FAILED, STEP_FAILED
 from etcd_operator.planner import (
     Decision,
     Degraded,
@@ -61,13 +62,21 @@ class Round:
     client_endpoint: str
     # The step was applied and failed: status says so instead of claiming progress.
     error: str | None = None
+    # Applying a Service or the PodDisruptionBudget failed (the step still ran).
+    objects_error: str | None = None
 
 
 def round_of(
-    observed: Observed, decision: Decision, *, cluster_id: int | None, error: str | None
+    observed: Observed,
+    decision: Decision,
+    *,
+    cluster_id: int | None,
+    error: str | None,
+    objects_error: str | None = None,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Round:
     """The round as status reports it, from what the shell observed and decided."""
-    members, leader = member_rows(observed)
+    members, leader = member_rows(observed, cluster_domain)
     ref = observed.cluster
     return Round(
         observed=observed,
@@ -76,12 +85,16 @@ def round_of(
         ready_replicas=sum(1 for p in observed.pods.values() if p.ready),
         cluster_id=f"{cluster_id:x}" if cluster_id is not None else None,
         leader=leader,
+        # Relative to the cluster domain (`<svc>.<ns>.svc`): right whatever the domain is.
         client_endpoint=client_endpoint(ref.name, ref.namespace),
         error=error,
+        objects_error=objects_error,
     )
 
 
-def member_rows(o: Observed) -> tuple[list[MemberStatus], str | None]:
+def member_rows(
+    o: Observed, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> tuple[list[MemberStatus], str | None]:
     """`status.members`, one row per entry of the member list, and the leader's name."""
     names = {url: n for n, url in o.expected_peer_urls.items()}
     ref = o.cluster
@@ -101,7 +114,7 @@ def member_rows(o: Observed) -> tuple[list[MemberStatus], str | None]:
                     "peerURL": m.peer_urls[0] if m.peer_urls else None,
                     "clientURL": m.client_urls[0]
                     if m.client_urls
-                    else client_url(name, ref.name, ref.namespace),
+                    else client_url(name, ref.name, ref.namespace, cluster_domain),
                     "isLearner": m.is_learner,
                     "healthy": bool(health and health.healthy),
                     "version": health.version if health and reachable else None,
@@ -154,7 +167,7 @@ def _available(r: Round) -> tuple[ConditionStatus, str, str]:
 def _progressing(r: Round) -> tuple[ConditionStatus, str, str]:
     d = r.decision
     if r.error is not None:
-        return ConditionStatus.TRUE, "StepFailed", f"{d.message}: {r.error}"
+        return ConditionStatus.TRUE, STEP_FAILED, f"{d.message}: {r.error}"
     match d.step:
         case InSync() | Paused() | Degraded() | Done():
             return ConditionStatus.FALSE, d.reason.value, d.message
@@ -167,6 +180,8 @@ def _degraded(r: Round) -> tuple[ConditionStatus, str, str]:
     if isinstance(d.step, Degraded):
         return ConditionStatus.TRUE, d.reason.value, d.message
     desired = r.observed.spec.replicas
+    if r.objects_error is not None:
+        return ConditionStatus.TRUE, OBJECT_APPLY_FAILED, r.objects_error
     if r.ready_replicas < desired and r.observed.bootstrapped:
         message = f"{r.ready_replicas} of {desired} members ready"
         return ConditionStatus.TRUE, "MembersNotReady", message
@@ -201,15 +216,17 @@ def _last_operation(
             return previous.model_copy(update={"state": OperationState.SUCCEEDED, "time": now})
         case step if not acts(step):
             return previous
-        case _:
+        case step:
             state = OperationState.ERROR if r.error else OperationState.PROCESSING
-            description = r.decision.message + (f": {r.error}" if r.error else "")
-            return LastOperation(
-                type=type(r.decision.step).__name__,
-                state=state,
-                description=description[:1024],
-                time=now,
-            )
+            description = (r.decision.message + (f": {r.error}" if r.error else ""))[:1024]
+            kind = type(step).__name__
+            if previous is not None and (previous.type, previous.state, previous.description) == (
+                kind,
+                state,
+                description,
+            ):
+                return previous  # the same operation again (a retry): it began back then
+            return LastOperation(type=kind, state=state, description=description, time=now)
 
 
 def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> EtcdClusterStatus:

@@ -62,6 +62,28 @@ def test_a_failed_step_is_reported_in_progressing_and_last_operation() -> None:
     assert "boom" in status.last_operation.description
 
 
+def test_a_step_failing_the_same_way_again_does_not_rewrite_the_last_operation() -> None:
+    observed = fresh(3)
+    decision = decide(observed)
+    first = next_status(_round(observed, decision, ready=0, error="boom"), None, T0)
+    again = next_status(
+        _round(observed, decision, ready=0, error="boom"), first, T0 + timedelta(seconds=40)
+    )
+    assert again == first, "an unchanged status is not written"
+
+
+def test_a_failed_object_apply_is_a_degraded_condition() -> None:
+    from dataclasses import replace
+
+    observed = cluster(3)
+    r = replace(_round(observed, decide(observed)), objects_error="Service demo: forbidden")
+    status = next_status(r, None, T0)
+    degraded = _cond(status, "Degraded")
+    assert degraded.status is ConditionStatus.TRUE
+    assert (degraded.reason, degraded.message) == ("ObjectApplyFailed", "Service demo: forbidden")
+    assert status.phase is ClusterPhase.RUNNING, "the members themselves are fine"
+
+
 def test_waiting_keeps_the_last_operation() -> None:
     observed = fresh(3)
     acted = next_status(_round(observed, decide(observed), ready=0), None, T0)
