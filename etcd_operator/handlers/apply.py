@@ -9,13 +9,13 @@ from typing import assert_never
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Service
-from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import (
     EtcdClient,
+    EtcdUnavailable,
     LearnerNotReady,
     MemberExists,
     MemberNotFound,
@@ -23,7 +23,7 @@ from etcd_operator.etcd import (
     ReconfigurationRejected,
     TooManyLearners,
 )
-from etcd_operator.handlers.observe import World, etcd_config
+from etcd_operator.handlers.observe import World
 from etcd_operator.naming import cluster_token
 from etcd_operator.planner import (
     AddLearner,
@@ -40,13 +40,7 @@ from etcd_operator.planner import (
     UpgradeMember,
     action_of,
 )
-from etcd_operator.resources import (
-    client_service,
-    member_pod,
-    member_pvc,
-    peer_service,
-    pod_disruption_budget,
-)
+from etcd_operator.resources import member_pod, member_pvc
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
@@ -56,8 +50,6 @@ rbac.needs(
     "delete",
     why="member claims: created with the pod, deleted when scaled away or stale",
 )
-rbac.needs(Service, "create", "patch", why="peer and client services, server-side applied")
-rbac.needs(PodDisruptionBudget, "create", "patch", why="the disruption budget, server-side applied")
 
 _CONFLICT = 409
 _NOT_FOUND = 404
@@ -71,55 +63,56 @@ def operator_image() -> str:
     return os.environ.get("ETCD_OPERATOR_IMAGE") or DEFAULT_OPERATOR_IMAGE
 
 
-async def ensure_cluster_objects(kube: AsyncClient, cluster: EtcdCluster, voters: int) -> None:
-    """Services and the disruption budget (keeping a quorum of `voters`): server-side apply
-    is idempotent by design."""
-    await kube.apply(peer_service(cluster), force=True)
-    await kube.apply(client_service(cluster), force=True)
-    if cluster.spec.pod_disruption_budget.enabled:
-        await kube.apply(pod_disruption_budget(cluster, voting_members=voters), force=True)
-
-
-async def apply_step(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
+async def apply_step(
+    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, *, cluster_domain: str
+) -> None:
     try:
-        await _apply(kube, cluster, world, step)
+        await _apply(kube, cluster, world, step, cluster_domain)
     except (ReconfigurationRejected, TooManyLearners) as e:
         # etcd refuses membership changes for a few seconds after a member starts.
         raise StepNotReady(str(e)) from e
 
 
-async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step) -> None:
+async def _apply(
+    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, domain: str
+) -> None:
     action = action_of(step)
     if action is None:
         return  # the step only reports: status says it
     match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
-                await _create_member_pod(kube, cluster, name, initial, version, expect_data=False)
+                await _create_member_pod(
+                    kube, cluster, name, initial, version, domain=domain, expect_data=False
+                )
         case CreatePod(member=name, initial_cluster=initial, version=version):
             await _create_member_pod(
-                kube, cluster, name, initial, version, expect_data=_has_voted(world, name)
+                kube,
+                cluster,
+                name,
+                initial,
+                version,
+                domain=domain,
+                expect_data=_has_voted(world, name),
             )
         case AddLearner(peer_url=url):
-            async with _etcd(world) as etcd:
-                # MemberExists: added in an earlier round whose answer we never saw.
-                with contextlib.suppress(MemberExists):
-                    await etcd.member_add([url], learner=True)
+            # MemberExists: added in an earlier round whose answer we never saw.
+            with contextlib.suppress(MemberExists):
+                await _etcd(world).member_add([url], learner=True)
         case PromoteLearner(member_id=member_id):
-            async with _etcd(world) as etcd:
-                try:
-                    await etcd.member_promote(member_id)
-                except MemberNotLearner:
-                    pass
-                except LearnerNotReady as e:
-                    raise StepNotReady(str(e)) from e
+            try:
+                await _etcd(world).member_promote(member_id)
+            except MemberNotLearner:
+                pass
+            except LearnerNotReady as e:
+                raise StepNotReady(str(e)) from e
         case MoveLeader(to_id=to_id):
-            async with _etcd(world) as etcd:
-                await etcd.move_leader(to_id)
+            await _etcd(world).move_leader(to_id)
         case RemoveMember(member_id=member_id):
-            async with _etcd(world) as etcd:
-                with contextlib.suppress(MemberNotFound):
-                    await etcd.member_remove(member_id)
+            # The client observe used knows which member answers at which endpoint, so the
+            # request goes through another member than the one removed.
+            with contextlib.suppress(MemberNotFound):
+                await _etcd(world).member_remove(member_id)
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
         case DeletePVC(member=name):
@@ -132,7 +125,9 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
                     await _delete(kube, Pod, name, cluster.namespace)
                 return
             initial = _current_cluster(world, cluster)
-            await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
+            await _create_member_pod(
+                kube, cluster, name, initial, version, domain=domain, expect_data=True
+            )
         case _:
             assert_never(action)
 
@@ -155,11 +150,10 @@ def _has_voted(world: World, name: str) -> bool:
 
 
 def _etcd(world: World) -> EtcdClient:
-    members = world.cluster_members
-    endpoints = [url for m in (members.members if members else ()) for url in m.client_urls]
-    if not endpoints:
-        endpoints = [h.endpoint for h in world.health.values()]
-    return EtcdClient(etcd_config(endpoints))
+    """The client this round observed etcd through (the cluster's, kept across rounds)."""
+    if world.etcd is None:
+        raise EtcdUnavailable("no member pod to reach etcd through")
+    return world.etcd
 
 
 async def _create_member_pod(
@@ -169,12 +163,19 @@ async def _create_member_pod(
     initial: InitialCluster,
     version: str,
     *,
+    domain: str,
     expect_data: bool,
 ) -> None:
     if not cluster.spec.storage.empty_dir:
         await _create(kube, member_pvc(cluster, name))
     pod = member_pod(
-        cluster, name, version, initial, expect_data=expect_data, operator_image=operator_image()
+        cluster,
+        name,
+        version,
+        initial,
+        expect_data=expect_data,
+        operator_image=operator_image(),
+        cluster_domain=domain,
     )
     await _create(kube, pod)
 

@@ -1,14 +1,20 @@
-"""kopf wiring for EtcdCluster: one reconcile loop per cluster, woken by its pods' events.
+"""kopf wiring for EtcdCluster: one reconcile loop per cluster, woken by the events of the
+resource itself (a new generation, a deletion), its pods and its claims.
 
-Each round: observe -> planner.decide -> apply exactly one step -> write status. State
-lives only in the world and in status, so the operator can be killed between any two
-calls and the next round carries on from what it sees.
+Each round: observe -> planner.decide -> (unless paused) apply the Services and PDB that are
+missing or differ, apply exactly one step, write status if it changed, post new Events.
+State lives only in the world and in status, so the operator can be killed between any two
+calls and the next round carries on from what it sees. The loop keeps in memory only what
+makes rounds cheaper and quieter: the cluster's etcd client and its `Pace` (back-off, Events
+already posted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -30,21 +36,17 @@ from etcd_operator.api import (
     parse_cluster,
 )
 from etcd_operator.etcd import EtcdError
-from etcd_operator.handlers.apply import StepNotReady, apply_step, ensure_cluster_objects
-from etcd_operator.handlers.observe import World, observe
+from etcd_operator.handlers.apply import StepNotReady, apply_step
+from etcd_operator.handlers.objects import sync_cluster_objects
+from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.kube import EtcdClusterResource, new_client
-from etcd_operator.planner import (
-    Decision,
-    Degraded,
-    Done,
-    InSync,
-    Paused,
-    Reason,
-    Wait,
-    acts,
-    decide,
-    pdb_voters,
+from etcd_operator.naming import (
+    CLUSTER_DOMAIN_ENV,
+    DEFAULT_CLUSTER_DOMAIN,
+    valid_cluster_domain,
 )
+from etcd_operator.pacing import PAUSED, Outcome, Pace, after_round, backoff
+from etcd_operator.planner import Decision, Paused, Reason, decide, pdb_voters
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
@@ -59,6 +61,7 @@ FINALIZER = "etcd.operator.io/finalizer"
 rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
 rbac.needs(EtcdClusterResource, "patch", why="kopf: its finalizer and bookkeeping annotations")
 rbac.needs(Pod, "list", "watch", why="kopf: member pod events wake the cluster's loop")
+rbac.needs(PersistentVolumeClaim, "watch", why="kopf: member claim events wake the loop")
 rbac.needs(Event, "create", why="kopf.event / kopf.warn: one Event per step")
 rbac.needs(CustomResourceDefinition, "list", "watch", why="kopf: follows CRD changes")
 rbac.needs(Namespace, "list", "watch", why="kopf with --namespace: follows namespaces")
@@ -71,14 +74,27 @@ rbac.needs(
 
 log = logging.getLogger(__name__)
 
-# Seconds until the next round when nothing wakes the loop earlier.
-AFTER_ACTION = 1.0
-AFTER_WAIT = 2.0
-AFTER_ERROR = 5.0
-IN_SYNC = 15.0
-PAUSED = 30.0
 
-_wakeups: dict[tuple[str, str], asyncio.Event] = {}
+@dataclass
+class ClusterLoop:
+    """What the loop of one cluster keeps between rounds (memory only; losing it is safe)."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    etcd: EtcdSession = field(default_factory=EtcdSession)
+    pace: Pace = field(default_factory=Pace)
+    # The resource's generation as the last round read it: a newer one wakes the loop.
+    generation: int | None = None
+
+
+_loops: dict[tuple[str, str], ClusterLoop] = {}
+
+
+def cluster_domain() -> str:
+    """The Kubernetes cluster's DNS domain (`--cluster-domain`), checked at startup."""
+    domain = os.environ.get(CLUSTER_DOMAIN_ENV) or DEFAULT_CLUSTER_DOMAIN
+    if not valid_cluster_domain(domain):
+        raise ValueError(f"{CLUSTER_DOMAIN_ENV}={domain!r} is not a DNS domain")
+    return domain
 
 
 @kopf.on.startup()
@@ -94,6 +110,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    memo.cluster_domain = cluster_domain()
     memo.kube = new_client()
 
 
@@ -105,11 +122,24 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods", labels={MANAGED_BY_LABEL: MANAGED_BY})
-async def member_pod_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
+@kopf.on.event("", "v1", "persistentvolumeclaims", labels={MANAGED_BY_LABEL: MANAGED_BY})
+async def member_object_changed(body: kopf.Body, namespace: str | None, **_: Any) -> None:
     instance = body.get("metadata", {}).get("labels", {}).get(INSTANCE_LABEL)
-    wake = _wakeups.get((namespace or "", instance or ""))
-    if wake is not None:
-        wake.set()
+    loop = _loops.get((namespace or "default", instance or ""))
+    if loop is not None:
+        loop.wake.set()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def cluster_changed(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
+    """A spec change or a deletion is acted on now, not at the next interval. Status writes
+    (the loop's own) leave the generation alone and wake nothing."""
+    loop = _loops.get((namespace or "default", name))
+    meta = body.get("metadata", {})
+    if loop is not None and (
+        meta.get("deletionTimestamp") or meta.get("generation") != loop.generation
+    ):
+        loop.wake.set()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=30.0)
@@ -118,21 +148,25 @@ async def reconcile_forever(
 ) -> None:
     namespace = namespace or "default"
     key = (namespace, name)
-    wake = _wakeups.setdefault(key, asyncio.Event())
+    loop = _loops.setdefault(key, ClusterLoop())
     try:
         while not stopped:
-            wake.clear()
+            loop.wake.clear()
             try:
-                delay = await reconcile_once(memo.kube, namespace, name)
+                delay = await reconcile_once(
+                    memo.kube, loop, namespace, name, cluster_domain=memo.cluster_domain
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The loop must outlive any single bad round (API hiccup, bug): log, retry.
                 log.exception("reconcile of %s/%s failed", namespace, name)
-                delay = AFTER_ERROR
-            await _sleep(wake, stopped, delay)
+                loop.pace = replace(loop.pace, failures=loop.pace.failures + 1)
+                delay = backoff(loop.pace.failures)
+            await _sleep(loop.wake, stopped, delay)
     finally:
-        _wakeups.pop(key, None)
+        _loops.pop(key, None)
+        await loop.etcd.close()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
@@ -158,61 +192,63 @@ async def cluster_deleted(
     )
 
 
-async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
+async def reconcile_once(
+    kube: AsyncClient, loop: ClusterLoop, namespace: str, name: str, *, cluster_domain: str
+) -> float:
     """One round for one cluster; returns the seconds until the next round is due."""
     raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
-    event_target = kopf.Body(cast(kopf.RawBody, body))
+    loop.generation = body["metadata"].get("generation")
     try:
         cluster = parse_cluster(body)
     except InvalidSpecError as e:
         await _report_invalid_spec(kube, body, e)
         return PAUSED
     deleting = bool(body["metadata"].get("deletionTimestamp"))
-    world = await observe(kube, cluster, deleting=deleting)
-    if not deleting:
-        await ensure_cluster_objects(kube, cluster, pdb_voters(world.observed))
+    world = await observe(kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain)
     decision = decide(world.observed)
+    if isinstance(decision.step, Paused):
+        # Paused means nothing is written: no object, no status; one Event per pause.
+        return _paced(loop, body, Outcome(decision))
+    objects_error = None
+    if not deleting:
+        voters = pdb_voters(world.observed)
+        objects_error = await sync_cluster_objects(kube, cluster, voters)
     error: str | None = None
-    delay = _delay_for(decision)
-    if acts(decision.step):
-        kopf.event(
-            event_target, type="Normal", reason=decision.reason.value, message=decision.message
-        )
-    elif isinstance(decision.step, Degraded) and _newly_degraded(cluster, decision):
-        kopf.event(
-            event_target, type="Warning", reason=decision.reason.value, message=decision.message
-        )
+    not_ready = False
     try:
-        await apply_step(kube, cluster, world, decision.step)
+        await apply_step(kube, cluster, world, decision.step, cluster_domain=cluster_domain)
     except StepNotReady:
-        delay = AFTER_WAIT
+        not_ready = True
     except (EtcdError, ApiError) as e:
         error = str(e)
-        delay = AFTER_ERROR
-        kopf.event(
-            event_target,
-            type="Warning",
-            reason="StepFailed",
-            message=f"{decision.reason.value}: {error}",
-        )
     log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
-    await _write_status(kube, cluster, world, decision, error)
+    await _write_status(
+        kube,
+        cluster,
+        world,
+        decision,
+        error=error,
+        objects_error=objects_error,
+        domain=cluster_domain,
+    )
+    outcome = Outcome(
+        decision,
+        error=error,
+        objects_error=objects_error,
+        newly_degraded=_newly_degraded(cluster, decision),
+        not_ready=not_ready,
+    )
+    return _paced(loop, body, outcome)
+
+
+def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:
+    """Post the round's new Events; the delay until the next round."""
+    loop.pace, notes, delay = after_round(loop.pace, outcome)
+    target = kopf.Body(cast(kopf.RawBody, body))
+    for note in notes:
+        kopf.event(target, type=note.type.value, reason=note.reason, message=note.message)
     return delay
-
-
-def _delay_for(decision: Decision) -> float:
-    match decision.step:
-        case InSync():
-            return IN_SYNC
-        case Paused() | Done():
-            return PAUSED
-        case Wait():
-            return AFTER_WAIT
-        case Degraded():
-            return AFTER_ERROR
-        case _:
-            return AFTER_ACTION
 
 
 def _newly_degraded(cluster: EtcdCluster, decision: Decision) -> bool:
@@ -222,15 +258,26 @@ def _newly_degraded(cluster: EtcdCluster, decision: Decision) -> bool:
 
 
 async def _write_status(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, decision: Decision, error: str | None
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    decision: Decision,
+    *,
+    error: str | None,
+    objects_error: str | None,
+    domain: str,
 ) -> None:
     members = world.cluster_members
     cluster_id = members.cluster_id if members else None
-    new = next_status(
-        round_of(world.observed, decision, cluster_id=cluster_id, error=error),
-        cluster.status,
-        datetime.now(UTC),
+    round_ = round_of(
+        world.observed,
+        decision,
+        cluster_id=cluster_id,
+        error=error,
+        objects_error=objects_error,
+        cluster_domain=domain,
     )
+    new = next_status(round_, cluster.status, datetime.now(UTC))
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
     if payload == previous:
@@ -247,7 +294,15 @@ async def _write_status(
 async def _report_invalid_spec(
     kube: AsyncClient, body: dict[str, Any], e: InvalidSpecError
 ) -> None:
-    message = str(e)
+    message = str(e)[:32768]
+    reported = ((body.get("status") or {}).get("conditions")) or []
+    if any(
+        c.get("type") == "Degraded"
+        and c.get("reason") == Reason.INVALID_SPEC.value
+        and c.get("message") == message
+        for c in reported
+    ):
+        return  # status already says so: no second Warning, no rewrite
     kopf.warn(
         kopf.Body(cast(kopf.RawBody, body)), reason=Reason.INVALID_SPEC.value, message=message
     )
@@ -256,7 +311,7 @@ async def _report_invalid_spec(
         "type": "Degraded",
         "status": "True",
         "reason": Reason.INVALID_SPEC.value,
-        "message": message[:32768],
+        "message": message,
         "observedGeneration": body["metadata"].get("generation"),
         "lastTransitionTime": now,
     }

@@ -1,7 +1,8 @@
 """Observe one EtcdCluster: read pods, claims and etcd into the planner's `Observed`.
 
 Reads only. Every etcd call is bounded by short timeouts so that a dead member costs one
-dial timeout, never a hung reconcile loop.
+dial timeout, never a hung reconcile loop. The etcd client is the cluster's `EtcdSession`'s,
+kept across rounds and shared with apply.
 """
 
 from __future__ import annotations
@@ -19,12 +20,7 @@ from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
-from etcd_operator.naming import (
-    DEFAULT_CLUSTER_DOMAIN,
-    client_url,
-    initial_cluster,
-    member_names,
-)
+from etcd_operator.naming import client_url, initial_cluster, member_names
 from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
@@ -67,10 +63,41 @@ class World:
     pods: Mapping[str, Pod]
     cluster_members: ClusterMembers | None
     health: Mapping[int, EndpointHealth]
+    # The client this round talked to etcd through (None: no member pod to reach it by).
+    etcd: EtcdClient | None = None
 
 
 def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
     return EtcdConfig(endpoints=tuple(endpoints), dial_timeout=1.5, request_timeout=4.0)
+
+
+class EtcdSession:
+    """One etcd client per cluster, kept across rounds (its channels, which endpoint answered
+    last, which member answers at which endpoint, so `member_remove` can avoid the member it
+    removes) and shared by observe and apply within a round.
+
+    The client is replaced when the set of member pods changes (a pod added, removed or
+    recreated under the same name): its endpoints are those pods' client URLs, and a channel
+    resolved to a pod's address must not outlive that pod (its address may go to another
+    pod). A channel that breaks in between is dropped and re-dialled by the client itself.
+    """
+
+    def __init__(self) -> None:
+        self._client: EtcdClient | None = None
+        self._pods: tuple[tuple[str, str], ...] = ()
+
+    async def client(self, endpoints: Sequence[str], pod_uids: Sequence[str]) -> EtcdClient:
+        """The client for these endpoints, one per member pod (with the pods' uids)."""
+        pods = tuple(zip(endpoints, pod_uids, strict=True))
+        if self._client is None or pods != self._pods:
+            await self.close()
+            self._client, self._pods = EtcdClient(etcd_config(endpoints)), pods
+        return self._client
+
+    async def close(self) -> None:
+        client, self._client, self._pods = self._client, None, ()
+        if client is not None:
+            await client.close()
 
 
 def expected_peer_urls(cluster: EtcdCluster, domain: str) -> dict[str, str]:
@@ -83,7 +110,8 @@ async def observe(
     cluster: EtcdCluster,
     *,
     deleting: bool,
-    domain: str = DEFAULT_CLUSTER_DOMAIN,
+    etcd: EtcdSession,
+    domain: str,
 ) -> World:
     ns = cluster.namespace
     selector: LabelSelector = dict(member_selector(cluster))
@@ -97,7 +125,13 @@ async def observe(
         async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
         if c.metadata and c.metadata.name
     }
-    members, health = await _observe_etcd(cluster, sorted(pods), domain)
+    client: EtcdClient | None = None
+    if pods:
+        names = sorted(pods)
+        endpoints = [client_url(n, cluster.name, ns, domain) for n in names]
+        uids = [(p.metadata.uid if (p := pods[n]).metadata else None) or "" for n in names]
+        client = await etcd.client(endpoints, uids)
+    members, health = await _observe_etcd(client, cluster, domain)
     status = cluster.status
     spec = cluster.spec
     observed = Observed(
@@ -129,35 +163,33 @@ async def observe(
         status_version=status.current_version if status else None,
         now=datetime.now(UTC),
     )
-    return World(observed, pods, members, health)
+    return World(observed, pods, members, health, client)
 
 
 async def _observe_etcd(
-    cluster: EtcdCluster, pod_names: Sequence[str], domain: str
+    etcd: EtcdClient | None, cluster: EtcdCluster, domain: str
 ) -> tuple[ClusterMembers | None, dict[int, EndpointHealth]]:
-    if not pod_names:
+    if etcd is None:
         return None, {}
-    endpoints = [client_url(n, cluster.name, cluster.namespace, domain) for n in pod_names]
-    async with EtcdClient(etcd_config(endpoints)) as etcd:
-        try:
-            members = await etcd.member_list()
-        except EtcdError:
-            return None, {}
-        by_peer = {
-            url: client_url(name, cluster.name, cluster.namespace, domain)
-            for name, url in expected_peer_urls(cluster, domain).items()
-        }
-        targets: dict[int, str] = {}
-        for m in members.members:
-            # An unstarted learner publishes no client URL yet; ask it where it will listen.
-            url = (
-                m.client_urls[0]
-                if m.client_urls
-                else next((by_peer[u] for u in m.peer_urls if u in by_peer), None)
-            )
-            if url is not None:
-                targets[m.id] = url
-        results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
+    try:
+        members = await etcd.member_list()
+    except EtcdError:
+        return None, {}
+    by_peer = {
+        url: client_url(name, cluster.name, cluster.namespace, domain)
+        for name, url in expected_peer_urls(cluster, domain).items()
+    }
+    targets: dict[int, str] = {}
+    for m in members.members:
+        # An unstarted learner publishes no client URL yet; ask it where it will listen.
+        url = (
+            m.client_urls[0]
+            if m.client_urls
+            else next((by_peer[u] for u in m.peer_urls if u in by_peer), None)
+        )
+        if url is not None:
+            targets[m.id] = url
+    results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
     return members, dict(zip(targets, results, strict=True))
 
 

@@ -3,63 +3,20 @@ declared, and every Kubernetes API call the handlers make is declared."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import rbac
 from etcd_operator.handlers import apply, etcdcluster
-from etcd_operator.handlers.observe import World, observe
+from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.manifests import cluster_role
+from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.planner import DeletePod, DeletePVC, UpgradeMember
 from unit.support.clusters import make_cluster
-
-
-class RecordingClient:
-    """A stand-in for lightkube's AsyncClient that records (group, resource, verb)."""
-
-    def __init__(self, body: dict[str, Any], pvcs: tuple[str, ...] = ()) -> None:
-        self.body, self.pvcs, self.calls = body, list(pvcs), set[tuple[str, str, str]]()
-
-    def _record(self, kind: Any, verb: str) -> None:
-        self.calls.add((*rbac.resource_of(kind), verb))
-
-    async def get(self, kind: Any, name: str, **_: Any) -> Any:
-        self._record(kind, "get")
-        body = self.body
-
-        class Raw:
-            def to_dict(self) -> dict[str, Any]:
-                return body
-
-        return Raw()
-
-    def list(self, kind: Any, **_: Any) -> AsyncIterator[Any]:
-        self._record(kind, "list")
-        names = self.pvcs if kind is PersistentVolumeClaim else []
-
-        async def items() -> AsyncIterator[Any]:
-            for name in names:
-                yield kind(metadata=ObjectMeta(name=name))
-
-        return items()
-
-    async def create(self, obj: Any) -> None:
-        self._record(type(obj), "create")
-
-    async def delete(self, kind: Any, name: str, **_: Any) -> None:
-        self._record(kind, "delete")
-
-    async def patch(self, kind: Any, name: str, obj: Any, **_: Any) -> None:
-        self._record(kind, "patch")
-
-    async def apply(self, obj: Any, **_: Any) -> None:
-        # Server-side apply is a PATCH that creates the object when it is missing.
-        self._record(type(obj), "patch")
-        self._record(type(obj), "create")
+from unit.support.kube import RecordingClient
 
 
 def _granted() -> set[tuple[str, str, str]]:
@@ -99,7 +56,14 @@ async def test_every_api_call_of_a_reconcile_round_is_declared(
 ) -> None:
     monkeypatch.setattr(etcdcluster.kopf, "event", lambda *a, **k: None)
     kube = RecordingClient(_body(replicas=3))
-    await etcdcluster.reconcile_once(kube, "ns", "demo")  # type: ignore[arg-type]
+    loop = etcdcluster.ClusterLoop()
+    await etcdcluster.reconcile_once(
+        kube,  # type: ignore[arg-type]
+        loop,
+        "ns",
+        "demo",
+        cluster_domain=DEFAULT_CLUSTER_DOMAIN,
+    )
     assert ("", "pods", "create") in kube.calls  # the round bootstrapped the cluster
     assert kube.calls <= _granted(), kube.calls - _granted()
 
@@ -110,14 +74,26 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
     monkeypatch.setattr(etcdcluster.kopf, "event", lambda *a, **k: None)
     cluster = make_cluster(pvcRetentionPolicy={"whenDeleted": "Delete"})
     kube = RecordingClient(_body(), pvcs=["demo-0"])
-    world = await observe(kube, cluster, deleting=False)  # type: ignore[arg-type]
+    world = await observe(
+        kube,  # type: ignore[arg-type]
+        cluster,
+        deleting=False,
+        etcd=EtcdSession(),
+        domain=DEFAULT_CLUSTER_DOMAIN,
+    )
     world = World(world.observed, {"demo-0": Pod(metadata=ObjectMeta(name="demo-0"))}, None, {})
     for step in (
         DeletePod("demo-3"),
         DeletePVC("demo-3"),
         UpgradeMember("demo-0", 1, "3.5.17", "3.6.16"),
     ):
-        await apply.apply_step(kube, cluster, world, step)  # type: ignore[arg-type]
+        await apply.apply_step(
+            kube,  # type: ignore[arg-type]
+            cluster,
+            world,
+            step,
+            cluster_domain=DEFAULT_CLUSTER_DOMAIN,
+        )
     body = _body(pvcRetentionPolicy={"whenDeleted": "Delete"})
     await etcdcluster.cluster_deleted(body=body, name="demo", namespace="ns", memo=_Memo(kube))
     assert {("", "pods", "delete"), ("", "persistentvolumeclaims", "delete")} <= kube.calls

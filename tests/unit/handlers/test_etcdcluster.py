@@ -1,0 +1,135 @@
+"""The reconcile shell: what one round writes, and what wakes the loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import Status
+from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.policy_v1 import PodDisruptionBudget
+
+from etcd_operator import pacing
+from etcd_operator.handlers import etcdcluster
+from etcd_operator.handlers.objects import desired_objects, sync_cluster_objects
+from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
+from unit.support.clusters import make_cluster
+from unit.support.kube import RecordingClient
+
+
+def _body(generation: int = 1, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "etcd.operator.io/v1alpha1",
+        "kind": "EtcdCluster",
+        "metadata": {"name": "demo", "namespace": "ns", "uid": "uid-1", "generation": generation},
+        "spec": spec,
+    }
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    posted: list[tuple[str, str, str]] = []
+
+    def event(_body: Any, *, type: str, reason: str, message: str) -> None:
+        posted.append((type, reason, message))
+
+    monkeypatch.setattr(etcdcluster.kopf, "event", event)
+    return posted
+
+
+async def _round(
+    kube: RecordingClient,
+    loop: etcdcluster.ClusterLoop | None = None,
+    domain: str = DEFAULT_CLUSTER_DOMAIN,
+) -> float:
+    return await etcdcluster.reconcile_once(
+        kube,  # type: ignore[arg-type]
+        loop or etcdcluster.ClusterLoop(),
+        "ns",
+        "demo",
+        cluster_domain=domain,
+    )
+
+
+def _forbidden(obj: Any) -> Exception | None:
+    if not isinstance(obj, Service):
+        return None
+    return ApiError(status=Status(code=403, message="services is forbidden", reason="Forbidden"))
+
+
+async def test_a_paused_cluster_gets_no_writes_and_one_event(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = RecordingClient(_body(replicas=3, paused=True))
+    loop = etcdcluster.ClusterLoop()
+    assert await _round(kube, loop) == pacing.PAUSED
+    assert await _round(kube, loop) == pacing.PAUSED
+    assert kube.writes == set()
+    assert [reason for _, reason, _ in events] == ["Paused"]
+
+
+async def test_a_failed_service_apply_does_not_stop_the_round(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = RecordingClient(_body(replicas=3), fail_apply=_forbidden)
+    delay = await _round(kube)
+    created = [obj for verb, obj in kube.written if verb == "create" and isinstance(obj, Pod)]
+    assert len(created) == 3, "the bootstrap still ran"
+    status = next(patch["status"] for verb, patch in kube.written if verb == "patch")
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True"
+    assert degraded["reason"] == "ObjectApplyFailed"
+    assert "services is forbidden" in degraded["message"]
+    assert ("Warning", "ObjectApplyFailed") in {(t, r) for t, r, _ in events}
+    assert delay == pacing.backoff(1)
+
+
+async def test_the_cluster_domain_names_the_members(events: list[tuple[str, str, str]]) -> None:
+    kube = RecordingClient(_body(replicas=3))
+    await _round(kube, domain="corp.example")
+    pods = [obj for verb, obj in kube.written if verb == "create" and isinstance(obj, Pod)]
+    args = pods[0].spec.containers[0].args  # type: ignore[union-attr]
+    assert "--initial-advertise-peer-urls=http://demo-0.demo.ns.svc.corp.example:2380" in args
+    assert "--advertise-client-urls=http://demo-0.demo.ns.svc.corp.example:2379" in args
+    assert all(".svc.cluster.local" not in a for a in args)
+
+
+async def test_objects_in_sync_are_not_applied_and_a_changed_one_is() -> None:
+    cluster = make_cluster(replicas=3)
+    live = desired_objects(cluster, 3)
+    kube = RecordingClient(
+        {},
+        listed={
+            Service: [o for o in live if isinstance(o, Service)],
+            PodDisruptionBudget: [o for o in live if isinstance(o, PodDisruptionBudget)],
+        },
+    )
+    assert await sync_cluster_objects(kube, cluster, 3) is None  # type: ignore[arg-type]
+    assert kube.written == []
+    assert await sync_cluster_objects(kube, cluster, 5) is None  # type: ignore[arg-type]
+    assert [type(obj).__name__ for _, obj in kube.written] == ["PodDisruptionBudget"]
+
+
+async def test_a_failed_apply_leaves_the_other_objects_applied() -> None:
+    kube = RecordingClient({}, fail_apply=_forbidden)
+    error = await sync_cluster_objects(kube, make_cluster(), 3)  # type: ignore[arg-type]
+    assert error is not None and error.count("services is forbidden") == 2
+    assert [type(obj).__name__ for _, obj in kube.written] == ["PodDisruptionBudget"]
+
+
+async def test_a_new_generation_or_a_deletion_wakes_the_loop_but_a_status_write_does_not() -> None:
+    loop = etcdcluster.ClusterLoop(generation=3)
+    etcdcluster._loops[("ns", "demo")] = loop
+    try:
+        await etcdcluster.cluster_changed(body=_body(generation=3), name="demo", namespace="ns")
+        assert not loop.wake.is_set()
+        await etcdcluster.cluster_changed(body=_body(generation=4), name="demo", namespace="ns")
+        assert loop.wake.is_set()
+        loop.wake.clear()
+        deleting = _body(generation=3)
+        deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        await etcdcluster.cluster_changed(body=deleting, name="demo", namespace="ns")
+        assert loop.wake.is_set()
+    finally:
+        del etcdcluster._loops[("ns", "demo")]
