@@ -40,8 +40,12 @@ def stamped(obj: R) -> R:
 
 
 def needs_apply(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
-    """Whether applying `desired` (a stamped object, as a dict) would change `live`."""
-    return live is None or not _covers(live, desired)
+    """Whether applying `desired` (a stamped object, as a dict) would change `live`, an
+    object of the same kind (items of a list may come without `apiVersion` and `kind`)."""
+    if live is None:
+        return True
+    content = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind")}
+    return not _covers(live, content)
 
 
 def _covers(live: Any, desired: Any) -> bool:

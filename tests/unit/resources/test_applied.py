@@ -33,6 +33,13 @@ def test_a_live_object_with_only_server_added_fields_needs_no_apply() -> None:
     assert not needs_apply(desired, _live(desired))
 
 
+def test_a_listed_item_without_kind_is_compared_by_its_content() -> None:
+    desired = _service()
+    live = _live(desired)
+    del live["apiVersion"], live["kind"]
+    assert not needs_apply(desired, live)
+
+
 def test_a_missing_object_needs_apply() -> None:
     assert needs_apply(_service(), None)
 
