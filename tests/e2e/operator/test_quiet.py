@@ -74,6 +74,9 @@ async def test_a_paused_cluster_gets_no_write_until_resumed(
     await asyncio.sleep(3)  # the patch wakes the loop: its round must write nothing
     await kube.delete(Service, "pause-client", namespace=namespace)
     await patch_spec(kube, namespace, "pause", {"replicas": 3})
+    # kopf records each spec change it saw in an annotation (its diff base), paused or not:
+    # one write per change by the user, not one per round; let it land first.
+    await asyncio.sleep(3)
     resource = await kube.get(EtcdClusterResource, "pause", namespace=namespace)
     await asyncio.sleep(IDLE)
     after = await kube.get(EtcdClusterResource, "pause", namespace=namespace)
