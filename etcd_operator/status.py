@@ -28,10 +28,13 @@ from etcd_operator.planner import (
     Degraded,
     Done,
     InSync,
+    MarkBootstrapped,
     Observed,
     Paused,
     Reason,
+    RecordVolume,
     acts,
+    formed,
     quorum,
 )
 from etcd_operator.versions import version_key
@@ -75,9 +78,15 @@ def round_of(
     objects_error: str | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Round:
-    """The round as status reports it, from what the shell observed and decided."""
+    """The round as status reports it, from what the shell observed and decided.
+
+    `status.clusterID` is the record that the cluster formed, so it is written only once that is
+    a fact (a member's log recorded, or the bootstrap step saying so), never because some member
+    answered a round that could not yet tell."""
     members, leader = member_rows(observed, cluster_domain)
     ref = observed.cluster
+    if not (formed(observed) or isinstance(decision.step, MarkBootstrapped | RecordVolume)):
+        cluster_id = None
     return Round(
         observed=observed,
         decision=decision,

@@ -10,6 +10,7 @@ from typing import assert_never
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
@@ -24,7 +25,7 @@ from etcd_operator.etcd import (
     TooManyLearners,
 )
 from etcd_operator.handlers.observe import World
-from etcd_operator.naming import cluster_token
+from etcd_operator.naming import cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -35,20 +36,32 @@ from etcd_operator.planner import (
     InitialCluster,
     MoveLeader,
     PromoteLearner,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     Step,
     UpgradeMember,
     action_of,
+    claim_of,
 )
 from etcd_operator.resources import member_pod, member_pvc
+from etcd_operator.resources.labels import (
+    CLUSTER_UID_LABEL,
+    MEMBER_ID_ANNOTATION,
+    MEMBER_LABEL,
+    RETIRED_ANNOTATION,
+)
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
 rbac.needs(
     PersistentVolumeClaim,
+    "get",
     "create",
+    "patch",
     "delete",
-    why="member claims: created with the pod, deleted when scaled away or stale",
+    why="member claims: created with the pod (an existing one is checked before use), records"
+    " of whose data they hold patched on, deleted only when the retention policy says so",
 )
 
 _CONFLICT = 409
@@ -57,6 +70,10 @@ _NOT_FOUND = 404
 
 class StepNotReady(Exception):
     """The step cannot take effect yet (e.g. a learner still catching up): observe again."""
+
+
+class ForeignClaim(Exception):
+    """A claim the step needs exists and is not this member's: the operator never adopts it."""
 
 
 def operator_image() -> str:
@@ -82,10 +99,10 @@ async def _apply(
     match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
-                await _create_member_pod(
-                    kube, cluster, name, initial, version, domain=domain, expect_data=False
-                )
-        case CreatePod(member=name, initial_cluster=initial, version=version):
+                await _create_member_pod(kube, cluster, name, initial, version, domain=domain)
+        case CreatePod(
+            member=name, initial_cluster=initial, version=version, claim=claim, member_id=mid
+        ):
             await _create_member_pod(
                 kube,
                 cluster,
@@ -93,7 +110,8 @@ async def _apply(
                 initial,
                 version,
                 domain=domain,
-                expect_data=_has_voted(world, name),
+                claim=claim or None,
+                member_id=mid,
             )
         case AddLearner(peer_url=url):
             # MemberExists: added in an earlier round whose answer we never saw.
@@ -115,9 +133,19 @@ async def _apply(
                 await _etcd(world).member_remove(member_id)
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
-        case DeletePVC(member=name):
-            await _delete(kube, PersistentVolumeClaim, name, cluster.namespace)
-        case UpgradeMember(member=name, to_version=version):
+        case DeletePVC(member=name, claim=claim):
+            await _delete(kube, PersistentVolumeClaim, claim or pvc_name(name), cluster.namespace)
+        case RecordVolume(claim=claim, member_id=mid):
+            await _patch_claim(
+                kube,
+                cluster,
+                claim,
+                labels={CLUSTER_UID_LABEL: cluster.metadata.uid},
+                annotations={MEMBER_ID_ANNOTATION: f"{mid:x}"},
+            )
+        case RetireVolume(claim=claim):
+            await _patch_claim(kube, cluster, claim, annotations={RETIRED_ANNOTATION: "true"})
+        case UpgradeMember(member=name, member_id=mid, to_version=version):
             # Replace the pod on the same claim: delete now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
@@ -125,8 +153,16 @@ async def _apply(
                     await _delete(kube, Pod, name, cluster.namespace)
                 return
             initial = _current_cluster(world, cluster)
+            recorded = world.observed.pvcs.get(name)
             await _create_member_pod(
-                kube, cluster, name, initial, version, domain=domain, expect_data=True
+                kube,
+                cluster,
+                name,
+                initial,
+                version,
+                domain=domain,
+                claim=claim_of(world.observed, name),
+                member_id=mid if mid is not None else recorded.member_id if recorded else None,
             )
         case _:
             assert_never(action)
@@ -138,15 +174,6 @@ def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:
     peers = tuple((m.name, url) for m in members if m.name for url in m.peer_urls)
     token = cluster_token(cluster.name, cluster.metadata.uid)
     return InitialCluster(ClusterState.EXISTING, peers, token)
-
-
-def _has_voted(world: World, name: str) -> bool:
-    """A member that has started before must find its data; a fresh learner need not."""
-    members = world.cluster_members
-    if members is None:
-        return False
-    member = members.by_name(name)
-    return member is not None and member.started
 
 
 def _etcd(world: World) -> EtcdClient:
@@ -164,23 +191,65 @@ async def _create_member_pod(
     version: str,
     *,
     domain: str,
-    expect_data: bool,
+    claim: str | None = None,
+    member_id: int | None = None,
 ) -> None:
+    claim = claim or pvc_name(name)
     if not cluster.spec.storage.empty_dir:
-        await _create(kube, member_pvc(cluster, name))
+        await _create_claim(kube, cluster, name, claim)
     pod = member_pod(
         cluster,
         name,
         version,
         initial,
-        expect_data=expect_data,
+        member_id=member_id,
+        claim=claim,
         operator_image=operator_image(),
         cluster_domain=domain,
     )
     await _create(kube, pod)
 
 
-async def _create(kube: AsyncClient, obj: Pod | PersistentVolumeClaim) -> None:
+async def _create_claim(kube: AsyncClient, cluster: EtcdCluster, member: str, claim: str) -> None:
+    """Create the claim, or find it made by an earlier round. A claim of that name that is not a
+    fresh or current one of this member is never adopted (it may hold another cluster's data)."""
+    try:
+        await kube.create(member_pvc(cluster, member, claim))
+        return
+    except ApiError as e:
+        if e.status.code != _CONFLICT:
+            raise
+    existing = await kube.get(PersistentVolumeClaim, claim, namespace=cluster.namespace)
+    meta = existing.metadata
+    labels = (meta.labels if meta else None) or {}
+    annotations = (meta.annotations if meta else None) or {}
+    ours = labels.get(CLUSTER_UID_LABEL) == cluster.metadata.uid
+    if not ours or labels.get(MEMBER_LABEL) != member or RETIRED_ANNOTATION in annotations:
+        raise ForeignClaim(
+            f"claim {claim} exists but is not {member}'s of this cluster (uid"
+            f" {cluster.metadata.uid}); it is left alone"
+        )
+
+
+async def _patch_claim(
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    claim: str,
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> None:
+    patch = {"metadata": {"labels": labels or {}, "annotations": annotations or {}}}
+    await kube.patch(
+        PersistentVolumeClaim,
+        claim,
+        patch,
+        namespace=cluster.namespace,
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def _create(kube: AsyncClient, obj: Pod) -> None:
     try:
         await kube.create(obj)
     except ApiError as e:

@@ -31,10 +31,15 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    split_claims,
 )
 from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
+    CLUSTER_UID_LABEL,
     ETCD_VERSION_ANNOTATION,
+    MEMBER_ID_ANNOTATION,
+    MEMBER_LABEL,
+    RETIRED_ANNOTATION,
     member_selector,
 )
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
@@ -120,11 +125,10 @@ async def observe(
         async for p in kube.list(Pod, namespace=ns, labels=selector)
         if p.metadata and p.metadata.name
     }
-    pvcs = {
-        c.metadata.name: c
-        async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
-        if c.metadata and c.metadata.name
-    }
+    claims = [
+        _claim(c) async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
+    ]
+    current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
     client: EtcdClient | None = None
     if pods:
         names = sorted(pods)
@@ -159,9 +163,10 @@ async def observe(
             (h.status.leader for h in health.values() if h.status and h.status.leader), None
         ),
         pods={name: _pod_state(p) for name, p in pods.items()},
-        pvcs={name: _pvc_state(c) for name, c in pvcs.items()},
+        pvcs=current_claims,
         status_version=status.current_version if status else None,
         now=datetime.now(UTC),
+        other_claims=other_claims,
     )
     return World(observed, pods, members, health, client)
 
@@ -225,11 +230,16 @@ def _pod_state(pod: Pod) -> PodState:
         if status
         else None
     )
+    # What member-init says now: refused while it exits (or waits to retry after exiting) with a
+    # data verdict. Once it completed, an older refusal in lastState no longer counts.
     refused = False
-    if init is not None:
-        for state in (init.state, init.lastState):
-            if state and state.terminated and state.terminated.exitCode in _DATA_REFUSED:
-                refused = True
+    if init is not None and init.state is not None:
+        last = init.lastState.terminated if init.lastState else None
+        now = init.state.terminated
+        if now is not None:
+            refused = now.exitCode in _DATA_REFUSED
+        elif init.state.waiting is not None and last is not None:
+            refused = last.exitCode in _DATA_REFUSED
     waiting = etcd.state.waiting if etcd and etcd.state else None
     ready = any(
         c.type == "Ready" and c.status == "True"
@@ -258,8 +268,23 @@ def _phase(phase: str | None) -> PodPhase:
         return PodPhase.UNKNOWN
 
 
-def _pvc_state(pvc: PersistentVolumeClaim) -> PvcState:
-    return PvcState(
+def _claim(pvc: PersistentVolumeClaim) -> tuple[str, PvcState]:
+    """(its member's name, what the claim is and what it records)."""
+    meta = pvc.metadata
+    name = (meta.name if meta else None) or ""
+    labels = (meta.labels if meta else None) or {}
+    annotations = (meta.annotations if meta else None) or {}
+    recorded = annotations.get(MEMBER_ID_ANNOTATION)
+    try:
+        member_id = int(recorded, 16) if recorded else None
+    except ValueError:
+        member_id = None  # not a record the operator wrote: no fact
+    state = PvcState(
         bound=bool(pvc.status and pvc.status.phase == "Bound"),
-        deleting=bool(pvc.metadata and pvc.metadata.deletionTimestamp),
+        deleting=bool(meta and meta.deletionTimestamp),
+        claim=name,
+        cluster_uid=labels.get(CLUSTER_UID_LABEL),
+        member_id=member_id,
+        retired=annotations.get(RETIRED_ANNOTATION) == "true",
     )
+    return labels.get(MEMBER_LABEL, name), state

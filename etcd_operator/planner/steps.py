@@ -50,6 +50,8 @@ class Reason(StrEnum):
     DELETE_STRAY_POD = "DeleteStrayPod"
     DELETE_STALE_VOLUME = "DeleteStaleVolume"
     DELETE_SCALED_VOLUME = "DeleteScaledVolume"
+    RECORD_VOLUME = "RecordVolume"
+    RETIRE_VOLUME = "RetireVolume"
     UPGRADE = "Upgrade"
     # waiting: nothing to do but observe again soon
     BOOTSTRAPPING = "Bootstrapping"
@@ -67,6 +69,7 @@ class Reason(StrEnum):
     MEMBER_DATA_LOST = "MemberDataLost"
     MEMBER_CRASH_LOOPING = "MemberCrashLooping"
     STALE_VOLUME = "StaleVolume"
+    FOREIGN_VOLUME = "ForeignVolume"
     BOOTSTRAP_INCONSISTENT = "BootstrapInconsistent"
     FOREIGN_MEMBER = "ForeignMember"
     DUPLICATE_MEMBER = "DuplicateMember"
@@ -92,11 +95,16 @@ class Bootstrap:
 
 @dataclass(frozen=True, slots=True)
 class CreatePod:
-    """Create `member`'s pod (and its PVC when missing)."""
+    """Create `member`'s pod on the claim `claim` (created first when missing).
+
+    `member_id` is the member whose raft log the volume must hold (member-init refuses to start
+    etcd otherwise); None for a member that has never started, whose volume may be empty."""
 
     member: str
     initial_cluster: InitialCluster
     version: str
+    claim: str = ""  # "" = the member's default claim name
+    member_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,29 @@ class DeletePod:
 @dataclass(frozen=True, slots=True)
 class DeletePVC:
     member: str
+    claim: str = ""  # "" = the member's default claim name
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVolume:
+    """Record on the claim that it holds member `member_id`'s raft log (and this cluster's UID).
+
+    The record outlives every pod and every answer from etcd: from then on a pod for that member
+    starts only on that log, and the cluster counts as formed."""
+
+    member: str
+    claim: str
+    member_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetireVolume:
+    """Record on the claim that member `member_id` was removed: its volume is kept only by the
+    retention policy and never started again."""
+
+    member: str
+    claim: str
+    member_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +227,8 @@ Action = (
     | DeletePod
     | DeletePVC
     | UpgradeMember
+    | RecordVolume
+    | RetireVolume
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -226,6 +259,8 @@ def action_of(step: Step) -> Action | None:
             | DeletePod()
             | DeletePVC()
             | UpgradeMember()
+            | RecordVolume()
+            | RetireVolume()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -249,6 +284,8 @@ def is_disruptive(step: Step) -> bool:
             | CreatePod()
             | AddLearner()
             | PromoteLearner()
+            | RecordVolume()
+            | RetireVolume()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

@@ -4,6 +4,11 @@ It applies planner steps as sequences of single API calls, can be interrupted be
 of them (the operator being killed), injects faults, and checks after every call the things the
 planner promises: no call that etcd would reject, no duplicate member for a name, no bootstrap
 after the first, and no operator action that takes a cluster with quorum below quorum.
+
+Pods and volumes behave as real ones do, not as the planner assumes: member-init checks only
+what the pod was told to expect, etcd starts on whatever log the volume holds, and a member that
+has voted and starts again on an empty volume under its old ID is the data loss the world
+reports (`WorldError`), as are records that lie and claims deleted against the policy.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import assert_never
 
-from etcd_operator.naming import MAX_REPLICAS, member_name
+from etcd_operator.naming import MAX_REPLICAS, member_name, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -38,15 +43,19 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     PvcState,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     Step,
     UpgradeMember,
     Wait,
     decide,
     quorum,
+    split_claims,
 )
 
 CLUSTER = "demo"
+UID = "uid-1"
 LEADER_INDEX = 10_000
 CATCH_UP_PER_TICK = 4_000
 
@@ -76,12 +85,18 @@ class WPod:
     version: str
     boot: tuple[str, ...] = ()  # non-empty for initial-cluster-state=new pods
     deleting: bool = False
+    claim: str = ""
+    expect: int | None = None  # the member ID member-init was told the volume holds
 
 
 @dataclass
 class WPvc:
-    data: int | None = None  # the member id whose data the volume holds
+    member: str  # the member label
+    data: int | None = None  # the member id whose log the volume holds (the truth)
     deleting: bool = False
+    uid: str | None = UID  # records on the claim, as the operator wrote them
+    recorded: int | None = None
+    retired: bool = False
 
 
 @dataclass
@@ -109,23 +124,31 @@ class World:
             raise WorldError(f"duplicate members for {name}: {found}")
         return found[0] if found else None
 
+    def pod_claim(self, name: str) -> WPvc | None:
+        pod = self.pods.get(name)
+        return self.pvcs.get(pod.claim) if pod is not None else None
+
+    def current_claim(self, name: str) -> tuple[str, WPvc] | None:
+        live = [(c, p) for c, p in self.pvcs.items() if p.member == name and not p.retired]
+        live = [(c, p) for c, p in live if p.uid in (None, UID)]
+        return sorted(live, key=lambda cp: (cp[1].recorded is None, cp[0]))[0] if live else None
+
     def runs_as(self, name: str) -> WMember | None:
         """The member a pod is running as, or None when its etcd cannot run."""
-        pod, pvc = self.pods.get(name), self.pvcs.get(name)
+        pod, pvc = self.pods.get(name), self.pod_claim(name)
         member = self.slot_member(name)
         if pod is None or pod.deleting or pvc is None or member is None:
             return None
-        if pvc.data == member.id:
+        if pvc.data == member.id and not self.data_lost(name):
             return member
         return None
 
     def data_lost(self, name: str) -> bool:
-        pvc, member = self.pvcs.get(name), self.slot_member(name)
-        if name not in self.pods or member is None or pvc is None:
+        """member-init refused: the volume lacks the log the pod was told to expect."""
+        pod, pvc = self.pods.get(name), self.pod_claim(name)
+        if pod is None or pvc is None or pod.expect is None:
             return False
-        if pvc.data is None:
-            return member.started
-        return pvc.data != member.id
+        return pvc.data != pod.expect
 
     def healthy(self, m: WMember) -> bool:
         return self.runs_as(m.slot) is m
@@ -144,8 +167,9 @@ class World:
     def tick(self) -> None:
         for name in [n for n, p in self.pods.items() if p.deleting]:
             del self.pods[name]
-        for name in [n for n, p in self.pvcs.items() if p.deleting and n not in self.pods]:
-            del self.pvcs[name]
+        used = {p.claim for p in self.pods.values()}
+        for claim in [c for c, p in self.pvcs.items() if p.deleting and c not in used]:
+            del self.pvcs[claim]
         if not self.formed:
             self._form()
         for name, pod in self.pods.items():
@@ -169,7 +193,7 @@ class World:
         if len(boot) != 1:
             return
         initial = next(iter(boot))
-        up = [n for n in initial if n in self.pods and n in self.pvcs]
+        up = [n for n in initial if n in self.pods and self.pod_claim(n) is not None]
         if len(up) < quorum(len(initial)):
             return
         for name in initial:
@@ -178,11 +202,15 @@ class World:
         self.formed = True
 
     def _start(self, name: str, pod: WPod) -> None:
-        pvc, member = self.pvcs.get(name), self.slot_member(name)
+        pvc, member = self.pod_claim(name), self.slot_member(name)
         if pod.deleting or pvc is None or member is None or pvc.data is not None:
             return
+        if self.data_lost(name):
+            return  # member-init refused
         if member.started:
-            return  # an empty data dir for a started member: data lost, etcd must not run
+            # Nothing told member-init to expect a log: etcd starts empty under the old ID and
+            # votes without the entries it acknowledged.
+            raise WorldError(f"{name} ({member.id:x}) started on an empty volume under its old ID")
         if pod.boot and not self.formed:
             return
         pvc.data = member.id
@@ -227,17 +255,35 @@ class World:
         for name, pod in self.pods.items():
             running = self.runs_as(name) is not None
             starting = not self.formed and bool(pod.boot)
+            lost = self.data_lost(name)
             pods[name] = PodState(
                 phase=PodPhase.RUNNING,
                 ready=running,
                 deleting=pod.deleting,
                 version=pod.version,
-                crash_looping=not running and not starting and not self._joining(name),
-                data_lost=self.data_lost(name),
+                crash_looping=not running and not starting and not lost and not self._joining(name),
+                data_lost=lost,
                 bootstrap_members=pod.boot,
             )
+        current, others = split_claims(
+            (
+                (
+                    p.member,
+                    PvcState(
+                        bound=True,
+                        deleting=p.deleting,
+                        claim=c,
+                        cluster_uid=p.uid,
+                        member_id=p.recorded,
+                        retired=p.retired,
+                    ),
+                )
+                for c, p in self.pvcs.items()
+            ),
+            UID,
+        )
         return Observed(
-            cluster=ClusterRef(CLUSTER, "default", "uid-1"),
+            cluster=ClusterRef(CLUSTER, "default", UID),
             generation=1,
             spec=DesiredSpec(self.replicas, self.version, pvc_when_scaled=self.policy),
             bootstrapped=self.bootstrapped,
@@ -246,13 +292,16 @@ class World:
             member_health=health,
             leader_id=self.leader if members is not None else None,
             pods=pods,
-            pvcs={n: PvcState(bound=True, deleting=p.deleting) for n, p in self.pvcs.items()},
+            pvcs=current,
             status_version=self.last_version,
+            other_claims=others,
         )
 
     def _joining(self, name: str) -> bool:
         member = self.slot_member(name)
-        return member is not None and not member.started and not self.data_lost(name)
+        pvc = self.pod_claim(name)
+        fresh = pvc is not None and pvc.data is None
+        return member is not None and not member.started and fresh and not self.data_lost(name)
 
     # --- applying steps as single API calls ----------------------------------------------
 
@@ -265,17 +314,20 @@ class World:
                 out: list[Callable[[], None]] = []
                 for n in names:
                     out += [
-                        partial(self._create_pvc, n),
-                        partial(self._create_pod, n, version, boot),
+                        partial(self._create_pvc, n, pvc_name(n)),
+                        partial(self._create_pod, n, version, boot, pvc_name(n), None),
                     ]
                 return out
-            case CreatePod(member=name, initial_cluster=ic, version=version):
+            case CreatePod(
+                member=name, initial_cluster=ic, version=version, claim=claim, member_id=expect
+            ):
                 if ic.state is ClusterState.NEW and self.bootstrapped:
                     raise WorldError(f"CreatePod(new) for {name} after bootstrap")
                 boot = tuple(n for n, _ in ic.peers) if ic.state is ClusterState.NEW else ()
+                claim = claim or pvc_name(name)
                 return [
-                    lambda: self._create_pvc(name),
-                    lambda: self._create_pod(name, version, boot),
+                    lambda: self._create_pvc(name, claim),
+                    lambda: self._create_pod(name, version, boot, claim, expect),
                 ]
             case AddLearner(member=name, peer_url=peer_url):
                 return [lambda: self._add_learner(name, peer_url)]
@@ -287,12 +339,18 @@ class World:
                 return [lambda: self._remove(mid)]
             case DeletePod(member=name):
                 return [lambda: self._delete_pod(name)]
-            case DeletePVC(member=name):
-                return [lambda: self._delete_pvc(name)]
-            case UpgradeMember(member=name, to_version=version):
+            case DeletePVC(member=name, claim=claim):
+                return [lambda: self._delete_pvc(claim or pvc_name(name))]
+            case RecordVolume(claim=claim, member_id=mid):
+                return [lambda: self._record(claim, mid)]
+            case RetireVolume(claim=claim, member_id=mid):
+                return [lambda: self._retire(claim, mid)]
+            case UpgradeMember(member=name, member_id=mid, to_version=version):
+                pod = self.pods.get(name)
+                claim = pod.claim if pod is not None else pvc_name(name)
                 return [
                     lambda: self._restart_for_upgrade(name),
-                    lambda: self._create_pod(name, version, ()),
+                    lambda: self._create_pod(name, version, (), claim, mid),
                 ]
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
@@ -325,14 +383,32 @@ class World:
             if not small:
                 raise WorldError(f"{decision} lost quorum")
 
-    def _create_pvc(self, name: str) -> None:
-        if name not in self.pvcs:
-            self.pvcs[name] = WPvc()
+    def _create_pvc(self, name: str, claim: str) -> None:
+        existing = self.pvcs.get(claim)
+        if existing is None:
+            self.pvcs[claim] = WPvc(member=name)
+        elif existing.uid != UID or existing.member != name or existing.retired:
+            raise WorldError(f"claim {claim} of {name} exists and is not a fresh one of ours")
 
-    def _create_pod(self, name: str, version: str, boot: tuple[str, ...]) -> None:
+    def _create_pod(
+        self, name: str, version: str, boot: tuple[str, ...], claim: str, expect: int | None
+    ) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        self.pods[name] = WPod(version, boot)
+        self.pods[name] = WPod(version, boot, claim=claim, expect=expect)
+
+    def _record(self, claim: str, mid: int) -> None:
+        pvc = self.pvcs.get(claim)
+        if pvc is None or pvc.data != mid:
+            raise WorldError(f"recorded member {mid:x} on claim {claim}, which does not hold it")
+        pvc.uid, pvc.recorded = UID, mid
+
+    def _retire(self, claim: str, mid: int) -> None:
+        if mid in self.members:
+            raise WorldError(f"retired claim {claim} of member {mid:x}, which is still a member")
+        pvc = self.pvcs.get(claim)
+        if pvc is not None:
+            pvc.retired = True
 
     def _require_quorum(self, what: str) -> None:
         if not self.has_quorum():
@@ -388,14 +464,18 @@ class World:
         self.restarted.append(name)
         self._kill_pod(name)
 
-    def _delete_pvc(self, name: str) -> None:
-        pvc = self.pvcs.get(name)
+    def _delete_pvc(self, claim: str) -> None:
+        pvc = self.pvcs.get(claim)
         if pvc is None:
             return
-        if name in self.pods:
+        if pvc.uid != UID:
+            raise WorldError(f"deleted claim {claim}, which is not this cluster's")
+        if self.policy is PvcRetention.RETAIN and pvc.data is not None:
+            raise WorldError(f"deleted claim {claim} holding a log that Retain keeps")
+        if any(p.claim == claim for p in self.pods.values()):
             pvc.deleting = True  # kubernetes.io/pvc-protection keeps it while a pod uses it
         else:
-            del self.pvcs[name]
+            del self.pvcs[claim]
 
     def _mark_bootstrapped(self) -> None:
         if not self.formed:
@@ -408,9 +488,7 @@ class World:
         return sum(
             1
             for m in self.voters()
-            if m.slot != name
-            and self.pvcs.get(m.slot) is not None
-            and self.pvcs[m.slot].data == m.id
+            if m.slot != name and any(p.data == m.id for p in self.pvcs.values())
         )
 
     def recoverable_without(self, name: str) -> bool:
@@ -421,12 +499,24 @@ class World:
         self.pods.pop(name, None)
 
     def fault_wipe(self, name: str) -> None:
-        if name in self.pvcs:
-            self.pvcs[name].data = None
+        """The disk behind the member's volume comes back empty; the claim and records stay."""
+        found = self.current_claim(name)
+        if found is not None:
+            found[1].data = None
 
     def fault_lose_volume(self, name: str) -> None:
         self.pods.pop(name, None)
-        self.pvcs.pop(name, None)
+        found = self.current_claim(name)
+        if found is not None:
+            del self.pvcs[found[0]]
+
+    def fault_stop_all(self) -> None:
+        """Every pod is gone at once (a power cut, a namespace-wide mistake)."""
+        self.pods.clear()
+
+    def fault_lose_status(self) -> None:
+        """The resource's status is lost (e.g. restored by a tool that drops status)."""
+        self.bootstrapped = False
 
     # --- driving -------------------------------------------------------------------------
 
@@ -455,6 +545,7 @@ class World:
         names = {m.slot for m in voters}
         assert len(names) == len(voters)
         assert set(self.pods) == names, (self.pods, names)
+        live = {p.member for p in self.pvcs.values() if not p.retired and p.uid == UID}
         if self.policy is PvcRetention.DELETE:
-            assert set(self.pvcs) == names, (self.pvcs, names)
+            assert live == names, (self.pvcs, names)
         assert all(p.version == self.version for p in self.pods.values())
