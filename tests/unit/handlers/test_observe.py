@@ -14,7 +14,7 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
-from etcd_operator.handlers.observe import _claim, _pod_state
+from etcd_operator.handlers.observe import EtcdSession, _claim, _pod_state
 from etcd_operator.planner import PvcState
 
 
@@ -70,3 +70,17 @@ def test_claim_records_are_read_back() -> None:
 def test_a_claim_without_records_or_with_a_garbled_one_has_no_facts() -> None:
     _, state = _claim(_pvc({}, {"etcd.operator.io/member-id": "not-hex"}))
     assert (state.cluster_uid, state.member_id, state.retired) == (None, None, False)
+
+
+async def test_the_etcd_client_is_kept_until_the_member_pods_change() -> None:
+    session = EtcdSession()
+    urls = ["http://demo-0.demo.ns.svc.cluster.local:2379"]
+    first = await session.client(urls, ["uid-a"])
+    assert await session.client(urls, ["uid-a"]) is first, "reused across rounds"
+    recreated = await session.client(urls, ["uid-b"])
+    assert recreated is not first, "a pod recreated under its name may have another address"
+    grown = await session.client(
+        [*urls, "http://demo-1.demo.ns.svc.cluster.local:2379"], ["uid-b", "uid-c"]
+    )
+    assert grown is not recreated and grown.config.endpoints[1].startswith("http://demo-1.")
+    await session.close()
