@@ -9,8 +9,10 @@ from typing import assert_never
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Service
 from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
@@ -32,6 +34,7 @@ from etcd_operator.planner import (
     CreatePod,
     DeletePod,
     DeletePVC,
+    ExpandVolume,
     InitialCluster,
     MoveLeader,
     PromoteLearner,
@@ -56,11 +59,21 @@ rbac.needs(
     "delete",
     why="member claims: created with the pod, deleted when scaled away or stale",
 )
+rbac.needs(
+    Pod,
+    "create",
+    subresource="eviction",
+    why="restarts for upgrades and rollouts: the disruption budget arbitrates with drains",
+)
+rbac.needs(
+    PersistentVolumeClaim, "patch", why="grow a member's claim to spec.storage.size in place"
+)
 rbac.needs(Service, "create", "patch", why="peer and client services, server-side applied")
 rbac.needs(PodDisruptionBudget, "create", "patch", why="the disruption budget, server-side applied")
 
 _CONFLICT = 409
 _NOT_FOUND = 404
+_TOO_MANY_REQUESTS = 429  # an eviction the disruption budget refuses now
 
 
 class StepNotReady(Exception):
@@ -124,15 +137,28 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
             await _delete(kube, Pod, name, cluster.namespace)
         case DeletePVC(member=name):
             await _delete(kube, PersistentVolumeClaim, name, cluster.namespace)
-        case UpgradeMember(member=name, to_version=version):
-            # Replace the pod on the same claim: delete now, recreate once it is gone.
+        case UpgradeMember(member=name, to_version=version, evict=evict):
+            # Replace the pod on the same claim: take it down now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
                 if not (pod.metadata and pod.metadata.deletionTimestamp):
-                    await _delete(kube, Pod, name, cluster.namespace)
+                    if evict:
+                        await _evict(kube, name, cluster.namespace)
+                    else:
+                        await _delete(kube, Pod, name, cluster.namespace)
                 return
             initial = _current_cluster(world, cluster)
             await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
+        case ExpandVolume(member=name):
+            size = cluster.spec.storage.size
+            patch = {"spec": {"resources": {"requests": {"storage": size}}}}
+            await kube.patch(
+                PersistentVolumeClaim,
+                name,
+                patch,
+                namespace=cluster.namespace,
+                patch_type=PatchType.MERGE,
+            )
         case _:
             assert_never(action)
 
@@ -193,5 +219,20 @@ async def _delete(
     try:
         await kube.delete(kind, name, namespace=namespace)
     except ApiError as e:
+        if e.status.code != _NOT_FOUND:
+            raise
+
+
+async def _evict(kube: AsyncClient, name: str, namespace: str) -> None:
+    """Take a member's pod down through the Eviction API: the PodDisruptionBudget (quorum of
+    the voters) decides, so a node drain at the same moment cannot take a second member down.
+    A refusal (429) is "not now": the round ends without error and the next one decides
+    again from what it sees."""
+    eviction = Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
+    try:
+        await kube.create(eviction, name=name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _TOO_MANY_REQUESTS:
+            raise StepNotReady(f"the disruption budget refuses to evict {name} now") from e
         if e.status.code != _NOT_FOUND:
             raise

@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 
 from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
+from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.storage_v1 import StorageClass
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
+from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
@@ -41,11 +44,13 @@ from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
     member_selector,
 )
-from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
+from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER, pod_outdated
 
 rbac.needs(Pod, "list", why="observe: the cluster's member pods")
 rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
+rbac.needs(StorageClass, "get", why="observe: whether claims may grow (allowVolumeExpansion)")
 
+_NOT_FOUND = 404
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
 # Waiting reasons of a container that cannot even be started, as a kubelet reports them.
 _START_ERRORS = {
@@ -98,6 +103,8 @@ async def observe(
         if c.metadata and c.metadata.name
     }
     members, health = await _observe_etcd(cluster, sorted(pods), domain)
+    pvc_states = {name: _pvc_state(c, cluster) for name, c in pvcs.items()}
+    small = [pvcs[n] for n, p in pvc_states.items() if p.undersized]
     status = cluster.status
     spec = cluster.spec
     observed = Observed(
@@ -109,6 +116,7 @@ async def observe(
             paused=spec.paused,
             deleting=deleting,
             pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
+            empty_dir=spec.storage.empty_dir,
         ),
         bootstrapped=bool(status and status.cluster_id),
         members=(
@@ -124,10 +132,14 @@ async def observe(
         leader_id=next(
             (h.status.leader for h in health.values() if h.status and h.status.leader), None
         ),
-        pods={name: _pod_state(p) for name, p in pods.items()},
-        pvcs={name: _pvc_state(c) for name, c in pvcs.items()},
+        pods={
+            name: _pod_state(p, outdated=pod_outdated(cluster, p, cluster_domain=domain))
+            for name, p in pods.items()
+        },
+        pvcs=pvc_states,
         status_version=status.current_version if status else None,
         now=datetime.now(UTC),
+        volume_expansion=await _expansion_allowed(kube, small[0]) if small else None,
     )
     return World(observed, pods, members, health)
 
@@ -177,7 +189,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
     )
 
 
-def _pod_state(pod: Pod) -> PodState:
+def _pod_state(pod: Pod, *, outdated: bool = False) -> PodState:
     meta, status = pod.metadata, pod.status
     annotations = (meta.annotations if meta else None) or {}
     etcd = (
@@ -216,6 +228,7 @@ def _pod_state(pod: Pod) -> PodState:
         data_lost=refused,
         created_at=created,
         bootstrap_members=tuple(n for n in bootstrap.split(",") if n),
+        outdated=outdated,
     )
 
 
@@ -226,8 +239,29 @@ def _phase(phase: str | None) -> PodPhase:
         return PodPhase.UNKNOWN
 
 
-def _pvc_state(pvc: PersistentVolumeClaim) -> PvcState:
+def _pvc_state(pvc: PersistentVolumeClaim, cluster: EtcdCluster) -> PvcState:
+    resources = pvc.spec.resources if pvc.spec else None
+    requested = (resources.requests or {}).get("storage") if resources else None
     return PvcState(
         bound=bool(pvc.status and pvc.status.phase == "Bound"),
         deleting=bool(pvc.metadata and pvc.metadata.deletionTimestamp),
+        undersized=(
+            requested is not None
+            and parse_quantity(requested) < parse_quantity(cluster.spec.storage.size)
+        ),
     )
+
+
+async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> bool:
+    """Whether the claim's StorageClass lets it grow. Read only while some claim is smaller
+    than the spec asks, so a cluster at its size costs no extra call."""
+    name = pvc.spec.storageClassName if pvc.spec else None
+    if not name:
+        return False  # bound statically, without a class: nothing can grow it
+    try:
+        storage_class = await kube.get(StorageClass, name)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return False
+        raise
+    return bool(storage_class.allowVolumeExpansion)

@@ -51,6 +51,9 @@ class Reason(StrEnum):
     DELETE_STALE_VOLUME = "DeleteStaleVolume"
     DELETE_SCALED_VOLUME = "DeleteScaledVolume"
     UPGRADE = "Upgrade"
+    ROLLING_RESTART = "RollingRestart"
+    REPLACE_MEMBER = "ReplaceMember"
+    EXPAND_VOLUME = "ExpandVolume"
     # waiting: nothing to do but observe again soon
     BOOTSTRAPPING = "Bootstrapping"
     POD_TERMINATING = "PodTerminating"
@@ -61,6 +64,7 @@ class Reason(StrEnum):
     NO_LEADER = "NoLeader"
     NO_TRANSFER_TARGET = "NoTransferTarget"
     MEMBER_CATCHING_UP = "MemberCatchingUp"
+    DISRUPTION_REFUSED = "DisruptionRefused"
     # degraded: a human should look; nothing destructive happens
     QUORUM_LOST = "QuorumLost"
     CLUSTER_LOST = "ClusterLost"
@@ -73,6 +77,8 @@ class Reason(StrEnum):
     ALARM_ACTIVE = "AlarmActive"
     UPGRADE_BLOCKED = "UpgradeBlocked"
     UPGRADE_STALLED = "UpgradeStalled"
+    RESTART_WOULD_LOSE_DATA = "RestartWouldLoseData"
+    VOLUME_EXPANSION_UNSUPPORTED = "VolumeExpansionUnsupported"
     INVALID_SPEC = "InvalidSpec"
     INVALID_OBSERVATION = "InvalidObservation"
     # steady states
@@ -143,12 +149,28 @@ class UpgradeMember:
     """Replace `member`'s pod with one running `to_version`, keeping its PVC.
 
     `member_id` is None when no member answered (a pod that cannot start is rolled back
-    while quorum is lost, e.g. in a one-member cluster)."""
+    while quorum is lost, e.g. in a one-member cluster). The same step restarts a member whose
+    pod predates the current spec (`from_version == to_version`).
+
+    `evict`: take the pod down through the Eviction API, so that the PodDisruptionBudget
+    arbitrates between this restart and any other voluntary disruption (a node drain): a
+    refusal means "not now". False only where the planner accepted the member's absence
+    although the budget would refuse it: the restart of a 1- or 2-voter cluster (a short
+    outage, see docs/upgrades.md) and the replacement of a pod that cannot run etcd at all
+    (it serves nothing); the shell then deletes the pod directly."""
 
     member: str
     member_id: int | None
     from_version: str
     to_version: str
+    evict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandVolume:
+    """Grow `member`'s claim to `spec.storage.size` (its StorageClass allows expansion)."""
+
+    member: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +218,7 @@ Action = (
     | DeletePod
     | DeletePVC
     | UpgradeMember
+    | ExpandVolume
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -226,6 +249,7 @@ def action_of(step: Step) -> Action | None:
             | DeletePod()
             | DeletePVC()
             | UpgradeMember()
+            | ExpandVolume()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -249,6 +273,7 @@ def is_disruptive(step: Step) -> bool:
             | CreatePod()
             | AddLearner()
             | PromoteLearner()
+            | ExpandVolume()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

@@ -14,7 +14,7 @@ from etcd_operator import rbac
 from etcd_operator.handlers import apply, etcdcluster
 from etcd_operator.handlers.observe import World, observe
 from etcd_operator.manifests import cluster_role
-from etcd_operator.planner import DeletePod, DeletePVC, UpgradeMember
+from etcd_operator.planner import DeletePod, DeletePVC, ExpandVolume, UpgradeMember
 from unit.support.clusters import make_cluster
 
 
@@ -47,8 +47,8 @@ class RecordingClient:
 
         return items()
 
-    async def create(self, obj: Any) -> None:
-        self._record(type(obj), "create")
+    async def create(self, obj: Any, **_: Any) -> None:
+        self._record(type(obj), "create")  # a subresource (pods/eviction) knows its own name
 
     async def delete(self, kind: Any, name: str, **_: Any) -> None:
         self._record(kind, "delete")
@@ -116,11 +116,18 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
         DeletePod("demo-3"),
         DeletePVC("demo-3"),
         UpgradeMember("demo-0", 1, "3.5.17", "3.6.16"),
+        UpgradeMember("demo-0", 1, "3.5.17", "3.6.16", evict=False),
+        ExpandVolume("demo-0"),
     ):
         await apply.apply_step(kube, cluster, world, step)  # type: ignore[arg-type]
     body = _body(pvcRetentionPolicy={"whenDeleted": "Delete"})
     await etcdcluster.cluster_deleted(body=body, name="demo", namespace="ns", memo=_Memo(kube))
-    assert {("", "pods", "delete"), ("", "persistentvolumeclaims", "delete")} <= kube.calls
+    assert {
+        ("", "pods", "delete"),
+        ("", "pods/eviction", "create"),
+        ("", "persistentvolumeclaims", "delete"),
+        ("", "persistentvolumeclaims", "patch"),
+    } <= kube.calls
     assert kube.calls <= _granted(), kube.calls - _granted()
 
 
