@@ -4,6 +4,11 @@ It applies planner steps as sequences of single API calls, can be interrupted be
 of them (the operator being killed), injects faults, and checks after every call the things the
 planner promises: no call that etcd would reject, no duplicate member for a name, no bootstrap
 after the first, and no operator action that takes a cluster with quorum below quorum.
+
+With `empty_dir` a member's volume lives and dies with its pod: a pod that is deleted, killed
+or evicted takes its data along, and a new pod starts empty. Evictions (the operator's and a
+node drain's) go through a model of the PodDisruptionBudget (minAvailable = quorum of the
+voters, not-ready pods always evictable).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from etcd_operator.planner import (
     DesiredSpec,
     Done,
     EtcdMember,
+    ExpandVolume,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -76,6 +82,7 @@ class WPod:
     version: str
     boot: tuple[str, ...] = ()  # non-empty for initial-cluster-state=new pods
     deleting: bool = False
+    template: int = 0  # the World.template the pod was built from
 
 
 @dataclass
@@ -100,6 +107,9 @@ class World:
     calls: int = 0
     history: list[Step] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)  # pods restarted for upgrades, in order
+    empty_dir: bool = False
+    template: int = 0  # bumped when the spec that shapes pods changes (a rollout follows)
+    refused_evictions: int = 0
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -143,7 +153,7 @@ class World:
 
     def tick(self) -> None:
         for name in [n for n, p in self.pods.items() if p.deleting]:
-            del self.pods[name]
+            self._kill_pod(name)
         for name in [n for n, p in self.pvcs.items() if p.deleting and n not in self.pods]:
             del self.pvcs[name]
         if not self.formed:
@@ -235,18 +245,25 @@ class World:
                 crash_looping=not running and not starting and not self._joining(name),
                 data_lost=self.data_lost(name),
                 bootstrap_members=pod.boot,
+                outdated=pod.template != self.template,
             )
         return Observed(
             cluster=ClusterRef(CLUSTER, "default", "uid-1"),
             generation=1,
-            spec=DesiredSpec(self.replicas, self.version, pvc_when_scaled=self.policy),
+            spec=DesiredSpec(
+                self.replicas, self.version, pvc_when_scaled=self.policy, empty_dir=self.empty_dir
+            ),
             bootstrapped=self.bootstrapped,
             members=members,
             expected_peer_urls=URLS,
             member_health=health,
             leader_id=self.leader if members is not None else None,
             pods=pods,
-            pvcs={n: PvcState(bound=True, deleting=p.deleting) for n, p in self.pvcs.items()},
+            pvcs={
+                n: PvcState(bound=True, deleting=p.deleting)
+                for n, p in self.pvcs.items()
+                if not self.empty_dir  # emptyDir volumes are part of their pods
+            },
             status_version=self.last_version,
         )
 
@@ -289,11 +306,13 @@ class World:
                 return [lambda: self._delete_pod(name)]
             case DeletePVC(member=name):
                 return [lambda: self._delete_pvc(name)]
-            case UpgradeMember(member=name, to_version=version):
-                return [
-                    lambda: self._restart_for_upgrade(name),
-                    lambda: self._create_pod(name, version, ()),
-                ]
+            case UpgradeMember(member=name, to_version=version, evict=evict):
+                restart = [lambda: self._restart_for_upgrade(name, evict)]
+                if self.empty_dir:
+                    return restart  # a new pod would start empty: the member is replaced
+                return [*restart, lambda: self._create_pod(name, version, ())]
+            case ExpandVolume():
+                return []
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
             case Wait() | Degraded() | Paused() | InSync() | Done():
@@ -319,20 +338,28 @@ class World:
         if self.formed and not self.members:
             raise WorldError("membership became empty")
         if had_quorum and not self.has_quorum():
-            # One or two voters tolerate no member down: an upgrade restart is a (documented)
-            # short outage there, never anywhere else.
-            small = len(self.voters()) <= 2 and isinstance(decision.step, UpgradeMember)
+            # One or two voters tolerate no member down: an upgrade restart of a member that
+            # keeps its volume is a (documented) short outage there, never anywhere else.
+            step = decision.step
+            small = (
+                len(self.voters()) <= 2
+                and isinstance(step, UpgradeMember)
+                and not step.evict
+                and not self.empty_dir
+            )
             if not small:
                 raise WorldError(f"{decision} lost quorum")
 
     def _create_pvc(self, name: str) -> None:
-        if name not in self.pvcs:
+        if name not in self.pvcs and not self.empty_dir:
             self.pvcs[name] = WPvc()
 
     def _create_pod(self, name: str, version: str, boot: tuple[str, ...]) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        self.pods[name] = WPod(version, boot)
+        self.pods[name] = WPod(version, boot, template=self.template)
+        if self.empty_dir:
+            self.pvcs[name] = WPvc()  # a new, empty emptyDir
 
     def _require_quorum(self, what: str) -> None:
         if not self.has_quorum():
@@ -378,8 +405,22 @@ class World:
 
     def _kill_pod(self, name: str) -> None:
         self.pods.pop(name, None)
+        if self.empty_dir:
+            self.pvcs.pop(name, None)  # the emptyDir goes with its pod
 
-    def _restart_for_upgrade(self, name: str) -> None:
+    def budget_allows_eviction(self, name: str) -> bool:
+        """The PodDisruptionBudget: minAvailable = quorum of the voters; a pod that is not
+        ready may always go (unhealthyPodEvictionPolicy: AlwaysAllow)."""
+        member = self.slot_member(name)
+        ready = [m for m in self.voters() if self.healthy(m)]
+        if member is None or member not in ready:
+            return True
+        return len(ready) - 1 >= quorum(len(self.voters()))
+
+    def _restart_for_upgrade(self, name: str, evict: bool = True) -> None:
+        if evict and not self.budget_allows_eviction(name):
+            self.refused_evictions += 1  # 429: the shell observes again later
+            return
         member = self.slot_member(name)
         if member is not None and member.id == self.leader and len(self.voters()) > 1:
             raise WorldError(f"upgrade restarted the leader {name} without moving leadership")
@@ -418,7 +459,14 @@ class World:
         return self.intact_voters_after(name) >= quorum(len(self.voters()))
 
     def fault_kill_pod(self, name: str) -> None:
-        self.pods.pop(name, None)
+        self._kill_pod(name)
+
+    def fault_drain(self, name: str) -> bool:
+        """A node drain evicts `name`'s pod, if the disruption budget lets it."""
+        if name not in self.pods or not self.budget_allows_eviction(name):
+            return False
+        self._kill_pod(name)
+        return True
 
     def fault_wipe(self, name: str) -> None:
         if name in self.pvcs:
@@ -458,3 +506,4 @@ class World:
         if self.policy is PvcRetention.DELETE:
             assert set(self.pvcs) == names, (self.pvcs, names)
         assert all(p.version == self.version for p in self.pods.values())
+        assert all(p.template == self.template for p in self.pods.values())
