@@ -64,7 +64,6 @@ class Reason(StrEnum):
     NO_LEADER = "NoLeader"
     NO_TRANSFER_TARGET = "NoTransferTarget"
     MEMBER_CATCHING_UP = "MemberCatchingUp"
-    DISRUPTION_REFUSED = "DisruptionRefused"
     # degraded: a human should look; nothing destructive happens
     QUORUM_LOST = "QuorumLost"
     CLUSTER_LOST = "ClusterLost"
