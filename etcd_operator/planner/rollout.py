@@ -29,6 +29,14 @@ from etcd_operator.planner.steps import (
 from etcd_operator.planner.view import View
 
 
+def _wait(reason: Reason, message: str) -> Decision:
+    return Decision(Wait(reason), reason, message)
+
+
+def _degraded(reason: Reason, message: str) -> Decision:
+    return Decision(Degraded(reason), reason, message)
+
+
 def transfer_target(v: View, away_from: EtcdMember, prefer: list[EtcdMember]) -> EtcdMember | None:
     """The first of `prefer` that may lead instead of `away_from`: a healthy, caught-up voter."""
     for m in prefer:
@@ -53,15 +61,13 @@ def restart_in_turn(
     from_version)` says what the restart is for, in the step's message.
     """
     if v.leader_id is None:
-        return Decision(
-            Wait(Reason.NO_LEADER),
+        return _wait(
             Reason.NO_LEADER,
             "no leader; restarts wait for a stable cluster",
         )
     lagging = next((m for m in v.voters if not v.caught_up(m)), None)
     if lagging is not None:
-        return Decision(
-            Wait(Reason.MEMBER_CATCHING_UP),
+        return _wait(
             Reason.MEMBER_CATCHING_UP,
             f"{v.label(lagging)} is catching up with the leader before the next member restarts",
         )
@@ -74,8 +80,7 @@ def restart_in_turn(
         done = [m for m in v.voters if m.id not in stale_ids]
         to = transfer_target(v, target, done)
         if to is None:
-            return Decision(
-                Wait(Reason.NO_TRANSFER_TARGET),
+            return _wait(
                 Reason.NO_TRANSFER_TARGET,
                 f"no caught-up voter to lead after {name}",
             )
@@ -91,8 +96,7 @@ def restart_in_turn(
     if v.can_restart(target):
         return Decision(restart, reason, what)
     if voters > 2:
-        return Decision(
-            Degraded(Reason.UPGRADE_BLOCKED),
+        return _degraded(
             Reason.UPGRADE_BLOCKED,
             f"restarting {name} would leave fewer healthy voters than quorum ({voters} voters)",
         )
@@ -122,8 +126,7 @@ def _replace(
     """
     name, voters = v.label(target), len(v.voters)
     if voters == 1:
-        return Decision(
-            Degraded(Reason.RESTART_WOULD_LOSE_DATA),
+        return _degraded(
             Reason.RESTART_WOULD_LOSE_DATA,
             f"{what} is refused: {name} is the only member and keeps its data in an emptyDir,"
             " so restarting it would delete every key. Scale to 3 members first"
@@ -132,8 +135,7 @@ def _replace(
         )
     if voters == 2:
         if not v.can_remove(target):
-            return Decision(
-                Wait(Reason.MEMBER_UNHEALTHY),
+            return _wait(
                 Reason.MEMBER_UNHEALTHY,
                 f"removing {name} would lose quorum",
             )
@@ -144,8 +146,7 @@ def _replace(
             " then added back as a new learner that copies the data from the other member",
         )
     if not v.can_restart(target):
-        return Decision(
-            Degraded(Reason.UPGRADE_BLOCKED),
+        return _degraded(
             Reason.UPGRADE_BLOCKED,
             f"replacing {name} would leave fewer healthy voters than quorum ({voters} voters)",
         )
@@ -210,8 +211,7 @@ def expansion_refused(v: View) -> Decision | None:
     small = _undersized(v)
     if not small:
         return None
-    return Decision(
-        Degraded(Reason.VOLUME_EXPANSION_UNSUPPORTED),
+    return _degraded(
         Reason.VOLUME_EXPANSION_UNSUPPORTED,
         f"spec.storage.size is larger than the volumes of {', '.join(small)}, but their"
         " StorageClass does not allow volume expansion (allowVolumeExpansion is not true);"
