@@ -27,10 +27,13 @@ from etcd_operator.planner import (
     Degraded,
     Done,
     InSync,
+    MarkBootstrapped,
     Observed,
     Paused,
     Reason,
+    RecordVolume,
     acts,
+    formed,
     quorum,
 )
 from etcd_operator.versions import version_key
@@ -66,9 +69,15 @@ class Round:
 def round_of(
     observed: Observed, decision: Decision, *, cluster_id: int | None, error: str | None
 ) -> Round:
-    """The round as status reports it, from what the shell observed and decided."""
+    """The round as status reports it, from what the shell observed and decided.
+
+    `status.clusterID` is the record that the cluster formed, so it is written only once that is
+    a fact (a member's log recorded, or the bootstrap step saying so), never because some member
+    answered a round that could not yet tell."""
     members, leader = member_rows(observed)
     ref = observed.cluster
+    if not (formed(observed) or isinstance(decision.step, MarkBootstrapped | RecordVolume)):
+        cluster_id = None
     return Round(
         observed=observed,
         decision=decision,

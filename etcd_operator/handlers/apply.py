@@ -26,7 +26,7 @@ from etcd_operator.etcd import (
     TooManyLearners,
 )
 from etcd_operator.handlers.observe import World, etcd_config
-from etcd_operator.naming import cluster_token
+from etcd_operator.naming import cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -38,10 +38,13 @@ from etcd_operator.planner import (
     InitialCluster,
     MoveLeader,
     PromoteLearner,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     Step,
     UpgradeMember,
     action_of,
+    claim_of,
 )
 from etcd_operator.resources import (
     client_service,
@@ -50,23 +53,30 @@ from etcd_operator.resources import (
     peer_service,
     pod_disruption_budget,
 )
+from etcd_operator.resources.labels import (
+    CLUSTER_UID_LABEL,
+    MEMBER_ID_ANNOTATION,
+    MEMBER_LABEL,
+    RETIRED_ANNOTATION,
+)
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
 rbac.needs(
     PersistentVolumeClaim,
+    "get",
     "create",
+    "patch",
     "delete",
-    why="member claims: created with the pod, deleted when scaled away or stale",
+    why="member claims: created with the pod (an existing one is checked before use), records"
+    " of whose data they hold patched on, grown to spec.storage.size, deleted only when the"
+    " retention policy says so",
 )
 rbac.needs(
     Pod,
     "create",
     subresource="eviction",
     why="restarts for upgrades and rollouts: the disruption budget arbitrates with drains",
-)
-rbac.needs(
-    PersistentVolumeClaim, "patch", why="grow a member's claim to spec.storage.size in place"
 )
 rbac.needs(Service, "create", "patch", why="peer and client services, server-side applied")
 rbac.needs(PodDisruptionBudget, "create", "patch", why="the disruption budget, server-side applied")
@@ -78,6 +88,10 @@ _TOO_MANY_REQUESTS = 429  # an eviction the disruption budget refuses now
 
 class StepNotReady(Exception):
     """The step cannot take effect yet (e.g. a learner still catching up): observe again."""
+
+
+class ForeignClaim(Exception):
+    """A claim the step needs exists and is not this member's: the operator never adopts it."""
 
 
 def operator_image() -> str:
@@ -108,10 +122,12 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
     match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
-                await _create_member_pod(kube, cluster, name, initial, version, expect_data=False)
-        case CreatePod(member=name, initial_cluster=initial, version=version):
+                await _create_member_pod(kube, cluster, name, initial, version)
+        case CreatePod(
+            member=name, initial_cluster=initial, version=version, claim=claim, member_id=mid
+        ):
             await _create_member_pod(
-                kube, cluster, name, initial, version, expect_data=_has_voted(world, name)
+                kube, cluster, name, initial, version, claim=claim or None, member_id=mid
             )
         case AddLearner(peer_url=url):
             async with _etcd(world) as etcd:
@@ -135,9 +151,19 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
                     await etcd.member_remove(member_id)
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
-        case DeletePVC(member=name):
-            await _delete(kube, PersistentVolumeClaim, name, cluster.namespace)
-        case UpgradeMember(member=name, to_version=version, evict=evict):
+        case DeletePVC(member=name, claim=claim):
+            await _delete(kube, PersistentVolumeClaim, claim or pvc_name(name), cluster.namespace)
+        case RecordVolume(claim=claim, member_id=mid):
+            await _patch_claim(
+                kube,
+                cluster,
+                claim,
+                labels={CLUSTER_UID_LABEL: cluster.metadata.uid},
+                annotations={MEMBER_ID_ANNOTATION: f"{mid:x}"},
+            )
+        case RetireVolume(claim=claim):
+            await _patch_claim(kube, cluster, claim, annotations={RETIRED_ANNOTATION: "true"})
+        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
             # Replace the pod on the same claim: take it down now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
@@ -148,13 +174,22 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
                         await _delete(kube, Pod, name, cluster.namespace)
                 return
             initial = _current_cluster(world, cluster)
-            await _create_member_pod(kube, cluster, name, initial, version, expect_data=True)
-        case ExpandVolume(member=name):
+            recorded = world.observed.pvcs.get(name)
+            await _create_member_pod(
+                kube,
+                cluster,
+                name,
+                initial,
+                version,
+                claim=claim_of(world.observed, name),
+                member_id=mid if mid is not None else recorded.member_id if recorded else None,
+            )
+        case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
             patch = {"spec": {"resources": {"requests": {"storage": size}}}}
             await kube.patch(
                 PersistentVolumeClaim,
-                name,
+                claim,
                 patch,
                 namespace=cluster.namespace,
                 patch_type=PatchType.MERGE,
@@ -169,15 +204,6 @@ def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:
     peers = tuple((m.name, url) for m in members if m.name for url in m.peer_urls)
     token = cluster_token(cluster.name, cluster.metadata.uid)
     return InitialCluster(ClusterState.EXISTING, peers, token)
-
-
-def _has_voted(world: World, name: str) -> bool:
-    """A member that has started before must find its data; a fresh learner need not."""
-    members = world.cluster_members
-    if members is None:
-        return False
-    member = members.by_name(name)
-    return member is not None and member.started
 
 
 def _etcd(world: World) -> EtcdClient:
@@ -195,17 +221,64 @@ async def _create_member_pod(
     initial: InitialCluster,
     version: str,
     *,
-    expect_data: bool,
+    claim: str | None = None,
+    member_id: int | None = None,
 ) -> None:
+    claim = claim or pvc_name(name)
     if not cluster.spec.storage.empty_dir:
-        await _create(kube, member_pvc(cluster, name))
+        await _create_claim(kube, cluster, name, claim)
     pod = member_pod(
-        cluster, name, version, initial, expect_data=expect_data, operator_image=operator_image()
+        cluster,
+        name,
+        version,
+        initial,
+        member_id=member_id,
+        claim=claim,
+        operator_image=operator_image(),
     )
     await _create(kube, pod)
 
 
-async def _create(kube: AsyncClient, obj: Pod | PersistentVolumeClaim) -> None:
+async def _create_claim(kube: AsyncClient, cluster: EtcdCluster, member: str, claim: str) -> None:
+    """Create the claim, or find it made by an earlier round. A claim of that name that is not a
+    fresh or current one of this member is never adopted (it may hold another cluster's data)."""
+    try:
+        await kube.create(member_pvc(cluster, member, claim))
+        return
+    except ApiError as e:
+        if e.status.code != _CONFLICT:
+            raise
+    existing = await kube.get(PersistentVolumeClaim, claim, namespace=cluster.namespace)
+    meta = existing.metadata
+    labels = (meta.labels if meta else None) or {}
+    annotations = (meta.annotations if meta else None) or {}
+    ours = labels.get(CLUSTER_UID_LABEL) == cluster.metadata.uid
+    if not ours or labels.get(MEMBER_LABEL) != member or RETIRED_ANNOTATION in annotations:
+        raise ForeignClaim(
+            f"claim {claim} exists but is not {member}'s of this cluster (uid"
+            f" {cluster.metadata.uid}); it is left alone"
+        )
+
+
+async def _patch_claim(
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    claim: str,
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> None:
+    patch = {"metadata": {"labels": labels or {}, "annotations": annotations or {}}}
+    await kube.patch(
+        PersistentVolumeClaim,
+        claim,
+        patch,
+        namespace=cluster.namespace,
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def _create(kube: AsyncClient, obj: Pod) -> None:
     try:
         await kube.create(obj)
     except ApiError as e:

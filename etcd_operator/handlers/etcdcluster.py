@@ -30,7 +30,12 @@ from etcd_operator.api import (
     parse_cluster,
 )
 from etcd_operator.etcd import EtcdError
-from etcd_operator.handlers.apply import StepNotReady, apply_step, ensure_cluster_objects
+from etcd_operator.handlers.apply import (
+    ForeignClaim,
+    StepNotReady,
+    apply_step,
+    ensure_cluster_objects,
+)
 from etcd_operator.handlers.observe import World, observe
 from etcd_operator.kube import EtcdClusterResource, new_client
 from etcd_operator.planner import (
@@ -187,7 +192,7 @@ async def reconcile_once(kube: AsyncClient, namespace: str, name: str) -> float:
         await apply_step(kube, cluster, world, decision.step)
     except StepNotReady:
         delay = AFTER_WAIT
-    except (EtcdError, ApiError) as e:
+    except (EtcdError, ApiError, ForeignClaim) as e:
         error = str(e)
         delay = AFTER_ERROR
         kopf.event(

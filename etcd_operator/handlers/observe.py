@@ -38,10 +38,15 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    split_claims,
 )
 from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
+    CLUSTER_UID_LABEL,
     ETCD_VERSION_ANNOTATION,
+    MEMBER_ID_ANNOTATION,
+    MEMBER_LABEL,
+    RETIRED_ANNOTATION,
     member_selector,
 )
 from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER, pod_outdated
@@ -97,14 +102,12 @@ async def observe(
         async for p in kube.list(Pod, namespace=ns, labels=selector)
         if p.metadata and p.metadata.name
     }
-    pvcs = {
-        c.metadata.name: c
-        async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
-        if c.metadata and c.metadata.name
-    }
+    raw_claims = [c async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)]
+    claims = [_claim(c, cluster.spec.storage.size) for c in raw_claims]
+    current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
     members, health = await _observe_etcd(cluster, sorted(pods), domain)
-    pvc_states = {name: _pvc_state(c, cluster) for name, c in pvcs.items()}
-    small = [pvcs[n] for n, p in pvc_states.items() if p.undersized]
+    small = {p.claim for p in current_claims.values() if p.undersized}
+    grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
     observed = Observed(
@@ -136,10 +139,11 @@ async def observe(
             name: _pod_state(p, outdated=pod_outdated(cluster, p, cluster_domain=domain))
             for name, p in pods.items()
         },
-        pvcs=pvc_states,
+        pvcs=current_claims,
         status_version=status.current_version if status else None,
         now=datetime.now(UTC),
-        volume_expansion=await _expansion_allowed(kube, small[0]) if small else None,
+        other_claims=other_claims,
+        volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
     )
     return World(observed, pods, members, health)
 
@@ -205,11 +209,16 @@ def _pod_state(pod: Pod, *, outdated: bool = False) -> PodState:
         if status
         else None
     )
+    # What member-init says now: refused while it exits (or waits to retry after exiting) with a
+    # data verdict. Once it completed, an older refusal in lastState no longer counts.
     refused = False
-    if init is not None:
-        for state in (init.state, init.lastState):
-            if state and state.terminated and state.terminated.exitCode in _DATA_REFUSED:
-                refused = True
+    if init is not None and init.state is not None:
+        last = init.lastState.terminated if init.lastState else None
+        now = init.state.terminated
+        if now is not None:
+            refused = now.exitCode in _DATA_REFUSED
+        elif init.state.waiting is not None and last is not None:
+            refused = last.exitCode in _DATA_REFUSED
     waiting = etcd.state.waiting if etcd and etcd.state else None
     ready = any(
         c.type == "Ready" and c.status == "True"
@@ -239,22 +248,38 @@ def _phase(phase: str | None) -> PodPhase:
         return PodPhase.UNKNOWN
 
 
-def _pvc_state(pvc: PersistentVolumeClaim, cluster: EtcdCluster) -> PvcState:
+def _claim(pvc: PersistentVolumeClaim, size: str | None = None) -> tuple[str, PvcState]:
+    """(its member's name, what the claim is and what it records); `size`: what
+    `spec.storage.size` asks for, to tell whether the claim should grow."""
+    meta = pvc.metadata
+    name = (meta.name if meta else None) or ""
+    labels = (meta.labels if meta else None) or {}
+    annotations = (meta.annotations if meta else None) or {}
+    recorded = annotations.get(MEMBER_ID_ANNOTATION)
+    try:
+        member_id = int(recorded, 16) if recorded else None
+    except ValueError:
+        member_id = None  # not a record the operator wrote: no fact
     resources = pvc.spec.resources if pvc.spec else None
     requested = (resources.requests or {}).get("storage") if resources else None
-    return PvcState(
+    state = PvcState(
         bound=bool(pvc.status and pvc.status.phase == "Bound"),
-        deleting=bool(pvc.metadata and pvc.metadata.deletionTimestamp),
-        undersized=(
-            requested is not None
-            and parse_quantity(requested) < parse_quantity(cluster.spec.storage.size)
-        ),
+        deleting=bool(meta and meta.deletionTimestamp),
+        claim=name,
+        cluster_uid=labels.get(CLUSTER_UID_LABEL),
+        member_id=member_id,
+        retired=annotations.get(RETIRED_ANNOTATION) == "true",
+        undersized=requested is not None
+        and size is not None
+        and parse_quantity(requested) < parse_quantity(size),
     )
+    return labels.get(MEMBER_LABEL, name), state
 
 
 async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> bool:
-    """Whether the claim's StorageClass lets it grow. Read only while some claim is smaller
-    than the spec asks, so a cluster at its size costs no extra call."""
+    """Whether the claim's StorageClass lets it grow (all members' claims share the class).
+    Read only while some member's claim is smaller than the spec asks, so a cluster at its
+    size costs no extra call."""
     name = pvc.spec.storageClassName if pvc.spec else None
     if not name:
         return False  # bound statically, without a class: nothing can grow it

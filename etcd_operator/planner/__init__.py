@@ -35,8 +35,10 @@ from etcd_operator.planner.steps import (
     Paused,
     PromoteLearner,
     Reason,
+    RecordVolume,
     RemoveMember,
     Report,
+    RetireVolume,
     Step,
     UpgradeMember,
     Wait,
@@ -45,6 +47,7 @@ from etcd_operator.planner.steps import (
     is_disruptive,
 )
 from etcd_operator.planner.view import CATCH_UP_MAX_LAG, quorum
+from etcd_operator.planner.volumes import claim_of, formed, split_claims
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
@@ -75,16 +78,21 @@ __all__ = [
     "PvcRetention",
     "PvcState",
     "Reason",
+    "RecordVolume",
     "RemoveMember",
     "Report",
+    "RetireVolume",
     "Step",
     "UpgradeMember",
     "Wait",
     "action_of",
     "acts",
+    "claim_of",
     "decide",
+    "formed",
     "is_disruptive",
     "next_step",
     "pdb_voters",
     "quorum",
+    "split_claims",
 ]

@@ -31,6 +31,7 @@ from etcd_operator.planner.view import (
     View,
     version_for_new_pod,
 )
+from etcd_operator.planner.volumes import claim_of, foreign_volumes, formed, record_volumes
 
 
 def pdb_voters(observed: Observed) -> int:
@@ -55,7 +56,7 @@ def decide(observed: Observed) -> Decision:
     invalid = _validate(observed)
     if invalid is not None:
         return invalid
-    if not observed.bootstrapped:
+    if not formed(observed):
         return _bootstrap(observed)
     if observed.members is None:
         return _no_answer(observed)
@@ -94,6 +95,9 @@ def _initial(o: Observed, state: ClusterState, names: list[str]) -> InitialClust
 def _bootstrap(o: Observed) -> Decision:
     """Before the cluster ever formed: all initial members start together with a static
     initial cluster. A crash half way leaves some pods, which name the whole initial cluster."""
+    foreign = foreign_volumes(o)
+    if foreign is not None:
+        return foreign
     pods = _ours(o)
     lost = [n for n in pods if o.pods[n].data_lost]
     if lost:
@@ -103,8 +107,13 @@ def _bootstrap(o: Observed) -> Decision:
             f"volumes of {lost} hold data of another cluster; delete them to bootstrap afresh",
         )
     if o.members is not None:
-        # The members formed a cluster and it answered: it exists from now on. Initial members
-        # whose pods are still missing are started by the rules for a running cluster.
+        # The members formed a cluster and it answered: it exists from now on. The first record
+        # of a member's log on its claim makes that durable (emptyDir members have no claim:
+        # status alone records it). Initial members whose pods are still missing are started
+        # by the rules for a running cluster.
+        record = record_volumes(View.of(o, o.members))
+        if record is not None:
+            return record
         return Decision(MarkBootstrapped(), Reason.BOOTSTRAPPED, "the cluster has formed")
     sets = {o.pods[n].bootstrap_members for n in pods}
     if not pods:
@@ -144,18 +153,25 @@ def _bootstrap(o: Observed) -> Decision:
 
 def _no_answer(o: Observed) -> Decision:
     """No member answered: quorum is lost or every pod is gone. Never bootstrap again; only
-    start pods on intact volumes, which brings members back with their own data."""
+    start pods on the current claims of members (never a retired or foreign one), each expecting
+    the log recorded on it, which brings members back with their own data."""
     pods = _ours(o)
     volumes = by_ordinal(n for n in o.pvcs if n in o.expected_peer_urls)
     intact = [n for n in volumes if not o.pvcs[n].deleting]
     restart = [n for n in intact if n not in o.pods]
     if restart:
+        name = restart[0]
         running = (o.pods[n].version for n in pods)
         cluster = _initial(o, ClusterState.EXISTING, by_ordinal(set(intact) | set(pods)))
+        step = CreatePod(
+            name,
+            cluster,
+            version_for_new_pod(o, running),
+            claim=claim_of(o, name),
+            member_id=o.pvcs[name].member_id,
+        )
         return Decision(
-            CreatePod(restart[0], cluster, version_for_new_pod(o, running)),
-            Reason.RESTORE_POD,
-            f"no member answers; starting {restart[0]} on its volume",
+            step, Reason.RESTORE_POD, f"no member answers; starting {name} on its volume"
         )
     if not pods and not volumes:
         return Decision(

@@ -104,10 +104,19 @@ class PodState:
 
 @dataclass(frozen=True, slots=True)
 class PvcState:
-    """One existing PVC of the cluster, keyed by member name in `Observed.pvcs`."""
+    """One existing claim labelled as a member's of this cluster's name.
+
+    The records below are written on the claim by the operator and travel with the data: they,
+    not whether etcd answers now, say whose data a volume holds."""
 
     bound: bool = True
     deleting: bool = False
+    claim: str = ""  # the claim's name; "" = the member's default claim name
+    # The EtcdCluster UID recorded on the claim; None on claims made before records existed. A
+    # claim with another UID belongs to an earlier cluster of the same name: never ours to use.
+    cluster_uid: str | None = None
+    member_id: int | None = None  # the member whose raft log it holds, once recorded
+    retired: bool = False  # its member was removed; kept only by the retention policy
     # Its requested size is below `spec.storage.size`: the claim should grow.
     undersized: bool = False
 
@@ -129,12 +138,17 @@ class Observed:
     member_health: Mapping[int, MemberHealth] = field(default_factory=dict)
     leader_id: int | None = None
     pods: Mapping[str, PodState] = field(default_factory=dict)
+    # The claim each member name uses now (see planner.volumes.current_claims): never foreign,
+    # never retired.
     pvcs: Mapping[str, PvcState] = field(default_factory=dict)
     # status: the etcd version the cluster last ran; used to start a member when no running
     # member can tell (None before bootstrap).
     status_version: str | None = None
     # When the shell observed this (for "stuck for too long" rules); None in most tests.
     now: datetime | None = None
+    # Every other claim labelled with this cluster's name, by claim name: retired volumes of
+    # removed members, and claims of an earlier cluster of the same name (another UID).
+    other_claims: Mapping[str, PvcState] = field(default_factory=dict)
     # Whether the StorageClass of undersized claims allows expansion (`allowVolumeExpansion`);
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None

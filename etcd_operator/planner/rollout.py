@@ -27,6 +27,7 @@ from etcd_operator.planner.steps import (
     Wait,
 )
 from etcd_operator.planner.view import View
+from etcd_operator.planner.volumes import claim_of
 
 
 def _wait(reason: Reason, message: str) -> Decision:
@@ -198,7 +199,7 @@ def expand_volumes(v: View) -> Decision | None:
     if not small:
         return None
     return Decision(
-        ExpandVolume(small[0]),
+        ExpandVolume(small[0], claim_of(v.observed, small[0])),
         Reason.EXPAND_VOLUME,
         f"growing the volume of {small[0]} to spec.storage.size",
     )

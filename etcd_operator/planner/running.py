@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
-from etcd_operator.planner.model import EtcdMember, Observed, PodPhase, PvcRetention
+from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.rollout import (
     expand_volumes,
     expansion_refused,
@@ -26,7 +26,6 @@ from etcd_operator.planner.steps import (
     Decision,
     Degraded,
     DeletePod,
-    DeletePVC,
     InitialCluster,
     InSync,
     MoveLeader,
@@ -37,6 +36,12 @@ from etcd_operator.planner.steps import (
     Wait,
 )
 from etcd_operator.planner.view import View, rollout_allowed, start_failure
+from etcd_operator.planner.volumes import (
+    claim_for_new_member,
+    claim_of,
+    record_volumes,
+    retire_removed,
+)
 from etcd_operator.versions import (
     VersionChange,
     parse_version,
@@ -66,7 +71,22 @@ def _join(v: View) -> InitialCluster:
 
 
 def _create_pod(v: View, name: str, reason: Reason, message: str) -> Decision:
-    step = CreatePod(name, _join(v), v.version_for_new_pod())
+    """A pod for `name` on its claim. A member that has started must find its own log there
+    (member-init checks); one that never started needs a claim holding no other log first."""
+    same = v.members_named(name)
+    member = same[0] if len(same) == 1 else None
+    started = member is not None and member.started
+    if not started:
+        make_way = claim_for_new_member(v, name, member)
+        if make_way is not None:
+            return make_way
+    step = CreatePod(
+        name,
+        _join(v),
+        v.version_for_new_pod(),
+        claim=claim_of(v.observed, name),
+        member_id=member.id if member is not None and started else None,
+    )
     return Decision(step, reason, message)
 
 
@@ -75,11 +95,12 @@ def decide_running(v: View) -> Decision:
         _while_quorum_lost(v)
         or _membership_anomalies(v)
         or _heal(v)
+        or retire_removed(v)
+        or record_volumes(v)
         or expand_volumes(v)
         or _learner_in_flight(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
-        or _scaled_volumes(v)
         or _scale(v)
         or _upgrade(v)
         or roll_outdated(v)
@@ -180,7 +201,8 @@ def _heal(v: View) -> Decision | None:
                     f"recreating pod of {name} (etcd {v.version_for_new_pod()}) on its volume",
                 )
             return _replace_lost(v, m, "pod and volume are gone")
-        if pod.data_lost:
+        if pod.data_lost and not v.answers(m):
+            # A member that answers is running on its data, whatever an old init status says.
             return _replace_lost(v, m, "its data directory is empty or not its own")
     for name in by_ordinal(pods):
         stray = name in v.observed.expected_peer_urls and name not in v.member_names
@@ -202,7 +224,10 @@ def _learner_in_flight(v: View) -> Decision | None:
                 Reason.SCALE_IN,
                 f"learner {name} is no longer needed at {v.observed.spec.replicas} replicas",
             )
-        if v.can_promote(learner):
+        pvc = v.observed.pvcs.get(name)
+        if v.can_promote(learner) and (pvc is None or pvc.member_id == learner.id):
+            # Recorded first (record_volumes runs before this rule): once it votes, its log
+            # must never be replaced by an empty one.
             return Decision(
                 PromoteLearner(learner.id, name), Reason.PROMOTE, f"{name} has caught up"
             )
@@ -224,6 +249,14 @@ def _unhealthy(v: View) -> Decision | None:
         pod = v.observed.pods.get(name)
         pvc = v.observed.pvcs.get(name)
         if pod is not None and pod.crash_looping:
+            if not m.is_learner and len(v.voters) > v.observed.spec.replicas and v.can_remove(m):
+                # Scaling in may take exactly the broken member when the rest keep quorum.
+                return Decision(
+                    RemoveMember(m.id, name),
+                    Reason.SCALE_IN,
+                    f"scaling in to {v.observed.spec.replicas}: removing {name}, which keeps"
+                    " crashing",
+                )
             return _degraded(Reason.MEMBER_CRASH_LOOPING, f"{name} keeps crashing")
         if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
             return _wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
@@ -233,24 +266,6 @@ def _unhealthy(v: View) -> Decision | None:
         if health is not None and health.alarms:
             return _degraded(
                 Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
-            )
-    return None
-
-
-def _scaled_volumes(v: View) -> Decision | None:
-    """Volumes left by removed members, deleted when `pvcRetentionPolicy.whenScaled: Delete`."""
-    if v.observed.spec.pvc_when_scaled is not PvcRetention.DELETE:
-        return None
-    for name in by_ordinal(v.observed.pvcs):
-        pvc = v.observed.pvcs[name]
-        if (
-            name in v.observed.expected_peer_urls
-            and name not in v.member_names
-            and name not in v.observed.pods
-            and not pvc.deleting
-        ):
-            return Decision(
-                DeletePVC(name), Reason.DELETE_SCALED_VOLUME, f"{name} is no longer a member"
             )
     return None
 
@@ -287,14 +302,11 @@ def _scale(v: View) -> Decision | None:
         if name in o.pods:
             return _wait(Reason.POD_TERMINATING, f"old pod {name} is terminating")
         pvc = o.pvcs.get(name)
-        if pvc is not None:
-            if pvc.deleting:
-                return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
-            return Decision(
-                DeletePVC(name),
-                Reason.DELETE_STALE_VOLUME,
-                f"{name}'s volume holds a removed member's data; a new member needs a fresh one",
-            )
+        if pvc is not None and pvc.deleting:
+            return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
+        make_way = claim_for_new_member(v, name, None)
+        if make_way is not None:
+            return make_way
         return Decision(
             AddLearner(name, o.expected_peer_urls[name]),
             Reason.SCALE_OUT,

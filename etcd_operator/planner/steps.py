@@ -50,6 +50,8 @@ class Reason(StrEnum):
     DELETE_STRAY_POD = "DeleteStrayPod"
     DELETE_STALE_VOLUME = "DeleteStaleVolume"
     DELETE_SCALED_VOLUME = "DeleteScaledVolume"
+    RECORD_VOLUME = "RecordVolume"
+    RETIRE_VOLUME = "RetireVolume"
     UPGRADE = "Upgrade"
     ROLLING_RESTART = "RollingRestart"
     REPLACE_MEMBER = "ReplaceMember"
@@ -70,6 +72,7 @@ class Reason(StrEnum):
     MEMBER_DATA_LOST = "MemberDataLost"
     MEMBER_CRASH_LOOPING = "MemberCrashLooping"
     STALE_VOLUME = "StaleVolume"
+    FOREIGN_VOLUME = "ForeignVolume"
     BOOTSTRAP_INCONSISTENT = "BootstrapInconsistent"
     FOREIGN_MEMBER = "ForeignMember"
     DUPLICATE_MEMBER = "DuplicateMember"
@@ -97,11 +100,16 @@ class Bootstrap:
 
 @dataclass(frozen=True, slots=True)
 class CreatePod:
-    """Create `member`'s pod (and its PVC when missing)."""
+    """Create `member`'s pod on the claim `claim` (created first when missing).
+
+    `member_id` is the member whose raft log the volume must hold (member-init refuses to start
+    etcd otherwise); None for a member that has never started, whose volume may be empty."""
 
     member: str
     initial_cluster: InitialCluster
     version: str
+    claim: str = ""  # "" = the member's default claim name
+    member_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,29 @@ class DeletePod:
 @dataclass(frozen=True, slots=True)
 class DeletePVC:
     member: str
+    claim: str = ""  # "" = the member's default claim name
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVolume:
+    """Record on the claim that it holds member `member_id`'s raft log (and this cluster's UID).
+
+    The record outlives every pod and every answer from etcd: from then on a pod for that member
+    starts only on that log, and the cluster counts as formed."""
+
+    member: str
+    claim: str
+    member_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetireVolume:
+    """Record on the claim that member `member_id` was removed: its volume is kept only by the
+    retention policy and never started again."""
+
+    member: str
+    claim: str
+    member_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +198,11 @@ class UpgradeMember:
 
 @dataclass(frozen=True, slots=True)
 class ExpandVolume:
-    """Grow `member`'s claim to `spec.storage.size` (its StorageClass allows expansion)."""
+    """Grow `member`'s claim (named `claim`) to `spec.storage.size` (its StorageClass allows
+    expansion)."""
 
     member: str
+    claim: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +250,8 @@ Action = (
     | DeletePod
     | DeletePVC
     | UpgradeMember
+    | RecordVolume
+    | RetireVolume
     | ExpandVolume
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
@@ -248,6 +283,8 @@ def action_of(step: Step) -> Action | None:
             | DeletePod()
             | DeletePVC()
             | UpgradeMember()
+            | RecordVolume()
+            | RetireVolume()
             | ExpandVolume()
         ):
             return step
@@ -272,6 +309,8 @@ def is_disruptive(step: Step) -> bool:
             | CreatePod()
             | AddLearner()
             | PromoteLearner()
+            | RecordVolume()
+            | RetireVolume()
             | ExpandVolume()
             | MarkBootstrapped()
             | Wait()

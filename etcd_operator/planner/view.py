@@ -107,8 +107,12 @@ class View:
             and (pod.ready or member.is_learner)
             and not pod.deleting
             and not pod.crash_looping
-            and not pod.data_lost
         )
+
+    def answers(self, member: EtcdMember) -> bool:
+        """The member itself answered our health check (it runs, on some data)."""
+        health = self.observed.member_health.get(member.id)
+        return health is not None and health.reachable and health.healthy
 
     def healthy_voters(self, excluding: frozenset[int] = frozenset()) -> int:
         return sum(1 for m in self.voters if m.id not in excluding and self.healthy(m))
@@ -119,13 +123,7 @@ class View:
     def etcd_has_quorum(self) -> bool:
         """A quorum of voters answered our quorum read, whatever their pods' readiness says
         (a probe lags by its period): the cluster serves, though it is not safe to disrupt."""
-        answering = sum(
-            1
-            for m in self.voters
-            if (h := self.observed.member_health.get(m.id)) is not None
-            and h.reachable
-            and h.healthy
-        )
+        answering = sum(1 for m in self.voters if self.answers(m))
         return answering >= quorum(len(self.voters))
 
     def can_remove(self, member: EtcdMember) -> bool:

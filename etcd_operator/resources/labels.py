@@ -22,6 +22,13 @@ MEMBER = "member"
 PEER_SERVICE = "peer"
 CLIENT_SERVICE = "client"
 
+# Records on a member's claim (see planner/volumes.py): whose cluster it is (a label, so a
+# claim of an earlier cluster of the same name is told apart), whose log it holds, and that
+# its member was removed.
+CLUSTER_UID_LABEL = "etcd.operator.io/cluster-uid"
+MEMBER_ID_ANNOTATION = "etcd.operator.io/member-id"
+RETIRED_ANNOTATION = "etcd.operator.io/retired"
+
 # Pod annotations the operator reads back.
 SPEC_HASH_ANNOTATION = "etcd.operator.io/spec-hash"
 ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"

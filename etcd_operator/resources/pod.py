@@ -81,8 +81,10 @@ TERMINATION_GRACE_PERIOD_SECONDS = 60
 # its data dir exists), so they are left out of the spec hash.
 _BOOTSTRAP_FLAGS = ("--initial-cluster=", "--initial-cluster-state=", "--initial-cluster-token=")
 MEMBER_INIT_CONTAINER = "member-init"
-# Whether the member has voted before is a fact of this pod's creation, not of the spec.
-_EXPECT_DATA_FLAG = "--expect-data"
+# Which log the volume must hold is a fact of this pod's creation, not of the spec (pods made
+# by earlier versions said only --expect-data).
+_MEMBER_ID_FLAG = "--member-id="
+_CREATION_FACTS = ("--expect-data", _MEMBER_ID_FLAG)
 DEFAULT_OPERATOR_IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
 
 
@@ -160,13 +162,13 @@ def _resources(cluster: EtcdCluster) -> ResourceRequirements | None:
     )
 
 
-def _data_volume(cluster: EtcdCluster, member: str) -> Volume:
+def _data_volume(cluster: EtcdCluster, claim: str) -> Volume:
     storage = cluster.spec.storage
     if storage.empty_dir:
         return Volume(name=DATA_VOLUME, emptyDir=EmptyDirVolumeSource(sizeLimit=storage.size))
     return Volume(
         name=DATA_VOLUME,
-        persistentVolumeClaim=PersistentVolumeClaimVolumeSource(claimName=pvc_name(member)),
+        persistentVolumeClaim=PersistentVolumeClaimVolumeSource(claimName=claim),
     )
 
 
@@ -193,7 +195,7 @@ def _container(cluster: EtcdCluster, version: str, args: list[str]) -> Container
     )
 
 
-def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: bool) -> Container:
+def _member_init(cluster: EtcdCluster, member: str, image: str, member_id: int | None) -> Container:
     """The data-directory check (etcd_operator.memberinit) in the operator's own image."""
     args = [
         "member-init",
@@ -201,8 +203,8 @@ def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: boo
         f"--cluster-uid={cluster.metadata.uid}",
         f"--member={member}",
     ]
-    if expect_data:
-        args.append(_EXPECT_DATA_FLAG)
+    if member_id is not None:
+        args.append(f"{_MEMBER_ID_FLAG}{member_id:x}")
     return Container(
         name=MEMBER_INIT_CONTAINER,
         image=image,
@@ -219,7 +221,7 @@ def _member_init(cluster: EtcdCluster, member: str, image: str, expect_data: boo
 
 
 def _pod_spec(
-    cluster: EtcdCluster, member: str, version: str, args: list[str], init: Container
+    cluster: EtcdCluster, member: str, version: str, args: list[str], init: Container, *, claim: str
 ) -> PodSpec:
     template = cluster.spec.pod_template
     return PodSpec(
@@ -227,7 +229,7 @@ def _pod_spec(
         subdomain=peer_service_name(cluster.name),
         initContainers=[init],
         containers=[_container(cluster, version, args)],
-        volumes=[_data_volume(cluster, member)],
+        volumes=[_data_volume(cluster, claim)],
         restartPolicy="Always",
         terminationGracePeriodSeconds=TERMINATION_GRACE_PERIOD_SECONDS,
         enableServiceLinks=False,
@@ -278,7 +280,10 @@ def pod_spec_hash(pod: Pod) -> str:
     for container in spec.get("containers", []):
         container["args"] = _lasting_args(container.get("args", []))
     for container in spec.get("initContainers", []):
-        container["args"] = [a for a in container.get("args", []) if a != _EXPECT_DATA_FLAG]
+        args = container.get("args", [])
+        container["args"] = [a for a in args if not a.startswith(_CREATION_FACTS)]
+    for volume in spec.get("volumes", []):
+        volume.get("persistentVolumeClaim", {}).pop("claimName", None)
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -342,7 +347,8 @@ def member_pod(
     version: str,
     initial: InitialCluster,
     *,
-    expect_data: bool = False,
+    member_id: int | None = None,
+    claim: str | None = None,
     operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
 ) -> Pod:
@@ -352,7 +358,8 @@ def member_pod(
     and the same initial cluster (recorded on the pod, so that an interrupted bootstrap
     resumes with the same member set); a member added later with state `existing` and
     the cluster as it will be once the member is added (existing members plus itself).
-    `expect_data`: the member has voted before, so its data directory must not be empty.
+    `member_id`: the member has run before, so the volume must hold its log (member-init
+    refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
     """
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain)
     template = cluster.spec.pod_template
@@ -368,7 +375,8 @@ def member_pod(
             member,
             version,
             args,
-            _member_init(cluster, member, operator_image, expect_data),
+            _member_init(cluster, member, operator_image, member_id),
+            claim=claim or pvc_name(member),
         ),
     )
     assert pod.metadata is not None

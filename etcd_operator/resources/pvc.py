@@ -8,11 +8,14 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim
 
 from etcd_operator.api import EtcdCluster
 from etcd_operator.naming import pvc_name
-from etcd_operator.resources.labels import member_labels, owner_reference
+from etcd_operator.resources.labels import CLUSTER_UID_LABEL, member_labels, owner_reference
 
 
-def member_pvc(cluster: EtcdCluster, member: str) -> PersistentVolumeClaim:
-    """The claim `<member>`, ReadWriteOnce, of `spec.storage.size`.
+def member_pvc(
+    cluster: EtcdCluster, member: str, claim: str | None = None
+) -> PersistentVolumeClaim:
+    """The claim `claim` (default `<member>`), ReadWriteOnce, of `spec.storage.size`, labelled
+    with the cluster's UID: the first of the records that say whose data it holds.
 
     The claim is owned by the EtcdCluster only when `pvcRetentionPolicy.whenDeleted`
     is Delete: an owner reference is what makes the garbage collector delete it
@@ -27,9 +30,9 @@ def member_pvc(cluster: EtcdCluster, member: str) -> PersistentVolumeClaim:
     owned = cluster.spec.pvc_retention_policy.when_deleted == "Delete"
     return PersistentVolumeClaim(
         metadata=ObjectMeta(
-            name=pvc_name(member),
+            name=claim or pvc_name(member),
             namespace=cluster.namespace,
-            labels=member_labels(cluster, member),
+            labels={**member_labels(cluster, member), CLUSTER_UID_LABEL: cluster.metadata.uid},
             ownerReferences=[owner_reference(cluster)] if owned else None,
         ),
         spec=PersistentVolumeClaimSpec(

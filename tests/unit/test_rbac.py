@@ -117,7 +117,7 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
         DeletePVC("demo-3"),
         UpgradeMember("demo-0", 1, "3.5.17", "3.6.16"),
         UpgradeMember("demo-0", 1, "3.5.17", "3.6.16", evict=False),
-        ExpandVolume("demo-0"),
+        ExpandVolume("demo-0", "demo-0"),
     ):
         await apply.apply_step(kube, cluster, world, step)  # type: ignore[arg-type]
     body = _body(pvcRetentionPolicy={"whenDeleted": "Delete"})

@@ -8,7 +8,7 @@ import pytest
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 
-from harness.clusters import create_cluster, patch_spec
+from harness.clusters import create_cluster, get_cluster, patch_spec
 
 pytestmark = pytest.mark.e2e
 
@@ -73,4 +73,8 @@ async def test_forbidden_spec_changes_are_rejected(
 
 async def test_storage_may_grow(kube: AsyncClient, namespace: str) -> None:
     await create_cluster(kube, namespace, "grow", {"replicas": 1, "paused": True})
+    before = await get_cluster(kube, namespace, "grow")
     await patch_spec(kube, namespace, "grow", {"storage": {"size": "2Gi"}})
+    after = await get_cluster(kube, namespace, "grow")
+    assert after["spec"]["storage"]["size"] == "2Gi", "the larger size was admitted and stored"
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1

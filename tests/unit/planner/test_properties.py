@@ -34,7 +34,9 @@ from etcd_operator.planner import (
     PvcRetention,
     PvcState,
     Reason,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     UpgradeMember,
     Wait,
     decide,
@@ -45,6 +47,7 @@ from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
+UID = "uid"
 SLOT_BY_URL = {u: n for n, u in URLS.items()}
 
 
@@ -62,12 +65,14 @@ def observed_states(draw: st.DrawFn) -> Observed:
         return noise > 0 and rnd.random() < noise / (3 * odds)
 
     size = rnd.randint(0, 9)
+    empty_dir = rnd.random() < 0.25  # members keep their data in emptyDir: no claims at all
     replicas = size if size and rnd.random() < 0.5 else rnd.randint(1, 9)
     version = rnd.choice(VERSIONS)
     members: list[EtcdMember] = []
     health: dict[int, MemberHealth] = {}
     pods: dict[str, PodState] = {}
     pvcs: dict[str, PvcState] = {}
+    others: dict[str, PvcState] = {}
     next_id = 0x100
     for i in range(9):
         n = name(i)
@@ -75,11 +80,13 @@ def observed_states(draw: st.DrawFn) -> Observed:
         copies = 1 + int(in_list and rare(4))
         learner_slot = in_list and rnd.random() < 0.1
         started = True
+        slot_id: int | None = None
         for _ in range(copies if in_list else 0):
             learner = learner_slot or rare(3)
             started = not learner or rnd.random() < 0.5
             next_id += 1
             members.append(EtcdMember(next_id, n if started else "", (URLS[n],), (), learner))
+            slot_id = next_id if started else slot_id
             if started and not rare(2):
                 good = not rare(2)
                 lag = draw(st.sampled_from([0, 10, CATCH_UP_MAX_LAG + 1, INDEX])) if learner else 0
@@ -107,8 +114,31 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 outdated=rnd.random() < 0.15,
             )
         leftover = noise == 0 and i >= size and rnd.random() < 0.15
+        if empty_dir:
+            continue
         if (not rare(2)) if (in_list or n in pods) else (rare(1) or leftover):
-            pvcs[n] = PvcState(bound=not rare(3), deleting=rare(4), undersized=rnd.random() < 0.1)
+            recorded = slot_id if not rare(2) else draw(st.sampled_from([None, 0x999]))
+            pvcs[n] = PvcState(
+                bound=not rare(3),
+                deleting=rare(4),
+                claim=n,
+                cluster_uid=UID if not rare(3) else None,
+                # A leftover claim records the removed member that ran on it.
+                member_id=recorded
+                if in_list
+                else 0x998
+                if leftover
+                else draw(st.sampled_from([None, 0x998])),
+                undersized=rnd.random() < 0.1,
+            )
+        if rare(3):
+            old = f"{n}-old"
+            others[old] = PvcState(
+                claim=old,
+                cluster_uid=draw(st.sampled_from([UID, "uid-earlier"])),
+                member_id=draw(st.sampled_from([None, 0x997])),
+                retired=True,
+            )
     for _ in range(draw(st.integers(1, 2)) if rare(3) else 0):
         next_id += 1
         foreign_name = draw(st.sampled_from(["", "other"]))
@@ -122,16 +152,13 @@ def observed_states(draw: st.DrawFn) -> Observed:
     desired_version = (
         version if roll < 0.45 else rnd.choice(upgrades) if roll < 0.85 else rnd.choice(VERSIONS)
     )
-    empty_dir = rnd.random() < 0.25
-    if empty_dir:
-        pvcs = {}  # emptyDir volumes are part of their pods: no claims
     voter_ids = [m.id for m in members if not m.is_learner]
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
         leader = draw(st.sampled_from(ids)) if ids and not rare(2) else None
     return Observed(
-        cluster=ClusterRef(NAME, "ns", "uid"),
+        cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(
             replicas=replicas,
@@ -149,6 +176,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         pods=pods,
         pvcs=pvcs,
         status_version=version if not rare(2) else draw(st.sampled_from([None, *VERSIONS])),
+        other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
     )
 
@@ -168,14 +196,9 @@ def healthy(o: Observed, m: EtcdMember) -> bool:
     if n is None:
         return True
     p = o.pods.get(n)
-    # A learner's pod is never ready (etcd's /readyz refuses learners): not required.
-    return (
-        p is not None
-        and (p.ready or m.is_learner)
-        and not p.deleting
-        and not p.crash_looping
-        and not p.data_lost
-    )
+    # A learner's pod is never ready (etcd's /readyz refuses learners): not required. A pod's
+    # data-lost verdict cannot outweigh its etcd answering: that verdict is from an earlier start.
+    return p is not None and (p.ready or m.is_learner) and not p.deleting and not p.crash_looping
 
 
 def voters(o: Observed) -> list[EtcdMember]:
@@ -196,6 +219,18 @@ def member_by_id(o: Observed, member_id: int) -> EtcdMember:
 
 def member_slots(o: Observed) -> set[str]:
     return {s for m in o.members or () if (s := slot(m)) is not None}
+
+
+def claims(o: Observed) -> dict[str, PvcState]:
+    """Every claim, by claim name."""
+    return {**o.other_claims, **{p.claim: p for p in o.pvcs.values()}}
+
+
+def formed(o: Observed) -> bool:
+    """The cluster formed once: status says so or a claim of ours records a member's log."""
+    return o.bootstrapped or any(
+        p.member_id is not None and p.cluster_uid in (None, UID) for p in claims(o).values()
+    )
 
 
 def leader(o: Observed) -> int | None:
@@ -248,9 +283,10 @@ def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
 def check_bootstrap_only_happens_for_a_cluster_that_never_formed(o: Observed, d: Decision) -> None:
     step = d.step
     if isinstance(step, Bootstrap):
-        assert not o.bootstrapped and o.members is None and not o.pods
+        assert not formed(o) and o.members is None and not o.pods
+        assert not any(p.cluster_uid not in (None, UID) for p in claims(o).values())
     if isinstance(step, CreatePod) and step.initial_cluster.state is ClusterState.NEW:
-        assert not o.bootstrapped and o.members is None
+        assert not formed(o) and o.members is None
 
 
 def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) -> None:
@@ -279,13 +315,51 @@ def check_pods_and_volumes_of_members_are_never_deleted(o: Observed, d: Decision
     if isinstance(step, DeletePod):
         assert step.member not in member_slots(o)
     if isinstance(step, DeletePVC):
-        assert step.member not in member_slots(o)
         assert step.member not in o.pods
+        # Only a log that is not the member's own: a new member's name may get rid of an earlier
+        # incarnation's claim (whenScaled: Delete), a running member's never.
+        holders = {m.id for m in o.members or () if slot(m) == step.member}
+        recorded = claims(o)[step.claim].member_id
+        assert not holders or (recorded is not None and recorded not in holders)
+        assert not any(m.started for m in o.members or () if slot(m) == step.member)
+
+
+def check_claims_are_deleted_only_when_ours_and_the_policy_says_so(
+    o: Observed, d: Decision
+) -> None:
+    step = d.step
+    if isinstance(step, DeletePVC):
+        assert o.spec.pvc_when_scaled is PvcRetention.DELETE
+        assert claims(o)[step.claim].cluster_uid == UID
+
+
+def check_records_are_true_and_retire_only_removed_members(o: Observed, d: Decision) -> None:
+    step = d.step
+    if isinstance(step, RecordVolume):
+        m = member_by_id(o, step.member_id)
+        assert m.started and slot(m) == step.member and healthy(o, m)
+        assert o.pvcs[step.member].claim == step.claim
+    if isinstance(step, RetireVolume):
+        assert step.member_id not in {m.id for m in o.members or ()}
+        assert step.member not in o.pods
+
+
+def check_pods_start_only_on_current_claims_expecting_their_log(o: Observed, d: Decision) -> None:
+    step = d.step
+    if not isinstance(step, CreatePod):
+        return
+    claim = claims(o).get(step.claim)
+    assert claim is None or not (claim.retired or claim.cluster_uid not in (None, UID))
+    started = [m for m in o.members or () if slot(m) == step.member and m.started]
+    if started:
+        assert step.member_id == started[0].id, "a member that ran must find its own log"
+    elif o.members is None and claim is not None:
+        assert step.member_id == claim.member_id
 
 
 def check_a_started_voter_is_only_restarted_on_its_own_volume(o: Observed, d: Decision) -> None:
     step = d.step
-    if isinstance(step, CreatePod) and o.members is not None and o.bootstrapped:
+    if isinstance(step, CreatePod) and o.members is not None and formed(o):
         assert step.member not in o.pods
         owners = [m for m in o.members if slot(m) == step.member]
         assert len(owners) == 1
@@ -304,7 +378,9 @@ def check_learners_are_added_one_at_a_time_to_a_healthy_cluster(o: Observed, d: 
     assert len(voters(o)) < o.spec.replicas
     assert step.peer_url == URLS[step.member]
     assert step.member not in member_slots(o)
-    assert step.member not in o.pods and step.member not in o.pvcs
+    assert step.member not in o.pods
+    current = o.pvcs.get(step.member)
+    assert current is None or (current.cluster_uid == UID and current.member_id is None)
     ordinal = int(step.member.rsplit("-", 1)[1])
     assert ordinal < o.spec.replicas
     assert all(name(i) in member_slots(o) for i in range(ordinal))  # lowest free ordinal
@@ -322,6 +398,8 @@ def check_only_caught_up_healthy_learners_are_promoted(o: Observed, d: Decision)
         <= CATCH_UP_MAX_LAG
     )
     assert healthy_voters(o) + 1 >= quorum(len(voters(o)) + 1)
+    claim = o.pvcs.get(step.member)
+    assert claim is None or claim.member_id == learner.id, "its log is recorded before it votes"
 
 
 def check_leadership_only_moves_to_a_healthy_voter(o: Observed, d: Decision) -> None:
@@ -393,6 +471,9 @@ CHECKS = [
     check_bootstrap_only_happens_for_a_cluster_that_never_formed,
     check_member_removal_keeps_quorum_now_and_after,
     check_pods_and_volumes_of_members_are_never_deleted,
+    check_claims_are_deleted_only_when_ours_and_the_policy_says_so,
+    check_records_are_true_and_retire_only_removed_members,
+    check_pods_start_only_on_current_claims_expecting_their_log,
     check_a_started_voter_is_only_restarted_on_its_own_volume,
     check_learners_are_added_one_at_a_time_to_a_healthy_cluster,
     check_only_caught_up_healthy_learners_are_promoted,
@@ -420,6 +501,8 @@ STEP_KINDS = [
     DeletePod,
     DeletePVC,
     UpgradeMember,
+    RecordVolume,
+    RetireVolume,
     ExpandVolume,
     MarkBootstrapped,
     Wait,

@@ -164,13 +164,13 @@ def _small(o: Observed, *ordinals: int) -> Observed:
 def test_undersized_claims_grow_one_at_a_time_when_the_class_allows_it() -> None:
     o = replace(_small(cluster(3), 1, 2), volume_expansion=True)
     d = decide(o)
-    assert d.step == ExpandVolume(name(1))
+    assert d.step == ExpandVolume(name(1), name(1))
     assert d.reason is Reason.EXPAND_VOLUME
 
 
 def test_claims_grow_even_while_a_member_is_unhealthy() -> None:
     o = replace(unhealthy(_small(cluster(3), 1), 1), volume_expansion=True)
-    assert next_step(o) == ExpandVolume(name(1))
+    assert next_step(o) == ExpandVolume(name(1), name(1))
 
 
 def test_claims_that_cannot_grow_are_reported_once_nothing_else_is_to_do() -> None:

@@ -28,7 +28,9 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     Reason,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     UpgradeMember,
     Wait,
     decide,
@@ -39,6 +41,7 @@ from unit.support.observed import (
     URLS,
     VERSION,
     add_member,
+    claim,
     cluster,
     drop_member,
     fresh,
@@ -53,6 +56,7 @@ from unit.support.observed import (
     spec,
     unhealthy,
     url,
+    without,
     without_pod,
     without_pvc,
 )
@@ -127,8 +131,25 @@ def test_bootstrap_refuses_volumes_with_another_clusters_data() -> None:
     assert next_step(o) == Degraded(Reason.STALE_VOLUME)
 
 
-def test_answering_members_mark_the_cluster_bootstrapped() -> None:
-    assert next_step(replace(cluster(3), bootstrapped=False)) == MarkBootstrapped()
+def test_answering_members_have_their_logs_recorded_before_anything_else() -> None:
+    fresh_claims = {name(i): claim(i, recorded=False) for i in range(3)}
+    o = replace(cluster(3), bootstrapped=False, pvcs=fresh_claims)
+    assert next_step(o) == RecordVolume(name(0), name(0), mid(0))
+
+
+def test_one_recorded_log_means_the_cluster_formed_even_without_status() -> None:
+    claims = {name(i): claim(i, recorded=i == 2) for i in range(3)}
+    o = replace(cluster(3), bootstrapped=False, pvcs=claims)
+    assert next_step(o) == RecordVolume(name(0), name(0), mid(0))
+    nothing_answers = replace(o, members=None, member_health={}, leader_id=None, pods={})
+    step = next_step(nothing_answers)
+    assert isinstance(step, CreatePod)
+    assert step.initial_cluster.state is ClusterState.EXISTING, "never bootstrapped again"
+
+
+def test_answering_members_without_claims_mark_the_cluster_bootstrapped() -> None:
+    # emptyDir members have no claim to record on: status alone says the cluster formed.
+    assert next_step(replace(cluster(3), bootstrapped=False, pvcs={})) == MarkBootstrapped()
 
 
 def test_bootstrapped_cluster_with_nothing_left_is_never_bootstrapped_again() -> None:
@@ -167,7 +188,9 @@ def test_quorum_lost_restarts_a_voter_pod_on_its_intact_volume() -> None:
     o = drop_member(o, 1)  # not relevant: still 2 voters, 1 healthy -> below quorum of 2
     o = add_member(o, member(1))
     step = next_step(o)
-    assert step == CreatePod(name(2), step.initial_cluster, VERSION)  # type: ignore[union-attr]
+    assert isinstance(step, CreatePod)
+    assert (step.member, step.claim, step.member_id) == (name(2), name(2), mid(2))
+    assert step.version == VERSION
 
 
 def test_quorum_lost_never_removes_a_member_whose_data_is_lost() -> None:
@@ -274,10 +297,38 @@ def test_scale_out_adds_the_lowest_free_ordinal_as_a_learner() -> None:
     assert next_step(o) == AddLearner(name(1), url(1))
 
 
-def test_scale_out_onto_a_retained_volume_deletes_it_first() -> None:
+def test_a_removed_members_claim_is_retired_under_retain_and_never_reused() -> None:
     o = without_pod(drop_member(cluster(4, replicas=4), 3), 3)
-    assert next_step(o) == DeletePVC(name(3))
+    assert next_step(o) == RetireVolume(name(3), name(3), mid(3))
+    retired = replace(
+        o, pvcs=without(o.pvcs, name(3)), other_claims={name(3): claim(3, retired=True)}
+    )
+    assert next_step(retired) == AddLearner(name(3), url(3))
+    learner = add_member(retired, member(3, learner=True, started=False))
+    step = next_step(learner)
+    assert isinstance(step, CreatePod)
+    assert (step.claim, step.member_id) == (f"{name(3)}-1", None), "a fresh claim of its own"
+
+
+def test_a_removed_members_claim_is_deleted_under_delete() -> None:
+    o = without_pod(drop_member(cluster(4, replicas=4, pvc_when_scaled=PvcRetention.DELETE), 3), 3)
+    assert next_step(o) == DeletePVC(name(3), name(3))
     assert next_step(pvc(o, 3, deleting=True)) == Wait(Reason.VOLUME_TERMINATING)
+
+
+def test_a_claim_from_before_records_is_kept_not_reused_for_a_new_member() -> None:
+    o = without_pod(drop_member(cluster(4, replicas=4, pvc_when_scaled=PvcRetention.DELETE), 3), 3)
+    legacy = pvc(o, 3, cluster_uid=None, member_id=None)
+    step = next_step(legacy)
+    assert isinstance(step, RetireVolume), "not ours by record: never deleted"
+
+
+def test_another_clusters_claims_block_bootstrap_and_are_never_touched() -> None:
+    old = claim(0, cluster_uid="uid-old")
+    o = replace(fresh(3), other_claims={name(0): old})
+    decision = decide(o)
+    assert decision.step == Degraded(Reason.FOREIGN_VOLUME)
+    assert "uid-old" in decision.message and name(0) in decision.message
 
 
 def test_added_learner_without_pod_gets_its_pod_not_another_member() -> None:
@@ -291,20 +342,26 @@ def test_added_learner_without_pod_gets_its_pod_not_another_member() -> None:
 
 def test_learner_that_caught_up_is_promoted() -> None:
     o = add_member(spec(cluster(3), replicas=4), member(3, learner=True), health(index=INDEX))
-    o = pod(pvc(o, 3), 3)
+    o = pod(pvc(o, 3, member_id=mid(3)), 3)
     assert next_step(o) == PromoteLearner(mid(3), name(3))
+
+
+def test_a_started_learner_has_its_log_recorded_before_it_may_vote() -> None:
+    o = add_member(spec(cluster(3), replicas=4), member(3, learner=True), health(index=INDEX))
+    o = pod(pvc(o, 3), 3)
+    assert next_step(o) == RecordVolume(name(3), name(3), mid(3))
 
 
 def test_learner_behind_the_leader_waits() -> None:
     lagging = health(index=INDEX - CATCH_UP_MAX_LAG - 1)
     o = add_member(spec(cluster(3), replicas=4), member(3, learner=True), lagging)
-    o = pod(pvc(o, 3), 3)
+    o = pod(pvc(o, 3, member_id=mid(3)), 3)
     assert next_step(o) == Wait(Reason.LEARNER_CATCHING_UP)
 
 
 def test_learner_no_longer_wanted_after_replicas_shrank_is_removed() -> None:
     o = add_member(cluster(3), member(3, learner=True), health())
-    o = pod(pvc(o, 3), 3)
+    o = pod(pvc(o, 3, member_id=mid(3)), 3)
     assert next_step(o) == RemoveMember(mid(3), name(3))
 
 
@@ -331,8 +388,42 @@ def test_scale_in_never_below_one_member() -> None:
 
 def test_scaled_volume_is_deleted_when_policy_is_delete() -> None:
     o = without_pod(drop_member(cluster(3, replicas=2), 2), 2)
-    assert next_step(o) == InSync()
-    assert next_step(spec(o, pvc_when_scaled=PvcRetention.DELETE)) == DeletePVC(name(2))
+    assert next_step(o) == RetireVolume(name(2), name(2), mid(2))
+    delete = spec(o, pvc_when_scaled=PvcRetention.DELETE)
+    assert next_step(delete) == DeletePVC(name(2), name(2))
+    retired = replace(
+        o, pvcs=without(o.pvcs, name(2)), other_claims={name(2): claim(2, retired=True)}
+    )
+    assert next_step(retired) == InSync(), "a retired claim is kept and left alone"
+
+
+def test_all_pods_gone_restarts_each_member_expecting_its_recorded_log() -> None:
+    o = replace(cluster(3), members=None, pods={}, member_health={}, leader_id=None)
+    step = next_step(o)
+    assert isinstance(step, CreatePod)
+    assert (step.member, step.member_id) == (name(0), mid(0))
+
+
+def test_a_retired_claim_is_never_restarted_when_nothing_answers() -> None:
+    o = replace(cluster(2, replicas=2), members=None, pods={}, member_health={}, leader_id=None)
+    o = replace(o, other_claims={name(2): claim(2, retired=True)})
+    steps = {next_step(without_pvc(o, i)).member for i in range(2)}  # type: ignore[union-attr]
+    assert name(2) not in steps
+
+
+def test_a_stale_data_lost_flag_does_not_remove_a_member_that_answers() -> None:
+    assert next_step(pod(cluster(3), 1, data_lost=True)) == InSync()
+    lost = pod(unhealthy(cluster(3), 1), 1, data_lost=True)
+    assert next_step(lost) == RemoveMember(mid(1), name(1))
+
+
+def test_scale_in_removes_a_crash_looping_member_when_the_rest_keep_quorum() -> None:
+    o = pod(unhealthy(cluster(5, replicas=3), 1), 1, crash_looping=True)
+    decision = decide(o)
+    assert decision.step == RemoveMember(mid(1), name(1))
+    assert decision.reason is Reason.SCALE_IN
+    at_size = pod(unhealthy(cluster(3), 1), 1, crash_looping=True)
+    assert next_step(at_size) == Degraded(Reason.MEMBER_CRASH_LOOPING)
 
 
 # --- upgrade -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from etcd_operator.planner import (
     Reason,
     RemoveMember,
 )
-from unit.support.world import World
+from unit.support.world import World, WPvc
 
 SEQUENCE = [3, 5, 3, 1, 3]
 VERSIONS = ["3.5.17", "3.5.18", "3.6.0"]
@@ -97,6 +97,59 @@ def test_all_pods_deleted_recovers_with_the_same_members() -> None:
     assert {m.id for m in w.voters()} == before
 
 
+def test_outage_with_a_wiped_volume_replaces_that_member_and_never_starts_it_empty() -> None:
+    # Every pod goes at once, and one disk comes back empty: no member answers, so only the
+    # records on the claims can tell that member-init must find a log (the world raises if a
+    # member that voted starts empty under its old ID).
+    for victim in range(3):
+        w = World(replicas=3)
+        w.converge()
+        before = w.slot_member(member_name("demo", victim))
+        assert before is not None
+        w.fault_stop_all()
+        w.fault_wipe(before.slot)
+        w.converge()
+        w.assert_settled()
+        after = w.slot_member(before.slot)
+        assert after is not None and after.id != before.id
+
+
+def test_lost_status_never_bootstraps_a_formed_cluster_again() -> None:
+    w = World(replicas=3)
+    w.converge()
+    w.history.clear()
+    w.fault_lose_status()
+    w.fault_stop_all()
+    w.converge()
+    w.assert_settled()
+    assert not any(isinstance(s, Bootstrap) for s in w.history)
+
+
+def test_scaling_in_and_out_under_retain_keeps_every_removed_members_volume() -> None:
+    w = World(replicas=5, policy=PvcRetention.RETAIN)
+    w.converge()
+    removed = {c: p.data for c, p in w.pvcs.items() if p.member in ("demo-3", "demo-4")}
+    w.replicas = 3
+    w.converge()
+    w.replicas = 5
+    w.converge()
+    w.assert_settled()
+    for claim, data in removed.items():
+        assert w.pvcs[claim].data == data and w.pvcs[claim].retired, claim
+    assert {w.pods[n].claim for n in ("demo-3", "demo-4")} == {"demo-3-1", "demo-4-1"}
+
+
+def test_an_earlier_clusters_claims_are_reported_and_never_touched() -> None:
+    w = World(replicas=3)
+    for i in range(3):
+        w.pvcs[f"demo-{i}"] = WPvc(member=f"demo-{i}", data=0x77 + i, uid="uid-0", recorded=0x77)
+    for _ in range(10):
+        d = w.round()
+        assert d.step == Degraded(Reason.FOREIGN_VOLUME)
+    assert all(w.pvcs[f"demo-{i}"].data == 0x77 + i for i in range(3))
+    assert not w.pods
+
+
 def test_majority_of_volumes_lost_is_never_papered_over() -> None:
     w = World(replicas=3)
     w.converge()
@@ -154,10 +207,29 @@ class CrashingOperator(RuleBasedStateMachine):
         match kind:
             case "kill":
                 self.world.fault_kill_pod(name)
+            case "wipe" if self.world.empty_dir:
+                # An emptyDir loses its data with its pod, not under a running one (no record
+                # on a claim could tell member-init what to expect there).
+                self.world.fault_kill_pod(name)
             case "wipe":
                 self.world.fault_wipe(name)
             case _:
                 self.world.fault_lose_volume(name)
+
+    # Not for emptyDir: with every pod gone all data is gone, nothing can bring it back.
+    @precondition(lambda self: self.world.bootstrapped and not self.world.empty_dir)
+    @rule(ordinal=st.integers(0, 6), wipe=st.booleans())
+    def outage(self, ordinal: int, wipe: bool) -> None:
+        """Every pod goes at once; maybe one disk comes back empty meanwhile."""
+        name = member_name("demo", ordinal)
+        if wipe and self.world.recoverable_without(name):
+            self.world.fault_wipe(name)
+        self.world.fault_stop_all()
+
+    @precondition(lambda self: any(p.recorded for p in self.world.pvcs.values()))
+    @rule()
+    def lose_status(self) -> None:
+        self.world.fault_lose_status()
 
     @invariant()
     def one_member_per_name(self) -> None:

@@ -271,23 +271,38 @@ def test_spec_hash_of_a_built_pod_is_reproducible() -> None:
     assert pod_spec_hash(pod) == pod.metadata.annotations[SPEC_HASH_ANNOTATION]
 
 
-def test_member_init_checks_the_data_dir_and_expect_data_does_not_change_the_hash() -> None:
+def test_member_init_is_told_which_log_to_find_and_that_does_not_change_the_hash() -> None:
     from etcd_operator.resources.pod import MEMBER_INIT_CONTAINER, member_pod, pod_spec_hash
 
     cluster = make_cluster()
     peers = {"demo-0": "http://demo-0.demo.default.svc.cluster.local:2380"}
     new, existing = _initial("new", peers, "t"), _initial("existing", peers, "t")
     fresh = member_pod(cluster, "demo-0", "3.6.16", new, operator_image="op:1")
-    rejoin = member_pod(cluster, "demo-0", "3.6.16", existing, expect_data=True)
+    rejoin = member_pod(cluster, "demo-0", "3.6.16", existing, member_id=0xABC)
     assert fresh.spec is not None and rejoin.spec is not None
     (init,) = fresh.spec.initContainers or []
     assert init.name == MEMBER_INIT_CONTAINER and init.image == "op:1"
-    assert "--expect-data" not in (init.args or [])
-    assert "--expect-data" in (rejoin.spec.initContainers or [])[0].args
-    rejoin_same_image = member_pod(
-        cluster, "demo-0", "3.6.16", existing, expect_data=True, operator_image="op:1"
+    assert not any(a.startswith("--member-id") for a in init.args or [])
+    assert "--member-id=abc" in (rejoin.spec.initContainers or [])[0].args
+    rejoin_elsewhere = member_pod(
+        cluster,
+        "demo-0",
+        "3.6.16",
+        existing,
+        member_id=0xABC,
+        claim="demo-0-1",
+        operator_image="op:1",
     )
-    assert pod_spec_hash(fresh) == pod_spec_hash(rejoin_same_image)
+    assert pod_spec_hash(fresh) == pod_spec_hash(rejoin_elsewhere)
+
+
+def test_the_pod_mounts_the_claim_it_is_given() -> None:
+    cluster = make_cluster()
+    pod = member_pod(cluster, "demo-1", "3.6.16", _initial("existing", BOOT, "t"), claim="demo-1-2")
+    (volume,) = pod.to_dict()["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == "demo-1-2"
+    default = member_pod(cluster, "demo-1", "3.6.16", _initial("existing", BOOT, "t")).to_dict()
+    assert default["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "demo-1"
 
 
 def test_the_pod_runs_the_version_it_is_given_not_spec_version() -> None:

@@ -37,3 +37,10 @@ def test_claims_are_owned_by_the_cluster_when_deleted_with_it() -> None:
 def test_empty_dir_clusters_have_no_claims() -> None:
     with pytest.raises(ValueError, match="emptyDir"):
         member_pvc(make_cluster(storage={"emptyDir": True}), "demo-0")
+
+
+def test_claim_records_the_cluster_uid_and_may_take_another_name() -> None:
+    data = member_pvc(make_cluster(), "demo-0", "demo-0-1").to_dict()["metadata"]
+    assert data["name"] == "demo-0-1"
+    assert data["labels"]["etcd.operator.io/cluster-uid"] == "uid-1"
+    assert data["labels"]["etcd.operator.io/member"] == "demo-0"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from etcd_operator.naming import MAX_REPLICAS, member_name
 from etcd_operator.planner import (
@@ -17,8 +18,10 @@ from etcd_operator.planner import (
 )
 
 NAME = "etcd"
+UID = "uid-1"
 VERSION = "3.5.17"
 INDEX = 50_000
+T = TypeVar("T")
 
 
 def name(ordinal: int) -> str:
@@ -47,6 +50,17 @@ def member(ordinal: int, *, learner: bool = False, started: bool = True) -> Etcd
     )
 
 
+def claim(ordinal: int, *, recorded: bool = True, **changes: Any) -> PvcState:
+    """The claim of `ordinal` as the operator leaves it: this cluster's UID and, once its
+    member started, that member's ID recorded."""
+    return dataclasses.replace(
+        PvcState(
+            claim=name(ordinal), cluster_uid=UID, member_id=mid(ordinal) if recorded else None
+        ),
+        **changes,
+    )
+
+
 def health(*, leader: bool = False, index: int = INDEX, **kw: Any) -> MemberHealth:
     return MemberHealth(
         **{
@@ -71,7 +85,7 @@ def cluster(
 ) -> Observed:
     """A bootstrapped cluster of `n` healthy voters `etcd-0..n-1` with `leader` leading."""
     return Observed(
-        cluster=ClusterRef(NAME, "ns", "uid-1"),
+        cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(replicas=n if replicas is None else replicas, version=version, **spec),
         bootstrapped=True,
@@ -80,7 +94,7 @@ def cluster(
         member_health={mid(i): health(leader=i == leader) for i in range(n)},
         leader_id=mid(leader),
         pods={name(i): PodState(version=VERSION) for i in range(n)},
-        pvcs={name(i): PvcState() for i in range(n)},
+        pvcs={name(i): claim(i) for i in range(n)},
         status_version=VERSION,
     )
 
@@ -88,7 +102,7 @@ def cluster(
 def fresh(replicas: int = 3, **spec: Any) -> Observed:
     """A new EtcdCluster: nothing exists yet."""
     return Observed(
-        cluster=ClusterRef(NAME, "ns", "uid-1"),
+        cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(replicas=replicas, version=VERSION, **spec),
         bootstrapped=False,
@@ -112,13 +126,19 @@ def pod(o: Observed, ordinal: int, **changes: Any) -> Observed:
     return dataclasses.replace(o, pods=pods)
 
 
+def without(mapping: Mapping[str, T], key: str) -> dict[str, T]:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
 def without_pod(o: Observed, ordinal: int) -> Observed:
     return dataclasses.replace(o, pods={k: v for k, v in o.pods.items() if k != name(ordinal)})
 
 
 def pvc(o: Observed, ordinal: int, **changes: Any) -> Observed:
+    """Change (or create, fresh: no member recorded yet) the current claim of `ordinal`."""
     pvcs = dict(o.pvcs)
-    pvcs[name(ordinal)] = dataclasses.replace(pvcs.get(name(ordinal), PvcState()), **changes)
+    before = pvcs.get(name(ordinal), claim(ordinal, recorded=False))
+    pvcs[name(ordinal)] = dataclasses.replace(before, **changes)
     return dataclasses.replace(o, pvcs=pvcs)
 
 

@@ -5,6 +5,11 @@ of them (the operator being killed), injects faults, and checks after every call
 planner promises: no call that etcd would reject, no duplicate member for a name, no bootstrap
 after the first, and no operator action that takes a cluster with quorum below quorum.
 
+Pods and volumes behave as real ones do, not as the planner assumes: member-init checks only
+what the pod was told to expect, etcd starts on whatever log the volume holds, and a member that
+has voted and starts again on an empty volume under its old ID is the data loss the world
+reports (`WorldError`), as are records that lie and claims deleted against the policy.
+
 With `empty_dir` a member's volume lives and dies with its pod: a pod that is deleted, killed
 or evicted takes its data along, and a new pod starts empty. Evictions (the operator's and a
 node drain's) go through a model of the PodDisruptionBudget (minAvailable = quorum of the
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import assert_never
 
-from etcd_operator.naming import MAX_REPLICAS, member_name
+from etcd_operator.naming import MAX_REPLICAS, member_name, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -44,15 +49,19 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     PvcState,
+    RecordVolume,
     RemoveMember,
+    RetireVolume,
     Step,
     UpgradeMember,
     Wait,
     decide,
     quorum,
+    split_claims,
 )
 
 CLUSTER = "demo"
+UID = "uid-1"
 LEADER_INDEX = 10_000
 CATCH_UP_PER_TICK = 4_000
 
@@ -82,13 +91,19 @@ class WPod:
     version: str
     boot: tuple[str, ...] = ()  # non-empty for initial-cluster-state=new pods
     deleting: bool = False
+    claim: str = ""
+    expect: int | None = None  # the member ID member-init was told the volume holds
     template: int = 0  # the World.template the pod was built from
 
 
 @dataclass
 class WPvc:
-    data: int | None = None  # the member id whose data the volume holds
+    member: str  # the member label
+    data: int | None = None  # the member id whose log the volume holds (the truth)
     deleting: bool = False
+    uid: str | None = UID  # records on the claim, as the operator wrote them
+    recorded: int | None = None
+    retired: bool = False
 
 
 @dataclass
@@ -119,23 +134,31 @@ class World:
             raise WorldError(f"duplicate members for {name}: {found}")
         return found[0] if found else None
 
+    def pod_claim(self, name: str) -> WPvc | None:
+        pod = self.pods.get(name)
+        return self.pvcs.get(pod.claim) if pod is not None else None
+
+    def current_claim(self, name: str) -> tuple[str, WPvc] | None:
+        live = [(c, p) for c, p in self.pvcs.items() if p.member == name and not p.retired]
+        live = [(c, p) for c, p in live if p.uid in (None, UID)]
+        return sorted(live, key=lambda cp: (cp[1].recorded is None, cp[0]))[0] if live else None
+
     def runs_as(self, name: str) -> WMember | None:
         """The member a pod is running as, or None when its etcd cannot run."""
-        pod, pvc = self.pods.get(name), self.pvcs.get(name)
+        pod, pvc = self.pods.get(name), self.pod_claim(name)
         member = self.slot_member(name)
         if pod is None or pod.deleting or pvc is None or member is None:
             return None
-        if pvc.data == member.id:
+        if pvc.data == member.id and not self.data_lost(name):
             return member
         return None
 
     def data_lost(self, name: str) -> bool:
-        pvc, member = self.pvcs.get(name), self.slot_member(name)
-        if name not in self.pods or member is None or pvc is None:
+        """member-init refused: the volume lacks the log the pod was told to expect."""
+        pod, pvc = self.pods.get(name), self.pod_claim(name)
+        if pod is None or pvc is None or pod.expect is None:
             return False
-        if pvc.data is None:
-            return member.started
-        return pvc.data != member.id
+        return pvc.data != pod.expect
 
     def healthy(self, m: WMember) -> bool:
         return self.runs_as(m.slot) is m
@@ -154,8 +177,9 @@ class World:
     def tick(self) -> None:
         for name in [n for n, p in self.pods.items() if p.deleting]:
             self._kill_pod(name)
-        for name in [n for n, p in self.pvcs.items() if p.deleting and n not in self.pods]:
-            del self.pvcs[name]
+        used = {p.claim for p in self.pods.values()}
+        for claim in [c for c, p in self.pvcs.items() if p.deleting and c not in used]:
+            del self.pvcs[claim]
         if not self.formed:
             self._form()
         for name, pod in self.pods.items():
@@ -179,7 +203,7 @@ class World:
         if len(boot) != 1:
             return
         initial = next(iter(boot))
-        up = [n for n in initial if n in self.pods and n in self.pvcs]
+        up = [n for n in initial if n in self.pods and self.pod_claim(n) is not None]
         if len(up) < quorum(len(initial)):
             return
         for name in initial:
@@ -188,11 +212,15 @@ class World:
         self.formed = True
 
     def _start(self, name: str, pod: WPod) -> None:
-        pvc, member = self.pvcs.get(name), self.slot_member(name)
+        pvc, member = self.pod_claim(name), self.slot_member(name)
         if pod.deleting or pvc is None or member is None or pvc.data is not None:
             return
+        if self.data_lost(name):
+            return  # member-init refused
         if member.started:
-            return  # an empty data dir for a started member: data lost, etcd must not run
+            # Nothing told member-init to expect a log: etcd starts empty under the old ID and
+            # votes without the entries it acknowledged.
+            raise WorldError(f"{name} ({member.id:x}) started on an empty volume under its old ID")
         if pod.boot and not self.formed:
             return
         pvc.data = member.id
@@ -237,18 +265,36 @@ class World:
         for name, pod in self.pods.items():
             running = self.runs_as(name) is not None
             starting = not self.formed and bool(pod.boot)
+            lost = self.data_lost(name)
             pods[name] = PodState(
                 phase=PodPhase.RUNNING,
                 ready=running,
                 deleting=pod.deleting,
                 version=pod.version,
-                crash_looping=not running and not starting and not self._joining(name),
-                data_lost=self.data_lost(name),
+                crash_looping=not running and not starting and not lost and not self._joining(name),
+                data_lost=lost,
                 bootstrap_members=pod.boot,
                 outdated=pod.template != self.template,
             )
+        current, others = split_claims(
+            (
+                (
+                    p.member,
+                    PvcState(
+                        bound=True,
+                        deleting=p.deleting,
+                        claim=c,
+                        cluster_uid=p.uid,
+                        member_id=p.recorded,
+                        retired=p.retired,
+                    ),
+                )
+                for c, p in self.pvcs.items()
+            ),
+            UID,
+        )
         return Observed(
-            cluster=ClusterRef(CLUSTER, "default", "uid-1"),
+            cluster=ClusterRef(CLUSTER, "default", UID),
             generation=1,
             spec=DesiredSpec(
                 self.replicas, self.version, pvc_when_scaled=self.policy, empty_dir=self.empty_dir
@@ -259,17 +305,16 @@ class World:
             member_health=health,
             leader_id=self.leader if members is not None else None,
             pods=pods,
-            pvcs={
-                n: PvcState(bound=True, deleting=p.deleting)
-                for n, p in self.pvcs.items()
-                if not self.empty_dir  # emptyDir volumes are part of their pods
-            },
+            pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
+            other_claims=others if not self.empty_dir else {},
         )
 
     def _joining(self, name: str) -> bool:
         member = self.slot_member(name)
-        return member is not None and not member.started and not self.data_lost(name)
+        pvc = self.pod_claim(name)
+        fresh = pvc is not None and pvc.data is None
+        return member is not None and not member.started and fresh and not self.data_lost(name)
 
     # --- applying steps as single API calls ----------------------------------------------
 
@@ -282,17 +327,20 @@ class World:
                 out: list[Callable[[], None]] = []
                 for n in names:
                     out += [
-                        partial(self._create_pvc, n),
-                        partial(self._create_pod, n, version, boot),
+                        partial(self._create_pvc, n, pvc_name(n)),
+                        partial(self._create_pod, n, version, boot, pvc_name(n), None),
                     ]
                 return out
-            case CreatePod(member=name, initial_cluster=ic, version=version):
+            case CreatePod(
+                member=name, initial_cluster=ic, version=version, claim=claim, member_id=expect
+            ):
                 if ic.state is ClusterState.NEW and self.bootstrapped:
                     raise WorldError(f"CreatePod(new) for {name} after bootstrap")
                 boot = tuple(n for n, _ in ic.peers) if ic.state is ClusterState.NEW else ()
+                claim = claim or pvc_name(name)
                 return [
-                    lambda: self._create_pvc(name),
-                    lambda: self._create_pod(name, version, boot),
+                    lambda: self._create_pvc(name, claim),
+                    lambda: self._create_pod(name, version, boot, claim, expect),
                 ]
             case AddLearner(member=name, peer_url=peer_url):
                 return [lambda: self._add_learner(name, peer_url)]
@@ -304,13 +352,19 @@ class World:
                 return [lambda: self._remove(mid)]
             case DeletePod(member=name):
                 return [lambda: self._delete_pod(name)]
-            case DeletePVC(member=name):
-                return [lambda: self._delete_pvc(name)]
-            case UpgradeMember(member=name, to_version=version, evict=evict):
+            case DeletePVC(member=name, claim=claim):
+                return [lambda: self._delete_pvc(claim or pvc_name(name))]
+            case RecordVolume(claim=claim, member_id=mid):
+                return [lambda: self._record(claim, mid)]
+            case RetireVolume(claim=claim, member_id=mid):
+                return [lambda: self._retire(claim, mid)]
+            case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
+                pod = self.pods.get(name)
+                claim = pod.claim if pod is not None else pvc_name(name)
                 restart = [lambda: self._restart_for_upgrade(name, evict)]
                 if self.empty_dir:
                     return restart  # a new pod would start empty: the member is replaced
-                return [*restart, lambda: self._create_pod(name, version, ())]
+                return [*restart, lambda: self._create_pod(name, version, (), claim, mid)]
             case ExpandVolume():
                 return []
             case MarkBootstrapped():
@@ -350,16 +404,36 @@ class World:
             if not small:
                 raise WorldError(f"{decision} lost quorum")
 
-    def _create_pvc(self, name: str) -> None:
-        if name not in self.pvcs and not self.empty_dir:
-            self.pvcs[name] = WPvc()
+    def _create_pvc(self, name: str, claim: str) -> None:
+        if self.empty_dir:
+            return  # no claims: the pod brings its own emptyDir
+        existing = self.pvcs.get(claim)
+        if existing is None:
+            self.pvcs[claim] = WPvc(member=name)
+        elif existing.uid != UID or existing.member != name or existing.retired:
+            raise WorldError(f"claim {claim} of {name} exists and is not a fresh one of ours")
 
-    def _create_pod(self, name: str, version: str, boot: tuple[str, ...]) -> None:
+    def _create_pod(
+        self, name: str, version: str, boot: tuple[str, ...], claim: str, expect: int | None
+    ) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        self.pods[name] = WPod(version, boot, template=self.template)
+        self.pods[name] = WPod(version, boot, claim=claim, expect=expect, template=self.template)
         if self.empty_dir:
-            self.pvcs[name] = WPvc()  # a new, empty emptyDir
+            self.pvcs[claim] = WPvc(member=name)  # a new, empty emptyDir
+
+    def _record(self, claim: str, mid: int) -> None:
+        pvc = self.pvcs.get(claim)
+        if pvc is None or pvc.data != mid:
+            raise WorldError(f"recorded member {mid:x} on claim {claim}, which does not hold it")
+        pvc.uid, pvc.recorded = UID, mid
+
+    def _retire(self, claim: str, mid: int) -> None:
+        if mid in self.members:
+            raise WorldError(f"retired claim {claim} of member {mid:x}, which is still a member")
+        pvc = self.pvcs.get(claim)
+        if pvc is not None:
+            pvc.retired = True
 
     def _require_quorum(self, what: str) -> None:
         if not self.has_quorum():
@@ -404,9 +478,9 @@ class World:
             self.pods[name].deleting = True
 
     def _kill_pod(self, name: str) -> None:
-        self.pods.pop(name, None)
-        if self.empty_dir:
-            self.pvcs.pop(name, None)  # the emptyDir goes with its pod
+        pod = self.pods.pop(name, None)
+        if self.empty_dir and pod is not None:
+            self.pvcs.pop(pod.claim, None)  # the emptyDir goes with its pod
 
     def budget_allows_eviction(self, name: str) -> bool:
         """The PodDisruptionBudget: minAvailable = quorum of the voters; a pod that is not
@@ -429,14 +503,18 @@ class World:
         self.restarted.append(name)
         self._kill_pod(name)
 
-    def _delete_pvc(self, name: str) -> None:
-        pvc = self.pvcs.get(name)
+    def _delete_pvc(self, claim: str) -> None:
+        pvc = self.pvcs.get(claim)
         if pvc is None:
             return
-        if name in self.pods:
+        if pvc.uid != UID:
+            raise WorldError(f"deleted claim {claim}, which is not this cluster's")
+        if self.policy is PvcRetention.RETAIN and pvc.data is not None:
+            raise WorldError(f"deleted claim {claim} holding a log that Retain keeps")
+        if any(p.claim == claim for p in self.pods.values()):
             pvc.deleting = True  # kubernetes.io/pvc-protection keeps it while a pod uses it
         else:
-            del self.pvcs[name]
+            del self.pvcs[claim]
 
     def _mark_bootstrapped(self) -> None:
         if not self.formed:
@@ -449,9 +527,7 @@ class World:
         return sum(
             1
             for m in self.voters()
-            if m.slot != name
-            and self.pvcs.get(m.slot) is not None
-            and self.pvcs[m.slot].data == m.id
+            if m.slot != name and any(p.data == m.id for p in self.pvcs.values())
         )
 
     def recoverable_without(self, name: str) -> bool:
@@ -469,12 +545,24 @@ class World:
         return True
 
     def fault_wipe(self, name: str) -> None:
-        if name in self.pvcs:
-            self.pvcs[name].data = None
+        """The disk behind the member's volume comes back empty; the claim and records stay."""
+        found = self.current_claim(name)
+        if found is not None:
+            found[1].data = None
 
     def fault_lose_volume(self, name: str) -> None:
         self.pods.pop(name, None)
-        self.pvcs.pop(name, None)
+        found = self.current_claim(name)
+        if found is not None:
+            del self.pvcs[found[0]]
+
+    def fault_stop_all(self) -> None:
+        """Every pod is gone at once (a power cut, a namespace-wide mistake)."""
+        self.pods.clear()
+
+    def fault_lose_status(self) -> None:
+        """The resource's status is lost (e.g. restored by a tool that drops status)."""
+        self.bootstrapped = False
 
     # --- driving -------------------------------------------------------------------------
 
@@ -503,7 +591,8 @@ class World:
         names = {m.slot for m in voters}
         assert len(names) == len(voters)
         assert set(self.pods) == names, (self.pods, names)
+        live = {p.member for p in self.pvcs.values() if not p.retired and p.uid == UID}
         if self.policy is PvcRetention.DELETE:
-            assert set(self.pvcs) == names, (self.pvcs, names)
+            assert live == names, (self.pvcs, names)
         assert all(p.version == self.version for p in self.pods.values())
         assert all(p.template == self.template for p in self.pods.values())
