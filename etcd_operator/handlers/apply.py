@@ -186,14 +186,7 @@ async def _apply(kube: AsyncClient, cluster: EtcdCluster, world: World, step: St
             )
         case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
-            patch = {"spec": {"resources": {"requests": {"storage": size}}}}
-            await kube.patch(
-                PersistentVolumeClaim,
-                claim,
-                patch,
-                namespace=cluster.namespace,
-                patch_type=PatchType.MERGE,
-            )
+            await _patch_claim(kube, cluster, claim, storage=size)
         case _:
             assert_never(action)
 
@@ -267,8 +260,14 @@ async def _patch_claim(
     *,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    storage: str | None = None,
 ) -> None:
-    patch = {"metadata": {"labels": labels or {}, "annotations": annotations or {}}}
+    """Merge-patch records onto a claim, or (`storage`) grow its request."""
+    patch: dict[str, object] = {
+        "metadata": {"labels": labels or {}, "annotations": annotations or {}}
+    }
+    if storage is not None:
+        patch["spec"] = {"resources": {"requests": {"storage": storage}}}
     await kube.patch(
         PersistentVolumeClaim,
         claim,
