@@ -35,7 +35,10 @@ def resource_of(kind: Any, subresource: str | None = None) -> tuple[str, str]:
     """(API group, resource) of a lightkube resource type, e.g. `("", "pods")`."""
     info = kind._api_info
     sub = subresource or info.action
-    return info.resource.group, info.plural + (f"/{sub}" if sub else "")
+    # A subresource lives in its parent's group (pods/eviction is core, though an Eviction
+    # is a policy/v1 object).
+    group = (info.parent or info.resource).group
+    return group, info.plural + (f"/{sub}" if sub else "")
 
 
 def needs(kind: Any, *verbs: str, why: str, subresource: str | None = None) -> None:

@@ -137,8 +137,9 @@ def member_rows(
 def phase_of(
     decision: Decision, previous: ClusterPhase | None, *, upgrading: bool = False
 ) -> ClusterPhase:
-    """`upgrading`: some member pod runs another version than spec.version, so every step
-    until the rollout ends (leadership moves, pod restores, waits) is part of an upgrade."""
+    """`upgrading`: some member pod runs another version than spec.version or was built from
+    an older spec, so every step until the rollout ends (leadership moves, pod restores,
+    waits) is part of it."""
     reason = decision.reason
     match decision.step:
         case InSync():
@@ -153,7 +154,8 @@ def phase_of(
             pass
     if reason in _CREATING:
         return ClusterPhase.CREATING
-    if reason is Reason.UPGRADE or (upgrading and reason is not Reason.SCALE_OUT):
+    rolling = reason in (Reason.UPGRADE, Reason.ROLLING_RESTART, Reason.REPLACE_MEMBER)
+    if rolling or (upgrading and reason is not Reason.SCALE_OUT):
         return ClusterPhase.UPGRADING
     if reason in _SCALING:
         return ClusterPhase.SCALING
@@ -265,8 +267,9 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
 
 
 def _upgrading(o: Observed) -> bool:
+    """Some member pod runs another version than spec.version or an older spec: a rollout."""
     return any(
-        p.version is not None and p.version != o.spec.version
+        (p.version is not None and p.version != o.spec.version) or p.outdated
         for name, p in o.pods.items()
         if name in o.expected_peer_urls
     )

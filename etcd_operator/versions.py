@@ -119,6 +119,30 @@ def etcd_image(version: str) -> str:
     return f"{ETCD_IMAGE_REPOSITORY}:v{version}"
 
 
+# An image reference whose tag names an etcd release (`repo/etcd:v3.6.16`, `:3.6.16-custom`,
+# optionally pinned by a digest after the tag). RE2 and Python alike (the CRD's CEL uses it).
+IMAGE_TAG_SUFFIX_PATTERN = r"([-+_][^:/@]*)?(@[^@/]*)?$"
+IMAGE_TAG_VERSION_PATTERN = r":v?[0-9]+[.][0-9]+[.][0-9]+" + IMAGE_TAG_SUFFIX_PATTERN
+_IMAGE_TAG_VERSION = re.compile(r":(v?)([0-9]+[.][0-9]+[.][0-9]+)" + IMAGE_TAG_SUFFIX_PATTERN)
+
+
+def image_version(image: str) -> str | None:
+    """The etcd release an image's tag names (`3.6.16` for `repo/etcd:v3.6.16-x`), or None
+    when the tag names none (a digest alone, `latest`, a custom tag)."""
+    match = _IMAGE_TAG_VERSION.search(image)
+    return match[2] if match else None
+
+
+def image_with_version(image: str, version: str) -> str:
+    """`image` for a member running `version`: when its tag names a release, the same
+    repository and tag pattern with `version` in it (a pinned digest dropped, since it pins
+    the other release); otherwise `image` unchanged (the operator cannot tell what it holds)."""
+    match = _IMAGE_TAG_VERSION.search(image)
+    if match is None or match[2] == version:
+        return image
+    return f"{image[: match.start()]}:{match[1]}{version}{match[3] or ''}"
+
+
 def has_livez_readyz(version: str) -> bool:
     """Whether members of this version serve `/livez` and `/readyz`."""
     return parse_spec_version(version) >= _FIRST_WITH_LIVEZ_READYZ

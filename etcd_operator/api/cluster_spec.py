@@ -24,7 +24,15 @@ from etcd_operator.api.common import (
 )
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.naming import MAX_REPLICAS
-from etcd_operator.versions import DEFAULT_ETCD_VERSION, ETCD_VERSION_PATTERN, etcd_image
+from etcd_operator.versions import (
+    DEFAULT_ETCD_VERSION,
+    ETCD_VERSION_PATTERN,
+    IMAGE_TAG_SUFFIX_PATTERN,
+    IMAGE_TAG_VERSION_PATTERN,
+    etcd_image,
+    image_version,
+    image_with_version,
+)
 
 MIN_REPLICAS = 1
 # etcd's advice: election timeout at least 5x the heartbeat interval, at most 50s.
@@ -255,6 +263,20 @@ class PodDisruptionBudgetSpec(ApiModel):
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                f"!has(self.image) || !self.image.matches('{IMAGE_TAG_VERSION_PATTERN}') || "
+                "self.image.matches(':v?' + self.version.replace('.', '[.]') + "
+                f"'{IMAGE_TAG_SUFFIX_PATTERN}')",
+                "spec.image names another etcd release in its tag than spec.version: change "
+                "both together (the operator runs the image's repository at each member's "
+                "version)",
+                reason="FieldValueInvalid",
+            ),
+        )
+    )
+
     replicas: int = Field(
         default=3,
         ge=MIN_REPLICAS,
@@ -292,8 +314,11 @@ class EtcdClusterSpec(ApiModel):
         min_length=1,
         max_length=1024,
         description=(
-            "etcd image; it must contain the etcd release named by version. "
-            "Unset: gcr.io/etcd-development/etcd:v<version>."
+            "etcd image. Unset: gcr.io/etcd-development/etcd:v<version>. When its tag names "
+            "a release (registry.local/etcd:v3.6.16) it must name version, and a member "
+            "running another version (during a rollout) runs the same repository with that "
+            "version in the tag; any other tag or a digest must contain the release named "
+            "by version, which the operator cannot check."
         ),
     )
     storage: StorageSpec = Field(
@@ -328,11 +353,24 @@ class EtcdClusterSpec(ApiModel):
         ),
     )
 
+    @model_validator(mode="after")
+    def _image_names_the_version(self) -> Self:
+        named = image_version(self.image) if self.image else None
+        if named is not None and named != self.version:
+            raise ValueError(
+                f"spec.image names etcd {named} in its tag but spec.version is {self.version}:"
+                " change both together"
+            )
+        return self
+
     @property
     def effective_image(self) -> str:
         """The image member pods run once every member runs `version`."""
         return self.image_for(self.version)
 
     def image_for(self, version: str) -> str:
-        """The image of a member running `version`: `image`, or the upstream image of it."""
-        return self.image or etcd_image(version)
+        """The image of a member running `version`: the upstream image of it, or `image` with
+        `version` in its tag when the tag names a release (else `image` as it is)."""
+        if self.image is None:
+            return etcd_image(version)
+        return image_with_version(self.image, version)

@@ -19,7 +19,7 @@ class ClusterPhase(StrEnum):
     CREATING = "Creating"  # bootstrapping the initial members
     RUNNING = "Running"  # all members healthy, nothing to do
     SCALING = "Scaling"  # adding or removing members
-    UPGRADING = "Upgrading"  # replacing members with a new etcd version
+    UPGRADING = "Upgrading"  # restarting members with a new etcd version or spec
     HEALING = "Healing"  # replacing a failed member while quorum holds
     DEGRADED = "Degraded"  # quorum holds but members are unhealthy and cannot be fixed yet
     FAILED = "Failed"  # quorum lost or the spec cannot be acted on; needs a human

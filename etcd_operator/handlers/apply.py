@@ -9,6 +9,7 @@ from typing import assert_never
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
@@ -33,6 +34,7 @@ from etcd_operator.planner import (
     CreatePod,
     DeletePod,
     DeletePVC,
+    ExpandVolume,
     InitialCluster,
     MoveLeader,
     PromoteLearner,
@@ -61,11 +63,19 @@ rbac.needs(
     "patch",
     "delete",
     why="member claims: created with the pod (an existing one is checked before use), records"
-    " of whose data they hold patched on, deleted only when the retention policy says so",
+    " of whose data they hold patched on, grown to spec.storage.size, deleted only when the"
+    " retention policy says so",
+)
+rbac.needs(
+    Pod,
+    "create",
+    subresource="eviction",
+    why="restarts for upgrades and rollouts: the disruption budget arbitrates with drains",
 )
 
 _CONFLICT = 409
 _NOT_FOUND = 404
+_TOO_MANY_REQUESTS = 429  # an eviction the disruption budget refuses now
 
 
 class StepNotReady(Exception):
@@ -145,12 +155,15 @@ async def _apply(
             )
         case RetireVolume(claim=claim):
             await _patch_claim(kube, cluster, claim, annotations={RETIRED_ANNOTATION: "true"})
-        case UpgradeMember(member=name, member_id=mid, to_version=version):
-            # Replace the pod on the same claim: delete now, recreate once it is gone.
+        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
+            # Replace the pod on the same claim: take it down now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
                 if not (pod.metadata and pod.metadata.deletionTimestamp):
-                    await _delete(kube, Pod, name, cluster.namespace)
+                    if evict:
+                        await _evict(kube, name, cluster.namespace)
+                    else:
+                        await _delete(kube, Pod, name, cluster.namespace)
                 return
             initial = _current_cluster(world, cluster)
             recorded = world.observed.pvcs.get(name)
@@ -164,6 +177,9 @@ async def _apply(
                 claim=claim_of(world.observed, name),
                 member_id=mid if mid is not None else recorded.member_id if recorded else None,
             )
+        case ExpandVolume(claim=claim):
+            size = cluster.spec.storage.size
+            await _patch_claim(kube, cluster, claim, storage=size)
         case _:
             assert_never(action)
 
@@ -238,8 +254,14 @@ async def _patch_claim(
     *,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    storage: str | None = None,
 ) -> None:
-    patch = {"metadata": {"labels": labels or {}, "annotations": annotations or {}}}
+    """Merge-patch records onto a claim, or (`storage`) grow its request."""
+    patch: dict[str, object] = {
+        "metadata": {"labels": labels or {}, "annotations": annotations or {}}
+    }
+    if storage is not None:
+        patch["spec"] = {"resources": {"requests": {"storage": storage}}}
     await kube.patch(
         PersistentVolumeClaim,
         claim,
@@ -263,5 +285,20 @@ async def _delete(
     try:
         await kube.delete(kind, name, namespace=namespace)
     except ApiError as e:
+        if e.status.code != _NOT_FOUND:
+            raise
+
+
+async def _evict(kube: AsyncClient, name: str, namespace: str) -> None:
+    """Take a member's pod down through the Eviction API: the PodDisruptionBudget (quorum of
+    the voters) decides, so a node drain at the same moment cannot take a second member down.
+    A refusal (429) is "not now": the round ends without error and the next one decides
+    again from what it sees."""
+    eviction = Pod.Eviction(metadata=ObjectMeta(name=name, namespace=namespace))
+    try:
+        await kube.create(eviction, name=name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _TOO_MANY_REQUESTS:
+            raise StepNotReady(f"the disruption budget refuses to evict {name} now") from e
         if e.status.code != _NOT_FOUND:
             raise

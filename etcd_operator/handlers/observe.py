@@ -14,10 +14,13 @@ from datetime import UTC, datetime
 
 from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
+from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.storage_v1 import StorageClass
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
+from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import client_url, initial_cluster, member_names
@@ -42,11 +45,13 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
     member_selector,
 )
-from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER
+from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER, pod_outdated
 
 rbac.needs(Pod, "list", why="observe: the cluster's member pods")
 rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
+rbac.needs(StorageClass, "get", why="observe: whether claims may grow (allowVolumeExpansion)")
 
+_NOT_FOUND = 404
 _DATA_REFUSED = {int(Verdict.DATA_LOST), int(Verdict.FOREIGN_DATA)}
 # Waiting reasons of a container that cannot even be started, as a kubelet reports them.
 _START_ERRORS = {
@@ -125,9 +130,8 @@ async def observe(
         async for p in kube.list(Pod, namespace=ns, labels=selector)
         if p.metadata and p.metadata.name
     }
-    claims = [
-        _claim(c) async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)
-    ]
+    raw_claims = [c async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)]
+    claims = [_claim(c, cluster.spec.storage.size) for c in raw_claims]
     current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
     client: EtcdClient | None = None
     if pods:
@@ -136,6 +140,8 @@ async def observe(
         uids = [(p.metadata.uid if (p := pods[n]).metadata else None) or "" for n in names]
         client = await etcd.client(endpoints, uids)
     members, health = await _observe_etcd(client, cluster, domain)
+    small = {p.claim for p in current_claims.values() if p.undersized}
+    grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
     observed = Observed(
@@ -147,6 +153,7 @@ async def observe(
             paused=spec.paused,
             deleting=deleting,
             pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
+            empty_dir=spec.storage.empty_dir,
         ),
         bootstrapped=bool(status and status.cluster_id),
         members=(
@@ -162,11 +169,15 @@ async def observe(
         leader_id=next(
             (h.status.leader for h in health.values() if h.status and h.status.leader), None
         ),
-        pods={name: _pod_state(p) for name, p in pods.items()},
+        pods={
+            name: _pod_state(p, outdated=pod_outdated(cluster, p, cluster_domain=domain))
+            for name, p in pods.items()
+        },
         pvcs=current_claims,
         status_version=status.current_version if status else None,
         now=datetime.now(UTC),
         other_claims=other_claims,
+        volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
     )
     return World(observed, pods, members, health, client)
 
@@ -214,7 +225,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
     )
 
 
-def _pod_state(pod: Pod) -> PodState:
+def _pod_state(pod: Pod, *, outdated: bool = False) -> PodState:
     meta, status = pod.metadata, pod.status
     annotations = (meta.annotations if meta else None) or {}
     etcd = (
@@ -258,6 +269,7 @@ def _pod_state(pod: Pod) -> PodState:
         data_lost=refused,
         created_at=created,
         bootstrap_members=tuple(n for n in bootstrap.split(",") if n),
+        outdated=outdated,
     )
 
 
@@ -268,8 +280,9 @@ def _phase(phase: str | None) -> PodPhase:
         return PodPhase.UNKNOWN
 
 
-def _claim(pvc: PersistentVolumeClaim) -> tuple[str, PvcState]:
-    """(its member's name, what the claim is and what it records)."""
+def _claim(pvc: PersistentVolumeClaim, size: str | None = None) -> tuple[str, PvcState]:
+    """(its member's name, what the claim is and what it records); `size`: what
+    `spec.storage.size` asks for, to tell whether the claim should grow."""
     meta = pvc.metadata
     name = (meta.name if meta else None) or ""
     labels = (meta.labels if meta else None) or {}
@@ -279,6 +292,8 @@ def _claim(pvc: PersistentVolumeClaim) -> tuple[str, PvcState]:
         member_id = int(recorded, 16) if recorded else None
     except ValueError:
         member_id = None  # not a record the operator wrote: no fact
+    resources = pvc.spec.resources if pvc.spec else None
+    requested = (resources.requests or {}).get("storage") if resources else None
     state = PvcState(
         bound=bool(pvc.status and pvc.status.phase == "Bound"),
         deleting=bool(meta and meta.deletionTimestamp),
@@ -286,5 +301,24 @@ def _claim(pvc: PersistentVolumeClaim) -> tuple[str, PvcState]:
         cluster_uid=labels.get(CLUSTER_UID_LABEL),
         member_id=member_id,
         retired=annotations.get(RETIRED_ANNOTATION) == "true",
+        undersized=requested is not None
+        and size is not None
+        and parse_quantity(requested) < parse_quantity(size),
     )
     return labels.get(MEMBER_LABEL, name), state
+
+
+async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> bool:
+    """Whether the claim's StorageClass lets it grow (all members' claims share the class).
+    Read only while some member's claim is smaller than the spec asks, so a cluster at its
+    size costs no extra call."""
+    name = pvc.spec.storageClassName if pvc.spec else None
+    if not name:
+        return False  # bound statically, without a class: nothing can grow it
+    try:
+        storage_class = await kube.get(StorageClass, name)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return False
+        raise
+    return bool(storage_class.allowVolumeExpansion)

@@ -42,6 +42,9 @@ class DesiredSpec:
     paused: bool = False
     deleting: bool = False  # metadata.deletionTimestamp is set
     pvc_when_scaled: PvcRetention = PvcRetention.RETAIN
+    # `spec.storage.emptyDir`: a member's data lives and dies with its pod, so restarting a
+    # member means replacing it (remove, re-add as a learner) and a lost pod is a lost member.
+    empty_dir: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,10 @@ class PodState:
     # For pods created with initial-cluster-state=new: the names of the static initial cluster
     # (recorded on the pod by the shell). Empty for pods that joined an existing cluster.
     bootstrap_members: tuple[str, ...] = ()
+    # The pod was built from an older `spec` (pod template, etcd tuning, image, emptyDir size)
+    # than the current one: a rollout restarts it, one member at a time. Decided by the shell
+    # (resources.pod.pod_outdated), never for a difference in version (the upgrade rules own it).
+    outdated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,8 @@ class PvcState:
     cluster_uid: str | None = None
     member_id: int | None = None  # the member whose raft log it holds, once recorded
     retired: bool = False  # its member was removed; kept only by the retention policy
+    # Its requested size is below `spec.storage.size`: the claim should grow.
+    undersized: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +149,6 @@ class Observed:
     # Every other claim labelled with this cluster's name, by claim name: retired volumes of
     # removed members, and claims of an earlier cluster of the same name (another UID).
     other_claims: Mapping[str, PvcState] = field(default_factory=dict)
+    # Whether the StorageClass of undersized claims allows expansion (`allowVolumeExpansion`);
+    # None when no claim is undersized (the shell reads the class only then) or unknown.
+    volume_expansion: bool | None = None

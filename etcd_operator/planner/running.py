@@ -12,6 +12,13 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
+from etcd_operator.planner.rollout import (
+    expand_volumes,
+    expansion_refused,
+    restart_in_turn,
+    roll_outdated,
+    transfer_target,
+)
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -90,11 +97,14 @@ def decide_running(v: View) -> Decision:
         or _heal(v)
         or retire_removed(v)
         or record_volumes(v)
+        or expand_volumes(v)
         or _learner_in_flight(v)
-        or _stalled_upgrade(v)
+        or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
         or _scale(v)
         or _upgrade(v)
+        or roll_outdated(v)
+        or expansion_refused(v)
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
 
@@ -221,6 +231,9 @@ def _learner_in_flight(v: View) -> Decision | None:
             return Decision(
                 PromoteLearner(learner.id, name), Reason.PROMOTE, f"{name} has caught up"
             )
+        stalled = _stalled_upgrade(v, [learner])  # e.g. an emptyDir member replaced by a rollout
+        if stalled is not None:
+            return stalled
         pod = v.observed.pods.get(name)
         if pod is not None and pod.crash_looping:
             return _degraded(Reason.MEMBER_CRASH_LOOPING, f"learner {name} keeps crashing")
@@ -257,13 +270,6 @@ def _unhealthy(v: View) -> Decision | None:
     return None
 
 
-def _transfer_target(v: View, away_from: EtcdMember, prefer: list[EtcdMember]) -> EtcdMember | None:
-    for m in prefer:
-        if m.id != away_from.id and not m.is_learner and v.healthy(m) and v.caught_up(m):
-            return m
-    return None
-
-
 def _scale(v: View) -> Decision | None:
     o = v.observed
     voters, replicas = v.voters, o.spec.replicas
@@ -273,7 +279,7 @@ def _scale(v: View) -> Decision | None:
         if v.leader_id is None:
             return _wait(Reason.NO_LEADER, "no leader to commit the removal")
         if target.id == v.leader_id:
-            to = _transfer_target(v, target, voters)
+            to = transfer_target(v, target, voters)
             if to is None:
                 return _wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
             return Decision(
@@ -338,7 +344,8 @@ def repair_failed_rollout(
     if not rollout_allowed(o, pod.version, desired, reported):
         return None
     return Decision(
-        UpgradeMember(name, member_id, pod.version, desired),
+        # It serves nothing: deleted directly, whatever the disruption budget would say.
+        UpgradeMember(name, member_id, pod.version, desired, evict=False),
         Reason.UPGRADE,
         f"{name} cannot run etcd {pod.version} ({why}); replacing its pod with {desired}",
     )
@@ -353,12 +360,12 @@ def _repair_failed_rollout(v: View, m: EtcdMember) -> Decision | None:
     )
 
 
-def _stalled_upgrade(v: View) -> Decision | None:
+def _stalled_upgrade(v: View, members: list[EtcdMember]) -> Decision | None:
     """A member that does not become healthy at a new version stops the rollout: no other
     member is touched (the rules after this one require every member healthy), and the
     condition says which member, which version and how to get back."""
     now = v.observed.now
-    for m in v.voters:
+    for m in members:
         name = v.name_of(m)
         pod = v.observed.pods.get(name) if name is not None else None
         if v.healthy(m) or name is None or pod is None or pod.version is None or pod.deleting:
@@ -421,45 +428,10 @@ def _upgrade(v: View) -> Decision | None:
     for m, ver in stale:
         if not v.rollout_allowed(ver, desired):
             return _degraded(Reason.UPGRADE_BLOCKED, _blocked_message(v.label(m), ver, desired))
-    if v.leader_id is None:
-        return _wait(Reason.NO_LEADER, "no leader; upgrades wait for a stable cluster")
-    lagging = next((m for m in v.voters if not v.caught_up(m)), None)
-    if lagging is not None:
-        return _wait(
-            Reason.MEMBER_CATCHING_UP,
-            f"{v.label(lagging)} is catching up with the leader before the next member restarts",
-        )
-    voters = len(v.voters)
-    followers = [(m, ver) for m, ver in stale if m.id != v.leader_id]
-    target, ver = followers[-1] if followers else stale[0]
-    name = v.label(target)
-    if target.id == v.leader_id and voters > 1:
-        stale_ids = {m.id for m, _ in stale}
-        done = [m for m in v.voters if m.id not in stale_ids]
-        to = _transfer_target(v, target, done)
-        if to is None:
-            return _wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
-        return Decision(
-            MoveLeader(target.id, to.id, v.label(to)),
-            Reason.TRANSFER_LEADERSHIP,
-            f"moving leadership from {name} to {v.label(to)} before upgrading it",
-        )
-    note = ""
-    if not v.can_restart(target):
-        if voters > 2:
-            return _degraded(
-                Reason.UPGRADE_BLOCKED,
-                f"restarting {name} would leave fewer healthy voters than quorum ({voters} voters)",
-            )
-        # One or two voters tolerate no member down: the user chose no fault tolerance, and
-        # refusing would pin the cluster to its version forever. Each restart is a short
-        # outage; the member keeps its volume, so no data is at risk.
-        note = (
-            f"; with {voters} voting member{'s' if voters > 1 else ''} the cluster is"
-            f" unavailable while {name} restarts"
-        )
-    return Decision(
-        UpgradeMember(name, target.id, ver, desired),
+    return restart_in_turn(
+        v,
+        stale,
+        desired,
         Reason.UPGRADE,
-        f"upgrading {name} from {ver} to {desired}{note}",
+        lambda name, ver: f"upgrading {name} from {ver} to {desired}",
     )

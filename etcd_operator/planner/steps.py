@@ -53,6 +53,9 @@ class Reason(StrEnum):
     RECORD_VOLUME = "RecordVolume"
     RETIRE_VOLUME = "RetireVolume"
     UPGRADE = "Upgrade"
+    ROLLING_RESTART = "RollingRestart"
+    REPLACE_MEMBER = "ReplaceMember"
+    EXPAND_VOLUME = "ExpandVolume"
     # waiting: nothing to do but observe again soon
     BOOTSTRAPPING = "Bootstrapping"
     POD_TERMINATING = "PodTerminating"
@@ -76,6 +79,8 @@ class Reason(StrEnum):
     ALARM_ACTIVE = "AlarmActive"
     UPGRADE_BLOCKED = "UpgradeBlocked"
     UPGRADE_STALLED = "UpgradeStalled"
+    RESTART_WOULD_LOSE_DATA = "RestartWouldLoseData"
+    VOLUME_EXPANSION_UNSUPPORTED = "VolumeExpansionUnsupported"
     INVALID_SPEC = "InvalidSpec"
     INVALID_OBSERVATION = "InvalidObservation"
     # steady states
@@ -174,12 +179,30 @@ class UpgradeMember:
     """Replace `member`'s pod with one running `to_version`, keeping its PVC.
 
     `member_id` is None when no member answered (a pod that cannot start is rolled back
-    while quorum is lost, e.g. in a one-member cluster)."""
+    while quorum is lost, e.g. in a one-member cluster). The same step restarts a member whose
+    pod predates the current spec (`from_version == to_version`).
+
+    `evict`: take the pod down through the Eviction API, so that the PodDisruptionBudget
+    arbitrates between this restart and any other voluntary disruption (a node drain): a
+    refusal means "not now". False only where the planner accepted the member's absence
+    although the budget would refuse it: the restart of a 1- or 2-voter cluster (a short
+    outage, see docs/upgrades.md) and the replacement of a pod that cannot run etcd at all
+    (it serves nothing); the shell then deletes the pod directly."""
 
     member: str
     member_id: int | None
     from_version: str
     to_version: str
+    evict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandVolume:
+    """Grow `member`'s claim (named `claim`) to `spec.storage.size` (its StorageClass allows
+    expansion)."""
+
+    member: str
+    claim: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +252,7 @@ Action = (
     | UpgradeMember
     | RecordVolume
     | RetireVolume
+    | ExpandVolume
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -261,6 +285,7 @@ def action_of(step: Step) -> Action | None:
             | UpgradeMember()
             | RecordVolume()
             | RetireVolume()
+            | ExpandVolume()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -286,6 +311,7 @@ def is_disruptive(step: Step) -> bool:
             | PromoteLearner()
             | RecordVolume()
             | RetireVolume()
+            | ExpandVolume()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

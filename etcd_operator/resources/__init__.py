@@ -5,7 +5,13 @@ server-side apply. Nothing here performs I/O.
 """
 
 from etcd_operator.resources.pdb import pod_disruption_budget
-from etcd_operator.resources.pod import etcd_args, member_pod, pod_spec_hash
+from etcd_operator.resources.pod import (
+    etcd_args,
+    member_pod,
+    pod_outdated,
+    pod_spec_hash,
+    template_hash,
+)
 from etcd_operator.resources.pvc import member_pvc
 from etcd_operator.resources.service import client_service, peer_service
 
@@ -16,5 +22,7 @@ __all__ = [
     "member_pvc",
     "peer_service",
     "pod_disruption_budget",
+    "pod_outdated",
     "pod_spec_hash",
+    "template_hash",
 ]

@@ -32,6 +32,9 @@ RETIRED_ANNOTATION = "etcd.operator.io/retired"
 # Pod annotations the operator reads back.
 SPEC_HASH_ANNOTATION = "etcd.operator.io/spec-hash"
 ETCD_VERSION_ANNOTATION = "etcd.operator.io/etcd-version"
+# A digest of the parts of `spec` that shape a member pod (resources.pod.template_hash): a pod
+# whose digest differs from the current spec's is restarted by a rollout.
+TEMPLATE_HASH_ANNOTATION = "etcd.operator.io/template-hash"
 # Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
 # interrupted by an operator restart resumes with the same member set.
 BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"

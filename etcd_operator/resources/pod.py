@@ -5,9 +5,10 @@ after the member. A pod is never updated in place. The builder gets everything t
 differs between two pods of one cluster as arguments: the member's etcd version (during
 a rolling upgrade not `spec.version`), its `--initial-cluster*` flags and whether it has
 voted before. It stamps the annotations the operator reads back: the etcd version, the
-static initial cluster of a bootstrap member, and a hash of the pod spec (recorded only:
-nothing compares it yet, so changes to `spec` other than `version` reach a member when
-its pod is next recreated).
+static initial cluster of a bootstrap member, a hash of the pod spec (recorded only) and
+the template hash: a digest of the parts of `spec` that shape the pod, which the operator
+compares with the current spec's to roll spec changes out to existing members
+(`pod_outdated`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
     ETCD_VERSION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
+    TEMPLATE_HASH_ANNOTATION,
     member_labels,
     member_selector,
     owner_reference,
@@ -259,6 +261,11 @@ def _pod_spec(
     )
 
 
+def _lasting_args(args: list[str]) -> list[str]:
+    """The arguments that matter on every start, not only the first (bootstrap flags out)."""
+    return [arg for arg in args if not arg.startswith(_BOOTSTRAP_FLAGS)]
+
+
 def pod_spec_hash(pod: Pod) -> str:
     """A digest of what the pod runs, ignoring bootstrap-only flags and metadata.
 
@@ -271,9 +278,7 @@ def pod_spec_hash(pod: Pod) -> str:
         raise ValueError("pod has no spec")
     spec = pod.spec.to_dict()
     for container in spec.get("containers", []):
-        container["args"] = [
-            arg for arg in container.get("args", []) if not arg.startswith(_BOOTSTRAP_FLAGS)
-        ]
+        container["args"] = _lasting_args(container.get("args", []))
     for container in spec.get("initContainers", []):
         args = container.get("args", [])
         container["args"] = [a for a in args if not a.startswith(_CREATION_FACTS)]
@@ -281,6 +286,59 @@ def pod_spec_hash(pod: Pod) -> str:
         volume.get("persistentVolumeClaim", {}).pop("claimName", None)
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def template_hash(cluster: EtcdCluster) -> str:
+    """A digest of what the user's spec puts into every member pod: `image`, `podTemplate`,
+    `etcd` (tuning) and, for emptyDir storage, `storage.size` (the emptyDir's sizeLimit).
+
+    Not `version` (the upgrade rules own version changes) and nothing the operator adds on its
+    own (probes, its own image in the init container, security settings): a new operator
+    release therefore never restarts members by itself. Fields left at their defaults are
+    left out, so that a release adding a field with a default keeps every digest.
+    """
+    spec = cluster.spec
+    shaping = {
+        "image": spec.image,
+        "podTemplate": spec.pod_template.model_dump(mode="json", exclude_defaults=True),
+        "etcd": spec.etcd.model_dump(mode="json", exclude_defaults=True),
+        "emptyDirSize": spec.storage.size if spec.storage.empty_dir else None,
+    }
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def pod_outdated(
+    cluster: EtcdCluster, pod: Pod, *, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+) -> bool:
+    """Whether `pod` was built from another spec than `cluster.spec` (its version aside).
+
+    A pod records the template hash it was built with. A pod that records none was created by
+    an operator release that did not: it counts as outdated only when its etcd command line
+    (bootstrap flags aside) or its image differs from what this spec gives a member at the
+    pod's version, both of which the API server stores exactly as written. So upgrading the
+    operator restarts no member, while a member running another quota or other timeouts than
+    the spec is rolled; a `podTemplate` change made before the upgrade reaches such a pod only
+    when it is next recreated.
+    """
+    meta = pod.metadata
+    annotations = (meta.annotations if meta else None) or {}
+    recorded = annotations.get(TEMPLATE_HASH_ANNOTATION)
+    if recorded is not None:
+        return bool(recorded != template_hash(cluster))
+    version = annotations.get(ETCD_VERSION_ANNOTATION)
+    containers = pod.spec.containers if pod.spec else []
+    etcd = next((c for c in containers if c.name == ETCD_CONTAINER), None)
+    if meta is None or meta.name is None or version is None or etcd is None:
+        return False
+    try:
+        image = cluster.spec.image_for(version)
+    except ValueError:
+        return False  # not a version this operator would start: the upgrade rules decide
+    own = peer_url(meta.name, cluster.name, cluster.namespace, cluster_domain)
+    initial = InitialCluster(ClusterState.EXISTING, ((meta.name, own),), "")
+    want = etcd_args(cluster, meta.name, initial, cluster_domain=cluster_domain)
+    return etcd.image != image or _lasting_args(etcd.args or []) != _lasting_args(want)
 
 
 def member_pod(
@@ -325,6 +383,7 @@ def member_pod(
     pod.metadata.annotations = {
         **(template.annotations or {}),
         SPEC_HASH_ANNOTATION: pod_spec_hash(pod),
+        TEMPLATE_HASH_ANNOTATION: template_hash(cluster),
         ETCD_VERSION_ANNOTATION: version,
     }
     if initial.state is ClusterState.NEW:

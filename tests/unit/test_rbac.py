@@ -14,7 +14,7 @@ from etcd_operator.handlers import apply, etcdcluster
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.manifests import cluster_role
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
-from etcd_operator.planner import DeletePod, DeletePVC, UpgradeMember
+from etcd_operator.planner import DeletePod, DeletePVC, ExpandVolume, UpgradeMember
 from unit.support.clusters import make_cluster
 from unit.support.kube import RecordingClient
 
@@ -86,6 +86,8 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
         DeletePod("demo-3"),
         DeletePVC("demo-3"),
         UpgradeMember("demo-0", 1, "3.5.17", "3.6.16"),
+        UpgradeMember("demo-0", 1, "3.5.17", "3.6.16", evict=False),
+        ExpandVolume("demo-0", "demo-0"),
     ):
         await apply.apply_step(
             kube,  # type: ignore[arg-type]
@@ -96,7 +98,12 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
         )
     body = _body(pvcRetentionPolicy={"whenDeleted": "Delete"})
     await etcdcluster.cluster_deleted(body=body, name="demo", namespace="ns", memo=_Memo(kube))
-    assert {("", "pods", "delete"), ("", "persistentvolumeclaims", "delete")} <= kube.calls
+    assert {
+        ("", "pods", "delete"),
+        ("", "pods/eviction", "create"),
+        ("", "persistentvolumeclaims", "delete"),
+        ("", "persistentvolumeclaims", "patch"),
+    } <= kube.calls
     assert kube.calls <= _granted(), kube.calls - _granted()
 
 

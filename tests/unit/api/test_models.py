@@ -54,6 +54,13 @@ def test_the_image_override_wins_over_the_version_image() -> None:
     assert spec.effective_image == "registry.local/etcd:custom"
 
 
+def test_an_image_tag_naming_another_release_than_version_is_refused() -> None:
+    with pytest.raises(InvalidSpecError, match=r"names etcd 3\.5\.35 in its tag"):
+        parse_spec({"version": "3.6.16", "image": "registry.local/etcd:v3.5.35"})
+    spec = parse_spec({"version": "3.6.16", "image": "registry.local/etcd:v3.6.16"})
+    assert spec.image_for("3.5.35") == "registry.local/etcd:v3.5.35"  # mid-rollout members
+
+
 def test_spec_accepts_camel_case_wire_names() -> None:
     spec = parse_spec(
         {

@@ -21,6 +21,7 @@ from etcd_operator.planner import (
     DesiredSpec,
     Done,
     EtcdMember,
+    ExpandVolume,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -32,6 +33,7 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     PvcState,
+    Reason,
     RecordVolume,
     RemoveMember,
     RetireVolume,
@@ -63,7 +65,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         return noise > 0 and rnd.random() < noise / (3 * odds)
 
     size = rnd.randint(0, 9)
-    empty_dir = rnd.random() < 0.05  # members keep their data in emptyDir: no claims at all
+    empty_dir = rnd.random() < 0.25  # members keep their data in emptyDir: no claims at all
     replicas = size if size and rnd.random() < 0.5 else rnd.randint(1, 9)
     version = rnd.choice(VERSIONS)
     members: list[EtcdMember] = []
@@ -109,6 +111,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 bootstrap_members=draw(
                     st.sampled_from([(), tuple(name(j) for j in range(max(1, size)))])
                 ),
+                outdated=rnd.random() < 0.15,
             )
         leftover = noise == 0 and i >= size and rnd.random() < 0.15
         if empty_dir:
@@ -126,6 +129,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 else 0x998
                 if leftover
                 else draw(st.sampled_from([None, 0x998])),
+                undersized=rnd.random() < 0.1,
             )
         if rare(3):
             old = f"{n}-old"
@@ -162,6 +166,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
             paused=rnd.random() < 0.02,
             deleting=rnd.random() < 0.02,
             pvc_when_scaled=draw(st.sampled_from(list(PvcRetention))),
+            empty_dir=empty_dir,
         ),
         bootstrapped=not rare(2) if members else draw(st.booleans()),
         members=tuple(members) if members and not rare(2) else None,
@@ -172,6 +177,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         pvcs=pvcs,
         status_version=version if not rare(2) else draw(st.sampled_from([None, *VERSIONS])),
         other_claims=others,
+        volume_expansion=draw(st.sampled_from([None, True, False])),
     )
 
 
@@ -294,10 +300,14 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
         assert remaining >= 1
         assert healthy_voters(o, without=target.id) >= quorum(remaining)
         if healthy(o, target):
-            # a healthy voter goes only to scale in, one member at a time
-            assert len(voters(o)) > o.spec.replicas
+            # a healthy voter goes only to scale in, one member at a time, or to replace one
+            # of two emptyDir members for a rollout (the other goes on alone, as available)
+            replacing = o.spec.empty_dir and len(voters(o)) == 2 == o.spec.replicas
+            assert len(voters(o)) > o.spec.replicas or replacing
             assert not any(m.is_learner for m in o.members or ())
             assert target.id != leader(o)
+            if replacing:
+                assert all(healthy(o, m) for m in o.members or ())
 
 
 def check_pods_and_volumes_of_members_are_never_deleted(o: Observed, d: Decision) -> None:
@@ -414,12 +424,20 @@ def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: De
         assert p.version != o.status_version
         if step.member_id is not None:
             target = member_by_id(o, step.member_id)
-            assert not target.is_learner and not healthy(o, target)
+            assert not healthy(o, target)
         return
     assert step.member_id is not None
     target = member_by_id(o, step.member_id)
     assert not target.is_learner
     assert target.id != leader(o) or len(voters(o)) == 1
+    if step.from_version == step.to_version:
+        assert p.outdated  # a spec rollout restarts only pods built from an older spec
+    # Through the Eviction API (the disruption budget arbitrates with drains), except where
+    # the budget must refuse and the outage is accepted: 1 or 2 voters on their own volumes.
+    assert step.evict == (len(voters(o)) > 2)
+    if o.spec.empty_dir:
+        # its data goes with the pod: only where the others keep quorum and copy it back
+        assert len(voters(o)) > 2
     assert not any(m.is_learner for m in o.members or ())
     assert all(healthy(o, m) for m in o.members or ())
     assert len(voters(o)) == o.spec.replicas
@@ -437,6 +455,15 @@ def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: De
     assert change_allowed(step.from_version, step.to_version) or rollback
 
 
+def check_volumes_grow_only_where_the_class_allows_it(o: Observed, d: Decision) -> None:
+    step = d.step
+    if isinstance(step, ExpandVolume):
+        assert o.volume_expansion is True
+        claim = o.pvcs.get(step.member)
+        assert claim is not None and claim.undersized and claim.bound and not claim.deleting
+        assert step.member in member_slots(o)
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -452,6 +479,7 @@ CHECKS = [
     check_only_caught_up_healthy_learners_are_promoted,
     check_leadership_only_moves_to_a_healthy_voter,
     check_upgrades_restart_one_follower_without_losing_quorum,
+    check_volumes_grow_only_where_the_class_allows_it,
 ]
 
 
@@ -475,6 +503,7 @@ STEP_KINDS = [
     UpgradeMember,
     RecordVolume,
     RetireVolume,
+    ExpandVolume,
     MarkBootstrapped,
     Wait,
     Degraded,
@@ -494,3 +523,23 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         ),
     )
     assert isinstance(decide(found).step, kind)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        Reason.ROLLING_RESTART,
+        Reason.REPLACE_MEMBER,
+        Reason.RESTART_WOULD_LOSE_DATA,
+        Reason.VOLUME_EXPANSION_UNSUPPORTED,
+    ],
+)
+def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:
+    found = find(
+        observed_states(),
+        lambda o: decide(o).reason is reason,
+        settings=settings(
+            max_examples=20000, database=None, derandomize=True, phases=[Phase.generate]
+        ),
+    )
+    assert decide(found).reason is reason

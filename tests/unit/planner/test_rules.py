@@ -451,19 +451,19 @@ def test_patch_downgrade_is_allowed() -> None:
 
 def test_single_member_cluster_is_upgraded_in_place_with_downtime_noted() -> None:
     d = decide(spec(cluster(1), version="3.6.0"))
-    assert d.step == UpgradeMember(name(0), mid(0), VERSION, "3.6.0")
+    assert d.step == UpgradeMember(name(0), mid(0), VERSION, "3.6.0", evict=False)
     assert "unavailable while etcd-0 restarts" in d.message
 
 
 def test_two_member_cluster_upgrades_the_follower_then_moves_leadership() -> None:
     o = spec(cluster(2), version="3.6.0")
     d = decide(o)
-    assert d.step == UpgradeMember(name(1), mid(1), VERSION, "3.6.0")
+    assert d.step == UpgradeMember(name(1), mid(1), VERSION, "3.6.0", evict=False)
     assert "unavailable" in d.message
     o = set_health(pod(o, 1, version="3.6.0"), 1, version="3.6.0")
     assert next_step(o) == MoveLeader(mid(0), mid(1), name(1))
     o = set_health(set_health(replace(o, leader_id=mid(1)), 0, is_leader=False), 1, is_leader=True)
-    assert next_step(o) == UpgradeMember(name(0), mid(0), VERSION, "3.6.0")
+    assert next_step(o) == UpgradeMember(name(0), mid(0), VERSION, "3.6.0", evict=False)
 
 
 def test_upgrade_of_three_members_never_takes_quorum() -> None:
@@ -531,13 +531,13 @@ def test_member_not_healthy_long_after_its_upgrade_stalls_the_rollout() -> None:
 def test_setting_the_version_back_rolls_the_broken_member_back() -> None:
     o = spec(_stuck(start_error="ErrImagePull"), version=VERSION)  # type: ignore[arg-type]
     d = decide(o)
-    assert d.step == UpgradeMember(name(2), mid(2), "3.6.99", VERSION)
+    assert d.step == UpgradeMember(name(2), mid(2), "3.6.99", VERSION, evict=False)
     assert "ErrImagePull" in d.message
 
 
 def test_fixing_the_version_forward_replaces_the_broken_member_first() -> None:
     o = spec(_stuck(start_error="ErrImagePull"), version="3.6.0")  # type: ignore[arg-type]
-    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", "3.6.0")
+    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", "3.6.0", evict=False)
 
 
 def test_crash_loop_at_the_version_the_cluster_runs_is_not_treated_as_an_upgrade() -> None:
@@ -574,14 +574,16 @@ def test_single_member_whose_new_image_cannot_start_is_rolled_back_without_quoru
         spec=dataclasses.replace(o.spec, replicas=1),  # type: ignore[attr-defined]
     )
     assert next_step(o) == Degraded(Reason.QUORUM_LOST)  # still asking for the broken version
-    assert next_step(spec(o, version=VERSION)) == UpgradeMember(name(2), None, "3.6.99", VERSION)
+    assert next_step(spec(o, version=VERSION)) == UpgradeMember(
+        name(2), None, "3.6.99", VERSION, evict=False
+    )
 
 
 def test_two_members_one_stuck_at_a_new_version_is_rolled_back_without_quorum() -> None:
     o = spec(_stuck(start_error="ErrImagePull"), version=VERSION)  # type: ignore[arg-type]
     o = drop_member(without_pvc(without_pod(o, 1), 1), 1)
     o = set_health(o, 0, healthy=False)  # alone, etcd-0 cannot serve a quorum read
-    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", VERSION)
+    assert next_step(o) == UpgradeMember(name(2), mid(2), "3.6.99", VERSION, evict=False)
 
 
 def test_new_learner_uses_the_running_version_when_the_upgrade_is_refused() -> None:

@@ -162,11 +162,16 @@ def test_majority_of_volumes_lost_is_never_papered_over() -> None:
 
 
 class CrashingOperator(RuleBasedStateMachine):
-    """Random scale changes, upgrades, faults and operator kills; at the end it converges."""
+    """Random scale changes, upgrades, spec changes, faults, node drains and operator kills, on
+    volumes or emptyDirs; at the end it converges."""
 
-    @initialize(replicas=st.integers(1, 5), policy=st.sampled_from(list(PvcRetention)))
-    def start(self, replicas: int, policy: PvcRetention) -> None:
-        self.world = World(replicas=replicas, policy=policy)
+    @initialize(
+        replicas=st.integers(1, 5),
+        policy=st.sampled_from(list(PvcRetention)),
+        empty_dir=st.booleans(),
+    )
+    def start(self, replicas: int, policy: PvcRetention, empty_dir: bool) -> None:
+        self.world = World(replicas=replicas, policy=policy, empty_dir=empty_dir)
 
     @rule(replicas=st.integers(1, 7))
     def scale(self, replicas: int) -> None:
@@ -176,6 +181,17 @@ class CrashingOperator(RuleBasedStateMachine):
     def upgrade(self, version: str) -> None:
         """Users move forward (downgrades across minors are refused by design)."""
         self.world.version = max(self.world.version, version, key=VERSIONS.index)
+
+    @rule()
+    def change_spec(self) -> None:
+        """E.g. a new quota: every pod is now outdated and rolls."""
+        self.world.template += 1
+
+    @precondition(lambda self: self.world.bootstrapped)
+    @rule(ordinal=st.integers(0, 6))
+    def drain(self, ordinal: int) -> None:
+        """A node drain: goes through the disruption budget, like the operator's restarts."""
+        self.world.fault_drain(member_name("demo", ordinal))
 
     @rule(rounds=st.integers(1, 6), crashes=st.lists(st.integers(0, 3), max_size=6))
     def reconcile(self, rounds: int, crashes: list[int]) -> None:
@@ -191,12 +207,17 @@ class CrashingOperator(RuleBasedStateMachine):
         match kind:
             case "kill":
                 self.world.fault_kill_pod(name)
+            case "wipe" if self.world.empty_dir:
+                # An emptyDir loses its data with its pod, not under a running one (no record
+                # on a claim could tell member-init what to expect there).
+                self.world.fault_kill_pod(name)
             case "wipe":
                 self.world.fault_wipe(name)
             case _:
                 self.world.fault_lose_volume(name)
 
-    @precondition(lambda self: self.world.bootstrapped)
+    # Not for emptyDir: with every pod gone all data is gone, nothing can bring it back.
+    @precondition(lambda self: self.world.bootstrapped and not self.world.empty_dir)
     @rule(ordinal=st.integers(0, 6), wipe=st.booleans())
     def outage(self, ordinal: int, wipe: bool) -> None:
         """Every pod goes at once; maybe one disk comes back empty meanwhile."""

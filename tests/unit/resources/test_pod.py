@@ -318,3 +318,76 @@ def test_the_pod_runs_the_version_it_is_given_not_spec_version() -> None:
 def test_a_bootstrap_member_records_the_static_initial_cluster() -> None:
     annotations = _pod()["metadata"]["annotations"]
     assert annotations[BOOTSTRAP_MEMBERS_ANNOTATION] == "demo-0,demo-1,demo-2"
+
+
+# --- template hash: which pods a rollout restarts ---------------------------------------------
+
+
+def _built(version: str = "3.6.16", state: str = "existing", **spec: Any) -> Any:
+    from etcd_operator.resources.pod import member_pod
+
+    return member_pod(make_cluster(**spec), "demo-1", version, _initial(state, BOOT, "t"))
+
+
+def test_a_pod_built_from_the_current_spec_is_not_outdated_whatever_its_start() -> None:
+    from etcd_operator.resources import pod_outdated
+
+    cluster = make_cluster(etcd={"quotaBackendBytes": 4_000_000_000})
+    for state in ("new", "existing"):
+        pod = _built(state=state, etcd={"quotaBackendBytes": 4_000_000_000})
+        assert not pod_outdated(cluster, pod)
+    # its version is not the rollout's business: the upgrade rules own it
+    assert not pod_outdated(cluster, _built("3.5.35", etcd={"quotaBackendBytes": 4_000_000_000}))
+
+
+@given(
+    change=st.sampled_from(
+        [
+            {"image": "mirror/etcd:v3.6.16"},
+            {"etcd": {"quotaBackendBytes": 4_000_000_000}},
+            {"etcd": {"heartbeatIntervalMs": 150}},
+            {"podTemplate": {"nodeSelector": {"a": "b"}}},
+            {"podTemplate": {"labels": {"team": "x"}}},
+            {"podTemplate": {"resources": {"limits": {"memory": "1Gi"}}}},
+            {"storage": {"emptyDir": True, "size": "2Gi"}},
+        ]
+    )
+)
+def test_a_spec_change_that_shapes_the_pod_makes_it_outdated(change: dict[str, Any]) -> None:
+    from etcd_operator.resources import pod_outdated
+
+    assert pod_outdated(make_cluster(**change), _built())
+    assert not pod_outdated(make_cluster(**change), _built(**change))
+
+
+def test_fields_left_at_their_defaults_do_not_count() -> None:
+    from etcd_operator.resources import template_hash
+
+    explicit = make_cluster(etcd={"heartbeatIntervalMs": 100, "electionTimeoutMs": 1000})
+    assert template_hash(explicit) == template_hash(make_cluster())
+    # the claim's size is not part of a pod (claims grow in place)
+    assert template_hash(make_cluster(storage={"size": "5Gi"})) == template_hash(make_cluster())
+
+
+def _legacy(pod: Any) -> Any:
+    """The pod as an operator release before template hashes created it."""
+    from etcd_operator.resources.labels import TEMPLATE_HASH_ANNOTATION
+
+    del pod.metadata.annotations[TEMPLATE_HASH_ANNOTATION]
+    pod.spec.initContainers[0].image = "ghcr.io/etcd-operator/etcd-operator:0.0.1"
+    return pod
+
+
+def test_pods_of_an_older_operator_roll_only_when_their_command_line_or_image_differ() -> None:
+    from etcd_operator.resources import pod_outdated
+
+    cluster = make_cluster()
+    assert not pod_outdated(cluster, _legacy(_built(state="new")))
+    assert not pod_outdated(cluster, _legacy(_built("3.5.35")))
+    quota = make_cluster(etcd={"quotaBackendBytes": 4_000_000_000})
+    assert pod_outdated(quota, _legacy(_built()))
+    assert pod_outdated(make_cluster(image="mirror/etcd:v3.6.16"), _legacy(_built()))
+    # what an older pod does not show exactly (a node selector) waits for its next restart
+    assert not pod_outdated(
+        make_cluster(podTemplate={"nodeSelector": {"a": "b"}}), _legacy(_built())
+    )

@@ -61,8 +61,8 @@ class RecordingClient:
 
         return items()
 
-    async def create(self, obj: Any) -> None:
-        self._record(type(obj), "create")
+    async def create(self, obj: Any, **_: Any) -> None:
+        self._record(type(obj), "create")  # a subresource (pods/eviction) knows its own name
         self.written.append(("create", obj))
 
     async def delete(self, kind: Any, name: str, **_: Any) -> None:

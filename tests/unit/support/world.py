@@ -9,6 +9,11 @@ Pods and volumes behave as real ones do, not as the planner assumes: member-init
 what the pod was told to expect, etcd starts on whatever log the volume holds, and a member that
 has voted and starts again on an empty volume under its old ID is the data loss the world
 reports (`WorldError`), as are records that lie and claims deleted against the policy.
+
+With `empty_dir` a member's volume lives and dies with its pod: a pod that is deleted, killed
+or evicted takes its data along, and a new pod starts empty. Evictions (the operator's and a
+node drain's) go through a model of the PodDisruptionBudget (minAvailable = quorum of the
+voters, not-ready pods always evictable).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from etcd_operator.planner import (
     DesiredSpec,
     Done,
     EtcdMember,
+    ExpandVolume,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -87,6 +93,7 @@ class WPod:
     deleting: bool = False
     claim: str = ""
     expect: int | None = None  # the member ID member-init was told the volume holds
+    template: int = 0  # the World.template the pod was built from
 
 
 @dataclass
@@ -115,6 +122,9 @@ class World:
     calls: int = 0
     history: list[Step] = field(default_factory=list)
     restarted: list[str] = field(default_factory=list)  # pods restarted for upgrades, in order
+    empty_dir: bool = False
+    template: int = 0  # bumped when the spec that shapes pods changes (a rollout follows)
+    refused_evictions: int = 0
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -166,7 +176,7 @@ class World:
 
     def tick(self) -> None:
         for name in [n for n, p in self.pods.items() if p.deleting]:
-            del self.pods[name]
+            self._kill_pod(name)
         used = {p.claim for p in self.pods.values()}
         for claim in [c for c, p in self.pvcs.items() if p.deleting and c not in used]:
             del self.pvcs[claim]
@@ -264,6 +274,7 @@ class World:
                 crash_looping=not running and not starting and not lost and not self._joining(name),
                 data_lost=lost,
                 bootstrap_members=pod.boot,
+                outdated=pod.template != self.template,
             )
         current, others = split_claims(
             (
@@ -285,16 +296,18 @@ class World:
         return Observed(
             cluster=ClusterRef(CLUSTER, "default", UID),
             generation=1,
-            spec=DesiredSpec(self.replicas, self.version, pvc_when_scaled=self.policy),
+            spec=DesiredSpec(
+                self.replicas, self.version, pvc_when_scaled=self.policy, empty_dir=self.empty_dir
+            ),
             bootstrapped=self.bootstrapped,
             members=members,
             expected_peer_urls=URLS,
             member_health=health,
             leader_id=self.leader if members is not None else None,
             pods=pods,
-            pvcs=current,
+            pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
-            other_claims=others,
+            other_claims=others if not self.empty_dir else {},
         )
 
     def _joining(self, name: str) -> bool:
@@ -345,13 +358,15 @@ class World:
                 return [lambda: self._record(claim, mid)]
             case RetireVolume(claim=claim, member_id=mid):
                 return [lambda: self._retire(claim, mid)]
-            case UpgradeMember(member=name, member_id=mid, to_version=version):
+            case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
                 pod = self.pods.get(name)
                 claim = pod.claim if pod is not None else pvc_name(name)
-                return [
-                    lambda: self._restart_for_upgrade(name),
-                    lambda: self._create_pod(name, version, (), claim, mid),
-                ]
+                restart = [lambda: self._restart_for_upgrade(name, evict)]
+                if self.empty_dir:
+                    return restart  # a new pod would start empty: the member is replaced
+                return [*restart, lambda: self._create_pod(name, version, (), claim, mid)]
+            case ExpandVolume():
+                return []
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
             case Wait() | Degraded() | Paused() | InSync() | Done():
@@ -377,13 +392,21 @@ class World:
         if self.formed and not self.members:
             raise WorldError("membership became empty")
         if had_quorum and not self.has_quorum():
-            # One or two voters tolerate no member down: an upgrade restart is a (documented)
-            # short outage there, never anywhere else.
-            small = len(self.voters()) <= 2 and isinstance(decision.step, UpgradeMember)
+            # One or two voters tolerate no member down: an upgrade restart of a member that
+            # keeps its volume is a (documented) short outage there, never anywhere else.
+            step = decision.step
+            small = (
+                len(self.voters()) <= 2
+                and isinstance(step, UpgradeMember)
+                and not step.evict
+                and not self.empty_dir
+            )
             if not small:
                 raise WorldError(f"{decision} lost quorum")
 
     def _create_pvc(self, name: str, claim: str) -> None:
+        if self.empty_dir:
+            return  # no claims: the pod brings its own emptyDir
         existing = self.pvcs.get(claim)
         if existing is None:
             self.pvcs[claim] = WPvc(member=name)
@@ -395,7 +418,9 @@ class World:
     ) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        self.pods[name] = WPod(version, boot, claim=claim, expect=expect)
+        self.pods[name] = WPod(version, boot, claim=claim, expect=expect, template=self.template)
+        if self.empty_dir:
+            self.pvcs[claim] = WPvc(member=name)  # a new, empty emptyDir
 
     def _record(self, claim: str, mid: int) -> None:
         pvc = self.pvcs.get(claim)
@@ -453,9 +478,23 @@ class World:
             self.pods[name].deleting = True
 
     def _kill_pod(self, name: str) -> None:
-        self.pods.pop(name, None)
+        pod = self.pods.pop(name, None)
+        if self.empty_dir and pod is not None:
+            self.pvcs.pop(pod.claim, None)  # the emptyDir goes with its pod
 
-    def _restart_for_upgrade(self, name: str) -> None:
+    def budget_allows_eviction(self, name: str) -> bool:
+        """The PodDisruptionBudget: minAvailable = quorum of the voters; a pod that is not
+        ready may always go (unhealthyPodEvictionPolicy: AlwaysAllow)."""
+        member = self.slot_member(name)
+        ready = [m for m in self.voters() if self.healthy(m)]
+        if member is None or member not in ready:
+            return True
+        return len(ready) - 1 >= quorum(len(self.voters()))
+
+    def _restart_for_upgrade(self, name: str, evict: bool = True) -> None:
+        if evict and not self.budget_allows_eviction(name):
+            self.refused_evictions += 1  # 429: the shell observes again later
+            return
         member = self.slot_member(name)
         if member is not None and member.id == self.leader and len(self.voters()) > 1:
             raise WorldError(f"upgrade restarted the leader {name} without moving leadership")
@@ -496,7 +535,14 @@ class World:
         return self.intact_voters_after(name) >= quorum(len(self.voters()))
 
     def fault_kill_pod(self, name: str) -> None:
-        self.pods.pop(name, None)
+        self._kill_pod(name)
+
+    def fault_drain(self, name: str) -> bool:
+        """A node drain evicts `name`'s pod, if the disruption budget lets it."""
+        if name not in self.pods or not self.budget_allows_eviction(name):
+            return False
+        self._kill_pod(name)
+        return True
 
     def fault_wipe(self, name: str) -> None:
         """The disk behind the member's volume comes back empty; the claim and records stay."""
@@ -549,3 +595,4 @@ class World:
         if self.policy is PvcRetention.DELETE:
             assert live == names, (self.pvcs, names)
         assert all(p.version == self.version for p in self.pods.values())
+        assert all(p.template == self.template for p in self.pods.values())
