@@ -5,6 +5,7 @@ Not a benchmark itself (`make bench` skips files starting with `_`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,10 @@ from localcluster import cluster
 
 @asynccontextmanager
 async def bench_namespace(nodes: int = 3) -> AsyncIterator[tuple[AsyncClient, str]]:
-    """A fresh namespace watched by a benchmark operator; everything removed afterwards."""
+    """A fresh namespace watched by a benchmark operator; everything removed afterwards,
+    localcluster too when this benchmark started it (it is one per machine)."""
+    before = cluster.status()
+    started = not (before.healthy and sum(before.nodes.values()) >= nodes)
     lc = cluster.up(nodes=nodes)
     install_crds(lc.kubeconfig)
     operator = OperatorProcess(lc.state, name="bench-operator")
@@ -29,3 +33,5 @@ async def bench_namespace(nodes: int = 3) -> AsyncIterator[tuple[AsyncClient, st
     finally:
         await kube.close()
         operator.stop()
+        if started and os.environ.get("LOCALCLUSTER_KEEP") != "1":
+            cluster.down(lc.state)
