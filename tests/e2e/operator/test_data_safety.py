@@ -3,6 +3,8 @@ from the records on its claim, never from whether etcd answers at that moment.""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
@@ -159,3 +161,40 @@ async def test_scale_in_and_out_under_retain_keeps_the_removed_members_volume(
     assert [v.persistentVolumeClaim.claimName for v in volumes if v.persistentVolumeClaim] == [
         "keep-2-1"
     ]
+
+
+async def test_scale_in_removes_the_crash_looping_member_rather_than_wait_for_it(
+    kube: AsyncClient, namespace: str, localcluster: LocalCluster
+) -> None:
+    """A member that keeps crashing must not block scaling in: with the rest keeping quorum,
+    the operator removes exactly that member, not the highest ordinal."""
+    ns = namespace
+    await create_ready_cluster(kube, ns, "broken", {"replicas": 3})
+    async with etcd_client(member_urls(ns, "broken", range(3))) as etcd:
+        await etcd.put("before", "yes")
+    before = await _member_ids(ns, "broken", 3)
+
+    async def crash_looping() -> bool:
+        with contextlib.suppress(LookupError):
+            faults.kill_container(localcluster.state, ns, "broken-1", "etcd")
+        pod = await kube.get(Pod, "broken-1", namespace=ns)
+        statuses = (pod.status.containerStatuses if pod.status else None) or []
+        return any(
+            s.state and s.state.waiting and s.state.waiting.reason == "CrashLoopBackOff"
+            for s in statuses
+        )
+
+    await eventually(crash_looping, 120, "broken-1 to crash-loop", interval=1.0)
+    await patch_spec(kube, ns, "broken", {"replicas": 2})
+
+    async def removed() -> bool:
+        with contextlib.suppress(LookupError):
+            faults.kill_container(localcluster.state, ns, "broken-1", "etcd")
+        async with etcd_client(member_urls(ns, "broken", [0, 2])) as etcd:
+            names = {m.id for m in (await etcd.member_list()).members}
+        return names == {before["broken-0"], before["broken-2"]}
+
+    await eventually(removed, 120, "the crash-looping broken-1 to be the member removed")
+    async with etcd_client(member_urls(ns, "broken", [0, 2])) as etcd:
+        got = await etcd.get("before")
+        assert got is not None and got.value == b"yes"
