@@ -66,6 +66,9 @@ def observed_states(draw: st.DrawFn) -> Observed:
 
     size = rnd.randint(0, 9)
     empty_dir = rnd.random() < 0.25  # members keep their data in emptyDir: no claims at all
+    # Claims without records: just after bootstrap, or made by an operator before records.
+    unrecorded = rnd.random() < 0.1
+    legacy = unrecorded and rnd.random() < 0.5
     replicas = size if size and rnd.random() < 0.5 else rnd.randint(1, 9)
     version = rnd.choice(VERSIONS)
     members: list[EtcdMember] = []
@@ -122,9 +125,11 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 bound=not rare(3),
                 deleting=rare(4),
                 claim=n,
-                cluster_uid=UID if not rare(3) else None,
+                cluster_uid=UID if not (rare(3) or legacy) else None,
                 # A leftover claim records the removed member that ran on it.
-                member_id=recorded
+                member_id=None
+                if unrecorded
+                else recorded
                 if in_list
                 else 0x998
                 if leftover

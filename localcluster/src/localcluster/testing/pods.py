@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 from lightkube import ApiError, Client
 from lightkube.codecs import from_dict
-from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.resources.core_v1 import Namespace, Pod, ServiceAccount
 
 from localcluster.config import StateDir
 from localcluster.node.lifecycle import plan_file
@@ -46,7 +46,15 @@ def create(kube: Client, *objs: Obj) -> None:
 
 
 def create_namespace(kube: Client, name: str) -> None:
+    """Create a namespace and wait for its `default` ServiceAccount: the controller-manager adds
+    it moments later (longer just after a control-plane restart), and pods are refused until then,
+    as on any cluster."""
     kube.create(cast(Namespace, Namespace.from_dict({"metadata": {"name": name}})))
+    wait_for(
+        lambda: kube.get(ServiceAccount, "default", namespace=name),
+        timeout=60,
+        what=f"the default service account of {name}",
+    )
 
 
 def pod_status(kube: Client, namespace: str, name: str) -> Obj:
