@@ -87,7 +87,8 @@ def test_process_runs_as_its_user_with_fs_group_owned_volumes(
     scratch = node.volume_dir(record.uid, "scratch")
     assert t.wait_for(lambda: t.text_of(scratch / "nnp")).split() == ["NoNewPrivs:", "1"]
     assert (scratch / "uid").read_text().strip() == str(USER)
-    assert (scratch / "groups").read_text().split() == [str(USER), str(EXTRA_GROUP), str(FS_GROUP)]
+    groups = {int(g) for g in (scratch / "groups").read_text().split()}
+    assert groups == {USER, EXTRA_GROUP, FS_GROUP}
     pid = int(node.pid_file(record.uid, "main").read_text())
     status = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
