@@ -48,17 +48,14 @@ def ns(api: Client) -> Iterator[str]:
 
 
 def pod(name: str, image: str, command: list[str], **spec: Any) -> dict[str, Any]:
-    main = {"name": "main", "image": image, "command": command, "securityContext": RESTRICTED}
-    main.update(spec.pop("container", {}))
-    body = {"terminationGracePeriodSeconds": 2, "securityContext": POD_SECURITY, **spec}
-    body["containers"] = [main]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+    """A pod the restricted Pod Security Standard admits, running as USER."""
+    container = {"securityContext": RESTRICTED, **spec.pop("container", {})}
+    return t.pod_body(
+        name, image, command, container=container, securityContext=POD_SECURITY, **spec
+    )
 
 
-def create_in(api: Client, ns: str, *objs: dict[str, Any]) -> None:
-    for obj in objs:
-        obj["metadata"]["namespace"] = ns
-    t.create(api, *objs)
+create_in = t.create_in
 
 
 def test_process_runs_as_its_user_with_fs_group_owned_volumes(
