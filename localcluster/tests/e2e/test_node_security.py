@@ -74,7 +74,10 @@ def test_process_runs_as_its_user_with_fs_group_owned_volumes(
     mounts = [{"name": "scratch", "mountPath": f"{M}/scratch"},
               {"name": "data", "mountPath": f"{M}/data"},
               {"name": "creds", "mountPath": f"{M}/creds", "readOnly": True}]  # fmt: skip
-    spec = pod("user", "busybox:1.36", ["sh", "-c", script], container={"volumeMounts": mounts},
+    # Exec probes run as the container's user too: ready only if so.
+    probe = {"exec": {"command": ["sh", "-c", f"test $(id -u) = {USER}"]}, "periodSeconds": 1}
+    container = {"volumeMounts": mounts, "readinessProbe": probe}
+    spec = pod("user", "busybox:1.36", ["sh", "-c", script], container=container,
                volumes=[{"name": "scratch", "emptyDir": {}},
                         {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
                         {"name": "creds", "secret": {"secretName": "creds"}}])  # fmt: skip
