@@ -39,6 +39,9 @@ class LocalImage:
     bin_dirs: tuple[Path, ...] = ()
     # Image paths (e.g. /usr/local/bin/etcd) that map to local programs.
     aliases: Mapping[str, str] = field(default_factory=dict)
+    # The host files the image consists of (its "filesystem"): a non-root container must
+    # reach them even where the host hides them (the node shows them; container.py).
+    files: tuple[str, ...] = ()
 
     @property
     def path_env(self) -> str:
@@ -90,6 +93,10 @@ def resolve_image(image: str, etcd_lookup: EtcdLookup | None = None) -> LocalIma
             entrypoint=(progs["etcd"],),
             bin_dirs=(bin_dir,),
             aliases=aliases,
+            files=(
+                str(bin_dir),
+                *sorted({os.path.dirname(os.path.realpath(p)) for p in progs.values()}),
+            ),
         )
     if base == "etcd-operator":
         venv_bin = Path(sys.prefix) / "bin"
@@ -107,10 +114,23 @@ def resolve_image(image: str, etcd_lookup: EtcdLookup | None = None) -> LocalIma
             entrypoint=(operator,),
             bin_dirs=(venv_bin,),
             aliases=aliases,
+            files=_python_files(),
         )
     if base in UTILITY_IMAGES:
         return LocalImage(image_id=f"local://{base}/{tag}", entrypoint=(), default_cmd=("/bin/sh",))
     raise ImageNotFound(f"image {image} has no local equivalent")
+
+
+def _python_files() -> tuple[str, ...]:
+    """The interpreter, the virtualenv and every import root of this Python (the operator's
+    image runs the project's entry point with it)."""
+    roots = {sys.prefix, sys.base_prefix, *(p for p in sys.path if os.path.isabs(p))}
+    # Editable installs made by setuptools map packages to their sources in a finder module.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("__editable__"):
+            mapping = getattr(module, "MAPPING", None) or {}
+            roots |= {str(p) for p in mapping.values()}
+    return tuple(sorted(p for p in roots if os.path.exists(p)))
 
 
 def container_argv(

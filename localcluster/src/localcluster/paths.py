@@ -3,6 +3,7 @@
 Layout under ``state.nodes/<node>/``::
 
     heartbeats-stopped           control file: while present, no Lease renewals
+    image-scratch/               always empty (see NodePaths.image_scratch)
     pods/<uid>/pod.json          namespace, name, uid, netns, veth, ip
     pods/<uid>/pids/<container>  pid (also the process group) of the running container
     pods/<uid>/volumes/<volume>/ emptyDir, secret, configMap, ... contents
@@ -56,6 +57,12 @@ class NodePaths:
     def registered(self) -> Path:
         """Written once the Node is registered (start_agents waits for it)."""
         return self.root / "registered"
+
+    @property
+    def image_scratch(self) -> Path:
+        """An empty directory where containers assemble their view of image files hidden
+        by the host (each in its own mount namespace; the host never sees a mount here)."""
+        return self.root / "image-scratch"
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / "pods" / uid

@@ -31,16 +31,10 @@ def ns(api: Client) -> Iterator[str]:
 
 
 def pod(name: str, command: str, **spec: Any) -> dict[str, Any]:
-    container = {"name": "main", "image": SHELL, "command": ["sh", "-c", command]}
-    container.update(spec.pop("container", {}))
-    body = {"terminationGracePeriodSeconds": 5, "containers": [container], **spec}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+    return t.pod_body(name, SHELL, ["sh", "-c", command], **spec)
 
 
-def create_in(api: Client, ns: str, *objs: dict[str, Any]) -> None:
-    for obj in objs:
-        obj["metadata"]["namespace"] = ns
-    t.create(api, *objs)
+create_in = t.create_in
 
 
 def test_secret_volume_host_path_and_field_ref_env_are_visible(

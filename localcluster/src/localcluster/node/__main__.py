@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def main() -> None:
         version, _, path = item.partition("=")
         etcd_dirs[version] = Path(path)
     state = StateDir(args.state.resolve())
+    # Files the agent makes for pods (volumes, hosts files) must be readable by their
+    # unprivileged users whatever umask started the agent, as with a kubelet.
+    os.umask(0o022)
     # One agent per node: a second one (e.g. from overlapping starts) steps aside.
     lock = locks.hold(NodePaths(state, args.name).agent_lock, wait=10)
     if lock is None:

@@ -94,6 +94,7 @@ class Agent:
         except Exception as e:  # pods then fall back to the gateway address
             log.warning("no kubernetes Service env: %s", e)
         self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.image_scratch.mkdir(exist_ok=True)
         self.paths.registered.write_text(self.heartbeat.version)
         log.info("node %s registered (kubelet version %s)", self.name, self.heartbeat.version)
         beat = asyncio.create_task(self.heartbeat.run())

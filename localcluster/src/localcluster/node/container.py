@@ -4,6 +4,13 @@ Each container runs as ``ip netns exec <pod netns> unshare --mount --uts`` and a
 shell prelude that bind-mounts the pod's volumes at their mountPaths, sets the hostname
 and working directory, then ``exec``s the program. Every step execs, so the recorded pid
 is the program itself and the leader of its own process group.
+
+A container with a securityContext ends the chain with ``setpriv`` (its uid, gid, groups,
+no_new_privs, capabilities), after the prelude has done what needs root. Image files that an
+unprivileged user cannot reach on the host (the etcd binaries and Python under /root, mode
+0700) are shown to it as an image would: in the container's own mount namespace a tmpfs
+replaces the hiding directory and holds bind mounts of exactly the image's paths; the host's
+directories keep their modes.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ import shlex
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from localcluster.node.security import Identity, switch_argv
 
 
 def _tool(name: str) -> str:
@@ -33,21 +42,51 @@ class Launch:
     hostname: str
     log_file: Path
     pid_file: Path
+    # Who the program runs as (the container's effective securityContext).
+    identity: Identity = field(default_factory=Identity)
+    # Directory hiding image paths -> those paths (security.hidden_roots), and an empty
+    # directory where their replacement is assembled before it is moved into place.
+    image_view: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    scratch: Path | None = None
 
 
-def prelude(mounts: Sequence[tuple[Path, str, bool]], hostname: str, workdir: str | None) -> str:
-    """Shell run inside the new mount/UTS namespace before exec'ing the program."""
+def _bind(source: Path, target: str) -> list[str]:
     mkdir, mount, touch = _tool("mkdir"), _tool("mount"), _tool("touch")
+    src, dst = shlex.quote(str(source)), shlex.quote(target)
+    if source.is_dir():
+        make = f"{mkdir} -p {dst}"
+    else:
+        make = f"{mkdir} -p $(dirname {dst}) && {touch} {dst}"
+    return [make, f"{mount} --bind {src} {dst}"]
+
+
+def _image_view(view: Mapping[str, tuple[str, ...]], scratch: Path) -> list[str]:
+    """Each hiding directory becomes a searchable tmpfs holding only the image's paths."""
+    mount, lines = _tool("mount"), []
+    for hidden, shown in view.items():
+        lines.append(f"{mount} -t tmpfs -o mode=0755 lc-image {shlex.quote(str(scratch))}")
+        for path in shown:
+            lines += _bind(Path(path), str(scratch / os.path.relpath(path, hidden)))
+        lines.append(f"{mount} --move {shlex.quote(str(scratch))} {shlex.quote(hidden)}")
+    return lines
+
+
+def prelude(
+    mounts: Sequence[tuple[Path, str, bool]],
+    hostname: str,
+    workdir: str | None,
+    image_view: Mapping[str, tuple[str, ...]] | None = None,
+    scratch: Path | None = None,
+) -> str:
+    """Shell run inside the new mount/UTS namespace before exec'ing the program."""
+    mkdir, mount = _tool("mkdir"), _tool("mount")
     lines = ["set -e"]
     for source, target, read_only in mounts:
-        src, dst = shlex.quote(str(source)), shlex.quote(target)
-        if source.is_dir():
-            lines.append(f"{mkdir} -p {dst}")
-        else:
-            lines.append(f"{mkdir} -p $(dirname {dst}) && {touch} {dst}")
-        lines.append(f"{mount} --bind {src} {dst}")
+        lines += _bind(source, target)
         if read_only:
-            lines.append(f"{mount} -o remount,bind,ro {dst}")
+            lines.append(f"{mount} -o remount,bind,ro {shlex.quote(target)}")
+    if image_view and scratch is not None:
+        lines += _image_view(image_view, scratch)
     if hostname:
         lines.append(f"{_tool('hostname')} {shlex.quote(hostname)} || true")
     if workdir:
@@ -56,12 +95,17 @@ def prelude(mounts: Sequence[tuple[Path, str, bool]], hostname: str, workdir: st
     return "\n".join(lines)
 
 
+def user_prefix(identity: Identity) -> list[str]:
+    return switch_argv(identity, _tool("setpriv"))
+
+
 def wrapped_argv(launch: Launch) -> list[str]:
     return [
         _tool("ip"), "netns", "exec", launch.netns,
         _tool("unshare"), "--mount", "--uts", "--propagation", "private", "--",
-        _tool("sh"), "-c", prelude(launch.mounts, launch.hostname, launch.workdir), "sh",
-        *launch.argv,
+        _tool("sh"), "-c",
+        prelude(launch.mounts, launch.hostname, launch.workdir, launch.image_view, launch.scratch),
+        "sh", *user_prefix(launch.identity), *launch.argv,
     ]  # fmt: skip
 
 
@@ -105,11 +149,17 @@ async def stop(proc: asyncio.subprocess.Process, grace: float) -> None:
 
 
 async def exec_in(
-    pid: int, argv: Sequence[str], env: Mapping[str, str], limit: float
+    pid: int,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    limit: float,
+    identity: Identity | None = None,
 ) -> tuple[int, str]:
-    """Run a command in a running container's namespaces (exec probes, preStop hooks)."""
+    """Run a command in a running container's namespaces (exec probes, preStop hooks),
+    as the container's user."""
     proc = await asyncio.create_subprocess_exec(
-        _tool("nsenter"), "--target", str(pid), "--net", "--mount", "--uts", "--", *argv,
+        _tool("nsenter"), "--target", str(pid), "--net", "--mount", "--uts", "--",
+        *user_prefix(identity or Identity()), *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from localcluster import images
-from localcluster.node import container, probes
+from localcluster.node import container, probes, security
 from localcluster.node.context import NodeContext
 from localcluster.node.envs import ConfigError, PodContext, build_env, expand
 from localcluster.node.kube import now
@@ -40,6 +42,17 @@ class PodHandle(Protocol):
     async def sleep_unless_terminating(self, seconds: float) -> None: ...
 
 
+def _searchable_by_others(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IXOTH)
+    except OSError:
+        return True  # a missing directory hides nothing
+
+
+def hidden_image_files(image: images.LocalImage) -> dict[str, tuple[str, ...]]:
+    return security.hidden_roots(image.files, _searchable_by_others)
+
+
 class ContainerRun:
     def __init__(self, worker: PodHandle, spec: Obj, is_init: bool) -> None:
         self.worker = worker
@@ -56,6 +69,7 @@ class ContainerRun:
         self.image_id = ""
         self.proc: asyncio.subprocess.Process | None = None
         self.env: dict[str, str] = {}
+        self.identity = security.Identity()
         self.backoffs = 0
 
     def status(self) -> Obj:
@@ -133,13 +147,14 @@ class ContainerRun:
                 image, command, None if args is None else [expand(a, env) for a in args]
             )
             mounts = mounts_for(self.spec, w.volumes)
+            identity = security.identity(w.pod, self.spec)
         except (ConfigError, VolumeError, images.ImageNotFound) as e:
             self._set({"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}})
             await w.event("Failed", f"Error: {e}", True)
             return None
         if self.restart_count == 0 and self.backoffs == 0:
             await w.event("Pulled", f'Container image "{image_name}" already present on machine')
-        self.env = env
+        self.env, self.identity = env, identity
         current = w.paths.log_file(w.record, self.name)
         if current.exists() and current.stat().st_size:
             current.replace(w.paths.log_file(w.record, self.name, previous=True))
@@ -152,6 +167,10 @@ class ContainerRun:
             hostname=w.ctx.hostname,
             log_file=current,
             pid_file=w.paths.pid_file(w.uid, self.name),
+            identity=identity,
+            # Only an unprivileged user needs the image shown where the host hides it.
+            image_view={} if identity.uid == security.ROOT else hidden_image_files(image),
+            scratch=w.paths.image_scratch,
         )
         try:
             self.proc = await container.start(launch)
@@ -201,7 +220,7 @@ class ContainerRun:
             if argv
             else argv
         )
-        return await container.exec_in(self.proc.pid, resolved, self.env, limit)
+        return await container.exec_in(self.proc.pid, resolved, self.env, limit, self.identity)
 
     async def _probes(self) -> None:
         startup = self.spec.get("startupProbe")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
+from localcluster.node import security
 from localcluster.node.envs import ConfigError, PodContext, field_value
 from localcluster.node.kube import Kube
 from localcluster.paths import NodePaths
@@ -15,6 +17,8 @@ from localcluster.paths import NodePaths
 Obj = dict[str, Any]
 # Volume types rendered from API objects; re-rendered periodically so updates reach pods.
 RENDERED = ("secret", "configMap", "downwardAPI", "projected")
+# A kubelet makes an emptyDir world-writable (the pod's users are not known to the node).
+EMPTY_DIR_MODE = 0o777
 
 
 class VolumeError(Exception):
@@ -28,25 +32,39 @@ class VolumeNotReady(Exception):
 async def prepare(
     ctx: PodContext, kube: Kube, paths: NodePaths, rendered_only: bool = False
 ) -> dict[str, Path]:
-    """Host directory of every volume of the pod, creating or refreshing contents."""
+    """Host directory of every volume of the pod, creating or refreshing contents.
+
+    With an fsGroup, volumes a kubelet manages the ownership of (emptyDir, claims,
+    rendered volumes; not hostPath) belong to that group (see ``set_ownership``)."""
     uid = ctx.pod["metadata"]["uid"]
+    group, on_mismatch = security.fs_group(ctx.pod)
     out: dict[str, Path] = {}
     for volume in ctx.pod["spec"].get("volumes") or []:
         name = volume["name"]
         own_dir = paths.volume_dir(uid, name)
         if volume.get("persistentVolumeClaim"):
             out[name] = await _pvc_dir(ctx, kube, volume["persistentVolumeClaim"]["claimName"])
+            # Claims stand for real disks here (hostPath PVs of the provisioner), whose
+            # drivers support fsGroup; a kubelet leaves hostPath PVs alone.
+            if group is not None and not rendered_only:
+                await asyncio.to_thread(set_ownership, out[name], group, False, on_mismatch)
         elif volume.get("hostPath"):
             out[name] = Path(volume["hostPath"]["path"])
             kind = volume["hostPath"].get("type") or ""
             if kind in ("", "DirectoryOrCreate") and not rendered_only:
                 out[name].mkdir(parents=True, exist_ok=True)
         elif "emptyDir" in volume:
-            own_dir.mkdir(parents=True, exist_ok=True)
+            if not own_dir.is_dir():
+                own_dir.mkdir(parents=True)
+                os.chmod(own_dir, EMPTY_DIR_MODE)
+            if group is not None and not rendered_only:
+                await asyncio.to_thread(set_ownership, own_dir, group, False, on_mismatch)
             out[name] = own_dir
         elif any(volume.get(k) is not None for k in RENDERED):
             files = await _render(ctx, kube, volume)
             _sync_files(own_dir, files)
+            if group is not None:  # like a kubelet, on every refresh and regardless of policy
+                set_ownership(own_dir, group, True, False)
             out[name] = own_dir
         else:
             kinds = sorted(k for k in volume if k != "name")
@@ -145,6 +163,25 @@ def _sync_files(root: Path, files: dict[str, tuple[bytes, int]]) -> None:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def set_ownership(root: Path, group: int, read_only: bool, on_root_mismatch: bool) -> None:
+    """A kubelet's SetVolumeOwnership: everything below root belongs to the group and gets
+    group read (and write unless read-only) permission, directories setgid so that new
+    files inherit the group. With OnRootMismatch a root that already conforms is trusted."""
+    info = root.stat()
+    if on_root_mismatch and not security.needs_ownership_change(
+        info.st_gid, info.st_mode, group, read_only
+    ):
+        return
+    entries = [str(root)]
+    for top, dirs, files in os.walk(root):
+        entries += (os.path.join(top, n) for n in dirs + files)
+    for path in entries:
+        mode = os.lstat(path).st_mode
+        os.lchown(path, -1, group)
+        if not stat.S_ISLNK(mode):
+            os.chmod(path, security.owned_mode(mode, read_only))
 
 
 def remove_pod_volumes(paths: NodePaths, uid: str) -> None:

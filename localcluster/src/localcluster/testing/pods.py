@@ -45,6 +45,22 @@ def create(kube: Client, *objs: Obj) -> None:
         kube.create(from_dict(obj))
 
 
+def create_in(kube: Client, namespace: str, *objs: Obj) -> None:
+    """Create namespaced objects (dicts without a namespace) in one namespace."""
+    for obj in objs:
+        obj["metadata"]["namespace"] = namespace
+    create(kube, *objs)
+
+
+def pod_body(name: str, image: str, command: list[str], **spec: Any) -> Obj:
+    """A pod with one container `main`; ``container=`` adds fields to it, the rest to the
+    pod's spec."""
+    container = {"name": "main", "image": image, "command": command}
+    container.update(spec.pop("container", {}))
+    body = {"terminationGracePeriodSeconds": 5, "containers": [container], **spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+
+
 def create_namespace(kube: Client, name: str) -> None:
     """Create a namespace and wait for its `default` ServiceAccount: the controller-manager adds
     it moments later (longer just after a control-plane restart), and pods are refused until then,
