@@ -198,3 +198,88 @@ async def test_scale_in_removes_the_crash_looping_member_rather_than_wait_for_it
     async with etcd_client(member_urls(ns, "broken", [0, 2])) as etcd:
         got = await etcd.get("before")
         assert got is not None and got.value == b"yes"
+
+
+async def test_a_refusal_that_a_retry_cleared_does_not_replace_a_healthy_member(
+    kube: AsyncClient, namespace: str, localcluster: LocalCluster
+) -> None:
+    """member-init refuses once (the disk was briefly not there), the node retries it, it passes
+    and the member runs. The old refusal stays in the init container's lastState: it must not
+    make the operator replace a member that answers."""
+    ns = namespace
+    await create_ready_cluster(kube, ns, "flag", {"replicas": 3})
+    await kube.delete(Pod, "flag-1", namespace=ns)  # recreated with --member-id by the operator
+
+    async def recreated_with_its_id() -> dict[str, object] | None:
+        pod = await kube.get(Pod, "flag-1", namespace=ns)
+        body: dict[str, object] = pod.to_dict()  # type: ignore[no-untyped-call]
+        init = (pod.spec.initContainers if pod.spec else None) or []
+        has_id = any(a.startswith("--member-id=") for c in init for a in c.args or [])
+        return body if has_id and not (pod.metadata and pod.metadata.deletionTimestamp) else None
+
+    body = await eventually(recreated_with_its_id, 90, "flag-1 recreated expecting its log")
+    await wait_ready(kube, ns, "flag", 3)
+    before = await _member_ids(ns, "flag", 3)
+
+    await patch_spec(kube, ns, "flag", {"paused": True})
+    await kube.delete(Pod, "flag-1", namespace=ns)
+
+    async def gone() -> bool:
+        return "flag-1" not in {
+            p.metadata.name for p in await member_pods(kube, ns, "flag") if p.metadata
+        }
+
+    await eventually(gone, 90, "flag-1 to stop")
+    data = faults.volume_path(localcluster.state, ns, "flag-1") / "data"
+    aside = data.with_name("data.aside")
+    data.rename(aside)
+    meta = dict(body["metadata"])  # type: ignore[call-overload]
+    spec = dict(body["spec"])  # type: ignore[call-overload]
+    spec.pop("nodeName", None)
+    keep = ("name", "namespace", "labels", "annotations", "ownerReferences")
+    await kube.create(
+        Pod.from_dict({"metadata": {k: meta[k] for k in keep if k in meta}, "spec": spec})
+    )
+
+    async def refused() -> bool:
+        pod = await kube.get(Pod, "flag-1", namespace=ns)
+        for s in (pod.status.initContainerStatuses if pod.status else None) or []:
+            for state in (s.state, s.lastState):
+                if state and state.terminated and state.terminated.exitCode == 43:
+                    return True
+        return False
+
+    await eventually(refused, 90, "member-init to refuse the missing log")
+    aside.rename(data)
+
+    async def running_with_the_old_refusal_on_record() -> bool:
+        pod = await kube.get(Pod, "flag-1", namespace=ns)
+        (init,) = (pod.status.initContainerStatuses if pod.status else None) or []
+        last = init.lastState.terminated if init.lastState else None
+        now = init.state.terminated if init.state else None
+        ready = any(
+            c.type == "Ready" and c.status == "True"
+            for c in (pod.status.conditions if pod.status else None) or []
+        )
+        return (
+            ready
+            and now is not None
+            and now.exitCode == 0
+            and last is not None
+            and last.exitCode == 43
+        )
+
+    await eventually(running_with_the_old_refusal_on_record, 120, "flag-1 to run after a retry")
+    await patch_spec(kube, ns, "flag", {"paused": False})
+
+    async def reconciled_after_resume() -> bool:
+        cluster = await get_cluster(kube, ns, "flag")
+        progressing = condition(cluster, "Progressing")
+        return bool(
+            progressing
+            and progressing.get("reason") == "InSync"
+            and progressing.get("observedGeneration") == cluster["metadata"]["generation"]
+        )
+
+    await eventually(reconciled_after_resume, 90, "the operator to reconcile after the pause")
+    assert await _member_ids(ns, "flag", 3) == before, "no healthy member was replaced"

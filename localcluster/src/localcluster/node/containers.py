@@ -88,7 +88,15 @@ class ContainerRun:
         return out
 
     def _set(self, state: Obj, ready: bool = False) -> None:
+        # As a kubelet reports it: lastState is the termination before the current state, kept
+        # once the container waits or runs again (a successful retry does not erase a failure).
+        if "terminated" not in state:
+            self._keep_last_termination()
         self.state, self.ready = state, ready
+
+    def _keep_last_termination(self) -> None:
+        if "terminated" in self.state:
+            self.last_state = {"terminated": self.state["terminated"]}
         self.worker.mark_dirty()
 
     async def loop(self) -> int:
@@ -107,6 +115,7 @@ class ContainerRun:
                 if policy == "Never" or (policy == "OnFailure" and code == 0):
                     return code
                 self.restart_count += 1
+                self._keep_last_termination()
                 if time.monotonic() - started_at > 2 * self.worker.node.backoff_cap:
                     self.backoffs = 0
             await self._back_off("CrashLoopBackOff" if code is not None else None)
@@ -199,7 +208,6 @@ class ContainerRun:
             "finishedAt": now(),
             "containerID": f"local://{self.proc.pid}",
         }
-        self.last_state = {"terminated": terminated}
         self.started = False
         self._set({"terminated": terminated})
         return code
