@@ -18,24 +18,16 @@ from etcd_operator.naming import by_ordinal
 from etcd_operator.planner.model import EtcdMember
 from etcd_operator.planner.steps import (
     Decision,
-    Degraded,
     ExpandVolume,
     MoveLeader,
     Reason,
     RemoveMember,
     UpgradeMember,
-    Wait,
+    degraded,
+    wait,
 )
 from etcd_operator.planner.view import View
 from etcd_operator.planner.volumes import claim_of
-
-
-def _wait(reason: Reason, message: str) -> Decision:
-    return Decision(Wait(reason), reason, message)
-
-
-def _degraded(reason: Reason, message: str) -> Decision:
-    return Decision(Degraded(reason), reason, message)
 
 
 def transfer_target(v: View, away_from: EtcdMember, prefer: list[EtcdMember]) -> EtcdMember | None:
@@ -62,13 +54,13 @@ def restart_in_turn(
     from_version)` says what the restart is for, in the step's message.
     """
     if v.leader_id is None:
-        return _wait(
+        return wait(
             Reason.NO_LEADER,
             "no leader; restarts wait for a stable cluster",
         )
     lagging = next((m for m in v.voters if not v.caught_up(m)), None)
     if lagging is not None:
-        return _wait(
+        return wait(
             Reason.MEMBER_CATCHING_UP,
             f"{v.label(lagging)} is catching up with the leader before the next member restarts",
         )
@@ -81,7 +73,7 @@ def restart_in_turn(
         done = [m for m in v.voters if m.id not in stale_ids]
         to = transfer_target(v, target, done)
         if to is None:
-            return _wait(
+            return wait(
                 Reason.NO_TRANSFER_TARGET,
                 f"no caught-up voter to lead after {name}",
             )
@@ -97,7 +89,7 @@ def restart_in_turn(
     if v.can_restart(target):
         return Decision(restart, reason, what)
     if voters > 2:
-        return _degraded(
+        return degraded(
             Reason.UPGRADE_BLOCKED,
             f"restarting {name} would leave fewer healthy voters than quorum ({voters} voters)",
         )
@@ -127,7 +119,7 @@ def _replace(
     """
     name, voters = v.label(target), len(v.voters)
     if voters == 1:
-        return _degraded(
+        return degraded(
             Reason.RESTART_WOULD_LOSE_DATA,
             f"{what} is refused: {name} is the only member and keeps its data in an emptyDir,"
             " so restarting it would delete every key. Scale to 3 members first"
@@ -136,7 +128,7 @@ def _replace(
         )
     if voters == 2:
         if not v.can_remove(target):
-            return _wait(
+            return wait(
                 Reason.MEMBER_UNHEALTHY,
                 f"removing {name} would lose quorum",
             )
@@ -147,7 +139,7 @@ def _replace(
             " then added back as a new learner that copies the data from the other member",
         )
     if not v.can_restart(target):
-        return _degraded(
+        return degraded(
             Reason.UPGRADE_BLOCKED,
             f"replacing {name} would leave fewer healthy voters than quorum ({voters} voters)",
         )
@@ -212,7 +204,7 @@ def expansion_refused(v: View) -> Decision | None:
     small = _undersized(v)
     if not small:
         return None
-    return _degraded(
+    return degraded(
         Reason.VOLUME_EXPANSION_UNSUPPORTED,
         f"spec.storage.size is larger than the volumes of {', '.join(small)}, but their"
         " StorageClass does not allow volume expansion (allowVolumeExpansion is not true);"

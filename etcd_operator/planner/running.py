@@ -24,7 +24,6 @@ from etcd_operator.planner.steps import (
     ClusterState,
     CreatePod,
     Decision,
-    Degraded,
     DeletePod,
     InitialCluster,
     InSync,
@@ -33,7 +32,8 @@ from etcd_operator.planner.steps import (
     Reason,
     RemoveMember,
     UpgradeMember,
-    Wait,
+    degraded,
+    wait,
 )
 from etcd_operator.planner.view import View, rollout_allowed, start_failure
 from etcd_operator.planner.volumes import (
@@ -53,14 +53,6 @@ UPGRADE_STALL_AFTER = timedelta(minutes=3)
 """A member replaced at a new version that is still not healthy this long after its pod was
 created stops the rollout with `Degraded(UpgradeStalled)` (a missing image or a crash loop
 does so at once)."""
-
-
-def _wait(reason: Reason, message: str) -> Decision:
-    return Decision(Wait(reason), reason, message)
-
-
-def _degraded(reason: Reason, message: str) -> Decision:
-    return Decision(Degraded(reason), reason, message)
 
 
 def _join(v: View) -> InitialCluster:
@@ -116,7 +108,7 @@ def _while_quorum_lost(v: View) -> Decision | None:
     if v.has_quorum():
         return None
     if v.etcd_has_quorum():
-        return _wait(Reason.MEMBER_UNHEALTHY, "members serve, waiting for their pods to be ready")
+        return wait(Reason.MEMBER_UNHEALTHY, "members serve, waiting for their pods to be ready")
     for m in v.voters:
         name = v.name_of(m)
         if name is None or name in v.observed.pods or len(v.members_named(name)) != 1:
@@ -133,7 +125,7 @@ def _while_quorum_lost(v: View) -> Decision | None:
         if repair is not None:
             return repair
     healthy, voters = v.healthy_voters(), len(v.voters)
-    return _degraded(
+    return degraded(
         Reason.QUORUM_LOST,
         f"{healthy} of {voters} voters healthy; quorum needs {voters // 2 + 1}",
     )
@@ -151,7 +143,7 @@ def _membership_anomalies(v: View) -> Decision | None:
                 Reason.REMOVE_STRAY_LEARNER,
                 f"learner {v.label(m)} is not one of this cluster's members",
             )
-        return _degraded(
+        return degraded(
             Reason.FOREIGN_MEMBER,
             f"voter {v.label(m)} ({', '.join(m.peer_urls)}) is not one of this cluster's members;"
             " remove it by hand if it should not be there",
@@ -169,7 +161,7 @@ def _membership_anomalies(v: View) -> Decision | None:
                 Reason.REMOVE_STRAY_LEARNER,
                 f"{name} is in the member list {len(same)} times; removing learner {spare.id:x}",
             )
-        return _degraded(Reason.DUPLICATE_MEMBER, f"{name} is a voter {len(same)} times")
+        return degraded(Reason.DUPLICATE_MEMBER, f"{name} is a voter {len(same)} times")
     return None
 
 
@@ -179,7 +171,7 @@ def _replace_lost(v: View, m: EtcdMember, why: str) -> Decision:
     name = v.label(m)
     if v.can_remove(m):
         return Decision(RemoveMember(m.id, name), Reason.REPLACE_LOST_MEMBER, f"{name}: {why}")
-    return _degraded(Reason.MEMBER_DATA_LOST, f"{name}: {why}; removing it now would lose quorum")
+    return degraded(Reason.MEMBER_DATA_LOST, f"{name}: {why}; removing it now would lose quorum")
 
 
 def _heal(v: View) -> Decision | None:
@@ -191,7 +183,7 @@ def _heal(v: View) -> Decision | None:
         if pod is None:
             if not m.started and m.is_learner:
                 if pvc is not None and pvc.deleting:
-                    return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
+                    return wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
                 return _create_pod(v, name, Reason.START_LEARNER, f"starting learner {name}")
             if pvc is not None and not pvc.deleting:
                 return _create_pod(
@@ -211,7 +203,7 @@ def _heal(v: View) -> Decision | None:
     for m in v.sorted_members():
         pod = pods.get(v.name_of(m) or "")
         if pod is not None and pod.deleting:
-            return _wait(Reason.POD_TERMINATING, f"pod of {v.label(m)} is terminating")
+            return wait(Reason.POD_TERMINATING, f"pod of {v.label(m)} is terminating")
     return None
 
 
@@ -236,8 +228,8 @@ def _learner_in_flight(v: View) -> Decision | None:
             return stalled
         pod = v.observed.pods.get(name)
         if pod is not None and pod.crash_looping:
-            return _degraded(Reason.MEMBER_CRASH_LOOPING, f"learner {name} keeps crashing")
-        return _wait(Reason.LEARNER_CATCHING_UP, f"learner {name} is catching up")
+            return degraded(Reason.MEMBER_CRASH_LOOPING, f"learner {name} keeps crashing")
+        return wait(Reason.LEARNER_CATCHING_UP, f"learner {name} is catching up")
     return None
 
 
@@ -257,14 +249,14 @@ def _unhealthy(v: View) -> Decision | None:
                     f"scaling in to {v.observed.spec.replicas}: removing {name}, which keeps"
                     " crashing",
                 )
-            return _degraded(Reason.MEMBER_CRASH_LOOPING, f"{name} keeps crashing")
+            return degraded(Reason.MEMBER_CRASH_LOOPING, f"{name} keeps crashing")
         if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
-            return _wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
-        return _wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
+            return wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
+        return wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
     for m in v.sorted_members():
         health = v.observed.member_health.get(m.id)
         if health is not None and health.alarms:
-            return _degraded(
+            return degraded(
                 Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
             )
     return None
@@ -277,18 +269,18 @@ def _scale(v: View) -> Decision | None:
         target = voters[-1]
         name = v.label(target)
         if v.leader_id is None:
-            return _wait(Reason.NO_LEADER, "no leader to commit the removal")
+            return wait(Reason.NO_LEADER, "no leader to commit the removal")
         if target.id == v.leader_id:
             to = transfer_target(v, target, voters)
             if to is None:
-                return _wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
+                return wait(Reason.NO_TRANSFER_TARGET, f"no caught-up voter to lead after {name}")
             return Decision(
                 MoveLeader(target.id, to.id, v.label(to)),
                 Reason.TRANSFER_LEADERSHIP,
                 f"moving leadership from {name} to {v.label(to)} before removing it",
             )
         if not v.can_remove(target):
-            return _wait(Reason.MEMBER_UNHEALTHY, f"removing {name} would lose quorum")
+            return wait(Reason.MEMBER_UNHEALTHY, f"removing {name} would lose quorum")
         return Decision(
             RemoveMember(target.id, name),
             Reason.SCALE_IN,
@@ -300,10 +292,10 @@ def _scale(v: View) -> Decision | None:
             n for n in (member_name(cluster, i) for i in range(replicas)) if n not in v.member_names
         )
         if name in o.pods:
-            return _wait(Reason.POD_TERMINATING, f"old pod {name} is terminating")
+            return wait(Reason.POD_TERMINATING, f"old pod {name} is terminating")
         pvc = o.pvcs.get(name)
         if pvc is not None and pvc.deleting:
-            return _wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
+            return wait(Reason.VOLUME_TERMINATING, f"old volume of {name} is going")
         make_way = claim_for_new_member(v, name, None)
         if make_way is not None:
             return make_way
@@ -383,7 +375,7 @@ def _stalled_upgrade(v: View, members: list[EtcdMember]) -> Decision | None:
             continue
         others = sorted(v.settled_versions() - {pod.version})
         back = f" or set spec.version back to {others[-1]}" if others else ""
-        return _degraded(
+        return degraded(
             Reason.UPGRADE_STALLED,
             f"upgrade stalled: {name} cannot run etcd {pod.version} ({why}); no other member"
             f" will be touched until it is healthy. Fix the image{back} to roll {name} back",
@@ -427,7 +419,7 @@ def _upgrade(v: View) -> Decision | None:
         return None
     for m, ver in stale:
         if not v.rollout_allowed(ver, desired):
-            return _degraded(Reason.UPGRADE_BLOCKED, _blocked_message(v.label(m), ver, desired))
+            return degraded(Reason.UPGRADE_BLOCKED, _blocked_message(v.label(m), ver, desired))
     return restart_in_turn(
         v,
         stale,

@@ -270,6 +270,16 @@ class Decision:
     message: str
 
 
+def wait(reason: Reason, message: str) -> Decision:
+    """Nothing to do until the world changes: observe again soon."""
+    return Decision(Wait(reason), reason, message)
+
+
+def degraded(reason: Reason, message: str) -> Decision:
+    """The planner will not act; a human should read `message`."""
+    return Decision(Degraded(reason), reason, message)
+
+
 def action_of(step: Step) -> Action | None:
     """The change `step` makes to the world, or None when it only reports (status only)."""
     match step:

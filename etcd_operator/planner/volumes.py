@@ -21,11 +21,11 @@ from etcd_operator.naming import by_ordinal, pvc_name
 from etcd_operator.planner.model import EtcdMember, Observed, PvcRetention, PvcState
 from etcd_operator.planner.steps import (
     Decision,
-    Degraded,
     DeletePVC,
     Reason,
     RecordVolume,
     RetireVolume,
+    degraded,
 )
 from etcd_operator.planner.view import View
 
@@ -162,8 +162,7 @@ def foreign_volumes(o: Observed) -> Decision | None:
     if not foreign:
         return None
     uids = sorted({str(o.other_claims[c].cluster_uid) for c in foreign})
-    return Decision(
-        Degraded(Reason.FOREIGN_VOLUME),
+    return degraded(
         Reason.FOREIGN_VOLUME,
         f"claims {', '.join(foreign)} hold data of an earlier EtcdCluster named"
         f" {o.cluster.name} (uid {', '.join(uids)}), kept by its retention policy; they are left"
