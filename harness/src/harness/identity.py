@@ -96,7 +96,10 @@ def request_token(
     admin: Client, account: Account, seconds: int = TOKEN_SECONDS
 ) -> tuple[str, float]:
     """A fresh token for `account` and when it expires (TokenRequest)."""
-    request = ServiceAccount.Token(spec=TokenRequestSpec(audiences=[], expirationSeconds=seconds))
+    request = ServiceAccount.Token(
+        metadata=ObjectMeta(name=account.name, namespace=account.namespace),
+        spec=TokenRequestSpec(audiences=[], expirationSeconds=seconds),
+    )
     got = admin.create(request, account.name, namespace=account.namespace)
     status = got.status
     if status is None or not status.token or status.expirationTimestamp is None:
