@@ -77,7 +77,10 @@ def _manifests(args: argparse.Namespace) -> int:
         if path.parts[0] == "deploy":
             target = Path(args.output).joinpath(*path.parts[1:])
         elif path.parts[0] == "docs":
-            target = Path(args.docs)
+            # --docs names the API reference; other generated pages go beside it.
+            target = (
+                Path(args.docs).with_name(path.name) if path.name != "api.md" else Path(args.docs)
+            )
         else:  # pragma: no cover - generated_files only knows these two roots
             raise AssertionError(path)
         current = target.read_text() if target.exists() else None
@@ -149,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     manifests.add_argument(
         "-o", "--output", default="deploy", help="deploy directory (crds/, manifests/)"
     )
-    manifests.add_argument("--docs", default="docs/api.md", help="where to write the API reference")
+    manifests.add_argument(
+        "--docs",
+        default="docs/api.md",
+        help="where to write the API reference (the RBAC reference, rbac.md, goes beside it)",
+    )
     manifests.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file is out of date"
     )

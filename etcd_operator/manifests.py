@@ -47,6 +47,7 @@ from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN
+from etcd_operator.rbac_reference import rbac_reference
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 
@@ -252,4 +253,5 @@ def generated_files() -> dict[PurePosixPath, str]:
     for name, objects in install_objects().items():
         files[PurePosixPath("deploy/manifests") / name] = _yaml([o.to_dict() for o in objects])
     files[PurePosixPath("docs/api.md")] = api_reference()
+    files[PurePosixPath("docs/rbac.md")] = rbac_reference()
     return files
