@@ -35,7 +35,7 @@ class PeerTLS(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "(self.mode == 'Secret') == has(self.secretName)",
+                "(has(self.mode) && self.mode == 'Secret') == has(self.secretName)",
                 "tls.peer.secretName is required when tls.peer.mode is Secret, and only then",
             ),
         )
@@ -69,11 +69,11 @@ class ClientTLS(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
-                "(self.mode == 'Secret') == has(self.secretName)",
+                "(has(self.mode) && self.mode == 'Secret') == has(self.secretName)",
                 "tls.client.secretName is required when tls.client.mode is Secret, and only then",
             ),
             cel(
-                "(self.mode == 'Secret') == has(self.operatorSecretName)",
+                "(has(self.mode) && self.mode == 'Secret') == has(self.operatorSecretName)",
                 "tls.client.operatorSecretName is required when tls.client.mode is Secret, "
                 "and only then",
             ),
@@ -126,6 +126,8 @@ class TLSSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
+                # has() guards: the API server also checks rules against the default {}.
+                "!has(self.renewBefore) || !has(self.certificateDuration) || "
                 "duration(self.renewBefore) < duration(self.certificateDuration)",
                 "tls.renewBefore must be shorter than tls.certificateDuration",
             ),
@@ -208,8 +210,10 @@ class TLSSpec(ApiModel):
 # before `tls` existed).
 TLS_MODE_RULES = tuple(
     cel(
-        f"(has(self.tls) && has(self.tls.{side}) ? self.tls.{side}.mode : 'Disabled') == "
-        f"(has(oldSelf.tls) && has(oldSelf.tls.{side}) ? oldSelf.tls.{side}.mode : 'Disabled')",
+        f"(has(self.tls) && has(self.tls.{side}) && has(self.tls.{side}.mode) ? "
+        f"self.tls.{side}.mode : 'Disabled') == "
+        f"(has(oldSelf.tls) && has(oldSelf.tls.{side}) && has(oldSelf.tls.{side}.mode) ? "
+        f"oldSelf.tls.{side}.mode : 'Disabled')",
         f"tls.{side}.mode: {MODE_CHANGE_MESSAGE}",
         reason="FieldValueForbidden",
     )

@@ -124,6 +124,7 @@ async def test_auto_tls_cluster_serves_only_mutual_tls_and_renews_without_a_fail
         for _ in range(40):  # and a little after the last renewal
             await etcd.put("counter", str(writes))
             writes += 1
+    print(f"renewal: {writes} writes, {failures} failed, all members renewed: {renewed}")
     assert renewed == set(hosts), "every member serves its renewed certificate"
     assert failures == 0, f"{failures} of {writes} writes failed during renewal"
     pods_after = {p.metadata.uid for p in await member_pods(kube, namespace, "sec") if p.metadata}
