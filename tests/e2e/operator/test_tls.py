@@ -10,13 +10,14 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Pod, Secret
+from lightkube.resources.core_v1 import Event, Secret
 
 from etcd_operator.etcd import EtcdError, TLSConfig
 from etcd_operator.naming import PEER_PORT, member_dns_name, member_name
@@ -24,10 +25,15 @@ from etcd_operator.resources.secret import encode_data
 from etcd_operator.tls.pki import KeyPair, LeafProfile, issue, new_ca
 from harness.clusters import (
     client_tls,
+    condition,
+    create_cluster,
     create_ready_cluster,
     etcd_client,
+    eventually,
+    get_cluster,
     member_pods,
     member_urls,
+    wait_ready,
 )
 
 pytestmark = pytest.mark.e2e
@@ -142,9 +148,30 @@ def _secret(namespace: str, name: str, pair: KeyPair, ca: bytes) -> Secret:
     )
 
 
-async def test_a_cluster_forms_from_certificates_the_user_brings(
+async def test_a_cluster_forms_from_certificates_the_user_brings_once_they_exist(
     kube: AsyncClient, namespace: str
 ) -> None:
+    tls_spec = {
+        "peer": {"mode": "Secret", "secretName": "byo-peer"},
+        "client": {
+            "mode": "Secret",
+            "secretName": "byo-server",
+            "operatorSecretName": "byo-operator",
+        },
+    }
+    # Before the Secrets exist: a condition and an Event name them, and nothing is created.
+    await create_cluster(kube, namespace, "byo", {"replicas": 3, "tls": tls_spec})
+
+    async def reported() -> dict[str, Any] | None:
+        degraded = condition(await get_cluster(kube, namespace, "byo"), "Degraded")
+        return degraded if degraded and degraded["reason"] == "TLSSecretInvalid" else None
+
+    degraded = await eventually(reported, 60, "Degraded=TLSSecretInvalid")
+    assert "Secret byo-peer (tls.peer.secretName) does not exist" in degraded["message"]
+    events = [e async for e in kube.list(Event, namespace=namespace)]
+    assert any(e.reason == "TLSSecretInvalid" and "byo-server" in (e.message or "") for e in events)
+    assert not await member_pods(kube, namespace, "byo")
+
     ca = new_ca("user CA", NOW)
     members = [member_dns_name(member_name("byo", i), "byo", namespace) for i in range(3)]
     peer = LeafProfile("byo-peer", tuple(members), server=True, client=True)
@@ -158,15 +185,7 @@ async def test_a_cluster_forms_from_certificates_the_user_brings(
         ("byo-operator", LeafProfile("root", client=True)),
     ):
         await kube.create(_secret(namespace, name, issue(ca, profile, NOW, day), ca.cert))
-    tls_spec = {
-        "peer": {"mode": "Secret", "secretName": "byo-peer"},
-        "client": {
-            "mode": "Secret",
-            "secretName": "byo-server",
-            "operatorSecretName": "byo-operator",
-        },
-    }
-    await create_ready_cluster(kube, namespace, "byo", {"replicas": 3, "tls": tls_spec})
+    await wait_ready(kube, namespace, "byo", 3)
     app = issue(ca, LeafProfile("app", client=True), NOW, day)
     urls = member_urls(namespace, "byo", range(3), tls=True)
     async with etcd_client(urls, TLSConfig(ca.cert, app.cert, app.key)) as etcd:
@@ -177,5 +196,3 @@ async def test_a_cluster_forms_from_certificates_the_user_brings(
         with pytest.raises(ApiError) as missing:
             await kube.get(Secret, own, namespace=namespace)
         assert missing.value.status.code == 404
-    pods = await member_pods(kube, namespace, "byo")
-    assert all(isinstance(p, Pod) for p in pods) and len(pods) == 3
