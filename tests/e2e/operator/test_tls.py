@@ -33,6 +33,7 @@ from harness.clusters import (
     get_cluster,
     member_pods,
     member_urls,
+    patch_spec,
     wait_ready,
 )
 
@@ -196,3 +197,35 @@ async def test_a_cluster_forms_from_certificates_the_user_brings_once_they_exist
         with pytest.raises(ApiError) as missing:
             await kube.get(Secret, own, namespace=namespace)
         assert missing.value.status.code == 404
+
+
+async def _secret_versions(kube: AsyncClient, namespace: str, name: str) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for suffix in ("ca", "peer-tls", "server-tls", "client-tls", "operator-tls"):
+        secret = await kube.get(Secret, f"{name}-{suffix}", namespace=namespace)
+        versions[suffix] = secret.metadata.resourceVersion if secret.metadata else None
+    cluster = await get_cluster(kube, namespace, name)
+    versions["cluster"] = cluster["metadata"]["resourceVersion"]
+    return versions
+
+
+async def test_an_idle_auto_tls_cluster_writes_nothing_and_grows_without_new_certificates(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await create_ready_cluster(kube, namespace, "grow", {"replicas": 1, "tls": AUTO})
+    await asyncio.sleep(4)  # the round after Ready may still record the last operation
+    before = await _secret_versions(kube, namespace, "grow")
+    await asyncio.sleep(20)  # longer than the in-sync interval: idle rounds happen
+    assert await _secret_versions(kube, namespace, "grow") == before, "an idle round wrote"
+
+    await patch_spec(kube, namespace, "grow", {"replicas": 3})
+    await wait_ready(kube, namespace, "grow", 3, timeout=240)
+    after = await _secret_versions(kube, namespace, "grow")
+    assert {k: v for k, v in after.items() if k != "cluster"} == {
+        k: v for k, v in before.items() if k != "cluster"
+    }, "members added later are covered by the certificates issued at creation"
+    tls = await client_tls(kube, namespace, "grow")
+    for i in range(3):
+        async with etcd_client(member_urls(namespace, "grow", [i], tls=True), tls) as etcd:
+            await etcd.put(f"via-{i}", "ok")
+            assert (await etcd.get(f"via-{i}")) is not None
