@@ -30,6 +30,7 @@ class EtcdAccess:
         return self.problem is None
 
     def config(self, endpoints: Sequence[str]) -> EtcdConfig:
+        # Short timeouts: a dead member costs one dial timeout, never a hung round.
         return EtcdConfig(
             endpoints=tuple(endpoints), tls=self.tls, dial_timeout=1.5, request_timeout=4.0
         )

@@ -24,7 +24,7 @@ from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.memberinit import Verdict
-from etcd_operator.naming import client_url, initial_cluster, member_names
+from etcd_operator.naming import PLAINTEXT, client_url, initial_cluster, member_names
 from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
@@ -79,7 +79,8 @@ class World:
 
 
 def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
-    return EtcdConfig(endpoints=tuple(endpoints), dial_timeout=1.5, request_timeout=4.0)
+    """A plaintext cluster's configuration (timeouts as every cluster's: `EtcdAccess`)."""
+    return EtcdAccess(PLAINTEXT).config(endpoints)
 
 
 class EtcdSession:
