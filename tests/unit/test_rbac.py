@@ -48,7 +48,12 @@ def test_the_cluster_role_grants_exactly_the_declared_rules() -> None:
 
 def test_nothing_unused_is_granted() -> None:
     resources = {res for _, res, _ in _granted()}
-    assert not resources & {"secrets", "configmaps", "leases", "pods/status"}
+    assert not resources & {"configmaps", "leases", "pods/status"}
+
+
+def test_secrets_are_read_by_name_never_listed_or_watched() -> None:
+    verbs = {v for _, res, v in _granted() if res == "secrets"}
+    assert verbs == {"get", "create", "patch"}
 
 
 async def test_every_api_call_of_a_reconcile_round_is_declared(
