@@ -16,6 +16,7 @@ from etcd_operator.etcd import (
     RootUserMissing,
     UserExists,
 )
+from etcd_operator.handlers.auth import enable_auth
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,3 +118,24 @@ async def test_a_wrong_password_is_refused_and_never_shown(etcd1: LocalEtcdClust
             await client.member_list()
     assert "authentication failed" in str(refused.value)
     assert wrong not in str(refused.value) and wrong not in repr(refused.value)
+
+
+@pytest.mark.parametrize("done", [0, 1, 2], ids=["none", "user-added", "role-granted"])
+async def test_enabling_auth_resumes_after_a_kill_between_its_calls(
+    etcd1: LocalEtcdCluster, done: int
+) -> None:
+    """The EnableAuth step's calls as the operator makes them, after an earlier attempt was
+    killed having made `done` of them (its etcd auth status still says off, so the planner
+    takes the step again). A user root made by someone else gets the Secret's password."""
+    root = Credentials("root", PASSWORD)
+    async with EtcdClient(etcd1.config(credentials=root)) as client:
+        if done >= 1:
+            await client.user_add("root", "from-an-earlier-attempt-or-a-human")
+        if done >= 2:
+            await client.user_grant_role("root", "root")
+        assert not (await client.auth_status()).enabled
+        await enable_auth(client, root)
+        assert (await client.auth_status()).enabled
+    async with EtcdClient(etcd1.config()) as anon:
+        with pytest.raises(AuthError):
+            await anon.put("k", "v")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta, Status
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Secret
 
 from etcd_operator import rbac
 
@@ -22,8 +23,11 @@ class RecordingClient:
         *,
         listed: Mapping[type[Any], Sequence[Any]] | None = None,
         fail_apply: Callable[[Any], Exception | None] | None = None,
+        secrets: Mapping[str, Secret] | None = None,
     ) -> None:
         self.body, self.pvcs = body, list(pvcs)
+        # Secrets by name; a get of any other is 404, a create adds it.
+        self.secrets = dict(secrets or {})
         self.listed = dict(listed or {})
         self.fail_apply = fail_apply
         self.calls = set[tuple[str, str, str]]()
@@ -38,6 +42,10 @@ class RecordingClient:
 
     async def get(self, kind: Any, name: str, **_: Any) -> Any:
         self._record(kind, "get")
+        if kind is Secret:
+            if name not in self.secrets:
+                raise ApiError(status=Status(code=404, message="not found", reason="NotFound"))
+            return self.secrets[name]
         body = self.body
 
         class Raw:
@@ -64,6 +72,8 @@ class RecordingClient:
     async def create(self, obj: Any, **_: Any) -> None:
         self._record(type(obj), "create")  # a subresource (pods/eviction) knows its own name
         self.written.append(("create", obj))
+        if isinstance(obj, Secret) and obj.metadata and obj.metadata.name:
+            self.secrets[obj.metadata.name] = obj
 
     async def delete(self, kind: Any, name: str, **_: Any) -> None:
         self._record(kind, "delete")
