@@ -4,6 +4,7 @@ talk to etcd, a scratch namespace."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 import uuid
@@ -14,9 +15,9 @@ from typing import Any, TypeVar
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.resources.core_v1 import Namespace, Pod, Secret
 
-from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.etcd import Credentials, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.kube import EtcdClusterResource
 from etcd_operator.naming import client_url, member_name
 
@@ -109,8 +110,22 @@ def member_urls(namespace: str, name: str, ordinals: range | list[int]) -> tuple
     return tuple(client_url(member_name(name, i), name, namespace) for i in ordinals)
 
 
-def etcd_client(endpoints: tuple[str, ...]) -> EtcdClient:
-    return EtcdClient(EtcdConfig(endpoints=endpoints, dial_timeout=2.0, request_timeout=5.0))
+def etcd_client(endpoints: tuple[str, ...], credentials: Credentials | None = None) -> EtcdClient:
+    """A client of a cluster's members; `credentials` (e.g. `root_credentials`) with auth on."""
+    return EtcdClient(
+        EtcdConfig(
+            endpoints=endpoints, credentials=credentials, dial_timeout=2.0, request_timeout=5.0
+        )
+    )
+
+
+async def root_credentials(
+    kube: AsyncClient, namespace: str, name: str, secret: str | None = None
+) -> Credentials:
+    """Root's credentials from the cluster's root Secret (`secret`, default `<name>-root`)."""
+    found = await kube.get(Secret, secret or f"{name}-root", namespace=namespace)
+    encoded = (found.data or {})["password"]
+    return Credentials("root", base64.b64decode(encoded).decode())
 
 
 async def member_pods(kube: AsyncClient, namespace: str, name: str) -> list[Pod]:
