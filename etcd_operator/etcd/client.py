@@ -412,13 +412,37 @@ class EtcdClient:
                 return
             request = pb.AuthenticateRequest(name=creds.username, password=creds.password)
             try:
-                resp = await self._invoke(conn, "auth", "Authenticate", request, None, auth=False)
+                try:
+                    resp = await self._invoke(
+                        conn, "auth", "Authenticate", request, None, auth=False
+                    )
+                except NotSupportedForLearner:
+                    resp = await self._authenticate_elsewhere(conn.endpoint, request)
             except AuthNotEnabled:
                 # Nothing to authenticate against: call without a token until etcd asks for
                 # one (see _unary), so credentials may be configured before auth is enabled.
                 conn.metadata = ()
                 return
             conn.metadata = (("token", str(resp.token)),)
+
+    async def _authenticate_elsewhere(self, learner: str, request: Any) -> Any:
+        """A token for a learner, from another member. A learner refuses Authenticate (it
+        goes through raft) but applies the raft log, tokens included, so a token a voter hands
+        out is valid at the learner too (simple and JWT tokens alike)."""
+        failures: list[EtcdError] = []
+        for endpoint in self.config.endpoints:
+            if endpoint == learner:
+                continue
+            try:
+                conn = await self._connection(endpoint)
+                await wait_ready(conn, self.config.dial_timeout)
+                return await self._invoke(conn, "auth", "Authenticate", request, None, auth=False)
+            except (EtcdUnreachable, NotSupportedForLearner, EtcdUnavailable) as e:
+                failures.append(e)
+        raise NotSupportedForLearner(
+            "no voter to authenticate through for learner: " + "; ".join(str(e) for e in failures),
+            endpoint=learner,
+        )
 
     async def _invoke(
         self,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 from etcd_procs import LocalEtcdCluster
-from test_etcd_client import retry
+from test_etcd_client import retry, wait_until
 
 from etcd_operator.etcd import (
     AuthError,
     Credentials,
     EtcdClient,
     EtcdError,
+    LearnerNotReady,
     ReconfigurationRejected,
     RootUserMissing,
     UserExists,
@@ -139,3 +140,27 @@ async def test_enabling_auth_resumes_after_a_kill_between_its_calls(
     async with EtcdClient(etcd1.config()) as anon:
         with pytest.raises(AuthError):
             await anon.put("k", "v")
+
+
+async def test_a_learner_is_observed_and_promoted_with_auth_on(etcd3: LocalEtcdCluster) -> None:
+    """A learner refuses Authenticate (it goes through raft), yet applies the tokens voters
+    hand out: the client gets the learner's token through a voter, so the operator sees the
+    learner's status and health and can promote it."""
+    root = Credentials("root", PASSWORD)
+    async with EtcdClient(etcd3.config(credentials=root)) as client:
+        await _enable(client)
+        new = etcd3.new_member("m3")
+        added = await retry(
+            lambda: client.member_add([new.peer_url], learner=True), on=(ReconfigurationRejected,)
+        )
+        initial = ",".join(f"{m.name or new.name}={m.peer_urls[0]}" for m in added.members.members)
+        etcd3.start(new, initial, "existing")
+
+        async def learner_healthy() -> bool:
+            return (await client.health(new.client_url)).healthy
+
+        await wait_until(learner_healthy)
+        status = await client.status(new.client_url)
+        assert status.is_learner
+        await retry(lambda: client.member_promote(added.member.id), on=(LearnerNotReady,))
+        assert len((await client.member_list()).voters) == 4
