@@ -58,11 +58,11 @@ async def read_root(kube: AsyncClient, cluster: EtcdCluster) -> RootAccess:
             raise
         generated = cluster.spec.auth.root_secret_name is None
         return RootAccess(name, problem=f"Secret {where} does not exist", creatable=generated)
-    encoded = (secret.data or {}).get(PASSWORD_KEY)
-    if not encoded:
+    data = secret.data or {}
+    if PASSWORD_KEY not in data:
         return RootAccess(name, problem=f"Secret {where} has no key {PASSWORD_KEY!r}")
     try:
-        password = base64.b64decode(encoded, validate=True).decode()
+        password = base64.b64decode(data[PASSWORD_KEY], validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return RootAccess(name, problem=f"Secret {where}: {PASSWORD_KEY!r} is not UTF-8 text")
     if not password:
