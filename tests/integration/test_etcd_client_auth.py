@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from etcd_procs import LocalEtcdCluster
 from test_etcd_client import retry, wait_until
+from test_etcd_client_security import TLSCluster, tls_etcd  # noqa: F401 - fixture
 
 from etcd_operator.etcd import (
     AuthError,
@@ -164,3 +165,21 @@ async def test_a_learner_is_observed_and_promoted_with_auth_on(etcd3: LocalEtcdC
         assert status.is_learner
         await retry(lambda: client.member_promote(added.member.id), on=(LearnerNotReady,))
         assert len((await client.member_list()).voters) == 4
+
+
+async def test_with_client_certificates_root_is_the_certificate_or_the_password(
+    tls_etcd: TLSCluster,  # noqa: F811 - the fixture imported above
+) -> None:
+    """With client-cert auth etcd takes the user from the certificate's CN when no token is
+    sent, and the token when one is: the operator's certificate (CN root) and root's password
+    both get in, so the operator may always send its credentials."""
+    cluster = tls_etcd.cluster
+    async with EtcdClient(cluster.config()) as by_cert:
+        await _enable(by_cert)
+        assert (await by_cert.auth_status()).enabled  # CN root, no token
+    async with EtcdClient(cluster.config(credentials=Credentials("root", PASSWORD))) as both:
+        assert await both.put("k", "v") > 0
+        assert (await both.health(cluster.endpoints[0])).healthy
+    async with EtcdClient(cluster.config(credentials=Credentials("root", "wrong"))) as bad:
+        with pytest.raises(AuthError):
+            await bad.put("k", "v")  # a token is asked for first, and refused
