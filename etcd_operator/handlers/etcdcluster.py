@@ -23,7 +23,7 @@ from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import Event, Namespace, PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
 from etcd_operator import rbac
@@ -54,6 +54,7 @@ from etcd_operator.resources.labels import (
     MANAGED_BY_LABEL,
     member_selector,
 )
+from etcd_operator.scope import NAMESPACES_ENV
 from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
@@ -64,8 +65,15 @@ rbac.needs(EtcdClusterResource, "patch", why="kopf: its finalizer and bookkeepin
 rbac.needs(Pod, "list", "watch", why="kopf: member pod events wake the cluster's loop")
 rbac.needs(PersistentVolumeClaim, "watch", why="kopf: member claim events wake the loop")
 rbac.needs(Event, "create", why="kopf.event / kopf.warn: one Event per step")
-rbac.needs(CustomResourceDefinition, "list", "watch", why="kopf: follows CRD changes")
-rbac.needs(Namespace, "list", "watch", why="kopf with --namespace: follows namespaces")
+# Namespaced mode switches kopf's scanning off (see `configure`), so neither mode needs
+# Namespaces and only the cluster-wide one follows CRDs.
+rbac.needs(
+    CustomResourceDefinition,
+    "list",
+    "watch",
+    why="kopf (cluster-wide install): notices CRD changes without a restart",
+    cluster_wide_only=True,
+)
 # What the handlers do.
 rbac.needs(EtcdClusterResource, "get", why="each round reads the resource afresh")
 rbac.needs(EtcdClusterResource.Status, "patch", why="each round's status, invalid specs")
@@ -111,6 +119,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    if os.environ.get(NAMESPACES_ENV):
+        # Namespaced install: the watched namespaces are exact names, so kopf need not list
+        # Namespaces, and it finds the CRD by discovery at startup; no cluster-wide watch.
+        settings.scanning.disabled = True
     memo.cluster_domain = cluster_domain()
     memo.kube = new_client()
 
