@@ -69,9 +69,9 @@ async def test_the_operator_acts_as_its_service_account_within_the_deploy_rbac(
         # Inside deploy/'s ClusterRole: EtcdClusters and Pods everywhere.
         assert not await _forbidden(_listed(client.list(EtcdClusterResource, namespace=ALL_NS)))
         assert not await _forbidden(_listed(client.list(Pod, namespace="kube-system")))
-        # Outside it: Nodes, and Secrets (until a feature declares that it needs them).
+        # Outside it: Nodes, and listing Secrets (spec.auth reads its root Secret by name).
         assert await _forbidden(_listed(client.list(Node)))
-        assert await _forbidden(client.get(Secret, "any", namespace="kube-system"))
+        assert await _forbidden(_listed(client.list(Secret, namespace="kube-system")))
     finally:
         await client.close()
 
