@@ -15,6 +15,7 @@ from etcd_operator.api.cluster import (
     parse_status,
 )
 from etcd_operator.api.cluster_spec import (
+    AuthSpec,
     EtcdClusterSpec,
     EtcdTuning,
     PodDisruptionBudgetSpec,
@@ -47,6 +48,7 @@ __all__ = [
     "KIND",
     "PLURAL",
     "VERSION",
+    "AuthSpec",
     "ClusterPhase",
     "Condition",
     "ConditionStatus",

@@ -261,6 +261,48 @@ class PodDisruptionBudgetSpec(ApiModel):
     )
 
 
+# A Secret's name: a DNS-1123 subdomain.
+_SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class AuthSpec(ApiModel):
+    """etcd authentication: user `root` (role `root`) created by the operator, which then
+    calls etcd as root."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(has(oldSelf.enabled) && oldSelf.enabled && has(self.enabled) && self.enabled)"
+                " || (has(self.rootSecretName) == has(oldSelf.rootSecretName) &&"
+                " (!has(self.rootSecretName) || self.rootSecretName == oldSelf.rootSecretName))",
+                "auth.rootSecretName cannot change while auth stays enabled: etcd keeps the"
+                " password root had when auth was enabled; disable auth first",
+            ),
+        )
+    )
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Enforce authentication: once the cluster has formed the operator creates user"
+            " root with the password from rootSecretName, grants it role root and enables"
+            " auth; clients must then authenticate. Setting it back to false disables auth"
+            " (users and roles are kept)."
+        ),
+    )
+    root_secret_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=_SECRET_NAME_PATTERN,
+        description=(
+            "Secret in the cluster's namespace holding root's password under the key"
+            " `password`. Unset: the operator creates `<cluster>-root` with a random"
+            " password, owned by the EtcdCluster."
+        ),
+    )
+
+
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
@@ -350,6 +392,11 @@ class EtcdClusterSpec(ApiModel):
     tls: TLSSpec = Field(
         default_factory=TLSSpec,
         description="Mutual TLS between members and towards clients.",
+        json_schema_extra=_object_default(),
+    )
+    auth: AuthSpec = Field(
+        default_factory=AuthSpec,
+        description="etcd authentication (user root, its password in a Secret).",
         json_schema_extra=_object_default(),
     )
     paused: bool = Field(

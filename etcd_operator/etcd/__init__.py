@@ -4,6 +4,7 @@ from etcd_operator.etcd.client import EtcdClient, SnapshotStream
 from etcd_operator.etcd.config import Credentials, EtcdConfig, TLSConfig
 from etcd_operator.etcd.errors import (
     AuthError,
+    AuthNotEnabled,
     BadLeaderTransferee,
     EtcdError,
     EtcdTimeout,
@@ -20,12 +21,15 @@ from etcd_operator.etcd.errors import (
     NotSupportedForLearner,
     ReconfigurationRejected,
     RevisionCompacted,
+    RootUserMissing,
     SnapshotIntegrityError,
     TooManyLearners,
+    UserExists,
 )
 from etcd_operator.etcd.types import (
     Alarm,
     AlarmType,
+    AuthStatus,
     ClusterMembers,
     EndpointHealth,
     HashKV,
@@ -40,6 +44,8 @@ __all__ = [
     "Alarm",
     "AlarmType",
     "AuthError",
+    "AuthNotEnabled",
+    "AuthStatus",
     "BadLeaderTransferee",
     "ClusterMembers",
     "Credentials",
@@ -66,9 +72,11 @@ __all__ = [
     "NotSupportedForLearner",
     "ReconfigurationRejected",
     "RevisionCompacted",
+    "RootUserMissing",
     "SnapshotIntegrityError",
     "SnapshotStream",
     "TLSConfig",
     "TooManyLearners",
+    "UserExists",
     "format_member_id",
 ]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
     AddLearner,
+    AuthState,
     Bootstrap,
     ClusterRef,
     ClusterState,
@@ -19,7 +20,9 @@ from etcd_operator.planner import (
     DeletePod,
     DeletePVC,
     DesiredSpec,
+    DisableAuth,
     Done,
+    EnableAuth,
     EtcdMember,
     ExpandVolume,
     InSync,
@@ -158,6 +161,16 @@ def observed_states(draw: st.DrawFn) -> Observed:
         version if roll < 0.45 else rnd.choice(upgrades) if roll < 0.85 else rnd.choice(VERSIONS)
     )
     voter_ids = [m.id for m in members if not m.is_learner]
+    # Drawn last so that the worlds above stay what they were before auth existed.
+    wanted = rnd.random() < 0.3
+    enabled = None if rare(2) else wanted if rnd.random() < 0.8 else not wanted
+    auth = AuthState(
+        wanted=wanted,
+        enabled=enabled,
+        secret="etcd-root",
+        secret_problem="Secret ns/etcd-root does not exist" if rare(2) else None,
+        rejected="authentication failed" if enabled and rare(2) else None,
+    )
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
@@ -183,6 +196,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         status_version=version if not rare(2) else draw(st.sampled_from([None, *VERSIONS])),
         other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
+        auth=auth,
     )
 
 
@@ -469,6 +483,22 @@ def check_volumes_grow_only_where_the_class_allows_it(o: Observed, d: Decision) 
         assert step.member in member_slots(o)
 
 
+def check_auth_changes_only_in_a_calm_cluster_with_root_usable(o: Observed, d: Decision) -> None:
+    auth = o.auth
+    if isinstance(d.step, EnableAuth | DisableAuth):
+        assert auth.enabled is not None and auth.enabled != auth.wanted
+        assert isinstance(d.step, EnableAuth) == auth.wanted
+        assert auth.rejected is None
+        assert isinstance(d.step, DisableAuth) or auth.secret_problem is None
+        members = o.members or ()
+        assert members and all(not m.is_learner and healthy(o, m) for m in members)
+    blind = auth.enabled and (auth.secret_problem is not None or auth.rejected is not None)
+    if blind and not (o.spec.deleting or o.spec.paused):
+        # etcd enforces auth and root cannot get in: nothing is judged, nothing is done.
+        assert isinstance(d.step, Degraded)
+        assert d.reason in (Reason.AUTH_SECRET_INVALID, Reason.AUTH_REJECTED)
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -485,6 +515,7 @@ CHECKS = [
     check_leadership_only_moves_to_a_healthy_voter,
     check_upgrades_restart_one_follower_without_losing_quorum,
     check_volumes_grow_only_where_the_class_allows_it,
+    check_auth_changes_only_in_a_calm_cluster_with_root_usable,
 ]
 
 
@@ -509,6 +540,8 @@ STEP_KINDS = [
     RecordVolume,
     RetireVolume,
     ExpandVolume,
+    EnableAuth,
+    DisableAuth,
     MarkBootstrapped,
     Wait,
     Degraded,
