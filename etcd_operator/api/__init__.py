@@ -17,6 +17,7 @@ from etcd_operator.api.cluster import (
 from etcd_operator.api.cluster_spec import (
     EtcdClusterSpec,
     EtcdTuning,
+    NetworkPolicySpec,
     PodDisruptionBudgetSpec,
     PodTemplate,
     PvcRetentionPolicy,
@@ -58,6 +59,7 @@ __all__ = [
     "InvalidSpecError",
     "LastOperation",
     "MemberStatus",
+    "NetworkPolicySpec",
     "ObjectMeta",
     "OperationState",
     "PodDisruptionBudgetSpec",
