@@ -105,7 +105,14 @@ async def _peers_admit_after(kube: AsyncClient, net: Net, namespace: str, new: s
     for ordinal in range(3):
         peer = await _ip(kube, namespace, f"np-{ordinal}")
         await net.becomes(namespace, new, peer, PEER, "connected", timeout=30)
-    return time.monotonic() - start
+    took = time.monotonic() - start
+    nodes = {
+        p.metadata.name: p.spec.nodeName
+        async for p in kube.list(Pod, namespace=namespace)
+        if p.metadata and p.spec and p.metadata.name and p.metadata.name.startswith("np-")
+    }
+    print(f"\n{new} reached every peer {took:.2f}s after its address showed (nodes: {nodes})")
+    return took
 
 
 async def test_the_default_policy_admits_the_namespace_and_members_only_and_scaling_works(
@@ -129,9 +136,7 @@ async def test_the_default_policy_admits_the_namespace_and_members_only_and_scal
         # Scaling under the policy: the new member reaches its peers as soon as it has an
         # address, joins as a learner, is promoted; then scaling in removes it again.
         await patch_spec(kube, namespace, "np", {"replicas": 4})
-        admitted = await _peers_admit_after(kube, net, namespace, "np-3")
-        print(f"\nnew member np-3 reached every peer {admitted:.2f}s after its address showed")
-        assert admitted < 2.0
+        assert await _peers_admit_after(kube, net, namespace, "np-3") < 2.0
         await wait_ready(kube, namespace, "np", 4, timeout=240)
         async with etcd_client(member_urls(namespace, "np", range(4))) as etcd:
             await etcd.put("under-policy", "yes")
@@ -142,6 +147,17 @@ async def test_the_default_policy_admits_the_namespace_and_members_only_and_scal
         async with etcd_client(member_urls(namespace, "np", range(3))) as etcd:
             got = await etcd.get("under-policy")
             assert got is not None and got.value == b"yes"
+
+        # A deleted member comes back with a new address, which its peers must admit.
+        old = await kube.get(Pod, "np-1", namespace=namespace)
+        await kube.delete(Pod, "np-1", namespace=namespace)
+
+        async def replaced() -> bool:
+            pod = await kube.get(Pod, "np-1", namespace=namespace)
+            return bool(pod.metadata and old.metadata and pod.metadata.uid != old.metadata.uid)
+
+        await eventually(replaced, 90, "np-1 replaced")
+        await wait_ready(kube, namespace, "np", 3, timeout=240)
 
         # clientsFrom with a namespaceSelector opens the client port to that namespace (and
         # replaces the default: the cluster's own namespace is no longer let in).
