@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lightkube import Client
 from lightkube.codecs import from_dict
-from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.core_v1 import Namespace, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import PatchType
 
@@ -27,7 +27,7 @@ def serve(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(64)
     while True:
-        c, _ = s.accept(); c.close()
+        c, _ = s.accept(); c.sendall(b"hi"); c.close()
 for port in (8001, 8002):
     threading.Thread(target=serve, args=(port,)).start()
 """
@@ -104,6 +104,19 @@ def test_ingress_rules_allow_selected_sources_and_ports_only(
     assert _outcome(state, away, "client", ip, 8001, "connected") == "connected"
     assert t.connect_from(state, away, "client", ip, 8002) == "timeout"
     assert t.connect_from(state, home, "other", ip, 8001) == "timeout"
+
+    # Through a Service's ClusterIP (the proxy on the host forwards) the same rules hold.
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "server"},
+        "spec": {"selector": {"app": "server"}, "ports": [{"port": 80, "targetPort": 8001}]},
+    }  # fmt: skip
+    t.create_in(api, home, service)
+    cluster_ip = str(api.get(Service, "server", namespace=home).spec.clusterIP)  # type: ignore[union-attr]
+    t.wait_for(
+        lambda: t.connect_from(state, away, "client", cluster_ip, 80, read=True) == "replied",
+        what="the admitted client through the service",
+    )
+    assert t.connect_from(state, home, "other", cluster_ip, 80, read=True) == "closed"
 
     # The node itself (kubelet probes, processes on the host) is let in.
     assert t.connect_from_host(ip, 8002) == "connected"

@@ -11,7 +11,7 @@ import pytest
 from lightkube import AsyncClient
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Pod, Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 
 from harness.clusters import (
@@ -73,8 +73,12 @@ class Net:
     def __init__(self, localcluster: LocalCluster) -> None:
         self.state = localcluster.state
 
-    async def outcome(self, namespace: str, pod: str, ip: str, port: int) -> str:
-        return await asyncio.to_thread(connect_from, self.state, namespace, pod, ip, port)
+    async def outcome(
+        self, namespace: str, pod: str, ip: str, port: int, *, read: bool = False
+    ) -> str:
+        return await asyncio.to_thread(
+            connect_from, self.state, namespace, pod, ip, port, read=read
+        )
 
     async def becomes(
         self, namespace: str, pod: str, ip: str, port: int, want: str, timeout: float = 30
@@ -132,6 +136,13 @@ async def test_the_default_policy_admits_the_namespace_and_members_only_and_scal
         assert await net.outcome(namespace, "app", member, PEER) == "timeout", "not a member"
         assert await net.outcome(away, "app", member, CLIENT) == "timeout", "other namespace"
         assert await net.outcome(away, "app", member, PEER) == "timeout"
+        # Through the client Service the same holds (etcd waits silently for a request; a
+        # refused client is closed at once by localcluster's proxy).
+        service = await kube.get(Service, "np-client", namespace=namespace)
+        assert service.spec is not None and service.spec.clusterIP
+        ip = service.spec.clusterIP
+        assert await net.outcome(namespace, "app", ip, CLIENT, read=True) == "silent"
+        assert await net.outcome(away, "app", ip, CLIENT, read=True) == "closed"
 
         # Scaling under the policy: the new member reaches its peers as soon as it has an
         # address, joins as a learner, is promoted; then scaling in removes it again.

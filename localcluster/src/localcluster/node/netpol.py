@@ -2,8 +2,8 @@
 
 The agent keeps the cluster's NetworkPolicies, Pods and Namespaces in memory (list, then
 watch from the list's version) and, on every change, recompiles the ingress rules of the
-pods on this node (node/ingress.py) and replaces the table of each pod whose rules changed,
-atomically (`nft -f` inside the pod's netns). A pod's own table is in place before its
+pods on this node (localcluster.netpolicy) and replaces the table of each pod whose rules
+changed, atomically (`nft -f` inside the pod's netns). A pod's own table is in place before its
 containers start (`admit`), and the address of a pod this node just gave one counts as a
 source at once (`note_local`), before its status reaches the API: same-node peers of a
 new etcd member admit it within one sync, other nodes once the status is written.
@@ -26,8 +26,7 @@ from typing import Any
 from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.networking_v1 import NetworkPolicy
 
-from localcluster import config, hosttools
-from localcluster.node import ingress
+from localcluster import config, hosttools, netpolicy
 from localcluster.node.kube import Kube
 
 log = logging.getLogger(__name__)
@@ -173,8 +172,8 @@ class NetworkPolicies:
         """The table for the target, and whether some policy isolates it."""
         # The watch may know the pod's labels before the agent's own copy does.
         pod = self.pods.get(target.uid) or target.pod
-        allows = ingress.allowed(pod, self.policies.values(), self._sources(), self.namespaces)
-        return ingress.ruleset(allows, config.GATEWAY_IP), allows is not None
+        allows = netpolicy.allowed(pod, self.policies.values(), self._sources(), self.namespaces)
+        return netpolicy.ruleset(allows, config.GATEWAY_IP), allows is not None
 
     async def admit(self, target: Target) -> None:
         """Put the pod's table in place before its containers start; refuse the pod when a

@@ -137,32 +137,50 @@ def etcdctl(bin_dir: Path, endpoints: list[str], *args: str, timeout: float = 5.
 _CONNECT = """
 import socket, sys
 try:
-    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()
-    print("connected")
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
 except ConnectionRefusedError:
     print("refused")
 except OSError:
     print("timeout")
+else:
+    if sys.argv[4] == "read":
+        try:
+            print("replied" if s.recv(16) else "closed")
+        except socket.timeout:
+            print("silent")
+        except OSError:
+            print("closed")
+    else:
+        print("connected")
 """
 
 
 def connect_from(
-    state: StateDir, namespace: str, pod: str, ip: str, port: int, *, timeout: float = 1.5
+    state: StateDir,
+    namespace: str,
+    pod: str,
+    ip: str,
+    port: int,
+    *,
+    timeout: float = 1.5,
+    read: bool = False,
 ) -> str:
     """Open a TCP connection from inside the pod's network namespace (its address is the
-    source): "connected", "refused" (reached, nothing listens) or "timeout" (dropped)."""
+    source): "connected", "refused" (reached, nothing listens) or "timeout" (dropped). With
+    `read`, what the server did once connected: "replied", "closed" or "silent"."""
     _, record = find_pod(state, namespace, pod)
-    return _connect(["ip", "netns", "exec", record.netns], ip, port, timeout)
+    return _connect(["ip", "netns", "exec", record.netns], ip, port, timeout, read)
 
 
-def connect_from_host(ip: str, port: int, *, timeout: float = 1.5) -> str:
+def connect_from_host(ip: str, port: int, *, timeout: float = 1.5, read: bool = False) -> str:
     """As connect_from, from the host (the node's own address is the source)."""
-    return _connect([], ip, port, timeout)
+    return _connect([], ip, port, timeout, read)
 
 
-def _connect(prefix: list[str], ip: str, port: int, timeout: float) -> str:
+def _connect(prefix: list[str], ip: str, port: int, timeout: float, read: bool) -> str:
+    mode = "read" if read else "connect"
     proc = subprocess.run(
-        [*prefix, sys.executable, "-c", _CONNECT, ip, str(port), str(timeout)],
+        [*prefix, sys.executable, "-c", _CONNECT, ip, str(port), str(timeout), mode],
         capture_output=True, text=True, timeout=timeout + 20, check=False,
     )  # fmt: skip
     if proc.returncode != 0:

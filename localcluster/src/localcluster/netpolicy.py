@@ -7,6 +7,9 @@ Sources are pod addresses (podSelector/namespaceSelector resolved to the pods th
 one now) and ipBlocks; ports are numbers, ranges (endPort) or a target container's named
 ports.
 
+The node enforces this with nftables in each pod's netns (`ruleset`); the service proxy,
+which forwards ClusterIP connections from the host, asks `Cluster.admits` for each one.
+
 Beyond the rules, the ruleset admits what most CNIs admit: replies of established
 connections, loopback, and the node itself (config.GATEWAY_IP: kubelet probes, and
 processes on the host such as an operator under test or the service proxy).
@@ -14,6 +17,7 @@ processes on the host such as an operator under test or the service proxy).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -176,6 +180,41 @@ def allowed(
                 if sources:
                     allows.append(Allow(sources, ports, excepts))
     return tuple(allows)
+
+
+def _matches(allow: Allow, source: str, port: int, protocol: str) -> bool:
+    if allow.sources is not None:
+        address = ipaddress.ip_address(source)
+        inside = [ipaddress.ip_network(c, strict=False) for c in allow.sources]
+        outside = [ipaddress.ip_network(c, strict=False) for c in allow.excepts]
+        if not any(address in net for net in inside) or any(address in net for net in outside):
+            return False
+    if allow.ports is None:
+        return True
+    return any(
+        p.protocol == protocol and (p.first is None or p.first <= port <= (p.last or p.first))
+        for p in allow.ports
+    )
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The objects ingress decisions read, for callers that check connections one by one."""
+
+    pods: Sequence[Obj]
+    policies: Sequence[Obj]
+    namespaces: Mapping[str, Mapping[str, str]]
+
+    def admits(self, source: str, target: str, port: int, *, node: Iterable[str] = ()) -> bool:
+        """Whether a TCP connection from address `source` may reach `port` of the pod with
+        address `target` (addresses in `node` are the node's own: always admitted)."""
+        if source in set(node):
+            return True
+        pod = next((p for p in self.pods if source_ip(p) == target), None)
+        if pod is None:
+            return True
+        allows = allowed(pod, self.policies, self.pods, self.namespaces)
+        return allows is None or any(_matches(a, source, port, "TCP") for a in allows)
 
 
 def ruleset(allows: tuple[Allow, ...] | None, node_ip: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from localcluster import hosttools
-from localcluster.node.ingress import Allow, Port, allowed, ruleset, selects
+from localcluster.netpolicy import Allow, Cluster, Port, allowed, ruleset, selects
 
 Obj = dict[str, Any]
 NODE = "10.213.0.1"
@@ -164,3 +164,20 @@ def test_nft_accepts_the_rulesets() -> None:
         proc = subprocess.run([nft, "-c", "-f", "-"], input=text, capture_output=True, text=True,
                               check=False)  # fmt: skip
         assert proc.returncode == 0, proc.stderr + text
+
+
+def test_cluster_admits_connection_by_connection_as_the_rules_say() -> None:
+    p = policy("a", "p", {"matchLabels": {"app": "etcd"}}, [
+        {"from": [{"podSelector": {"matchLabels": {"app": "web"}}}], "ports": [{"port": 2379}]},
+        {"from": [{"ipBlock": {"cidr": "10.213.0.0/16", "except": ["10.213.0.13/32"]}}],
+         "ports": [{"port": 3000, "endPort": 3010}]},
+    ])  # fmt: skip
+    cluster = Cluster(PODS, [p], NAMESPACES)
+    etcd = "10.213.0.10"
+    assert cluster.admits("10.213.0.12", etcd, 2379)  # web pod of namespace a
+    assert not cluster.admits("10.213.0.13", etcd, 2379)  # web pod of namespace b
+    assert not cluster.admits("10.213.0.12", etcd, 2380)
+    assert cluster.admits("10.213.0.12", etcd, 3005)
+    assert not cluster.admits("10.213.0.13", etcd, 3005)  # excepted from the block
+    assert cluster.admits("10.213.0.1", etcd, 2380, node=["10.213.0.1"])
+    assert cluster.admits("10.213.0.13", "10.213.0.12", 80), "no policy selects the web pod"
