@@ -23,6 +23,7 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
 from etcd_operator.naming import MAX_REPLICAS
 from etcd_operator.versions import (
     DEFAULT_ETCD_VERSION,
@@ -302,6 +303,7 @@ class EtcdClusterSpec(ApiModel):
                 "version)",
                 reason="FieldValueInvalid",
             ),
+            *TLS_MODE_RULES,
         )
     )
 
@@ -376,6 +378,11 @@ class EtcdClusterSpec(ApiModel):
     network_policy: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec,
         description="The NetworkPolicy guarding the members' ports.",
+        json_schema_extra=_object_default(),
+    )
+    tls: TLSSpec = Field(
+        default_factory=TLSSpec,
+        description="Mutual TLS between members and towards clients.",
         json_schema_extra=_object_default(),
     )
     paused: bool = Field(

@@ -112,8 +112,8 @@ def test_the_network_policy_is_on_by_default_with_namespace_wide_clients() -> No
             "spec.pvcRetentionPolicy.whenDeleted: Input should be 'Retain' or 'Delete'",
         ),
         (
-            {"tls": {"auto": True}},
-            "spec.tls: unknown field; this version of etcd-operator does not support it",
+            {"backup": {"schedule": "@daily"}},
+            "spec.backup: unknown field; this version of etcd-operator does not support it",
         ),
     ],
 )
