@@ -303,6 +303,34 @@ class AuthSpec(ApiModel):
     )
 
 
+class NetworkPolicySpec(ApiModel):
+    """The NetworkPolicy that limits who reaches the members' ports."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Create and keep a NetworkPolicy selecting the member pods: the peer port only "
+            "from members of this cluster, the client and metrics ports as below. false "
+            "deletes it (the pods are then as open as the namespace's other policies allow)."
+        ),
+    )
+    clients_from: list[FreeForm] | None = Field(
+        default=None,
+        description=(
+            "Who may reach the client port (2379): core/v1 NetworkPolicyPeers "
+            "(podSelector, namespaceSelector, ipBlock). Unset: every pod of the cluster's "
+            "namespace. The operator's own pod is always let in when it runs in one."
+        ),
+    )
+    metrics_from: list[FreeForm] | None = Field(
+        default=None,
+        description=(
+            "Who may reach the metrics port (2381, /metrics and health): NetworkPolicyPeers "
+            "as clientsFrom. Unset: every pod of the cluster's namespace."
+        ),
+    )
+
+
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
@@ -387,6 +415,11 @@ class EtcdClusterSpec(ApiModel):
     pod_disruption_budget: PodDisruptionBudgetSpec = Field(
         default_factory=PodDisruptionBudgetSpec,
         description="The quorum-aware PodDisruptionBudget.",
+        json_schema_extra=_object_default(),
+    )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="The NetworkPolicy guarding the members' ports.",
         json_schema_extra=_object_default(),
     )
     tls: TLSSpec = Field(
