@@ -57,6 +57,7 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
 )
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
 rbac.needs(
@@ -94,17 +95,30 @@ def operator_image() -> str:
 
 
 async def apply_step(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, *, cluster_domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    *,
+    cluster_domain: str,
+    trust: Trust | None = None,
 ) -> None:
+    """`trust`: what the TLS Secrets' ca.crt hold now, recorded on pods created."""
     try:
-        await _apply(kube, cluster, world, step, cluster_domain)
+        await _apply(kube, cluster, world, step, cluster_domain, trust=trust)
     except (ReconfigurationRejected, TooManyLearners) as e:
         # etcd refuses membership changes for a few seconds after a member starts.
         raise StepNotReady(str(e)) from e
 
 
 async def _apply(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    domain: str,
+    *,
+    trust: Trust | None = None,
 ) -> None:
     action = action_of(step)
     if action is None:
@@ -112,7 +126,9 @@ async def _apply(
     match action:
         case Bootstrap(members=names, initial_cluster=initial, version=version):
             for name in names:
-                await _create_member_pod(kube, cluster, name, initial, version, domain=domain)
+                await _create_member_pod(
+                    kube, cluster, name, initial, version, domain=domain, trust=trust
+                )
         case CreatePod(
             member=name, initial_cluster=initial, version=version, claim=claim, member_id=mid
         ):
@@ -125,6 +141,7 @@ async def _apply(
                 domain=domain,
                 claim=claim or None,
                 member_id=mid,
+                trust=trust,
             )
         case AddLearner(peer_url=url):
             # MemberExists: added in an earlier round whose answer we never saw.
@@ -179,6 +196,7 @@ async def _apply(
                 domain=domain,
                 claim=claim_of(world.observed, name),
                 member_id=mid if mid is not None else recorded.member_id if recorded else None,
+                trust=trust,
             )
         case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
@@ -217,6 +235,7 @@ async def _create_member_pod(
     domain: str,
     claim: str | None = None,
     member_id: int | None = None,
+    trust: Trust | None = None,
 ) -> None:
     claim = claim or pvc_name(name)
     if not cluster.spec.storage.empty_dir:
@@ -231,6 +250,7 @@ async def _create_member_pod(
         operator_image=operator_image(),
         cluster_domain=domain,
         tls=cluster.spec.tls.member_tls(),
+        trust=trust,
     )
     await _create(kube, pod)
 

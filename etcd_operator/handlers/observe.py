@@ -56,7 +56,13 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
     member_selector,
 )
-from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER, pod_outdated
+from etcd_operator.resources.pod import (
+    ETCD_CONTAINER,
+    MEMBER_INIT_CONTAINER,
+    pod_outdated,
+    trust_outdated,
+)
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "list", why="observe: the cluster's member pods")
 rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
@@ -147,8 +153,11 @@ async def observe(
     etcd: EtcdSession,
     domain: str,
     access: EtcdAccess | None = None,
+    trust: Trust | None = None,
 ) -> World:
-    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked."""
+    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked.
+    `trust`: the bundle member pods' TLS Secrets hold (a pod that started with another is
+    outdated)."""
     access = access or EtcdAccess(cluster.spec.tls.member_tls())
     ns = cluster.namespace
     selector: LabelSelector = dict(member_selector(cluster))
@@ -210,7 +219,11 @@ async def observe(
             (h.status.leader for h in health.values() if h.status and h.status.leader), None
         ),
         pods={
-            name: _pod_state(p, outdated=pod_outdated(cluster, p, cluster_domain=domain))
+            name: _pod_state(
+                p,
+                outdated=pod_outdated(cluster, p, cluster_domain=domain)
+                or trust_outdated(p, trust),
+            )
             for name, p in pods.items()
         },
         pvcs=current_claims,
