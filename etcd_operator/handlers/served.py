@@ -50,6 +50,9 @@ async def served_certificate(url: str, tls: TLSConfig) -> bytes | None:
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    except ValueError:  # the connection closed before the handshake finished
+        return None
+    else:
         return bytes(der) if der else None
     finally:
         writer.close()

@@ -142,11 +142,15 @@ def decide(seen: RotationSeen) -> RotationDecision:
     if seen.renewal_pending:
         return RotationDecision(Phase.IDLE, "certificates being issued")
     if seen.requested is not None and seen.requested != seen.handled:
-        return RotationDecision(Phase.IDLE, "rotation requested: new CA", start=Trigger.REQUESTED)
+        return RotationDecision(
+            Phase.DISTRIBUTING,
+            "rotation requested: a new CA, trusted beside the old one",
+            start=Trigger.REQUESTED,
+        )
     if ca_due(seen.ca_not_before, seen.ca_not_after, seen.now):
         return RotationDecision(
-            Phase.IDLE,
-            f"CA expires at {seen.ca_not_after.isoformat()}: new CA",
+            Phase.DISTRIBUTING,
+            f"the CA expires at {seen.ca_not_after.isoformat()}: a new CA, trusted beside it",
             start=Trigger.EXPIRING,
         )
     return RotationDecision(Phase.IDLE, "no rotation under way")
