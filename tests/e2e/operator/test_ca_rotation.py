@@ -150,7 +150,10 @@ async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new
     )
     assert not app.failed, f"{len(app.failed)} of {app.acked} writes failed: {app.failed[:3]}"
     assert app.acked > 500
-    assert "Restarting" in phases and "Reissuing" in phases
+    # Status is polled (a phase may last one round); Events name every phase.
+    events = [e async for e in kube.list(Event, namespace=ns) if e.reason == "CARotation"]
+    announced = {(e.message or "").split(":")[0] for e in events}
+    assert {"Distributing", "Restarting", "Reissuing", "Retiring", "Idle"} <= announced, announced
 
     new = await _ca(kube, ns, name)
     tls = await client_tls(kube, ns, name)
@@ -179,5 +182,3 @@ async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new
         )
         == 1
     )
-    events = [e async for e in kube.list(Event, namespace=ns) if e.reason == "CARotation"]
-    assert len(events) >= 4, [e.message for e in events]
