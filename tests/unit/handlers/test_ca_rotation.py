@@ -228,3 +228,31 @@ def test_the_pod_builder_records_the_trust_of_tls_pods_only() -> None:
         cluster, "demo-0", "3.5.17", initial, trust=trust, tls=MemberTLS(False, False, False)
     )
     assert TRUST_BUNDLE_ANNOTATION not in (plain.metadata.annotations or {})  # type: ignore[union-attr]
+
+
+def test_status_shows_the_phase_and_an_event_marks_each_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from etcd_operator.handlers import etcdcluster
+    from etcd_operator.tls.rotation import RotationDecision
+
+    posted: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        etcdcluster.kopf,
+        "event",
+        lambda _body, *, type, reason, message: posted.append((reason, message)),
+    )
+    ends = datetime(2036, 1, 1, tzinfo=UTC)
+    restarting = CertificatesRound(
+        rotation=RotationDecision(Phase.RESTARTING, "members restart"),
+        handled_request="r1",
+        ca_not_after=ends,
+    )
+    body: dict[str, object] = {"status": {"caRotation": {"phase": "Distributing"}}}
+    status = etcdcluster._rotation_status(body, restarting)
+    assert status is not None and status.phase == "Restarting" and status.ca_not_after == ends
+    assert status.handled_request == "r1"
+    assert posted == [("CARotation", "Restarting: members restart")]
+    etcdcluster._rotation_status({"status": {"caRotation": {"phase": "Restarting"}}}, restarting)
+    assert len(posted) == 1, "no Event while the phase stays"
+    assert etcdcluster._rotation_status(body, CertificatesRound()) is None
