@@ -42,6 +42,7 @@ from etcd_operator.planner import (
     RemoveMember,
     RetireVolume,
     Step,
+    UpdatePeerURL,
     UpgradeMember,
     action_of,
     claim_of,
@@ -141,6 +142,8 @@ async def _apply(
             # request goes through another member than the one removed.
             with contextlib.suppress(MemberNotFound):
                 await _etcd(world).member_remove(member_id)
+        case UpdatePeerURL(member_id=member_id, peer_url=url):
+            await _etcd(world).member_update(member_id, [url])
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
         case DeletePVC(member=name, claim=claim):

@@ -23,7 +23,7 @@ from etcd_operator.api import EtcdCluster
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.memberinit import Verdict
-from etcd_operator.naming import client_url, initial_cluster, member_names
+from etcd_operator.naming import client_url, initial_cluster, member_names, url_address
 from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
@@ -192,7 +192,7 @@ async def _observe_etcd(
     except EtcdError:
         return None, {}
     by_peer = {
-        url: client_url(name, cluster.name, cluster.namespace, domain)
+        url_address(url): client_url(name, cluster.name, cluster.namespace, domain)
         for name, url in expected_peer_urls(cluster, domain).items()
     }
     targets: dict[int, str] = {}
@@ -201,7 +201,7 @@ async def _observe_etcd(
         url = (
             m.client_urls[0]
             if m.client_urls
-            else next((by_peer[u] for u in m.peer_urls if u in by_peer), None)
+            else next((by_peer[a] for u in m.peer_urls if (a := url_address(u)) in by_peer), None)
         )
         if url is not None:
             targets[m.id] = url

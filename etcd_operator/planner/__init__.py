@@ -6,9 +6,11 @@ returned step and writes status. All safety rules live here; see docs/planner.md
 
 from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
+    PLAINTEXT,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
+    Listen,
     MemberHealth,
     Observed,
     PodPhase,
@@ -40,6 +42,7 @@ from etcd_operator.planner.steps import (
     Report,
     RetireVolume,
     Step,
+    UpdatePeerURL,
     UpgradeMember,
     Wait,
     action_of,
@@ -51,6 +54,7 @@ from etcd_operator.planner.volumes import claim_of, formed, split_claims
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
+    "PLAINTEXT",
     "Action",
     "AddLearner",
     "Bootstrap",
@@ -67,6 +71,7 @@ __all__ = [
     "ExpandVolume",
     "InSync",
     "InitialCluster",
+    "Listen",
     "MarkBootstrapped",
     "MemberHealth",
     "MoveLeader",
@@ -83,6 +88,7 @@ __all__ = [
     "Report",
     "RetireVolume",
     "Step",
+    "UpdatePeerURL",
     "UpgradeMember",
     "Wait",
     "action_of",

@@ -29,6 +29,19 @@ class PodPhase(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """The schemes a member pod serves, as its etcd flags say: peers over https or http, clients
+    over https, http or both (both while a cluster switches to TLS, or by `allowPlaintext`)."""
+
+    peer_https: bool = False
+    client_https: bool = False
+    client_http: bool = True
+
+
+PLAINTEXT = Listen()
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterRef:
     name: str
     namespace: str
@@ -45,6 +58,20 @@ class DesiredSpec:
     # `spec.storage.emptyDir`: a member's data lives and dies with its pod, so restarting a
     # member means replacing it (remove, re-add as a learner) and a lost pod is a lost member.
     empty_dir: bool = False
+    # `spec.tls`: members talk to each other over TLS (peer), serve clients over TLS (client),
+    # and with `allowPlaintext` serve plaintext clients beside TLS ones.
+    peer_tls: bool = False
+    client_tls: bool = False
+    client_plaintext: bool = False
+
+    @property
+    def listen(self) -> Listen:
+        """What a member of a cluster that has always had this spec serves."""
+        return Listen(
+            peer_https=self.peer_tls,
+            client_https=self.client_tls,
+            client_http=not self.client_tls or self.client_plaintext,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +87,12 @@ class EtcdMember:
     @property
     def started(self) -> bool:
         return self.name != ""
+
+    @property
+    def peer_https(self) -> bool:
+        """Its peers reach it over TLS: the scheme of its registered peer URLs, which only
+        `MemberUpdate` changes, is the durable record of which listener it must serve."""
+        return bool(self.peer_urls) and all(u.startswith("https://") for u in self.peer_urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +133,10 @@ class PodState:
     # than the current one: a rollout restarts it, one member at a time. Decided by the shell
     # (resources.pod.pod_outdated), never for a difference in version (the upgrade rules own it).
     outdated: bool = False
+    # What it serves (from its etcd flags), and whether it holds the peer certificate and trusts
+    # the peer CA, so that it can reach members that serve peers over https.
+    listen: Listen = PLAINTEXT
+    peer_tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
