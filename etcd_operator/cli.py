@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from etcd_operator import __version__
-from etcd_operator.manifests import generated_files
+from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
+from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -21,9 +22,12 @@ def _run(args: argparse.Namespace) -> int:
     # The handlers read their settings from the environment (as in a Deployment's env).
     if args.cluster_domain is not None:
         os.environ[CLUSTER_DOMAIN_ENV] = args.cluster_domain
+    # Flags win over the environment; the handlers learn the mode from the environment.
+    namespaces = args.namespace or parse_namespaces([os.environ.get(NAMESPACES_ENV, "")])
+    os.environ[NAMESPACES_ENV] = ",".join(namespaces)
     kopf_args = ["run", "--module", "etcd_operator.handlers"]
-    if args.namespace:
-        for ns in args.namespace:
+    if namespaces:
+        for ns in namespaces:
             kopf_args += ["--namespace", ns]
     else:
         kopf_args.append("--all-namespaces")
@@ -62,12 +66,21 @@ def _version(_args: argparse.Namespace) -> int:
 
 
 def _manifests(args: argparse.Namespace) -> int:
+    if args.namespaced:
+        objects = namespaced_install(
+            args.namespaced, name=args.name, operator_namespace=args.operator_namespace
+        )
+        sys.stdout.write(to_yaml(objects))
+        return 0
     stale = []
     for path, content in generated_files().items():
         if path.parts[0] == "deploy":
             target = Path(args.output).joinpath(*path.parts[1:])
         elif path.parts[0] == "docs":
-            target = Path(args.docs)
+            # --docs names the API reference; other generated pages go beside it.
+            target = (
+                Path(args.docs).with_name(path.name) if path.name != "api.md" else Path(args.docs)
+            )
         else:  # pragma: no cover - generated_files only knows these two roots
             raise AssertionError(path)
         current = target.read_text() if target.exists() else None
@@ -91,6 +104,22 @@ def _cluster_domain(value: str) -> str:
     return value
 
 
+def _namespace(value: str) -> str:
+    if not valid_namespace(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a namespace name")
+    return value
+
+
+def _namespace_list(value: str) -> tuple[str, ...]:
+    try:
+        names = parse_namespaces([value])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one namespace")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etcd-operator", description="Kubernetes operator for etcd clusters."
@@ -99,7 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the operator against the current kubeconfig")
     run.add_argument(
-        "-n", "--namespace", action="append", help="watch only this namespace (repeatable)"
+        "-n",
+        "--namespace",
+        action="append",
+        type=_namespace,
+        help=f"watch only this namespace (repeatable; default: ${NAMESPACES_ENV},"
+        " comma-separated, else every namespace)",
     )
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--standalone", action="store_true", help="no peering with other replicas")
@@ -118,9 +152,28 @@ def build_parser() -> argparse.ArgumentParser:
     manifests.add_argument(
         "-o", "--output", default="deploy", help="deploy directory (crds/, manifests/)"
     )
-    manifests.add_argument("--docs", default="docs/api.md", help="where to write the API reference")
+    manifests.add_argument(
+        "--docs",
+        default="docs/api.md",
+        help="where to write the API reference (the RBAC reference, rbac.md, goes beside it)",
+    )
     manifests.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file is out of date"
+    )
+    manifests.add_argument(
+        "--namespaced",
+        type=_namespace_list,
+        metavar="NS1,NS2",
+        help="print (write nothing) a namespaced install watching only these namespaces",
+    )
+    manifests.add_argument(
+        "--operator-namespace",
+        type=_namespace,
+        help="with --namespaced: where the operator runs (an existing namespace;"
+        " default: etcd-operator-system, created)",
+    )
+    manifests.add_argument(
+        "--name", default=NAME, type=_namespace, help="with --namespaced: the install's name"
     )
     manifests.set_defaults(func=_manifests)
 

@@ -1,11 +1,15 @@
 """Everything `etcd-operator manifests` writes: CRDs, install manifests, API reference.
 
 One source for the generated files that are checked in (deploy/crds,
-deploy/manifests, docs/api.md); a unit test fails when they drift from it.
+deploy/manifests, docs/api.md); a unit test fails when they drift from it. The namespaced
+install (`manifests --namespaced a,b`, printed, not checked in) comes from the same RBAC
+declarations, split by scope: a Role per watched namespace, a ClusterRole only for
+cluster-scoped resources.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -32,12 +36,18 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
+from lightkube.resources.rbac_authorization_v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    Role,
+    RoleBinding,
+)
 
 from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN
+from etcd_operator.rbac_reference import rbac_reference
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 
@@ -63,11 +73,71 @@ def cluster_role() -> ClusterRole:
     return ClusterRole(metadata=_meta(NAME), rules=rbac.cluster_rules())
 
 
-def _subjects() -> list[Subject]:
-    return [Subject(kind="ServiceAccount", name=NAME, namespace=NAMESPACE)]
+def _subjects(name: str = NAME, namespace: str = NAMESPACE) -> list[Subject]:
+    return [Subject(kind="ServiceAccount", name=name, namespace=namespace)]
 
 
-def deployment() -> Deployment:
+def _role_ref(kind: str, name: str) -> RoleRef:
+    return RoleRef(apiGroup="rbac.authorization.k8s.io", kind=kind, name=name)
+
+
+def _namespace(name: str) -> Namespace:
+    labels = {**_LABELS, "pod-security.kubernetes.io/enforce": "restricted"}
+    return Namespace(metadata=ObjectMeta(name=name, labels=labels))
+
+
+def namespaced_rbac(
+    namespaces: Sequence[str], *, name: str = NAME, operator_namespace: str = NAMESPACE
+) -> list[Any]:
+    """The ServiceAccount `name` and what it may do as an operator watching `namespaces`:
+    a Role and RoleBinding in each, and a ClusterRole (with its binding) only for rules on
+    cluster-scoped resources, if the code declares any."""
+    subjects = _subjects(name, operator_namespace)
+    objects: list[Any] = [
+        ServiceAccount(metadata=_meta(name, operator_namespace), automountServiceAccountToken=True)
+    ]
+    rules = rbac.namespaced_rules()
+    for namespace in namespaces:
+        objects.append(Role(metadata=_meta(name, namespace), rules=rules))
+        objects.append(
+            RoleBinding(
+                metadata=_meta(name, namespace),
+                roleRef=_role_ref("Role", name),
+                subjects=subjects,
+            )
+        )
+    if cluster_scoped := rbac.cluster_scoped_rules():
+        cluster_name = f"{name}-cluster-scoped"
+        objects.append(ClusterRole(metadata=_meta(cluster_name), rules=cluster_scoped))
+        objects.append(
+            ClusterRoleBinding(
+                metadata=_meta(cluster_name),
+                roleRef=_role_ref("ClusterRole", cluster_name),
+                subjects=subjects,
+            )
+        )
+    return objects
+
+
+def namespaced_install(
+    namespaces: Sequence[str], *, name: str = NAME, operator_namespace: str | None = None
+) -> list[Any]:
+    """A namespaced install: the operator (in `operator_namespace`, created here only when it
+    is the default one) watching only `namespaces`, with RBAC limited to them."""
+    if not namespaces:
+        raise ValueError("a namespaced install needs at least one namespace")
+    own = operator_namespace or NAMESPACE
+    created = [_namespace(own)] if operator_namespace is None else []
+    return [
+        *created,
+        *namespaced_rbac(namespaces, name=name, operator_namespace=own),
+        deployment(name=name, namespace=own, watched=namespaces),
+    ]
+
+
+def deployment(
+    *, name: str = NAME, namespace: str = NAMESPACE, watched: Sequence[str] = ()
+) -> Deployment:
     """One replica, replaced with Recreate so two operators never act at once."""
     probe = Probe(
         httpGet=HTTPGetAction(path="/healthz", port=HEALTH_PORT),
@@ -75,12 +145,18 @@ def deployment() -> Deployment:
         timeoutSeconds=5,
         failureThreshold=6,
     )
+    scope = [arg for ns in watched for arg in ("--namespace", ns)]
     container = Container(
         name=NAME,
         image=IMAGE,
         imagePullPolicy="IfNotPresent",
         command=["etcd-operator"],
-        args=["run", "--standalone", f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz"],
+        args=[
+            "run",
+            "--standalone",
+            f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz",
+            *scope,
+        ],
         env=[
             EnvVar(
                 name="POD_NAMESPACE",
@@ -103,7 +179,7 @@ def deployment() -> Deployment:
         volumeMounts=[VolumeMount(name="tmp", mountPath="/tmp")],
     )
     return Deployment(
-        metadata=_meta(NAME, NAMESPACE),
+        metadata=_meta(name, namespace),
         spec=DeploymentSpec(
             replicas=1,
             strategy=DeploymentStrategy(type="Recreate"),
@@ -111,7 +187,7 @@ def deployment() -> Deployment:
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=dict(_LABELS)),
                 spec=PodSpec(
-                    serviceAccountName=NAME,
+                    serviceAccountName=name,
                     containers=[container],
                     volumes=[Volume(name="tmp", emptyDir=EmptyDirVolumeSource())],
                     securityContext=PodSecurityContext(
@@ -130,17 +206,7 @@ def deployment() -> Deployment:
 def install_objects() -> dict[str, list[Any]]:
     """File name (under deploy/manifests) -> objects, in the order to apply them."""
     return {
-        "00-namespace.yaml": [
-            Namespace(
-                metadata=ObjectMeta(
-                    name=NAMESPACE,
-                    labels={
-                        **_LABELS,
-                        "pod-security.kubernetes.io/enforce": "restricted",
-                    },
-                )
-            )
-        ],
+        "00-namespace.yaml": [_namespace(NAMESPACE)],
         "01-serviceaccount.yaml": [
             ServiceAccount(metadata=_meta(NAME, NAMESPACE), automountServiceAccountToken=True)
         ],
@@ -148,9 +214,7 @@ def install_objects() -> dict[str, list[Any]]:
             cluster_role(),
             ClusterRoleBinding(
                 metadata=_meta(NAME),
-                roleRef=RoleRef(
-                    apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=NAME
-                ),
+                roleRef=_role_ref("ClusterRole", NAME),
                 subjects=_subjects(),
             ),
         ],
@@ -159,6 +223,11 @@ def install_objects() -> dict[str, list[Any]]:
 
 
 _FIRST_KEYS = ("apiVersion", "kind", "metadata")
+
+
+def to_yaml(objects: Sequence[Any]) -> str:
+    """Objects as one multi-document YAML stream, as the generated files are written."""
+    return _yaml([o.to_dict() for o in objects])
 
 
 def _yaml(documents: list[dict[str, Any]]) -> str:
@@ -184,4 +253,5 @@ def generated_files() -> dict[PurePosixPath, str]:
     for name, objects in install_objects().items():
         files[PurePosixPath("deploy/manifests") / name] = _yaml([o.to_dict() for o in objects])
     files[PurePosixPath("docs/api.md")] = api_reference()
+    files[PurePosixPath("docs/rbac.md")] = rbac_reference()
     return files

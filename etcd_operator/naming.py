@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 MAX_REPLICAS = 9
 """The largest cluster the operator manages (etcd itself advises against more than 7 voters);
@@ -102,10 +103,39 @@ def member_dns_name(
     return f"{member}.{peer_service_name(cluster)}.{namespace}.svc.{cluster_domain}"
 
 
+@dataclass(frozen=True, slots=True)
+class MemberTLS:
+    """How one member serves: TLS on its peer port, on its client port, and (while clients
+    move to TLS) plaintext clients on the client port too. Callers decide it per member (from
+    the spec, or from the member's registered peer URL during a switch); URLs take their
+    scheme from it."""
+
+    peer: bool = False
+    client: bool = False
+    client_plaintext: bool = False
+
+    @property
+    def peer_scheme(self) -> str:
+        return "https" if self.peer else "http"
+
+    @property
+    def client_scheme(self) -> str:
+        return "https" if self.client else "http"
+
+
+PLAINTEXT = MemberTLS()
+
+
 def peer_url(
-    member: str, cluster: str, namespace: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    member: str,
+    cluster: str,
+    namespace: str,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    *,
+    tls: MemberTLS = PLAINTEXT,
 ) -> str:
-    return f"http://{member_dns_name(member, cluster, namespace, cluster_domain)}:{PEER_PORT}"
+    host = member_dns_name(member, cluster, namespace, cluster_domain)
+    return f"{tls.peer_scheme}://{host}:{PEER_PORT}"
 
 
 def url_address(url: str) -> str:
@@ -115,14 +145,20 @@ def url_address(url: str) -> str:
 
 
 def client_url(
-    member: str, cluster: str, namespace: str, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    member: str,
+    cluster: str,
+    namespace: str,
+    cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    *,
+    tls: MemberTLS = PLAINTEXT,
 ) -> str:
-    return f"http://{member_dns_name(member, cluster, namespace, cluster_domain)}:{CLIENT_PORT}"
+    host = member_dns_name(member, cluster, namespace, cluster_domain)
+    return f"{tls.client_scheme}://{host}:{CLIENT_PORT}"
 
 
-def client_endpoint(cluster: str, namespace: str) -> str:
+def client_endpoint(cluster: str, namespace: str, *, tls: MemberTLS = PLAINTEXT) -> str:
     """What clients in the Kubernetes cluster use: `http://<cluster>-client.<ns>.svc:2379`."""
-    return f"http://{client_service_name(cluster)}.{namespace}.svc:{CLIENT_PORT}"
+    return f"{tls.client_scheme}://{client_service_name(cluster)}.{namespace}.svc:{CLIENT_PORT}"
 
 
 def initial_cluster(
@@ -130,7 +166,36 @@ def initial_cluster(
     namespace: str,
     members: Iterable[str],
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    *,
+    tls: MemberTLS = PLAINTEXT,
 ) -> dict[str, str]:
     """name -> peer URL, e.g. for `--initial-cluster` when bootstrapping `c-0..c-2`, or of
     every name (`member_names(cluster)`) for matching members to names."""
-    return {member: peer_url(member, cluster, namespace, cluster_domain) for member in members}
+    return {
+        member: peer_url(member, cluster, namespace, cluster_domain, tls=tls) for member in members
+    }
+
+
+def ca_secret_name(cluster: str) -> str:
+    """The cluster's own CA (tls.crt, tls.key, ca.crt: the trust bundle) in `Auto` mode."""
+    return f"{cluster}-ca"
+
+
+def peer_tls_secret_name(cluster: str) -> str:
+    """The members' certificate between each other (server and client usage), `Auto` mode."""
+    return f"{cluster}-peer-tls"
+
+
+def server_tls_secret_name(cluster: str) -> str:
+    """The members' serving certificate on the client port, `Auto` mode."""
+    return f"{cluster}-server-tls"
+
+
+def client_tls_secret_name(cluster: str) -> str:
+    """A client certificate applications can mount, `Auto` mode."""
+    return f"{cluster}-client-tls"
+
+
+def operator_tls_secret_name(cluster: str) -> str:
+    """The operator's own client certificate (CN root), `Auto` mode."""
+    return f"{cluster}-operator-tls"

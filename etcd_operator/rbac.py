@@ -1,17 +1,24 @@
-"""RBAC declared beside the code that needs it; the operator's ClusterRole is generated from it.
+"""RBAC declared beside the code that needs it; the operator's roles are generated from it.
 
 Every module that calls the Kubernetes API (or makes kopf call it) declares, at module level,
 each verb it uses on each resource and why: `needs(Pod, "list", why=...)`. `cluster_rules()`
 loads everything `etcd-operator run` loads and merges the declarations into the ClusterRole's
 rules, so the role grants exactly what the code uses and cannot drift from it.
+
+A namespaced install (`run --namespace`) splits the same declarations by the resource's
+scope: `namespaced_rules()` for a Role in each watched namespace, `cluster_scoped_rules()`
+for what must stay cluster-wide. Rules declared `cluster_wide_only` (kopf following CRDs,
+which it does not do in namespaced mode) are left out of both.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lightkube.core.resource import NamespacedResource, NamespacedSubResource
 from lightkube.models.rbac_v1 import PolicyRule
 
 # What `etcd-operator run` loads (kopf's --module): importing it declares every rule.
@@ -26,6 +33,8 @@ class Rule:
     resource: str  # plural, or plural/subresource
     verb: str
     why: str
+    namespaced: bool = True  # the resource lives in a namespace (a Role can grant it)
+    cluster_wide_only: bool = False  # used only when the operator watches every namespace
 
 
 _DECLARED: list[Rule] = []
@@ -41,13 +50,25 @@ def resource_of(kind: Any, subresource: str | None = None) -> tuple[str, str]:
     return group, info.plural + (f"/{sub}" if sub else "")
 
 
-def needs(kind: Any, *verbs: str, why: str, subresource: str | None = None) -> None:
-    """Declare that the calling module uses `verbs` on `kind` (a lightkube resource type)."""
+def is_namespaced(kind: Any) -> bool:
+    """Whether objects of a lightkube resource type (or subresource) live in a namespace."""
+    return isinstance(kind, type) and issubclass(kind, NamespacedResource | NamespacedSubResource)
+
+
+def needs(
+    kind: Any,
+    *verbs: str,
+    why: str,
+    subresource: str | None = None,
+    cluster_wide_only: bool = False,
+) -> None:
+    """Declare that the calling module uses `verbs` on `kind` (a lightkube resource type).
+    `cluster_wide_only`: only an operator watching every namespace makes these calls."""
     group, resource = resource_of(kind, subresource)
     for verb in verbs:
         if verb not in VERBS:
             raise ValueError(f"unknown verb {verb!r}; one of {VERBS}")
-        _DECLARED.append(Rule(group, resource, verb, why))
+        _DECLARED.append(Rule(group, resource, verb, why, is_namespaced(kind), cluster_wide_only))
 
 
 def declared() -> list[Rule]:
@@ -58,9 +79,24 @@ def declared() -> list[Rule]:
 
 
 def cluster_rules() -> list[PolicyRule]:
+    """The ClusterRole of a cluster-wide install: every declared rule."""
+    return _merged(declared())
+
+
+def namespaced_rules() -> list[PolicyRule]:
+    """The Role in each namespace a namespaced install watches."""
+    return _merged(r for r in declared() if r.namespaced and not r.cluster_wide_only)
+
+
+def cluster_scoped_rules() -> list[PolicyRule]:
+    """What a namespaced install still needs cluster-wide: rules on cluster-scoped resources."""
+    return _merged(r for r in declared() if not r.namespaced and not r.cluster_wide_only)
+
+
+def _merged(rules: Iterable[Rule]) -> list[PolicyRule]:
     """One rule per API group and resource, verbs merged; groups and resources sorted."""
     verbs: dict[tuple[str, str], set[str]] = {}
-    for rule in declared():
+    for rule in rules:
         verbs.setdefault((rule.group, rule.resource), set()).add(rule.verb)
     return [
         PolicyRule(

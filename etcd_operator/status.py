@@ -21,7 +21,14 @@ from etcd_operator.api import (
     MemberStatus,
     OperationState,
 )
-from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN, client_endpoint, client_url, url_address
+from etcd_operator.naming import (
+    DEFAULT_CLUSTER_DOMAIN,
+    PLAINTEXT,
+    MemberTLS,
+    client_endpoint,
+    client_url,
+    url_address,
+)
 from etcd_operator.pacing import OBJECT_APPLY_FAILED, STEP_FAILED
 from etcd_operator.planner import (
     Decision,
@@ -77,13 +84,14 @@ def round_of(
     error: str | None,
     objects_error: str | None = None,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    tls: MemberTLS = PLAINTEXT,
 ) -> Round:
     """The round as status reports it, from what the shell observed and decided.
 
     `status.clusterID` is the record that the cluster formed, so it is written only once that is
     a fact (a member's log recorded, or the bootstrap step saying so), never because some member
     answered a round that could not yet tell."""
-    members, leader = member_rows(observed, cluster_domain)
+    members, leader = member_rows(observed, cluster_domain, tls=tls)
     ref = observed.cluster
     if not (formed(observed) or isinstance(decision.step, MarkBootstrapped | RecordVolume)):
         cluster_id = None
@@ -95,14 +103,14 @@ def round_of(
         cluster_id=f"{cluster_id:x}" if cluster_id is not None else None,
         leader=leader,
         # Relative to the cluster domain (`<svc>.<ns>.svc`): right whatever the domain is.
-        client_endpoint=client_endpoint(ref.name, ref.namespace),
+        client_endpoint=client_endpoint(ref.name, ref.namespace, tls=tls),
         error=error,
         objects_error=objects_error,
     )
 
 
 def member_rows(
-    o: Observed, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN
+    o: Observed, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN, *, tls: MemberTLS = PLAINTEXT
 ) -> tuple[list[MemberStatus], str | None]:
     """`status.members`, one row per entry of the member list, and the leader's name."""
     names = {url_address(url): n for n, url in o.expected_peer_urls.items()}
@@ -124,7 +132,7 @@ def member_rows(
                     "peerURL": m.peer_urls[0] if m.peer_urls else None,
                     "clientURL": m.client_urls[0]
                     if m.client_urls
-                    else client_url(name, ref.name, ref.namespace, cluster_domain),
+                    else client_url(name, ref.name, ref.namespace, cluster_domain, tls=tls),
                     "isLearner": m.is_learner,
                     "healthy": bool(health and health.healthy),
                     "version": health.version if health and reachable else None,

@@ -23,6 +23,7 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
 from etcd_operator.naming import MAX_REPLICAS
 from etcd_operator.versions import (
     DEFAULT_ETCD_VERSION,
@@ -274,6 +275,7 @@ class EtcdClusterSpec(ApiModel):
                 "version)",
                 reason="FieldValueInvalid",
             ),
+            *TLS_MODE_RULES,
         )
     )
 
@@ -343,6 +345,11 @@ class EtcdClusterSpec(ApiModel):
     pod_disruption_budget: PodDisruptionBudgetSpec = Field(
         default_factory=PodDisruptionBudgetSpec,
         description="The quorum-aware PodDisruptionBudget.",
+        json_schema_extra=_object_default(),
+    )
+    tls: TLSSpec = Field(
+        default_factory=TLSSpec,
+        description="Mutual TLS between members and towards clients.",
         json_schema_extra=_object_default(),
     )
     paused: bool = Field(

@@ -225,6 +225,7 @@ async def _create_member_pod(
         claim=claim,
         operator_image=operator_image(),
         cluster_domain=domain,
+        tls=cluster.spec.tls.member_tls(),
     )
     await _create(kube, pod)
 

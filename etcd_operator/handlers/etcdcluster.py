@@ -23,7 +23,7 @@ from lightkube import AsyncClient
 from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import Event, Namespace, PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
 from etcd_operator import rbac
@@ -36,9 +36,12 @@ from etcd_operator.api import (
     parse_cluster,
 )
 from etcd_operator.etcd import EtcdError
+from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
+from etcd_operator.handlers.certificates import CertificatesRound, ensure_certificates, wake_by
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
+from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.kube import EtcdClusterResource, new_client
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
@@ -53,9 +56,14 @@ from etcd_operator.resources.labels import (
     MANAGED_BY_LABEL,
     member_selector,
 )
+from etcd_operator.scope import NAMESPACES_ENV
 from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
+# The cluster's TLS Secrets cannot be used (missing, invalid, not the cluster's): the shell
+# reports it and changes nothing else until it is fixed.
+TLS_SECRET_INVALID = "TLSSecretInvalid"
+CERTIFICATE_ISSUED = "CertificateIssued"
 
 # What kopf itself does for the handlers below.
 rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
@@ -63,8 +71,15 @@ rbac.needs(EtcdClusterResource, "patch", why="kopf: its finalizer and bookkeepin
 rbac.needs(Pod, "list", "watch", why="kopf: member pod events wake the cluster's loop")
 rbac.needs(PersistentVolumeClaim, "watch", why="kopf: member claim events wake the loop")
 rbac.needs(Event, "create", why="kopf.event / kopf.warn: one Event per step")
-rbac.needs(CustomResourceDefinition, "list", "watch", why="kopf: follows CRD changes")
-rbac.needs(Namespace, "list", "watch", why="kopf with --namespace: follows namespaces")
+# Namespaced mode switches kopf's scanning off (see `configure`), so neither mode needs
+# Namespaces and only the cluster-wide one follows CRDs.
+rbac.needs(
+    CustomResourceDefinition,
+    "list",
+    "watch",
+    why="kopf (cluster-wide install): notices CRD changes without a restart",
+    cluster_wide_only=True,
+)
 # What the handlers do.
 rbac.needs(EtcdClusterResource, "get", why="each round reads the resource afresh")
 rbac.needs(EtcdClusterResource.Status, "patch", why="each round's status, invalid specs")
@@ -110,6 +125,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    if os.environ.get(NAMESPACES_ENV):
+        # Namespaced install: the watched namespaces are exact names, so kopf need not list
+        # Namespaces, and it finds the CRD by discovery at startup; no cluster-wide watch.
+        settings.scanning.disabled = True
     memo.cluster_domain = cluster_domain()
     memo.kube = new_client()
 
@@ -205,11 +224,35 @@ async def reconcile_once(
         await _report_invalid_spec(kube, body, e)
         return PAUSED
     deleting = bool(body["metadata"].get("deletionTimestamp"))
-    world = await observe(kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain)
+    secrets = SecretReader(kube, namespace)
+    access = await etcd_access(secrets, cluster)
+    world = await observe(
+        kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain, access=access
+    )
     decision = decide(world.observed)
     if isinstance(decision.step, Paused):
         # Paused means nothing is written: no object, no status; one Event per pause.
         return _paced(loop, body, Outcome(decision))
+    certificates = CertificatesRound()
+    if not deleting:
+        now = datetime.now(UTC)
+        try:
+            certificates = await ensure_certificates(
+                kube, secrets, cluster, domain=cluster_domain, now=now
+            )
+        except ApiError as e:
+            certificates = CertificatesRound(problem=f"writing the TLS Secrets: {e}")
+        for written in certificates.written:
+            kopf.event(
+                kopf.Body(cast(kopf.RawBody, body)),
+                type="Normal",
+                reason=CERTIFICATE_ISSUED,
+                message=f"Secret {written}",
+            )
+        if certificates.problem is not None:
+            await _report_tls_problem(kube, body, certificates.problem)
+            loop.pace = replace(loop.pace, failures=loop.pace.failures + 1)
+            return backoff(loop.pace.failures)
     objects_error = None
     if not deleting:
         voters = pdb_voters(world.observed)
@@ -239,7 +282,7 @@ async def reconcile_once(
         newly_degraded=_newly_degraded(cluster, decision),
         not_ready=not_ready,
     )
-    return _paced(loop, body, outcome)
+    return wake_by(certificates.renew_at, datetime.now(UTC), _paced(loop, body, outcome))
 
 
 def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:
@@ -276,6 +319,7 @@ async def _write_status(
         error=error,
         objects_error=objects_error,
         cluster_domain=domain,
+        tls=cluster.spec.tls.member_tls(),
     )
     new = next_status(round_, cluster.status, datetime.now(UTC))
     payload = new.model_dump(mode="json", by_alias=True)
@@ -319,6 +363,37 @@ async def _report_invalid_spec(
         EtcdClusterResource.Status,
         body["metadata"]["name"],
         {"status": {"phase": "Failed", "conditions": [condition]}},
+        namespace=body["metadata"]["namespace"],
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def _report_tls_problem(kube: AsyncClient, body: dict[str, Any], message: str) -> None:
+    """Degraded=True TLSSecretInvalid (the other conditions and the phase stay) and one Warning
+    per distinct message."""
+    reported = list((body.get("status") or {}).get("conditions") or [])
+    if any(
+        c.get("type") == "Degraded"
+        and c.get("reason") == TLS_SECRET_INVALID
+        and c.get("message") == message
+        for c in reported
+    ):
+        return
+    kopf.warn(kopf.Body(cast(kopf.RawBody, body)), reason=TLS_SECRET_INVALID, message=message)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    condition = {
+        "type": "Degraded",
+        "status": "True",
+        "reason": TLS_SECRET_INVALID,
+        "message": message[:32768],
+        "observedGeneration": body["metadata"].get("generation"),
+        "lastTransitionTime": now,
+    }
+    conditions = [c for c in reported if c.get("type") != "Degraded"] + [condition]
+    await kube.patch(
+        EtcdClusterResource.Status,
+        body["metadata"]["name"],
+        {"status": {"conditions": conditions}},
         namespace=body["metadata"]["namespace"],
         patch_type=PatchType.MERGE,
     )

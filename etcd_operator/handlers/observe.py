@@ -22,8 +22,9 @@ from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.memberinit import Verdict
-from etcd_operator.naming import client_url, initial_cluster, member_names, url_address
+from etcd_operator.naming import PLAINTEXT, client_url, initial_cluster, member_names, url_address
 from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
@@ -78,7 +79,8 @@ class World:
 
 
 def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
-    return EtcdConfig(endpoints=tuple(endpoints), dial_timeout=1.5, request_timeout=4.0)
+    """A plaintext cluster's configuration (timeouts as every cluster's: `EtcdAccess`)."""
+    return EtcdAccess(PLAINTEXT).config(endpoints)
 
 
 class EtcdSession:
@@ -89,30 +91,41 @@ class EtcdSession:
     The client is replaced when the set of member pods changes (a pod added, removed or
     recreated under the same name): its endpoints are those pods' client URLs, and a channel
     resolved to a pod's address must not outlive that pod (its address may go to another
-    pod). A channel that breaks in between is dropped and re-dialled by the client itself.
+    pod). It is replaced too when its configuration changes (a renewed client certificate).
+    A channel that breaks in between is dropped and re-dialled by the client itself.
     """
 
     def __init__(self) -> None:
         self._client: EtcdClient | None = None
         self._pods: tuple[tuple[str, str], ...] = ()
+        self._config: EtcdConfig | None = None
 
-    async def client(self, endpoints: Sequence[str], pod_uids: Sequence[str]) -> EtcdClient:
-        """The client for these endpoints, one per member pod (with the pods' uids)."""
+    async def client(
+        self,
+        endpoints: Sequence[str],
+        pod_uids: Sequence[str],
+        config: EtcdConfig | None = None,
+    ) -> EtcdClient:
+        """The client for these endpoints, one per member pod (with the pods' uids);
+        `config`: how to connect (default: plaintext)."""
         pods = tuple(zip(endpoints, pod_uids, strict=True))
-        if self._client is None or pods != self._pods:
+        config = config or etcd_config(endpoints)
+        if self._client is None or pods != self._pods or config != self._config:
             await self.close()
-            self._client, self._pods = EtcdClient(etcd_config(endpoints)), pods
+            self._client, self._pods, self._config = EtcdClient(config), pods, config
         return self._client
 
     async def close(self) -> None:
-        client, self._client, self._pods = self._client, None, ()
+        client, self._client, self._pods, self._config = self._client, None, (), None
         if client is not None:
             await client.close()
 
 
 def expected_peer_urls(cluster: EtcdCluster, domain: str) -> dict[str, str]:
     """The peer URL of every name the cluster may use: how members are matched to names."""
-    return initial_cluster(cluster.name, cluster.namespace, member_names(cluster.name), domain)
+    names = member_names(cluster.name)
+    tls = cluster.spec.tls.member_tls()
+    return initial_cluster(cluster.name, cluster.namespace, names, domain, tls=tls)
 
 
 async def observe(
@@ -122,7 +135,10 @@ async def observe(
     deleting: bool,
     etcd: EtcdSession,
     domain: str,
+    access: EtcdAccess | None = None,
 ) -> World:
+    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked."""
+    access = access or EtcdAccess(cluster.spec.tls.member_tls())
     ns = cluster.namespace
     selector: LabelSelector = dict(member_selector(cluster))
     pods = {
@@ -134,12 +150,13 @@ async def observe(
     claims = [_claim(c, cluster.spec.storage.size) for c in raw_claims]
     current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
     client: EtcdClient | None = None
-    if pods:
+    if pods and access.usable:
         names = sorted(pods)
-        endpoints = [client_url(n, cluster.name, ns, domain) for n in names]
+        tls = access.member_tls
+        endpoints = [client_url(n, cluster.name, ns, domain, tls=tls) for n in names]
         uids = [(p.metadata.uid if (p := pods[n]).metadata else None) or "" for n in names]
-        client = await etcd.client(endpoints, uids)
-    members, health = await _observe_etcd(client, cluster, domain)
+        client = await etcd.client(endpoints, uids, access.config(endpoints))
+    members, health = await _observe_etcd(client, cluster, domain, access)
     small = {p.claim for p in current_claims.values() if p.undersized}
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
@@ -183,7 +200,7 @@ async def observe(
 
 
 async def _observe_etcd(
-    etcd: EtcdClient | None, cluster: EtcdCluster, domain: str
+    etcd: EtcdClient | None, cluster: EtcdCluster, domain: str, access: EtcdAccess
 ) -> tuple[ClusterMembers | None, dict[int, EndpointHealth]]:
     if etcd is None:
         return None, {}
@@ -192,7 +209,9 @@ async def _observe_etcd(
     except EtcdError:
         return None, {}
     by_peer = {
-        url_address(url): client_url(name, cluster.name, cluster.namespace, domain)
+        url_address(url): client_url(
+            name, cluster.name, cluster.namespace, domain, tls=access.member_tls
+        )
         for name, url in expected_peer_urls(cluster, domain).items()
     }
     targets: dict[int, str] = {}

@@ -31,6 +31,7 @@ from lightkube.models.core_v1 import (
     PodSpec,
     ResourceRequirements,
     SeccompProfile,
+    SecretVolumeSource,
     Toleration,
     TopologySpreadConstraint,
     Volume,
@@ -47,11 +48,14 @@ from etcd_operator.naming import (
     DEFAULT_CLUSTER_DOMAIN,
     METRICS_PORT,
     PEER_PORT,
+    MemberTLS,
     by_ordinal,
     client_url,
     peer_service_name,
+    peer_tls_secret_name,
     peer_url,
     pvc_name,
+    server_tls_secret_name,
 )
 from etcd_operator.planner import ClusterState, InitialCluster
 from etcd_operator.resources.labels import (
@@ -86,6 +90,71 @@ MEMBER_INIT_CONTAINER = "member-init"
 _MEMBER_ID_FLAG = "--member-id="
 _CREATION_FACTS = ("--expect-data", _MEMBER_ID_FLAG)
 DEFAULT_OPERATOR_IMAGE = f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
+# TLS Secrets (cert-manager layout: tls.crt, tls.key, ca.crt), mounted read-only. etcd reads
+# its key pair again on every handshake, so a renewed Secret needs no restart.
+PEER_TLS_VOLUME = "peer-tls"
+PEER_TLS_DIR = "/etc/etcd/tls/peer"
+SERVER_TLS_VOLUME = "server-tls"
+SERVER_TLS_DIR = "/etc/etcd/tls/server"
+# Readable by the group (fsGroup), not by others.
+_TLS_FILE_MODE = 0o440
+
+
+def peer_secret(cluster: EtcdCluster) -> str | None:
+    """The Secret member pods mount for peer TLS (None: plaintext peers in the spec)."""
+    peer = cluster.spec.tls.peer
+    if peer.mode == "Auto":
+        return peer_tls_secret_name(cluster.name)
+    return peer.secret_name
+
+
+def server_secret(cluster: EtcdCluster) -> str | None:
+    """The Secret member pods mount to serve clients over TLS (None: plaintext clients)."""
+    client = cluster.spec.tls.client
+    if client.mode == "Auto":
+        return server_tls_secret_name(cluster.name)
+    return client.secret_name
+
+
+def _tls_args(tls: MemberTLS) -> list[str]:
+    args: list[str] = []
+    if tls.client:
+        args += [
+            f"--cert-file={SERVER_TLS_DIR}/tls.crt",
+            f"--key-file={SERVER_TLS_DIR}/tls.key",
+            f"--trusted-ca-file={SERVER_TLS_DIR}/ca.crt",
+            "--client-cert-auth",
+        ]
+    if tls.peer:
+        args += [
+            f"--peer-cert-file={PEER_TLS_DIR}/tls.crt",
+            f"--peer-key-file={PEER_TLS_DIR}/tls.key",
+            f"--peer-trusted-ca-file={PEER_TLS_DIR}/ca.crt",
+            "--peer-client-cert-auth",
+        ]
+    return args
+
+
+def _tls_volumes(cluster: EtcdCluster, tls: MemberTLS) -> list[tuple[Volume, VolumeMount]]:
+    wanted = []
+    if tls.client:
+        wanted.append((SERVER_TLS_VOLUME, SERVER_TLS_DIR, server_secret(cluster), "client"))
+    if tls.peer:
+        wanted.append((PEER_TLS_VOLUME, PEER_TLS_DIR, peer_secret(cluster), "peer"))
+    mounts = []
+    for volume, path, secret, side in wanted:
+        if secret is None:
+            raise ValueError(f"{side} TLS asked for, but spec.tls.{side} names no certificate")
+        mounts.append(
+            (
+                Volume(
+                    name=volume,
+                    secret=SecretVolumeSource(secretName=secret, defaultMode=_TLS_FILE_MODE),
+                ),
+                VolumeMount(name=volume, mountPath=path, readOnly=True),
+            )
+        )
+    return mounts
 
 
 def etcd_args(
@@ -94,22 +163,30 @@ def etcd_args(
     initial: InitialCluster,
     *,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    tls: MemberTLS | None = None,
 ) -> list[str]:
-    """The etcd command line of `member` (after `etcd`)."""
+    """The etcd command line of `member` (after `etcd`); `tls`: how it serves (default: as
+    the spec says)."""
+    tls = tls if tls is not None else cluster.spec.tls.member_tls()
     initial_cluster = dict(initial.peers)
     if member not in initial_cluster:
         raise ValueError(f"initial cluster must include the member itself ({member})")
     name, namespace = cluster.name, cluster.namespace
     members = by_ordinal(initial_cluster, name)
     tuning = cluster.spec.etcd
+    # One listener serves both schemes when plaintext clients are still allowed.
+    listen_client = [f"{tls.client_scheme}://0.0.0.0:{CLIENT_PORT}"]
+    if tls.client and tls.client_plaintext:
+        listen_client.append(f"http://0.0.0.0:{CLIENT_PORT}")
     args = [
         f"--name={member}",
         f"--data-dir={DATA_DIR}",
-        f"--listen-peer-urls=http://0.0.0.0:{PEER_PORT}",
-        f"--listen-client-urls=http://0.0.0.0:{CLIENT_PORT}",
+        f"--listen-peer-urls={tls.peer_scheme}://0.0.0.0:{PEER_PORT}",
+        f"--listen-client-urls={','.join(listen_client)}",
         f"--listen-metrics-urls=http://0.0.0.0:{METRICS_PORT}",
-        f"--advertise-client-urls={client_url(member, name, namespace, cluster_domain)}",
-        f"--initial-advertise-peer-urls={peer_url(member, name, namespace, cluster_domain)}",
+        "--advertise-client-urls=" + client_url(member, name, namespace, cluster_domain, tls=tls),
+        "--initial-advertise-peer-urls="
+        + peer_url(member, name, namespace, cluster_domain, tls=tls),
         "--initial-cluster=" + ",".join(f"{m}={initial_cluster[m]}" for m in members),
         f"--initial-cluster-state={initial.state.value}",
         f"--initial-cluster-token={initial.token}",
@@ -122,7 +199,7 @@ def etcd_args(
         args.append(f"--snapshot-count={tuning.snapshot_count}")
     if tuning.quota_backend_bytes is not None:
         args.append(f"--quota-backend-bytes={tuning.quota_backend_bytes}")
-    return args
+    return args + _tls_args(tls)
 
 
 def _from_dict(model: Any, data: Mapping[str, Any], field: str) -> Any:
@@ -172,7 +249,9 @@ def _data_volume(cluster: EtcdCluster, claim: str) -> Volume:
     )
 
 
-def _container(cluster: EtcdCluster, version: str, args: list[str]) -> Container:
+def _container(
+    cluster: EtcdCluster, version: str, args: list[str], tls_mounts: list[VolumeMount]
+) -> Container:
     probes = member_probes(version)
     return Container(
         name=ETCD_CONTAINER,
@@ -185,7 +264,7 @@ def _container(cluster: EtcdCluster, version: str, args: list[str]) -> Container
             ContainerPort(name="peer", containerPort=PEER_PORT, protocol="TCP"),
             ContainerPort(name="metrics", containerPort=METRICS_PORT, protocol="TCP"),
         ],
-        volumeMounts=[VolumeMount(name=DATA_VOLUME, mountPath=DATA_MOUNT_PATH)],
+        volumeMounts=[VolumeMount(name=DATA_VOLUME, mountPath=DATA_MOUNT_PATH), *tls_mounts],
         resources=_resources(cluster),
         startupProbe=probes.startup,
         livenessProbe=probes.liveness,
@@ -221,15 +300,23 @@ def _member_init(cluster: EtcdCluster, member: str, image: str, member_id: int |
 
 
 def _pod_spec(
-    cluster: EtcdCluster, member: str, version: str, args: list[str], init: Container, *, claim: str
+    cluster: EtcdCluster,
+    member: str,
+    version: str,
+    args: list[str],
+    init: Container,
+    *,
+    claim: str,
+    tls: MemberTLS,
 ) -> PodSpec:
     template = cluster.spec.pod_template
+    tls_volumes = _tls_volumes(cluster, tls)
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
         initContainers=[init],
-        containers=[_container(cluster, version, args)],
-        volumes=[_data_volume(cluster, claim)],
+        containers=[_container(cluster, version, args, [m for _, m in tls_volumes])],
+        volumes=[_data_volume(cluster, claim), *(v for v, _ in tls_volumes)],
         restartPolicy="Always",
         terminationGracePeriodSeconds=TERMINATION_GRACE_PERIOD_SECONDS,
         enableServiceLinks=False,
@@ -288,9 +375,22 @@ def pod_spec_hash(pod: Pod) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def _tls_shaping(cluster: EtcdCluster) -> dict[str, Any] | None:
+    """What of `spec.tls` shapes a member pod: modes, mounted Secrets, plaintext clients."""
+    tls = cluster.spec.tls
+    shaping = {
+        "peer": tls.peer.model_dump(mode="json", exclude_defaults=True),
+        "client": tls.client.model_dump(
+            mode="json", exclude_defaults=True, exclude={"operator_secret_name"}
+        ),
+    }
+    return shaping if any(shaping.values()) else None
+
+
 def template_hash(cluster: EtcdCluster) -> str:
     """A digest of what the user's spec puts into every member pod: `image`, `podTemplate`,
-    `etcd` (tuning) and, for emptyDir storage, `storage.size` (the emptyDir's sizeLimit).
+    `etcd` (tuning), the pod-shaping part of `tls` and, for emptyDir storage, `storage.size`
+    (the emptyDir's sizeLimit).
 
     Not `version` (the upgrade rules own version changes) and nothing the operator adds on its
     own (probes, its own image in the init container, security settings): a new operator
@@ -304,6 +404,9 @@ def template_hash(cluster: EtcdCluster) -> str:
         "etcd": spec.etcd.model_dump(mode="json", exclude_defaults=True),
         "emptyDirSize": spec.storage.size if spec.storage.empty_dir else None,
     }
+    tls = _tls_shaping(cluster)
+    if tls is not None:  # left out when plaintext: digests of earlier releases stay valid
+        shaping["tls"] = tls
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -335,7 +438,8 @@ def pod_outdated(
         image = cluster.spec.image_for(version)
     except ValueError:
         return False  # not a version this operator would start: the upgrade rules decide
-    own = peer_url(meta.name, cluster.name, cluster.namespace, cluster_domain)
+    tls = cluster.spec.tls.member_tls()
+    own = peer_url(meta.name, cluster.name, cluster.namespace, cluster_domain, tls=tls)
     initial = InitialCluster(ClusterState.EXISTING, ((meta.name, own),), "")
     want = etcd_args(cluster, meta.name, initial, cluster_domain=cluster_domain)
     return etcd.image != image or _lasting_args(etcd.args or []) != _lasting_args(want)
@@ -351,6 +455,7 @@ def member_pod(
     claim: str | None = None,
     operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+    tls: MemberTLS | None = None,
 ) -> Pod:
     """The pod of `member`, running etcd `version`.
 
@@ -360,8 +465,11 @@ def member_pod(
     the cluster as it will be once the member is added (existing members plus itself).
     `member_id`: the member has run before, so the volume must hold its log (member-init
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
+    `tls`: how the member serves peers and clients (default: as the spec says); the Secrets
+    it mounts are the spec's.
     """
-    args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain)
+    tls = tls if tls is not None else cluster.spec.tls.member_tls()
+    args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
     template = cluster.spec.pod_template
     pod = Pod(
         metadata=ObjectMeta(
@@ -377,6 +485,7 @@ def member_pod(
             args,
             _member_init(cluster, member, operator_image, member_id),
             claim=claim or pvc_name(member),
+            tls=tls,
         ),
     )
     assert pod.metadata is not None

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -5,6 +6,7 @@ import pytest
 
 from etcd_operator import __version__
 from etcd_operator.cli import build_parser, main
+from etcd_operator.scope import NAMESPACES_ENV
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,3 +41,64 @@ def test_run_takes_the_cluster_domain_and_refuses_a_malformed_one() -> None:
     assert args.cluster_domain == "corp.example"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--cluster-domain", "Corp..example."])
+
+
+class _KopfCli:
+    """Stands in for kopf's click command: records the arguments `run` passes it."""
+
+    def __init__(self) -> None:
+        self.args: list[str] = []
+
+    def main(self, args: list[str], **_: object) -> None:
+        self.args = args
+
+
+@pytest.fixture
+def kopf_cli(monkeypatch: pytest.MonkeyPatch) -> _KopfCli:
+    import kopf.cli
+
+    fake = _KopfCli()
+    monkeypatch.setattr(kopf.cli, "main", fake)
+    monkeypatch.setenv(NAMESPACES_ENV, "")  # restored (to unset) after the test
+    return fake
+
+
+def test_run_watches_every_namespace_by_default(kopf_cli: _KopfCli) -> None:
+    assert main(["run"]) == 0
+    assert "--all-namespaces" in kopf_cli.args and "--namespace" not in kopf_cli.args
+    assert os.environ[NAMESPACES_ENV] == ""  # the handlers see a cluster-wide install
+
+
+def test_run_takes_namespaces_from_the_environment(
+    kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(NAMESPACES_ENV, "a, b,a")
+    assert main(["run"]) == 0
+    assert kopf_cli.args[-4:] == ["--namespace", "a", "--namespace", "b"]
+    assert "--all-namespaces" not in kopf_cli.args
+    assert os.environ[NAMESPACES_ENV] == "a,b"
+
+
+def test_namespace_flags_win_over_the_environment(
+    kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(NAMESPACES_ENV, "a")
+    assert main(["run", "-n", "c"]) == 0
+    assert kopf_cli.args[-2:] == ["--namespace", "c"]
+    assert os.environ[NAMESPACES_ENV] == "c"
+
+
+@pytest.mark.parametrize("pattern", ["team-*", "Upper", "a,b", ""])
+def test_run_refuses_namespace_patterns_and_malformed_names(pattern: str) -> None:
+    # kopf would read a glob as a pattern, which needs the right to list every Namespace.
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--namespace", pattern])
+
+
+def test_a_malformed_namespace_in_the_environment_is_refused(
+    kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(NAMESPACES_ENV, "a,team-*")
+    with pytest.raises(ValueError, match="team-"):
+        main(["run"])
+    assert kopf_cli.args == []

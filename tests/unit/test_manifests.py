@@ -46,3 +46,46 @@ def test_deployment_runs_the_operator_image() -> None:
     assert container["command"] == ["etcd-operator"] and container["args"][0] == "run"
     assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_namespaced_install_grants_roles_only_in_the_watched_namespaces(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["manifests", "--namespaced", "team-a,team-b"]) == 0
+    documents = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    assert [d["metadata"]["namespace"] for d in by_kind["Role"]] == ["team-a", "team-b"]
+    assert [d["metadata"]["namespace"] for d in by_kind["RoleBinding"]] == ["team-a", "team-b"]
+    [cluster_role] = by_kind["ClusterRole"]
+    assert cluster_role["rules"] == [
+        {"verbs": ["get"], "apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"]}
+    ]
+    [container] = by_kind["Deployment"][0]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-4:] == ["--namespace", "team-a", "--namespace", "team-b"]
+    subjects = {
+        (s["name"], s["namespace"])
+        for d in by_kind["RoleBinding"] + by_kind["ClusterRoleBinding"]
+        for s in d["subjects"]
+    }
+    assert subjects == {("etcd-operator", "etcd-operator-system")}
+
+
+def test_a_namespaced_install_can_run_the_operator_in_an_existing_namespace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["manifests", "--namespaced", "a", "--operator-namespace", "ops", "--name", "etcd-a"]
+    assert main(args) == 0
+    documents = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert "Namespace" not in {d["kind"] for d in documents}  # the user's own namespace
+    [account] = [d for d in documents if d["kind"] == "ServiceAccount"]
+    assert account["metadata"] == {**account["metadata"], "name": "etcd-a", "namespace": "ops"}
+    assert {d["metadata"]["name"] for d in documents if d["kind"] == "ClusterRole"} == {
+        "etcd-a-cluster-scoped"
+    }
+
+
+def test_the_namespaced_install_needs_a_namespace() -> None:
+    with pytest.raises(SystemExit):
+        main(["manifests", "--namespaced", ","])

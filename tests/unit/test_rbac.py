@@ -48,7 +48,12 @@ def test_the_cluster_role_grants_exactly_the_declared_rules() -> None:
 
 def test_nothing_unused_is_granted() -> None:
     resources = {res for _, res, _ in _granted()}
-    assert not resources & {"secrets", "configmaps", "leases", "pods/status"}
+    assert not resources & {"configmaps", "leases", "pods/status"}
+
+
+def test_secrets_are_read_by_name_never_listed_or_watched() -> None:
+    verbs = {v for _, res, v in _granted() if res == "secrets"}
+    assert verbs == {"get", "create", "patch"}
 
 
 async def test_every_api_call_of_a_reconcile_round_is_declared(
@@ -110,3 +115,54 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
 class _Memo:
     def __init__(self, kube: RecordingClient) -> None:
         self.kube = kube
+
+
+def _triples(rules: list[Any]) -> set[tuple[str, str, str]]:
+    return {(g, res, v) for r in rules for g in r.apiGroups for res in r.resources for v in r.verbs}
+
+
+def test_a_namespaced_install_splits_the_declarations_by_scope() -> None:
+    role = _triples(rbac.namespaced_rules())
+    cluster_scoped = _triples(rbac.cluster_scoped_rules())
+    cluster_wide_only = {
+        (r.group, r.resource, r.verb) for r in rbac.declared() if r.cluster_wide_only
+    }
+    # Every declared rule lands in exactly one place.
+    assert role | cluster_scoped | cluster_wide_only == _granted()
+    assert not role & cluster_scoped
+    assert not (role | cluster_scoped) & cluster_wide_only
+    # A Role can only grant namespaced resources; the cluster-scoped part is read-only.
+    assert {res for _, res, _ in role} >= {"pods", "etcdclusters", "events"}
+    assert cluster_scoped == {("storage.k8s.io", "storageclasses", "get")}
+    # kopf's CRD watch is switched off in namespaced mode, and no mode lists Namespaces.
+    assert cluster_wide_only == {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    }
+    assert not any(res == "namespaces" for _, res, _ in _granted())
+
+
+def test_scope_comes_from_the_resource_type() -> None:
+    from lightkube.resources.core_v1 import Namespace
+    from lightkube.resources.storage_v1 import StorageClass
+
+    from etcd_operator.kube import EtcdClusterResource
+
+    assert rbac.is_namespaced(Pod) and rbac.is_namespaced(EtcdClusterResource.Status)
+    assert not rbac.is_namespaced(Namespace) and not rbac.is_namespaced(StorageClass)
+
+
+async def test_namespaced_mode_switches_kopf_scanning_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What keeps kopf from listing Namespaces and watching CRDs without a ClusterRole."""
+    import kopf
+
+    from etcd_operator.scope import NAMESPACES_ENV
+
+    monkeypatch.setattr(etcdcluster, "new_client", lambda: None)
+    for env, disabled in (("", False), ("a,b", True)):
+        monkeypatch.setenv(NAMESPACES_ENV, env)
+        settings = kopf.OperatorSettings()
+        await etcdcluster.configure(settings=settings, memo=kopf.Memo())
+        assert settings.scanning.disabled is disabled

@@ -14,11 +14,19 @@ from typing import Any, TypeVar
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.resources.core_v1 import Namespace, Pod, Secret
 
-from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError, TLSConfig
 from etcd_operator.kube import EtcdClusterResource
-from etcd_operator.naming import client_url, member_name
+from etcd_operator.naming import (
+    PLAINTEXT,
+    MemberTLS,
+    client_tls_secret_name,
+    client_url,
+    member_name,
+)
+from etcd_operator.resources.secret import decode_data
+from etcd_operator.tls.material import read_material
 
 T = TypeVar("T")
 
@@ -105,12 +113,29 @@ async def create_ready_cluster(
     return await wait_ready(kube, namespace, name, int(spec["replicas"]), timeout)
 
 
-def member_urls(namespace: str, name: str, ordinals: range | list[int]) -> tuple[str, ...]:
-    return tuple(client_url(member_name(name, i), name, namespace) for i in ordinals)
+def member_urls(
+    namespace: str, name: str, ordinals: range | list[int], *, tls: bool = False
+) -> tuple[str, ...]:
+    """Client URLs of the members at `ordinals` (https with `tls`)."""
+    scheme = MemberTLS(client=True) if tls else PLAINTEXT
+    return tuple(client_url(member_name(name, i), name, namespace, tls=scheme) for i in ordinals)
 
 
-def etcd_client(endpoints: tuple[str, ...]) -> EtcdClient:
-    return EtcdClient(EtcdConfig(endpoints=endpoints, dial_timeout=2.0, request_timeout=5.0))
+async def client_tls(
+    kube: AsyncClient, namespace: str, name: str, secret: str | None = None
+) -> TLSConfig:
+    """Client TLS from a Secret in the cert-manager layout, as an application mounting it
+    would use it: by default the cluster's `<cluster>-client-tls` (mode Auto)."""
+    got = await kube.get(Secret, secret or client_tls_secret_name(name), namespace=namespace)
+    material = read_material(decode_data(got))
+    return TLSConfig(ca_cert=material.ca, client_cert=material.cert, client_key=material.key)
+
+
+def etcd_client(endpoints: tuple[str, ...], tls: TLSConfig | None = None) -> EtcdClient:
+    """A client of these endpoints; `tls` (see `client_tls`) for https ones."""
+    return EtcdClient(
+        EtcdConfig(endpoints=endpoints, tls=tls, dial_timeout=2.0, request_timeout=5.0)
+    )
 
 
 async def member_pods(kube: AsyncClient, namespace: str, name: str) -> list[Pod]:

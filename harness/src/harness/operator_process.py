@@ -2,7 +2,9 @@
 
 Tests and the demo use it; it is what `etcd-operator run` in a Deployment does, minus
 the pod. The operator reaches members by their cluster DNS names, which localcluster
-makes resolvable on the host.
+makes resolvable on the host. It acts with its ServiceAccount's token and exactly the RBAC
+of deploy/ (or of the namespaced install when it watches only some namespaces), never
+with localcluster's admin credentials (harness.identity).
 
 Every operator started here is registered with localcluster as an extra process
 (``localcluster.extras``: ``state.extras/<name>.pid``), with what it watches, whether
@@ -30,6 +32,7 @@ from typing import IO, Literal
 from lightkube import Client, KubeConfig
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
+from harness import identity
 from localcluster import extras
 from localcluster.config import StateDir
 
@@ -37,6 +40,8 @@ from localcluster.config import StateDir
 OPERATOR_IMAGE = "ghcr.io/etcd-operator/etcd-operator:dev"
 # Marks a registered extra process as an operator started here.
 _RECORD_KIND = "etcd-operator"
+# A detached operator whose token has less left than this is restarted with a fresh one.
+TOKEN_MARGIN = 3600.0
 
 
 def install_crds(kubeconfig: Path, timeout: float = 60.0) -> None:
@@ -74,6 +79,7 @@ class OperatorRecord:
     detached: bool
     code: str  # fingerprint of the operator sources it was started from
     log_path: Path
+    token_expires: float = 0.0  # Unix time its ServiceAccount token runs out
 
     def watches(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -108,6 +114,8 @@ class OperatorProcess:
         self.log_path = state.logs / f"{name}.log"
         # What the last start() did, for callers that report it (the demo).
         self.last_start: StartResult | None = None
+        # Who the operator acts as (set by start()).
+        self.identity: identity.Identity | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -117,16 +125,23 @@ class OperatorProcess:
             return
         result: StartResult = "started"
         if (record := self._detached_record()) is not None:
-            if record.namespaces == self.namespaces and record.code == code_fingerprint():
+            if (
+                record.namespaces == self.namespaces
+                and record.code == code_fingerprint()
+                and record.token_expires - time.time() > TOKEN_MARGIN
+            ):
                 self.last_start = "reused"
                 return
             _terminate(self.state, record, signal.SIGTERM, timeout=20.0)
             result = "restarted"
+        # The RBAC (re)applied and a fresh token at every start: deploy/ may have changed.
+        acting_as = identity.operator_identity(self.state, self.name, self.namespaces)
+        self.identity = acting_as
         self.state.logs.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         env = {
             **os.environ,
-            "KUBECONFIG": str(self.state.kubeconfig),
+            "KUBECONFIG": str(acting_as.kubeconfig),
             "ETCD_OPERATOR_IMAGE": OPERATOR_IMAGE,
             "PYTHONUNBUFFERED": "1",
         }
@@ -147,6 +162,7 @@ class OperatorProcess:
             "namespaces": list(self.namespaces),
             "detached": self.detach,
             "code": code_fingerprint(),
+            "token_expires": acting_as.expires,
         }
         extras.register(self.state, self.name, self._proc.pid, meta)
         if self.detach:
@@ -235,6 +251,7 @@ def _operator_record(state: StateDir, found: extras.Registration | None) -> Oper
         detached=bool(meta.get("detached")),
         code=str(meta.get("code") or ""),
         log_path=state.logs / f"{found.name}.log",
+        token_expires=float(meta.get("token_expires") or 0.0),
     )
 
 

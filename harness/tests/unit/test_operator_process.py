@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from harness import operator_process
+from harness import identity, operator_process
 from harness.operator_process import OperatorProcess, running_operators
 from localcluster import extras
 from localcluster.config import StateDir
@@ -25,7 +26,19 @@ def fake_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     entry.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
     entry.chmod(0o755)
     monkeypatch.setattr(operator_process.sys, "prefix", str(prefix))
+    monkeypatch.setattr(identity, "operator_identity", _fake_identity)
     yield entry
+
+
+TOKEN_LEFT = {"seconds": 24 * 3600.0}
+
+
+def _fake_identity(state: StateDir, name: str, namespaces: Sequence[str]) -> identity.Identity:
+    """No API server here: an identity whose token expires TOKEN_LEFT from now."""
+    account = identity.account_for(name, namespaces)
+    return identity.Identity(
+        account, state.root / f"{name}.kubeconfig", time.time() + TOKEN_LEFT["seconds"]
+    )
 
 
 @pytest.fixture
@@ -109,3 +122,22 @@ def test_localcluster_down_stops_operators_but_not_the_cluster_or_dead_records(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_detached_operator_restarts_before_its_token_runs_out(
+    state: StateDir, fake_entry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TOKEN_LEFT, "seconds", 30 * 60.0)  # under TOKEN_MARGIN
+    first = OperatorProcess(state, "demo-operator", namespaces=("a",), detach=True)
+    first.start()
+    first_pid = first.pid
+    second = OperatorProcess(state, "demo-operator", namespaces=("a",), detach=True)
+    second.start()
+    assert second.last_start == "restarted" and second.pid != first_pid
+    monkeypatch.setitem(TOKEN_LEFT, "seconds", 24 * 3600.0)
+    third = OperatorProcess(state, "demo-operator", namespaces=("a",), detach=True)
+    third.start()
+    assert third.last_start == "restarted"  # the second one's token was still short
+    fourth = OperatorProcess(state, "demo-operator", namespaces=("a",), detach=True)
+    fourth.start()
+    assert (fourth.last_start, fourth.pid) == ("reused", third.pid)

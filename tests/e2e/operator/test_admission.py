@@ -24,6 +24,16 @@ pytestmark = pytest.mark.e2e
         ({"storage": {"size": "-1Gi"}}, "storage.size"),
         ({"etcd": {"heartbeatIntervalMs": 500, "electionTimeoutMs": 1000}}, "5 times"),
         ({"pvcRetentionPolicy": {"whenScaled": "Sometimes"}}, "whenScaled"),
+        ({"tls": {"peer": {"mode": "Secret"}}}, "tls.peer.secretName is required"),
+        (
+            {"tls": {"client": {"mode": "Secret", "secretName": "s"}}},
+            "tls.client.operatorSecretName is required",
+        ),
+        (
+            {"tls": {"certificateDuration": "2m", "renewBefore": "2m"}},
+            "tls.renewBefore must be shorter",
+        ),
+        ({"tls": {"certificateDuration": "30s"}}, "tls.certificateDuration must be at least"),
     ],
     ids=[
         "negative-replicas",
@@ -34,6 +44,10 @@ pytestmark = pytest.mark.e2e
         "negative-size",
         "election-timeout",
         "retention-policy",
+        "tls-secret-name",
+        "tls-operator-secret-name",
+        "tls-renew-before",
+        "tls-short-duration",
     ],
 )
 async def test_invalid_spec_is_rejected_at_admission(
@@ -54,8 +68,18 @@ async def test_invalid_spec_is_rejected_at_admission(
             {"storage": {"storageClassName": "other"}},
             "storageClassName is immutable",
         ),
+        (
+            {},
+            {"tls": {"peer": {"mode": "Auto"}}},
+            "switching TLS on a running cluster is not supported yet",
+        ),
+        (
+            {"tls": {"client": {"mode": "Auto"}}},
+            {"tls": {"client": {"mode": "Disabled"}}},
+            "switching TLS on a running cluster is not supported yet",
+        ),
     ],
-    ids=["storage-shrink", "storage-class-change"],
+    ids=["storage-shrink", "storage-class-change", "tls-peer-mode", "tls-client-mode"],
 )
 async def test_forbidden_spec_changes_are_rejected(
     kube: AsyncClient,

@@ -101,8 +101,8 @@ def test_spec_accepts_camel_case_wire_names() -> None:
             "spec.pvcRetentionPolicy.whenDeleted: Input should be 'Retain' or 'Delete'",
         ),
         (
-            {"tls": {"auto": True}},
-            "spec.tls: unknown field; this version of etcd-operator does not support it",
+            {"backup": {"schedule": "@daily"}},
+            "spec.backup: unknown field; this version of etcd-operator does not support it",
         ),
     ],
 )

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta, Status
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Secret
 
 from etcd_operator import rbac
 
@@ -22,8 +23,11 @@ class RecordingClient:
         *,
         listed: Mapping[type[Any], Sequence[Any]] | None = None,
         fail_apply: Callable[[Any], Exception | None] | None = None,
+        secrets: Mapping[str, Secret] | None = None,
     ) -> None:
         self.body, self.pvcs = body, list(pvcs)
+        # Secrets by name: gets of others are 404; creates and patches land here.
+        self.secrets = dict(secrets or {})
         self.listed = dict(listed or {})
         self.fail_apply = fail_apply
         self.calls = set[tuple[str, str, str]]()
@@ -38,6 +42,10 @@ class RecordingClient:
 
     async def get(self, kind: Any, name: str, **_: Any) -> Any:
         self._record(kind, "get")
+        if kind is Secret:
+            if name not in self.secrets:
+                raise ApiError(status=Status(code=404, message="not found", reason="NotFound"))
+            return self.secrets[name]
         body = self.body
 
         class Raw:
@@ -64,14 +72,21 @@ class RecordingClient:
     async def create(self, obj: Any, **_: Any) -> None:
         self._record(type(obj), "create")  # a subresource (pods/eviction) knows its own name
         self.written.append(("create", obj))
+        if isinstance(obj, Secret):
+            self.secrets[obj.metadata.name] = obj  # type: ignore[union-attr,index]
 
     async def delete(self, kind: Any, name: str, **_: Any) -> None:
         self._record(kind, "delete")
         self.written.append(("delete", (kind, name)))
 
-    async def patch(self, kind: Any, name: str, obj: Any, **_: Any) -> None:
+    async def patch(self, kind: Any, name: str, obj: Any, **_: Any) -> Any:
         self._record(kind, "patch")
         self.written.append(("patch", obj))
+        if kind is Secret:
+            old = self.secrets[name]
+            self.secrets[name] = Secret(metadata=old.metadata, type=old.type, data=obj["data"])
+            return self.secrets[name]
+        return None
 
     async def apply(self, obj: Any, **_: Any) -> None:
         # Server-side apply is a PATCH that creates the object when it is missing.
