@@ -6,11 +6,9 @@ returned step and writes status. All safety rules live here; see docs/planner.md
 
 from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
-    PLAINTEXT,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
-    Listen,
     MemberHealth,
     Observed,
     PodPhase,
@@ -54,7 +52,6 @@ from etcd_operator.planner.volumes import claim_of, formed, split_claims
 
 __all__ = [
     "CATCH_UP_MAX_LAG",
-    "PLAINTEXT",
     "Action",
     "AddLearner",
     "Bootstrap",
@@ -71,7 +68,6 @@ __all__ = [
     "ExpandVolume",
     "InSync",
     "InitialCluster",
-    "Listen",
     "MarkBootstrapped",
     "MemberHealth",
     "MoveLeader",

@@ -27,7 +27,7 @@ from etcd_operator.planner.steps import (
     Step,
     Wait,
 )
-from etcd_operator.planner.tls_switch import with_listen
+from etcd_operator.planner.tls_switch import with_tls
 from etcd_operator.planner.view import (
     View,
     version_for_new_pod,
@@ -49,7 +49,7 @@ def next_step(observed: Observed) -> Step:
 
 def decide(observed: Observed) -> Decision:
     """The next safe step, with the reason and message for Events and `status.lastOperation`."""
-    return with_listen(observed, _decide(observed))
+    return with_tls(observed, _decide(observed))
 
 
 def _decide(observed: Observed) -> Decision:

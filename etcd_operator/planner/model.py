@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from etcd_operator.naming import PLAINTEXT, MemberTLS
+
 
 class PvcRetention(StrEnum):
     """`spec.pvcRetentionPolicy.whenScaled`, as in StatefulSets."""
@@ -26,19 +28,6 @@ class PodPhase(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     UNKNOWN = "Unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """The schemes a member pod serves, as its etcd flags say: peers over https or http, clients
-    over https, http or both (both while a cluster switches to TLS, or by `allowPlaintext`)."""
-
-    peer_https: bool = False
-    client_https: bool = False
-    client_http: bool = True
-
-
-PLAINTEXT = Listen()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +54,12 @@ class DesiredSpec:
     client_plaintext: bool = False
 
     @property
-    def listen(self) -> Listen:
+    def member_tls(self) -> MemberTLS:
         """What a member of a cluster that has always had this spec serves."""
-        return Listen(
-            peer_https=self.peer_tls,
-            client_https=self.client_tls,
-            client_http=not self.client_tls or self.client_plaintext,
+        return MemberTLS(
+            peer=self.peer_tls,
+            client=self.client_tls,
+            client_plaintext=self.client_tls and self.client_plaintext,
         )
 
 
@@ -135,7 +124,7 @@ class PodState:
     outdated: bool = False
     # What it serves (from its etcd flags), and whether it holds the peer certificate and trusts
     # the peer CA, so that it can reach members that serve peers over https.
-    listen: Listen = PLAINTEXT
+    tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False
 
 

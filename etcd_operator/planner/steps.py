@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
-from etcd_operator.planner.model import PLAINTEXT, Listen
+from etcd_operator.naming import PLAINTEXT, MemberTLS
 
 
 class ClusterState(StrEnum):
@@ -101,7 +101,7 @@ class Bootstrap:
     members: tuple[str, ...]
     initial_cluster: InitialCluster
     version: str
-    listen: Listen = PLAINTEXT
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ class CreatePod:
     version: str
     claim: str = ""  # "" = the member's default claim name
     member_id: int | None = None
-    listen: Listen = PLAINTEXT
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ class UpgradeMember:
     from_version: str
     to_version: str
     evict: bool = True
-    listen: Listen = PLAINTEXT
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from etcd_operator.naming import url_address
-from etcd_operator.planner.model import EtcdMember, Listen, Observed, PodState
+from etcd_operator.naming import MemberTLS, url_address
+from etcd_operator.planner.model import EtcdMember, Observed, PodState
 from etcd_operator.planner.rollout import restart_in_turn
 from etcd_operator.planner.steps import (
     Bootstrap,
@@ -42,6 +42,10 @@ from etcd_operator.planner.view import View
 
 def with_scheme(url: str, https: bool) -> str:
     return f"{'https' if https else 'http'}://{url_address(url)}"
+
+
+def serves_plaintext_clients(tls: MemberTLS) -> bool:
+    return not tls.client or tls.client_plaintext
 
 
 def _member_pods(o: Observed, but: str | None = None) -> list[PodState]:
@@ -67,7 +71,7 @@ def new_member_peer_url(o: Observed, name: str) -> str:
     return with_scheme(o.expected_peer_urls[name], https)
 
 
-def listen_for(o: Observed, name: str) -> Listen:
+def tls_for(o: Observed, name: str) -> MemberTLS:
     """What a new pod of `name` must serve: peers by its registered URL's scheme (else by what
     its pod served, else as a new member would be added), clients as the spec says, plus
     plaintext while another member pod does not serve TLS to clients yet."""
@@ -75,44 +79,44 @@ def listen_for(o: Observed, name: str) -> Listen:
     registered = _registered(o, name)
     pod = o.pods.get(name)
     if registered is not None:
-        peer_https = registered.peer_https
+        peer = registered.peer_https
     elif pod is not None:
-        peer_https = pod.listen.peer_https
+        peer = pod.tls.peer
     elif o.members is None:
         # Nobody answers and its pod is gone: its URL is unknown. Like the others' is the best
         # guess; a wrong one still joins (etcd falls back to the connections the member opens
         # itself) and is restarted with the right scheme once the member list answers.
-        others = _member_pods(o, but=name)
-        peer_https = spec.peer_tls and all(p.listen.peer_https for p in others)
+        peer = spec.peer_tls and all(p.tls.peer for p in _member_pods(o, but=name))
     else:
-        peer_https = spec.peer_tls and peers_trust_tls(o, but=name)  # a member not added yet
-    pending = any(not p.listen.client_https for p in _member_pods(o, but=name))
-    client_http = not spec.client_tls or spec.client_plaintext or pending
-    return Listen(peer_https=peer_https, client_https=spec.client_tls, client_http=client_http)
+        peer = spec.peer_tls and peers_trust_tls(o, but=name)  # a member not added yet
+    pending = any(not p.tls.client for p in _member_pods(o, but=name))
+    plaintext = spec.client_tls and (spec.client_plaintext or pending)
+    return MemberTLS(peer=peer, client=spec.client_tls, client_plaintext=plaintext)
 
 
-def with_listen(o: Observed, decision: Decision) -> Decision:
+def with_tls(o: Observed, decision: Decision) -> Decision:
     """`decision` with the schemes its new pods serve filled in (the one place they are chosen)."""
     step = decision.step
     match step:
         case Bootstrap():
-            step = Bootstrap(step.members, step.initial_cluster, step.version, o.spec.listen)
+            step = replace(step, tls=o.spec.member_tls)
         case CreatePod() | UpgradeMember():
-            step = replace(step, listen=listen_for(o, step.member))
+            step = replace(step, tls=tls_for(o, step.member))
         case _:
             return decision
     return Decision(step, decision.reason, decision.message)
 
 
 def _serves_wrong_schemes(o: Observed, m: EtcdMember, pod: PodState, name: str) -> bool:
-    want = listen_for(o, name)
+    want = tls_for(o, name)
     peer_switch_due = o.spec.peer_tls and not m.peer_https
     if o.spec.empty_dir and peer_switch_due and peers_trust_tls(o):
         return True  # replaced, it comes back as a new member added over https
-    if pod.listen.peer_https != m.peer_https or pod.listen.client_https < want.client_https:
+    if pod.tls.peer != m.peer_https or (want.client and not pod.tls.client):
         return True
     # Plaintext clients are dropped now only if the peer switch will not restart it anyway.
-    return pod.listen.client_http > want.client_http and not peer_switch_due
+    extra_plaintext = serves_plaintext_clients(pod.tls) and not serves_plaintext_clients(want)
+    return extra_plaintext and not peer_switch_due
 
 
 def restart_wrong_listeners(v: View) -> Decision | None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from etcd_operator.naming import url_address
+from etcd_operator.naming import MemberTLS, url_address
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
     AddLearner,
@@ -24,7 +24,6 @@ from etcd_operator.planner import (
     EtcdMember,
     ExpandVolume,
     InSync,
-    Listen,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -46,7 +45,7 @@ from etcd_operator.planner import (
     is_disruptive,
     quorum,
 )
-from etcd_operator.planner.tls_switch import with_scheme
+from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
 
@@ -80,6 +79,13 @@ def observed_states(draw: st.DrawFn) -> Observed:
     peer_tls = rnd.random() < 0.35
     client_tls = rnd.random() < 0.3
     switching = peer_tls and rnd.random() < 0.7
+    # A calm cluster half way through the switch: only which pods hold the certificate and
+    # which URLs moved to https vary (what the switch's own rules decide on).
+    calm = switching and rnd.random() < 0.3
+    if calm:
+        noise, size, empty_dir, unrecorded, legacy = 0, max(size, 1), False, False, False
+        replicas = size
+
     plaintext = client_tls and rnd.random() < 0.3
     version = rnd.choice(VERSIONS)
     members: list[EtcdMember] = []
@@ -92,7 +98,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         n = name(i)
         in_list = i < size and not rare(2)
         copies = 1 + int(in_list and rare(4))
-        learner_slot = in_list and rnd.random() < 0.1
+        learner_slot = in_list and not calm and rnd.random() < 0.1
         started = True
         slot_id: int | None = None
         slot_https = peer_tls and (not switching or rnd.random() < 0.5)
@@ -127,14 +133,14 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 bootstrap_members=draw(
                     st.sampled_from([(), tuple(name(j) for j in range(max(1, size)))])
                 ),
-                outdated=rnd.random() < 0.15,
+                outdated=not calm and rnd.random() < 0.15,
                 # Mostly what its member's URL and the spec ask for: else a switch is half done.
-                listen=Listen(
-                    peer_https=slot_https if rnd.random() < 0.92 else not slot_https,
-                    client_https=client_tls and rnd.random() < 0.92,
-                    client_http=not client_tls or plaintext or rnd.random() < 0.3,
+                tls=MemberTLS(
+                    peer=slot_https if calm or rnd.random() < 0.97 else not slot_https,
+                    client=(client := client_tls and (calm or rnd.random() < 0.97)),
+                    client_plaintext=client and (plaintext or (not calm and rnd.random() < 0.1)),
                 ),
-                peer_tls=peer_tls and rnd.random() < 0.95,
+                peer_tls=peer_tls and rnd.random() < (0.9 if calm else 0.95),
             )
         leftover = noise == 0 and i >= size and rnd.random() < 0.15
         if empty_dir:
@@ -154,7 +160,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 else 0x998
                 if leftover
                 else draw(st.sampled_from([None, 0x998])),
-                undersized=rnd.random() < 0.1,
+                undersized=not calm and rnd.random() < 0.1,
             )
         if rare(3):
             old = f"{n}-old"
@@ -175,7 +181,11 @@ def observed_states(draw: st.DrawFn) -> Observed:
     upgrades = [v for v in VERSIONS if change_allowed(version, v)]  # never empty
     roll = rnd.random()
     desired_version = (
-        version if roll < 0.45 else rnd.choice(upgrades) if roll < 0.85 else rnd.choice(VERSIONS)
+        version
+        if roll < 0.45 or calm
+        else rnd.choice(upgrades)
+        if roll < 0.85
+        else rnd.choice(VERSIONS)
     )
     voter_ids = [m.id for m in members if not m.is_learner]
     if noise == 0 and voter_ids:
@@ -443,15 +453,20 @@ def check_leadership_only_moves_to_a_healthy_voter(o: Observed, d: Decision) -> 
 def serves_wrong_schemes(o: Observed, m: EtcdMember, p: PodState) -> bool:
     spec = o.spec
     ours = [q for n, q in o.pods.items() if n in SLOTS]
-    all_tls = all(q.listen.client_https for q in ours)
+    all_tls = all(q.tls.client for q in ours)
     registered_https = all(u.startswith("https://") for u in m.peer_urls)
-    if spec.client_tls and not p.listen.client_https:
+    if spec.client_tls and not p.tls.client:
         return True
-    if spec.client_tls and p.listen.client_http and all_tls and not spec.client_plaintext:
+    if (
+        spec.client_tls
+        and serves_plaintext_clients(p.tls)
+        and all_tls
+        and not spec.client_plaintext
+    ):
         return True
     if spec.empty_dir and spec.peer_tls and not registered_https:
         return True
-    return p.listen.peer_https != registered_https
+    return p.tls.peer != registered_https
 
 
 def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: Decision) -> None:
@@ -530,11 +545,11 @@ def check_peers_switch_to_tls_only_when_every_pod_trusts_it(o: Observed, d: Deci
         for m in o.members or ():
             n = slot(m)
             assert n is not None and (pod := o.pods.get(n)) is not None
-            assert pod.listen.peer_https == m.peer_https
+            assert pod.tls.peer == m.peer_https
     if isinstance(step, CreatePod | UpgradeMember):
         registered = [m for m in o.members or () if slot(m) == step.member]
         if len(registered) == 1:
-            assert step.listen.peer_https == registered[0].peer_https
+            assert step.tls.peer == registered[0].peer_https
 
 
 CHECKS = [
@@ -575,7 +590,6 @@ STEP_KINDS = [
     DeletePod,
     DeletePVC,
     UpgradeMember,
-    UpdatePeerURL,
     RecordVolume,
     RetireVolume,
     ExpandVolume,
@@ -609,6 +623,7 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.VOLUME_EXPANSION_UNSUPPORTED,
         Reason.TLS_RESTART,
         Reason.PEERS_WITHOUT_TLS,
+        Reason.UPDATE_PEER_URL,  # the only reason of UpdatePeerURL steps
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:

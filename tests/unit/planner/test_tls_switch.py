@@ -10,17 +10,17 @@ from collections import Counter
 
 import pytest
 
+from etcd_operator.naming import MemberTLS
 from etcd_operator.planner import (
     Degraded,
     InSync,
-    Listen,
     PodState,
     Reason,
     UpdatePeerURL,
     UpgradeMember,
     decide,
 )
-from etcd_operator.planner.tls_switch import listen_for
+from etcd_operator.planner.tls_switch import tls_for
 from unit.support.observed import URLS, cluster, member, mid, name, pod, replace, spec
 from unit.support.world import World
 
@@ -142,7 +142,7 @@ def test_a_pod_serving_another_peer_scheme_than_its_url_is_restarted_with_that_s
     d = decide(o)
     assert isinstance(d.step, UpgradeMember) and d.step.member == name(2)
     assert d.reason is Reason.TLS_RESTART
-    assert d.step.listen.peer_https
+    assert d.step.tls.peer
 
 
 def test_members_are_recognised_by_address_whatever_the_scheme_of_their_url() -> None:
@@ -153,7 +153,7 @@ def test_members_are_recognised_by_address_whatever_the_scheme_of_their_url() ->
 
 def test_new_pods_serve_plaintext_clients_while_another_member_does_not_serve_tls() -> None:
     o = spec(cluster(3), client_tls=True)
-    tls_only = Listen(client_https=True, client_http=False)
-    assert listen_for(o, name(0)) == Listen(client_https=True, client_http=True)
-    done = replace(o, pods={n: PodState(listen=tls_only) for n in o.pods})
-    assert listen_for(done, name(0)) == tls_only
+    tls_only = MemberTLS(client=True)
+    assert tls_for(o, name(0)) == MemberTLS(client=True, client_plaintext=True)
+    done = replace(o, pods={n: PodState(tls=tls_only) for n in o.pods})
+    assert tls_for(done, name(0)) == tls_only

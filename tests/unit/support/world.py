@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import assert_never
 
-from etcd_operator.naming import MAX_REPLICAS, member_name, pvc_name
+from etcd_operator.naming import MAX_REPLICAS, PLAINTEXT, MemberTLS, member_name, pvc_name
 from etcd_operator.planner import (
-    PLAINTEXT,
     AddLearner,
     Bootstrap,
     ClusterRef,
@@ -40,7 +39,6 @@ from etcd_operator.planner import (
     EtcdMember,
     ExpandVolume,
     InSync,
-    Listen,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -62,6 +60,7 @@ from etcd_operator.planner import (
     quorum,
     split_claims,
 )
+from etcd_operator.planner.tls_switch import serves_plaintext_clients
 
 CLUSTER = "demo"
 UID = "uid-1"
@@ -98,7 +97,7 @@ class WPod:
     claim: str = ""
     expect: int | None = None  # the member ID member-init was told the volume holds
     template: int = 0  # the World.template the pod was built from
-    listen: Listen = PLAINTEXT
+    tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False  # holds the peer certificate, trusts the peer CA
 
 
@@ -217,7 +216,7 @@ class World:
             return
         for name in initial:
             mid = self._new_id()
-            https = self.pods[name].listen.peer_https if name in self.pods else self.peer_tls
+            https = self.pods[name].tls.peer if name in self.pods else self.peer_tls
             self.members[mid] = WMember(mid, name, learner=False, started=False, https=https)
         self.formed = True
 
@@ -285,7 +284,7 @@ class World:
                 data_lost=lost,
                 bootstrap_members=pod.boot,
                 outdated=pod.template != self.template,
-                listen=pod.listen,
+                tls=pod.tls,
                 peer_tls=pod.peer_tls,
             )
         current, others = split_claims(
@@ -338,7 +337,7 @@ class World:
 
     def calls_for(self, step: Step) -> list[Callable[[], None]]:
         match step:
-            case Bootstrap(members=names, initial_cluster=ic, version=version, listen=listen):
+            case Bootstrap(members=names, initial_cluster=ic, version=version, tls=tls):
                 if self.bootstrapped or self.formed:
                     raise WorldError("Bootstrap of a cluster that has formed")
                 boot = tuple(n for n, _ in ic.peers)
@@ -346,7 +345,7 @@ class World:
                 for n in names:
                     out += [
                         partial(self._create_pvc, n, pvc_name(n)),
-                        partial(self._create_pod, n, version, boot, pvc_name(n), None, listen),
+                        partial(self._create_pod, n, version, boot, pvc_name(n), None, tls),
                     ]
                 return out
             case CreatePod(
@@ -355,7 +354,7 @@ class World:
                 version=version,
                 claim=claim,
                 member_id=expect,
-                listen=listen,
+                tls=tls,
             ):
                 if ic.state is ClusterState.NEW and self.bootstrapped:
                     raise WorldError(f"CreatePod(new) for {name} after bootstrap")
@@ -363,7 +362,7 @@ class World:
                 claim = claim or pvc_name(name)
                 return [
                     lambda: self._create_pvc(name, claim),
-                    lambda: self._create_pod(name, version, boot, claim, expect, listen),
+                    lambda: self._create_pod(name, version, boot, claim, expect, tls),
                 ]
             case AddLearner(member=name, peer_url=peer_url):
                 return [lambda: self._add_learner(name, peer_url)]
@@ -382,14 +381,14 @@ class World:
             case RetireVolume(claim=claim, member_id=mid):
                 return [lambda: self._retire(claim, mid)]
             case UpgradeMember(
-                member=name, member_id=mid, to_version=version, evict=evict, listen=listen
+                member=name, member_id=mid, to_version=version, evict=evict, tls=tls
             ):
                 pod = self.pods.get(name)
                 claim = pod.claim if pod is not None else pvc_name(name)
                 restart = [lambda: self._restart_for_upgrade(name, evict)]
                 if self.empty_dir:
                     return restart  # a new pod would start empty: the member is replaced
-                return [*restart, lambda: self._create_pod(name, version, (), claim, mid, listen)]
+                return [*restart, lambda: self._create_pod(name, version, (), claim, mid, tls)]
             case UpdatePeerURL(member_id=mid, peer_url=peer_url):
                 return [lambda: self._update_peer_url(mid, peer_url)]
             case ExpandVolume():
@@ -440,7 +439,7 @@ class World:
             if m.https and not all(p.peer_tls for p in pods):
                 raise WorldError(f"{decision}: {m.slot} serves peers over https, not all trust it")
         if not (
-            all(p.listen.client_http for p in pods) or all(p.listen.client_https for p in pods)
+            all(serves_plaintext_clients(p.tls) for p in pods) or all(p.tls.client for p in pods)
         ):
             raise WorldError(f"{decision}: no client scheme reaches every member")
 
@@ -460,14 +459,14 @@ class World:
         boot: tuple[str, ...],
         claim: str,
         expect: int | None,
-        listen: Listen,
+        tls: MemberTLS,
     ) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        if listen.peer_https and not self.peer_tls:
+        if tls.peer and not self.peer_tls:
             raise WorldError(f"{name} would serve peers over https without a certificate")
         member = self.slot_member(name)
-        if member is not None and not member.started and member.https != listen.peer_https:
+        if member is not None and not member.started and member.https != tls.peer:
             raise WorldError(f"{name} would advertise another peer URL than it was added with")
         self.pods[name] = WPod(
             version,
@@ -475,7 +474,7 @@ class World:
             claim=claim,
             expect=expect,
             template=self.template,
-            listen=listen,
+            tls=tls,
             peer_tls=self.peer_tls,
         )
         if self.empty_dir:
@@ -672,6 +671,6 @@ class World:
             peer_tls=self.peer_tls,
             client_tls=self.client_tls,
             client_plaintext=self.client_plaintext,
-        ).listen
-        assert all(p.listen == want for p in self.pods.values()), self.pods
+        ).member_tls
+        assert all(p.tls == want for p in self.pods.values()), self.pods
         assert all(m.https == self.peer_tls for m in self.members.values())
