@@ -46,7 +46,12 @@ from lightkube.resources.rbac_authorization_v1 import (
 from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
-from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN
+from etcd_operator.naming import (
+    CLUSTER_DOMAIN_ENV,
+    DEFAULT_CLUSTER_DOMAIN,
+    OPERATOR_POD_LABELS_ENV,
+    POD_NAMESPACE_ENV,
+)
 from etcd_operator.rbac_reference import rbac_reference
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
@@ -159,10 +164,16 @@ def deployment(
         ],
         env=[
             EnvVar(
-                name="POD_NAMESPACE",
+                name=POD_NAMESPACE_ENV,
                 valueFrom=EnvVarSource(
                     fieldRef=ObjectFieldSelector(fieldPath="metadata.namespace")
                 ),
+            ),
+            # The labels members' NetworkPolicies admit to the client port: the selector's,
+            # which every operator pod of this Deployment carries.
+            EnvVar(
+                name=OPERATOR_POD_LABELS_ENV,
+                value=",".join(f"{k}={v}" for k, v in _SELECTOR.items()),
             ),
             # Member pods run their data-directory check in the operator's own image.
             EnvVar(name="ETCD_OPERATOR_IMAGE", value=IMAGE),

@@ -22,6 +22,10 @@ METRICS_PORT = 2381  # plain HTTP /metrics, /health, /livez, /readyz; stays plai
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 # Where the operator reads another domain from (`etcd-operator run --cluster-domain` sets it).
 CLUSTER_DOMAIN_ENV = "ETCD_OPERATOR_CLUSTER_DOMAIN"
+# Where the operator runs, when in a pod (set by its Deployment): members' NetworkPolicy
+# lets that pod reach the client port.
+POD_NAMESPACE_ENV = "POD_NAMESPACE"
+OPERATOR_POD_LABELS_ENV = "ETCD_OPERATOR_POD_LABELS"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -93,6 +97,10 @@ def pvc_name(member: str) -> str:
 
 
 def pdb_name(cluster: str) -> str:
+    return cluster
+
+
+def network_policy_name(cluster: str) -> str:
     return cluster
 
 

@@ -15,8 +15,10 @@ from etcd_operator.api.cluster import (
     parse_status,
 )
 from etcd_operator.api.cluster_spec import (
+    AuthSpec,
     EtcdClusterSpec,
     EtcdTuning,
+    NetworkPolicySpec,
     PodDisruptionBudgetSpec,
     PodTemplate,
     PvcRetentionPolicy,
@@ -47,6 +49,7 @@ __all__ = [
     "KIND",
     "PLURAL",
     "VERSION",
+    "AuthSpec",
     "ClusterPhase",
     "Condition",
     "ConditionStatus",
@@ -58,6 +61,7 @@ __all__ = [
     "InvalidSpecError",
     "LastOperation",
     "MemberStatus",
+    "NetworkPolicySpec",
     "ObjectMeta",
     "OperationState",
     "PodDisruptionBudgetSpec",

@@ -261,6 +261,76 @@ class PodDisruptionBudgetSpec(ApiModel):
     )
 
 
+# A Secret's name: a DNS-1123 subdomain.
+_SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class AuthSpec(ApiModel):
+    """etcd authentication: user `root` (role `root`) created by the operator, which then
+    calls etcd as root."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(has(oldSelf.enabled) && oldSelf.enabled && has(self.enabled) && self.enabled)"
+                " || (has(self.rootSecretName) == has(oldSelf.rootSecretName) &&"
+                " (!has(self.rootSecretName) || self.rootSecretName == oldSelf.rootSecretName))",
+                "auth.rootSecretName cannot change while auth stays enabled: etcd keeps the"
+                " password root had when auth was enabled; disable auth first",
+            ),
+        )
+    )
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Enforce authentication: once the cluster has formed the operator creates user"
+            " root with the password from rootSecretName, grants it role root and enables"
+            " auth; clients must then authenticate. Setting it back to false disables auth"
+            " (users and roles are kept)."
+        ),
+    )
+    root_secret_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=_SECRET_NAME_PATTERN,
+        description=(
+            "Secret in the cluster's namespace holding root's password under the key"
+            " `password`. Unset: the operator creates `<cluster>-root` with a random"
+            " password, owned by the EtcdCluster."
+        ),
+    )
+
+
+class NetworkPolicySpec(ApiModel):
+    """The NetworkPolicy that limits who reaches the members' ports."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Create and keep a NetworkPolicy selecting the member pods: the peer port only "
+            "from members of this cluster, the client and metrics ports as below. false "
+            "deletes it (the pods are then as open as the namespace's other policies allow)."
+        ),
+    )
+    clients_from: list[FreeForm] | None = Field(
+        default=None,
+        description=(
+            "Who may reach the client port (2379): core/v1 NetworkPolicyPeers "
+            "(podSelector, namespaceSelector, ipBlock). Unset: every pod of the cluster's "
+            "namespace. The operator's own pod is always let in when it runs in one."
+        ),
+    )
+    metrics_from: list[FreeForm] | None = Field(
+        default=None,
+        description=(
+            "Who may reach the metrics port (2381, /metrics and health): NetworkPolicyPeers "
+            "as clientsFrom. Unset: every pod of the cluster's namespace."
+        ),
+    )
+
+
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
@@ -347,9 +417,19 @@ class EtcdClusterSpec(ApiModel):
         description="The quorum-aware PodDisruptionBudget.",
         json_schema_extra=_object_default(),
     )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="The NetworkPolicy guarding the members' ports.",
+        json_schema_extra=_object_default(),
+    )
     tls: TLSSpec = Field(
         default_factory=TLSSpec,
         description="Mutual TLS between members and towards clients.",
+        json_schema_extra=_object_default(),
+    )
+    auth: AuthSpec = Field(
+        default_factory=AuthSpec,
+        description="etcd authentication (user root, its password in a Secret).",
         json_schema_extra=_object_default(),
     )
     paused: bool = Field(

@@ -4,6 +4,7 @@ from etcd_operator.etcd.client import EtcdClient, SnapshotStream
 from etcd_operator.etcd.config import Credentials, EtcdConfig, TLSConfig
 from etcd_operator.etcd.errors import (
     AuthError,
+    AuthNotEnabled,
     BadLeaderTransferee,
     EtcdError,
     EtcdTimeout,
@@ -21,12 +22,15 @@ from etcd_operator.etcd.errors import (
     ProposalDropped,
     ReconfigurationRejected,
     RevisionCompacted,
+    RootUserMissing,
     SnapshotIntegrityError,
     TooManyLearners,
+    UserExists,
 )
 from etcd_operator.etcd.types import (
     Alarm,
     AlarmType,
+    AuthStatus,
     ClusterMembers,
     EndpointHealth,
     HashKV,
@@ -41,6 +45,8 @@ __all__ = [
     "Alarm",
     "AlarmType",
     "AuthError",
+    "AuthNotEnabled",
+    "AuthStatus",
     "BadLeaderTransferee",
     "ClusterMembers",
     "Credentials",
@@ -68,9 +74,11 @@ __all__ = [
     "ProposalDropped",
     "ReconfigurationRejected",
     "RevisionCompacted",
+    "RootUserMissing",
     "SnapshotIntegrityError",
     "SnapshotStream",
     "TLSConfig",
     "TooManyLearners",
+    "UserExists",
     "format_member_id",
 ]

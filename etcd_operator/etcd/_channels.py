@@ -49,7 +49,8 @@ class Connection:
     cluster: Any
     maintenance: Any
     auth: Any
-    metadata: tuple[tuple[str, str], ...] | None = None
+    # The token: a credential too, kept out of reprs.
+    metadata: tuple[tuple[str, str], ...] | None = field(default=None, repr=False)
     auth_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def stub(self, service: str) -> Any:

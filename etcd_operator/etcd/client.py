@@ -39,6 +39,7 @@ from etcd_operator.etcd._channels import Connection, open_connection, resolve, w
 from etcd_operator.etcd.config import EtcdConfig, parse_endpoint
 from etcd_operator.etcd.errors import (
     AuthError,
+    AuthNotEnabled,
     EtcdError,
     EtcdTimeout,
     EtcdUnavailable,
@@ -53,6 +54,7 @@ from etcd_operator.etcd.errors import (
 from etcd_operator.etcd.types import (
     Alarm,
     AlarmType,
+    AuthStatus,
     ClusterMembers,
     EndpointHealth,
     HashKV,
@@ -324,6 +326,37 @@ class EtcdClient:
         """Stream a snapshot of one member's backend; see SnapshotStream."""
         return SnapshotStream(self, endpoint, chunk_timeout or self.config.snapshot_chunk_timeout)
 
+    # ---- authentication ------------------------------------------------------------------
+
+    async def auth_status(self) -> AuthStatus:
+        """Whether etcd enforces authentication: etcd's own record, replicated through raft."""
+        resp = await self._any("auth", "AuthStatus", pb.AuthStatusRequest(), read=True)
+        return AuthStatus(enabled=bool(resp.enabled), revision=int(resp.authRevision))
+
+    async def user_add(self, name: str, password: str) -> None:
+        """Add a user with a password; raises UserExists when etcd already has it."""
+        request = pb.AuthUserAddRequest(name=name, password=password)
+        await self._any("auth", "UserAdd", request, read=False)
+
+    async def user_change_password(self, name: str, password: str) -> None:
+        """Set a user's password (idempotent: the same password again changes nothing)."""
+        request = pb.AuthUserChangePasswordRequest(name=name, password=password)
+        await self._any("auth", "UserChangePassword", request, read=True)
+
+    async def user_grant_role(self, user: str, role: str) -> None:
+        """Grant ``role`` to ``user``; etcd ignores a grant the user already has."""
+        request = pb.AuthUserGrantRoleRequest(user=user, role=role)
+        await self._any("auth", "UserGrantRole", request, read=True)
+
+    async def auth_enable(self) -> None:
+        """Turn authentication on (idempotent). etcd requires user ``root`` with role
+        ``root`` first (RootUserMissing otherwise)."""
+        await self._any("auth", "AuthEnable", pb.AuthEnableRequest(), read=True)
+
+    async def auth_disable(self) -> None:
+        """Turn authentication off (idempotent; needs the root user while it is on)."""
+        await self._any("auth", "AuthDisable", pb.AuthDisableRequest(), read=True)
+
     # ---- KV (tests, demo, health) -------------------------------------------------------
 
     async def put(self, key: bytes | str, value: bytes | str) -> int:
@@ -390,8 +423,38 @@ class EtcdClient:
             if conn.metadata is not None:
                 return
             request = pb.AuthenticateRequest(name=creds.username, password=creds.password)
-            resp = await self._invoke(conn, "auth", "Authenticate", request, None, auth=False)
+            try:
+                try:
+                    resp = await self._invoke(
+                        conn, "auth", "Authenticate", request, None, auth=False
+                    )
+                except NotSupportedForLearner:
+                    resp = await self._authenticate_elsewhere(conn.endpoint, request)
+            except AuthNotEnabled:
+                # Nothing to authenticate against: call without a token until etcd asks for
+                # one (see _unary), so credentials may be configured before auth is enabled.
+                conn.metadata = ()
+                return
             conn.metadata = (("token", str(resp.token)),)
+
+    async def _authenticate_elsewhere(self, learner: str, request: Any) -> Any:
+        """A token for a learner, from another member. A learner refuses Authenticate (it
+        goes through raft) but applies the raft log, tokens included, so a token a voter hands
+        out is valid at the learner too (simple and JWT tokens alike)."""
+        failures: list[EtcdError] = []
+        for endpoint in self.config.endpoints:
+            if endpoint == learner:
+                continue
+            try:
+                conn = await self._connection(endpoint)
+                await wait_ready(conn, self.config.dial_timeout)
+                return await self._invoke(conn, "auth", "Authenticate", request, None, auth=False)
+            except (EtcdUnreachable, NotSupportedForLearner, EtcdUnavailable) as e:
+                failures.append(e)
+        raise NotSupportedForLearner(
+            "no voter to authenticate through for learner: " + "; ".join(str(e) for e in failures),
+            endpoint=learner,
+        )
 
     async def _invoke(
         self,
@@ -442,8 +505,12 @@ class EtcdClient:
         try:
             resp = await self._resend_dropped(conn, service, method, request, deadline)
         except AuthError as e:
-            # Simple tokens expire when idle; get a new one once.
-            if self.config.credentials is None or "invalid auth token" not in e.details:
+            # Get a (new) token once: simple tokens expire when idle, and a connection made
+            # while auth was off has none.
+            tokenless = conn.metadata == ()
+            if self.config.credentials is None or not (
+                tokenless or "invalid auth token" in e.details
+            ):
                 raise
             conn.metadata = None
             conn = await self.connect(endpoint)

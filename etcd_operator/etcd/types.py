@@ -35,6 +35,14 @@ class Member:
 
 
 @dataclass(frozen=True)
+class AuthStatus:
+    """etcd's authentication switch and the revision of its users and roles."""
+
+    enabled: bool
+    revision: int
+
+
+@dataclass(frozen=True)
 class ClusterMembers:
     """The member list as seen by one member (``responder_id``) of cluster ``cluster_id``."""
 

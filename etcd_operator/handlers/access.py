@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from etcd_operator.api import EtcdCluster
-from etcd_operator.etcd import EtcdConfig, TLSConfig
+from etcd_operator.etcd import Credentials, EtcdConfig, TLSConfig
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.naming import MemberTLS, operator_tls_secret_name
 from etcd_operator.resources.secret import decode_data
@@ -29,10 +29,19 @@ class EtcdAccess:
     def usable(self) -> bool:
         return self.problem is None
 
-    def config(self, endpoints: Sequence[str]) -> EtcdConfig:
-        # Short timeouts: a dead member costs one dial timeout, never a hung round.
+    def config(
+        self, endpoints: Sequence[str], credentials: Credentials | None = None
+    ) -> EtcdConfig:
+        # Root's credentials whenever the operator has them, with or without a client
+        # certificate: in etcd a token wins over the certificate's name, so one path works
+        # with client TLS on or off. Short timeouts: a dead member costs one dial timeout,
+        # never a hung round.
         return EtcdConfig(
-            endpoints=tuple(endpoints), tls=self.tls, dial_timeout=1.5, request_timeout=4.0
+            endpoints=tuple(endpoints),
+            tls=self.tls,
+            credentials=credentials,
+            dial_timeout=1.5,
+            request_timeout=4.0,
         )
 
 

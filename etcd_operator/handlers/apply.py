@@ -25,6 +25,7 @@ from etcd_operator.etcd import (
     ReconfigurationRejected,
     TooManyLearners,
 )
+from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
 from etcd_operator.naming import cluster_token, pvc_name
 from etcd_operator.planner import (
@@ -34,6 +35,8 @@ from etcd_operator.planner import (
     CreatePod,
     DeletePod,
     DeletePVC,
+    DisableAuth,
+    EnableAuth,
     ExpandVolume,
     InitialCluster,
     MoveLeader,
@@ -183,6 +186,11 @@ async def _apply(
         case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
             await _patch_claim(kube, cluster, claim, storage=size)
+        case EnableAuth():
+            root = await root_credentials(kube, cluster)
+            await enable_auth(_etcd(world), root)
+        case DisableAuth():
+            await _etcd(world).auth_disable()
         case _:
             assert_never(action)
 

@@ -38,6 +38,7 @@ from etcd_operator.api import (
 from etcd_operator.etcd import EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
+from etcd_operator.handlers.auth import RootSecretUnavailable
 from etcd_operator.handlers.certificates import CertificatesRound, ensure_certificates, wake_by
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
@@ -263,7 +264,7 @@ async def reconcile_once(
         await apply_step(kube, cluster, world, decision.step, cluster_domain=cluster_domain)
     except StepNotReady:
         not_ready = True
-    except (EtcdError, ApiError, ForeignClaim) as e:
+    except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
     log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
     await _write_status(

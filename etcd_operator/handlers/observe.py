@@ -21,11 +21,21 @@ from lightkube.resources.storage_v1 import StorageClass
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
 from etcd_operator.api.quantity import parse_quantity
-from etcd_operator.etcd import ClusterMembers, EndpointHealth, EtcdClient, EtcdConfig, EtcdError
+from etcd_operator.etcd import (
+    AuthError,
+    ClusterMembers,
+    Credentials,
+    EndpointHealth,
+    EtcdClient,
+    EtcdConfig,
+    EtcdError,
+)
 from etcd_operator.handlers.access import EtcdAccess
+from etcd_operator.handlers.auth import RootAccess, read_root
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import PLAINTEXT, client_url, initial_cluster, member_names, url_address
 from etcd_operator.planner import (
+    AuthState,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
@@ -78,9 +88,9 @@ class World:
     etcd: EtcdClient | None = None
 
 
-def etcd_config(endpoints: Sequence[str]) -> EtcdConfig:
+def etcd_config(endpoints: Sequence[str], credentials: Credentials | None = None) -> EtcdConfig:
     """A plaintext cluster's configuration (timeouts as every cluster's: `EtcdAccess`)."""
-    return EtcdAccess(PLAINTEXT).config(endpoints)
+    return EtcdAccess(PLAINTEXT).config(endpoints, credentials)
 
 
 class EtcdSession:
@@ -107,7 +117,8 @@ class EtcdSession:
         config: EtcdConfig | None = None,
     ) -> EtcdClient:
         """The client for these endpoints, one per member pod (with the pods' uids);
-        `config`: how to connect (default: plaintext)."""
+        `config`: how to connect, TLS and credentials included (default: plaintext). A new
+        config (renewed certificates, root's credentials) replaces the client."""
         pods = tuple(zip(endpoints, pod_uids, strict=True))
         config = config or etcd_config(endpoints)
         if self._client is None or pods != self._pods or config != self._config:
@@ -150,13 +161,25 @@ async def observe(
     claims = [_claim(c, cluster.spec.storage.size) for c in raw_claims]
     current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
     client: EtcdClient | None = None
+    # Root's password is read while auth is wanted, or once etcd says it enforces auth (root is
+    # needed to turn it off, and to see anything at all).
+    root = await read_root(kube, cluster) if cluster.spec.auth.enabled else None
+    seen = _EtcdView(None, {}, None, None)
     if pods and access.usable:
         names = sorted(pods)
         tls = access.member_tls
         endpoints = [client_url(n, cluster.name, ns, domain, tls=tls) for n in names]
         uids = [(p.metadata.uid if (p := pods[n]).metadata else None) or "" for n in names]
-        client = await etcd.client(endpoints, uids, access.config(endpoints))
-    members, health = await _observe_etcd(client, cluster, domain, access)
+        credentials = root.credentials if root else None
+        client = await etcd.client(endpoints, uids, access.config(endpoints, credentials))
+        seen = await _observe_etcd(client, cluster, domain, access)
+        if seen.auth_enabled and root is None:
+            root = await read_root(kube, cluster)
+            if root.credentials is not None:
+                config = access.config(endpoints, root.credentials)
+                client = await etcd.client(endpoints, uids, config)
+                seen = await _observe_etcd(client, cluster, domain, access)
+    members, health = seen.members, seen.health
     small = {p.claim for p in current_claims.values() if p.undersized}
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
@@ -195,19 +218,42 @@ async def observe(
         now=datetime.now(UTC),
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
+        auth=_auth_state(cluster, root, seen),
     )
     return World(observed, pods, members, health, client)
 
 
+@dataclass(frozen=True)
+class _EtcdView:
+    members: ClusterMembers | None
+    health: dict[int, EndpointHealth]
+    # etcd's record of whether it enforces auth (a refusal counts: only then does it refuse).
+    auth_enabled: bool | None
+    refused: str | None  # etcd's refusal of the client's credentials (or of none)
+
+
+def _auth_state(cluster: EtcdCluster, root: RootAccess | None, seen: _EtcdView) -> AuthState:
+    problem = root.problem if root is not None else None
+    if root is not None and root.creatable and seen.auth_enabled is False:
+        problem = None  # the EnableAuth step creates the generated Secret
+    return AuthState(
+        wanted=cluster.spec.auth.enabled,
+        enabled=seen.auth_enabled,
+        secret=root.secret if root is not None else "",
+        secret_problem=problem,
+        rejected=seen.refused if root is not None and root.credentials is not None else None,
+    )
+
+
 async def _observe_etcd(
-    etcd: EtcdClient | None, cluster: EtcdCluster, domain: str, access: EtcdAccess
-) -> tuple[ClusterMembers | None, dict[int, EndpointHealth]]:
-    if etcd is None:
-        return None, {}
+    etcd: EtcdClient, cluster: EtcdCluster, domain: str, access: EtcdAccess
+) -> _EtcdView:
     try:
         members = await etcd.member_list()
+    except AuthError as e:
+        return _EtcdView(None, {}, True, e.details)
     except EtcdError:
-        return None, {}
+        return _EtcdView(None, {}, None, None)
     by_peer = {
         url_address(url): client_url(
             name, cluster.name, cluster.namespace, domain, tls=access.member_tls
@@ -225,7 +271,14 @@ async def _observe_etcd(
         if url is not None:
             targets[m.id] = url
     results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
-    return members, dict(zip(targets, results, strict=True))
+    health = dict(zip(targets, results, strict=True))
+    try:
+        enabled: bool | None = (await etcd.auth_status()).enabled
+    except AuthError:
+        enabled = True
+    except EtcdError:
+        enabled = None
+    return _EtcdView(members, health, enabled, None)
 
 
 def _health(h: EndpointHealth) -> MemberHealth:

@@ -6,6 +6,7 @@ returned step and writes status. All safety rules live here; see docs/planner.md
 
 from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
+    AuthState,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
@@ -26,7 +27,9 @@ from etcd_operator.planner.steps import (
     Degraded,
     DeletePod,
     DeletePVC,
+    DisableAuth,
     Done,
+    EnableAuth,
     ExpandVolume,
     InitialCluster,
     InSync,
@@ -54,6 +57,7 @@ __all__ = [
     "CATCH_UP_MAX_LAG",
     "Action",
     "AddLearner",
+    "AuthState",
     "Bootstrap",
     "ClusterRef",
     "ClusterState",
@@ -63,7 +67,9 @@ __all__ = [
     "DeletePVC",
     "DeletePod",
     "DesiredSpec",
+    "DisableAuth",
     "Done",
+    "EnableAuth",
     "EtcdMember",
     "ExpandVolume",
     "InSync",

@@ -11,6 +11,7 @@ from etcd_operator.naming import (
     member_names,
     ordinal_of,
 )
+from etcd_operator.planner.auth import auth_unusable
 from etcd_operator.planner.model import Observed
 from etcd_operator.planner.running import decide_running, repair_failed_rollout
 from etcd_operator.planner.steps import (
@@ -58,7 +59,7 @@ def _decide(observed: Observed) -> Decision:
         return Decision(Done(), Reason.DELETING, "the cluster is being deleted")
     if spec.paused:
         return Decision(Paused(), Reason.PAUSED, "reconciliation is paused")
-    invalid = _validate(observed)
+    invalid = _validate(observed) or auth_unusable(observed)
     if invalid is not None:
         return invalid
     if not formed(observed):

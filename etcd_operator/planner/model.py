@@ -148,6 +148,22 @@ class PvcState:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthState:
+    """etcd authentication: what the spec asks and what etcd and the root Secret say."""
+
+    wanted: bool = False  # spec.auth.enabled
+    # etcd's own record (AuthStatus, or its refusal of a call, which only an etcd enforcing auth
+    # makes); None when no member answered either way.
+    enabled: bool | None = None
+    secret: str = ""  # the Secret holding root's password, named in messages
+    # Why root's password cannot be read (the Secret or its `password` key is missing); None
+    # when it was read, need not be, or is the operator's to create (the generated Secret).
+    secret_problem: str | None = None
+    # etcd refused root's password from the Secret; None otherwise.
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -178,3 +194,4 @@ class Observed:
     # Whether the StorageClass of undersized claims allows expansion (`allowVolumeExpansion`);
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
+    auth: AuthState = field(default_factory=AuthState)

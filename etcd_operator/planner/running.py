@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
+from etcd_operator.planner.auth import auth_change
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.rollout import (
     expand_volumes,
@@ -98,6 +99,7 @@ def decide_running(v: View) -> Decision:
         or _learner_in_flight(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
+        or auth_change(v)
         or _scale(v)
         or _upgrade(v)
         or roll_outdated(v)

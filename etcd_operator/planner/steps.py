@@ -60,6 +60,8 @@ class Reason(StrEnum):
     TLS_RESTART = "TLSRestart"
     REPLACE_MEMBER = "ReplaceMember"
     EXPAND_VOLUME = "ExpandVolume"
+    ENABLE_AUTH = "EnableAuth"
+    DISABLE_AUTH = "DisableAuth"
     # waiting: nothing to do but observe again soon
     BOOTSTRAPPING = "Bootstrapping"
     POD_TERMINATING = "PodTerminating"
@@ -86,6 +88,8 @@ class Reason(StrEnum):
     UPGRADE_STALLED = "UpgradeStalled"
     RESTART_WOULD_LOSE_DATA = "RestartWouldLoseData"
     VOLUME_EXPANSION_UNSUPPORTED = "VolumeExpansionUnsupported"
+    AUTH_SECRET_INVALID = "AuthSecretInvalid"
+    AUTH_REJECTED = "AuthRejected"
     INVALID_SPEC = "InvalidSpec"
     INVALID_OBSERVATION = "InvalidObservation"
     # steady states
@@ -224,6 +228,20 @@ class ExpandVolume:
 
 
 @dataclass(frozen=True, slots=True)
+class EnableAuth:
+    """Give user `root` (role `root`) the root Secret's password, then enable authentication.
+
+    Each call is idempotent, and etcd's auth status says whether the last one happened, so a
+    step cut short is simply taken again. The password is never part of the step: the shell
+    reads it from the Secret (creating the generated one first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DisableAuth:
+    """Disable authentication (users and roles stay in etcd)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MarkBootstrapped:
     """The cluster has formed: status records its cluster ID (`status.clusterID`), and from then
     on `Observed.bootstrapped` is true and the cluster is never bootstrapped again."""
@@ -272,6 +290,8 @@ Action = (
     | RecordVolume
     | RetireVolume
     | ExpandVolume
+    | EnableAuth
+    | DisableAuth
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -316,6 +336,8 @@ def action_of(step: Step) -> Action | None:
             | RecordVolume()
             | RetireVolume()
             | ExpandVolume()
+            | EnableAuth()
+            | DisableAuth()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -350,6 +372,8 @@ def is_disruptive(step: Step) -> bool:
             | RecordVolume()
             | RetireVolume()
             | ExpandVolume()
+            | EnableAuth()
+            | DisableAuth()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

@@ -10,11 +10,19 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import rbac
+from etcd_operator.etcd import EtcdUnavailable
 from etcd_operator.handlers import apply, etcdcluster
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.manifests import cluster_role
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
-from etcd_operator.planner import DeletePod, DeletePVC, ExpandVolume, UpgradeMember
+from etcd_operator.planner import (
+    DeletePod,
+    DeletePVC,
+    DisableAuth,
+    EnableAuth,
+    ExpandVolume,
+    UpgradeMember,
+)
 from unit.support.clusters import make_cluster
 from unit.support.kube import RecordingClient
 
@@ -52,6 +60,7 @@ def test_nothing_unused_is_granted() -> None:
 
 
 def test_secrets_are_read_by_name_never_listed_or_watched() -> None:
+    # Certificates and the root password, by name; certificates are renewed in place.
     verbs = {v for _, res, v in _granted() if res == "secrets"}
     assert verbs == {"get", "create", "patch"}
 
@@ -60,7 +69,7 @@ async def test_every_api_call_of_a_reconcile_round_is_declared(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(etcdcluster.kopf, "event", lambda *a, **k: None)
-    kube = RecordingClient(_body(replicas=3))
+    kube = RecordingClient(_body(replicas=3, auth={"enabled": True}))
     loop = etcdcluster.ClusterLoop()
     await etcdcluster.reconcile_once(
         kube,  # type: ignore[arg-type]
@@ -70,6 +79,7 @@ async def test_every_api_call_of_a_reconcile_round_is_declared(
         cluster_domain=DEFAULT_CLUSTER_DOMAIN,
     )
     assert ("", "pods", "create") in kube.calls  # the round bootstrapped the cluster
+    assert ("", "secrets", "get") in kube.calls  # and read root's password (auth wanted)
     assert kube.calls <= _granted(), kube.calls - _granted()
 
 
@@ -101,6 +111,16 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
             step,
             cluster_domain=DEFAULT_CLUSTER_DOMAIN,
         )
+    for step in (EnableAuth(), DisableAuth()):
+        # No etcd client in this world: the Secret is read (and generated) before etcd is asked.
+        with pytest.raises(EtcdUnavailable):
+            await apply.apply_step(
+                kube,  # type: ignore[arg-type]
+                cluster,
+                world,
+                step,
+                cluster_domain=DEFAULT_CLUSTER_DOMAIN,
+            )
     body = _body(pvcRetentionPolicy={"whenDeleted": "Delete"})
     await etcdcluster.cluster_deleted(body=body, name="demo", namespace="ns", memo=_Memo(kube))
     assert {
@@ -108,6 +128,8 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
         ("", "pods/eviction", "create"),
         ("", "persistentvolumeclaims", "delete"),
         ("", "persistentvolumeclaims", "patch"),
+        ("", "secrets", "get"),
+        ("", "secrets", "create"),
     } <= kube.calls
     assert kube.calls <= _granted(), kube.calls - _granted()
 

@@ -4,6 +4,7 @@ talk to etcd, a scratch namespace."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import time
 import uuid
@@ -16,7 +17,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod, Secret
 
-from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError, TLSConfig
+from etcd_operator.etcd import Credentials, EtcdClient, EtcdConfig, EtcdError, TLSConfig
 from etcd_operator.kube import EtcdClusterResource
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -131,11 +132,31 @@ async def client_tls(
     return TLSConfig(ca_cert=material.ca, client_cert=material.cert, client_key=material.key)
 
 
-def etcd_client(endpoints: tuple[str, ...], tls: TLSConfig | None = None) -> EtcdClient:
-    """A client of these endpoints; `tls` (see `client_tls`) for https ones."""
+def etcd_client(
+    endpoints: tuple[str, ...],
+    tls: TLSConfig | None = None,
+    credentials: Credentials | None = None,
+) -> EtcdClient:
+    """A client of a cluster's members; `tls` (see `client_tls`) for https ones,
+    `credentials` (e.g. `root_credentials`) with auth on."""
     return EtcdClient(
-        EtcdConfig(endpoints=endpoints, tls=tls, dial_timeout=2.0, request_timeout=5.0)
+        EtcdConfig(
+            endpoints=endpoints,
+            tls=tls,
+            credentials=credentials,
+            dial_timeout=2.0,
+            request_timeout=5.0,
+        )
     )
+
+
+async def root_credentials(
+    kube: AsyncClient, namespace: str, name: str, secret: str | None = None
+) -> Credentials:
+    """Root's credentials from the cluster's root Secret (`secret`, default `<name>-root`)."""
+    found = await kube.get(Secret, secret or f"{name}-root", namespace=namespace)
+    encoded = (found.data or {})["password"]
+    return Credentials("root", base64.b64decode(encoded).decode())
 
 
 async def member_pods(kube: AsyncClient, namespace: str, name: str) -> list[Pod]:

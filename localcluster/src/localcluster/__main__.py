@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from localcluster import cluster
+from localcluster import cluster, hosttools
 from localcluster.build import ensure_binaries
 from localcluster.config import StateDir
 
@@ -13,7 +13,7 @@ from localcluster.config import StateDir
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build (or find cached) control-plane and etcd binaries")
+    sub.add_parser("build", help="build (or find cached) the binaries; install nft if missing")
     up = sub.add_parser("up", help="start the cluster (idempotent); prints the kubeconfig path")
     up.add_argument("--nodes", type=int, default=1, help="number of node agents (default 1)")
     sub.add_parser("status", help="show processes, API readiness and nodes; exit 1 if unhealthy")
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "build":
         binaries = ensure_binaries(progress=True)
+        hosttools.ensure_nft()  # NetworkPolicy enforcement on the node
         print(binaries.kube_apiserver.parent)
         for etcd in binaries.etcd_versions.values():
             print(etcd.etcd.parent)

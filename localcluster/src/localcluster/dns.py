@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import AsyncClient, KubeConfig
-from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.core_v1 import Namespace, Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
+from lightkube.resources.networking_v1 import NetworkPolicy
 
-from localcluster import config, hostsfile, locks, network
+from localcluster import config, hostsfile, locks, netpolicy, network
 from localcluster.config import StateDir
 from localcluster.paths import PodRecord, all_nodes, dns_writer_lock
 from localcluster.proxy import ServiceProxy
@@ -186,7 +187,13 @@ async def run(state: StateDir, interval: float) -> None:
             pods = [p.to_dict() async for p in client.list(Pod, namespace="*")]
             services = [s.to_dict() async for s in client.list(Service, namespace="*")]
             slices = [e.to_dict() async for e in client.list(EndpointSlice, namespace="*")]
-            await proxy.sync(services, slices)
+            policies = [n.to_dict() async for n in client.list(NetworkPolicy, namespace="*")]
+            namespaces = {
+                n.metadata.name: dict(n.metadata.labels or {})
+                async for n in client.list(Namespace)
+                if n.metadata and n.metadata.name
+            }
+            await proxy.sync(services, slices, netpolicy.Cluster(pods, policies, namespaces))
             await asyncio.to_thread(sync_once, state, pods, services)
         except Exception as e:  # keep serving the last good records
             log.warning("dns sync failed: %s", e)

@@ -16,7 +16,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from localcluster import config, hostsfile
+from localcluster import config, hostsfile, hosttools
 from localcluster.config import StateDir
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,10 @@ def link_exists(name: str) -> bool:
 
 
 def setup(state: StateDir) -> None:
-    """Create the bridge with the gateway address and enable forwarding (idempotent)."""
+    """Create the bridge with the gateway address and enable forwarding (idempotent); make
+    sure the node agents will find `nft` to enforce NetworkPolicies."""
     state.root.mkdir(parents=True, exist_ok=True)
+    hosttools.ensure_nft()
     ensure_bridge()
     saved = state.root / "ip_forward.orig"
     if not saved.exists():

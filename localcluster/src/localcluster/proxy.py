@@ -4,18 +4,24 @@ Each Service ClusterIP is added as a /32 address on the pod bridge, so the host 
 every pod (whose default route is the host) reach it; a TCP listener per service port
 forwards each connection to one ready endpoint from the Service's EndpointSlices,
 round-robin, trying the next endpoint when one refuses. TCP only.
+
+NetworkPolicies hold here too: the proxy connects from the host, so the endpoint's own
+rules (node/netpol.py) would see the node's address and let it in; instead each connection
+goes only to endpoints whose ingress rules admit the client's address (netpolicy.Cluster).
+A refused client is accepted and closed at once, not left to time out as behind kube-proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import itertools
 import logging
 import subprocess
 from typing import Any
 
-from localcluster import config, network
+from localcluster import config, netpolicy, network
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -60,9 +66,13 @@ class ServiceProxy:
         self.addresses: set[str] = set()
         self._turn = itertools.count()
         self._bridge: int | None = None
+        self.cluster: netpolicy.Cluster | None = None
 
-    async def sync(self, services: list[Obj], slices: list[Obj]) -> None:
+    async def sync(
+        self, services: list[Obj], slices: list[Obj], cluster: netpolicy.Cluster | None = None
+    ) -> None:
         self.backends = backends_by_port(services, slices)
+        self.cluster = cluster
         for key in [k for k in self.servers if k not in self.backends]:
             self.servers.pop(key).close()
         bridge = network.bridge_ifindex()
@@ -88,6 +98,10 @@ class ServiceProxy:
         self, key: Key, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter
     ) -> None:
         targets = list(self.backends.get(key, []))
+        peer = client_w.get_extra_info("peername")
+        if self.cluster is not None and peer:
+            source, cluster = str(peer[0]), self.cluster
+            targets = [t for t in targets if _is_node(source) or cluster.admits(source, *t)]
         start = next(self._turn)
         for i in range(len(targets)):
             host, port = targets[(start + i) % len(targets)]
@@ -116,6 +130,15 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except OSError:
         # One side went away: drop the other too, as a TCP proxy would.
         writer.close()
+
+
+_POD_NETWORK = ipaddress.ip_network(config.POD_CIDR)
+
+
+def _is_node(source: str) -> bool:
+    """Connections from the host come from the gateway or a ClusterIP, never a pod address."""
+    address = ipaddress.ip_address(source)
+    return source == config.GATEWAY_IP or address not in _POD_NETWORK
 
 
 def _address(op: str, ip: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from localcluster import proxy
+import pytest
+
+from localcluster import netpolicy, proxy
 
 
 def slice_(ready: dict[str, bool | None]) -> dict[str, Any]:
@@ -54,3 +56,50 @@ def test_forward_pipes_both_directions_and_skips_refusing_endpoints() -> None:
         return data
 
     assert asyncio.run(scenario()) == b"echo:hello"
+
+
+def test_only_endpoints_whose_policies_admit_the_client_get_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    endpoint = {
+        "metadata": {"namespace": "a", "name": "etcd", "labels": {"app": "etcd"}},
+        "spec": {},
+        "status": {"phase": "Running", "podIP": "10.213.0.10"},
+    }
+    only_peers = {
+        "metadata": {"namespace": "a", "name": "p"},
+        "spec": {
+            "podSelector": {},
+            "ingress": [{"from": [{"ipBlock": {"cidr": "10.213.0.11/32"}}]}],
+        },
+    }
+    cluster = netpolicy.Cluster([endpoint], [only_peers], {})
+
+    async def scenario() -> list[tuple[str, int]]:
+        p = proxy.ServiceProxy()
+        p.cluster = cluster
+        p.backends = {("10.214.0.9", 80): [("10.213.0.10", 2379)]}
+        seen: list[tuple[str, int]] = []
+
+        async def record(host: str, port: int) -> Any:
+            seen.append((host, port))
+            raise OSError("test: no real endpoint")
+
+        class Writer:
+            def __init__(self, peer: str) -> None:
+                self.peer = peer
+
+            def get_extra_info(self, name: str) -> Any:
+                return (self.peer, 40000) if name == "peername" else None
+
+            def close(self) -> None:
+                pass
+
+        monkeypatch.setattr(proxy.asyncio, "open_connection", record)
+        for client in ("10.213.0.12", "10.213.0.11", "10.214.0.9"):
+            writer: Any = Writer(client)
+            await p._forward(("10.214.0.9", 80), asyncio.StreamReader(), writer)
+        return seen
+
+    # Refused for .12; admitted for .11 (the block) and for the host (a ClusterIP source).
+    assert asyncio.run(scenario()) == [("10.213.0.10", 2379), ("10.213.0.10", 2379)]

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Service
+from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from etcd_operator.kube import EtcdClusterResource
@@ -27,6 +28,7 @@ async def _versions(kube: AsyncClient, ns: str, name: str) -> dict[str, str | No
         (Service, name),
         (Service, f"{name}-client"),
         (PodDisruptionBudget, name),
+        (NetworkPolicy, name),
     ):
         obj = await kube.get(kind, obj_name, namespace=ns)
         found[f"{kind.__name__}/{obj_name}"] = (

@@ -69,7 +69,7 @@ async def test_the_operator_acts_as_its_service_account_within_the_deploy_rbac(
         # Inside deploy/'s ClusterRole: EtcdClusters and Pods everywhere.
         assert not await _forbidden(_listed(client.list(EtcdClusterResource, namespace=ALL_NS)))
         assert not await _forbidden(_listed(client.list(Pod, namespace="kube-system")))
-        # Outside it: Nodes, and listing Secrets (TLS reads the ones it needs by name).
+        # Outside it: Nodes, and listing Secrets (TLS and auth read theirs by name).
         assert await _forbidden(_listed(client.list(Node)))
         assert await _forbidden(_listed(client.list(Secret, namespace="kube-system")))
     finally:

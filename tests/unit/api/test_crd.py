@@ -130,8 +130,12 @@ def test_free_form_fields_preserve_unknown_fields_and_nothing_else_does() -> Non
     template = schema["properties"]["spec"]["properties"]["podTemplate"]["properties"]
     assert template["affinity"]["x-kubernetes-preserve-unknown-fields"] is True
     assert template["tolerations"]["items"]["x-kubernetes-preserve-unknown-fields"] is True
+    policy = schema["properties"]["spec"]["properties"]["networkPolicy"]["properties"]
+    for peers in ("clientsFrom", "metricsFrom"):
+        assert policy[peers]["items"]["x-kubernetes-preserve-unknown-fields"] is True
     preserving = [n for n in _walk(schema) if n.get("x-kubernetes-preserve-unknown-fields")]
-    assert len(preserving) == 3  # affinity, tolerations[], topologySpreadConstraints[]
+    # affinity, tolerations[], topologySpreadConstraints[], clientsFrom[], metricsFrom[]
+    assert len(preserving) == 5
 
 
 def test_status_lists_are_maps_keyed_like_kubernetes_lists() -> None:

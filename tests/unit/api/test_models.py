@@ -78,6 +78,17 @@ def test_spec_accepts_camel_case_wire_names() -> None:
     assert spec.pod_disruption_budget.enabled is False
 
 
+def test_the_network_policy_is_on_by_default_with_namespace_wide_clients() -> None:
+    spec = parse_spec({})
+    assert spec.network_policy.enabled is True
+    assert spec.network_policy.clients_from is None
+    assert spec.network_policy.metrics_from is None
+    peers = [{"namespaceSelector": {"matchLabels": {"team": "apps"}}}]
+    spec = parse_spec({"networkPolicy": {"clientsFrom": peers, "metricsFrom": []}})
+    assert spec.network_policy.clients_from == peers
+    assert spec.network_policy.metrics_from == []
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

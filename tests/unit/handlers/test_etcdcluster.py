@@ -8,6 +8,7 @@ import pytest
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import Status
 from lightkube.resources.core_v1 import Pod, Service
+from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from etcd_operator import pacing
@@ -103,6 +104,7 @@ async def test_objects_in_sync_are_not_applied_and_a_changed_one_is() -> None:
         listed={
             Service: [o for o in live if isinstance(o, Service)],
             PodDisruptionBudget: [o for o in live if isinstance(o, PodDisruptionBudget)],
+            NetworkPolicy: [o for o in live if isinstance(o, NetworkPolicy)],
         },
     )
     assert await sync_cluster_objects(kube, cluster, 3) is None  # type: ignore[arg-type]
@@ -115,7 +117,48 @@ async def test_a_failed_apply_leaves_the_other_objects_applied() -> None:
     kube = RecordingClient({}, fail_apply=_forbidden)
     error = await sync_cluster_objects(kube, make_cluster(), 3)  # type: ignore[arg-type]
     assert error is not None and error.count("services is forbidden") == 2
-    assert [type(obj).__name__ for _, obj in kube.written] == ["PodDisruptionBudget"]
+    assert [type(obj).__name__ for _, obj in kube.written] == [
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ]
+
+
+async def test_a_disabled_network_policy_is_deleted_once_and_not_applied() -> None:
+    enabled = desired_objects(make_cluster(), 3)
+    policy = next(o for o in enabled if isinstance(o, NetworkPolicy))
+    cluster = make_cluster(networkPolicy={"enabled": False})
+    kube = RecordingClient({}, listed={NetworkPolicy: [policy]})
+    assert await sync_cluster_objects(kube, cluster, 3) is None  # type: ignore[arg-type]
+    assert ("delete", (NetworkPolicy, "demo")) in kube.written
+    assert not any(isinstance(obj, NetworkPolicy) for verb, obj in kube.written if verb != "delete")
+    gone = RecordingClient({})
+    assert await sync_cluster_objects(gone, cluster, 3) is None  # type: ignore[arg-type]
+    assert not any(verb == "delete" for verb, _ in gone.written)
+
+
+async def test_a_bad_peer_is_reported_and_the_other_objects_still_apply() -> None:
+    cluster = make_cluster(networkPolicy={"clientsFrom": [{"podSelectr": {}}]})
+    kube = RecordingClient({})
+    error = await sync_cluster_objects(kube, cluster, 3)  # type: ignore[arg-type]
+    assert error is not None and "clientsFrom[0]: unknown field(s) podSelectr" in error
+    assert [type(obj).__name__ for _, obj in kube.written] == [
+        "Service",
+        "Service",
+        "PodDisruptionBudget",
+    ]
+
+
+async def test_the_operator_pod_from_its_env_is_let_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "ops")
+    monkeypatch.setenv("ETCD_OPERATOR_POD_LABELS", "app=op, tier=ctl")
+    kube = RecordingClient({})
+    assert await sync_cluster_objects(kube, make_cluster(), 3) is None  # type: ignore[arg-type]
+    policy = next(o for _, o in kube.written if isinstance(o, NetworkPolicy)).to_dict()
+    client_rule = policy["spec"]["ingress"][1]
+    assert client_rule["from"][-1] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
+        "podSelector": {"matchLabels": {"app": "op", "tier": "ctl"}},
+    }
 
 
 async def test_a_new_generation_or_a_deletion_wakes_the_loop_but_a_status_write_does_not() -> None:

@@ -11,6 +11,7 @@ from etcd_operator.naming import MemberTLS, url_address
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
     AddLearner,
+    AuthState,
     Bootstrap,
     ClusterRef,
     ClusterState,
@@ -20,7 +21,9 @@ from etcd_operator.planner import (
     DeletePod,
     DeletePVC,
     DesiredSpec,
+    DisableAuth,
     Done,
+    EnableAuth,
     EtcdMember,
     ExpandVolume,
     InSync,
@@ -188,6 +191,16 @@ def observed_states(draw: st.DrawFn) -> Observed:
         else rnd.choice(VERSIONS)
     )
     voter_ids = [m.id for m in members if not m.is_learner]
+    # Drawn last so that the worlds above stay what they were before auth existed.
+    wanted = rnd.random() < 0.3
+    enabled = None if rare(2) else wanted if rnd.random() < 0.8 else not wanted
+    auth = AuthState(
+        wanted=wanted,
+        enabled=enabled,
+        secret="etcd-root",
+        secret_problem="Secret ns/etcd-root does not exist" if rare(2) else None,
+        rejected="authentication failed" if enabled and rare(2) else None,
+    )
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
@@ -216,6 +229,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         status_version=version if not rare(2) else draw(st.sampled_from([None, *VERSIONS])),
         other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
+        auth=auth,
     )
 
 
@@ -552,6 +566,22 @@ def check_peers_switch_to_tls_only_when_every_pod_trusts_it(o: Observed, d: Deci
             assert step.tls.peer == registered[0].peer_https
 
 
+def check_auth_changes_only_in_a_calm_cluster_with_root_usable(o: Observed, d: Decision) -> None:
+    auth = o.auth
+    if isinstance(d.step, EnableAuth | DisableAuth):
+        assert auth.enabled is not None and auth.enabled != auth.wanted
+        assert isinstance(d.step, EnableAuth) == auth.wanted
+        assert auth.rejected is None
+        assert isinstance(d.step, DisableAuth) or auth.secret_problem is None
+        members = o.members or ()
+        assert members and all(not m.is_learner and healthy(o, m) for m in members)
+    blind = auth.enabled and (auth.secret_problem is not None or auth.rejected is not None)
+    if blind and not (o.spec.deleting or o.spec.paused):
+        # etcd enforces auth and root cannot get in: nothing is judged, nothing is done.
+        assert isinstance(d.step, Degraded)
+        assert d.reason in (Reason.AUTH_SECRET_INVALID, Reason.AUTH_REJECTED)
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -569,6 +599,7 @@ CHECKS = [
     check_upgrades_restart_one_follower_without_losing_quorum,
     check_volumes_grow_only_where_the_class_allows_it,
     check_peers_switch_to_tls_only_when_every_pod_trusts_it,
+    check_auth_changes_only_in_a_calm_cluster_with_root_usable,
 ]
 
 
@@ -593,6 +624,8 @@ STEP_KINDS = [
     RecordVolume,
     RetireVolume,
     ExpandVolume,
+    EnableAuth,
+    DisableAuth,
     MarkBootstrapped,
     Wait,
     Degraded,

@@ -72,8 +72,8 @@ class RecordingClient:
     async def create(self, obj: Any, **_: Any) -> None:
         self._record(type(obj), "create")  # a subresource (pods/eviction) knows its own name
         self.written.append(("create", obj))
-        if isinstance(obj, Secret):
-            self.secrets[obj.metadata.name] = obj  # type: ignore[union-attr,index]
+        if isinstance(obj, Secret) and obj.metadata and obj.metadata.name:
+            self.secrets[obj.metadata.name] = obj
 
     async def delete(self, kind: Any, name: str, **_: Any) -> None:
         self._record(kind, "delete")

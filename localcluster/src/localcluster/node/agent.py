@@ -17,6 +17,7 @@ from localcluster.node import container, ipam, kubeletapi
 from localcluster.node.context import NodeContext
 from localcluster.node.heartbeat import Heartbeat
 from localcluster.node.kube import Kube
+from localcluster.node.netpol import NetworkPolicies, Target
 from localcluster.node.pod import PodWorker
 from localcluster.paths import NodePaths
 
@@ -45,11 +46,13 @@ class Agent:
         self.heartbeat = Heartbeat(self.kube, self.paths, cpu, max_pods, kubelet_port)
         self.kubelet_port = kubelet_port
         self.workers: dict[str, PodWorker] = {}
+        self.policies = NetworkPolicies(self.kube, self._policy_targets)
         self.node = NodeContext(
             state=state,
             name=name,
             paths=self.paths,
             kube=self.kube,
+            policies=self.policies,
             etcd_lookup=self.etcd_lookup,
             forget=self.forget,
             backoff_base=backoff_base,
@@ -75,6 +78,13 @@ class Agent:
         worker = self._worker_named(namespace, pod)
         return None if worker is None else self.paths.log_file(worker.record, container, previous)
 
+    def _policy_targets(self) -> list[Target]:
+        return [
+            Target(w.uid, w.record.netns, w.pod)
+            for w in self.workers.values()
+            if w.sandbox_ready and not w.finished and w.record.ip
+        ]
+
     def forget(self, uid: str) -> None:
         self.workers.pop(uid, None)
 
@@ -99,7 +109,7 @@ class Agent:
         log.info("node %s registered (kubelet version %s)", self.name, self.heartbeat.version)
         beat = asyncio.create_task(self.heartbeat.run())
         try:
-            await asyncio.gather(self._watch(), self._relist())
+            await asyncio.gather(self._watch(), self._relist(), self.policies.run())
         finally:
             beat.cancel()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from localcluster.config import StateDir
 from localcluster.node.kube import Kube
+from localcluster.node.netpol import NetworkPolicies
 from localcluster.paths import NodePaths
 
 
@@ -17,6 +18,8 @@ class NodeContext:
     name: str
     paths: NodePaths
     kube: Kube
+    # Enforces NetworkPolicies in the pods' network namespaces.
+    policies: NetworkPolicies
     # The bin directory of an etcd version's binaries, if the node has them.
     etcd_lookup: Callable[[str], Path | None]
     # Called by a pod's worker once it is done with the pod (by uid).

@@ -13,6 +13,7 @@ from localcluster.node import container, ipam, status
 from localcluster.node.containers import ContainerRun
 from localcluster.node.context import NodeContext
 from localcluster.node.envs import PodContext
+from localcluster.node.netpol import Target
 from localcluster.node.volumes import VolumeError, VolumeNotReady, prepare, remove_pod_volumes
 from localcluster.paths import PodRecord
 
@@ -127,6 +128,7 @@ class PodWorker:
         if not self.terminating:
             self.finished = True
             self.mark_dirty()
+            self.node.policies.forget_local(self.uid, self.record.netns)
             await asyncio.to_thread(self._release_sandbox)
 
     async def _sandbox_with_retries(self) -> bool:
@@ -154,6 +156,9 @@ class PodWorker:
             network.create_pod_netns, self.record.netns, self.record.veth, ip, hosts, resolv
         )
         self.paths.write_record(self.record)
+        # Before any container runs: the pod's own table, and its address as a source.
+        self.node.policies.note_local(self.pod, ip)
+        await self.node.policies.admit(Target(self.uid, self.record.netns, self.pod))
         self.start_time = status.now()
         self.sandbox_ready = True
         self.mark_dirty()
@@ -217,6 +222,7 @@ class PodWorker:
                 if task is not None and task is not asyncio.current_task():
                     task.cancel()
             # Also kills anything that was starting up meanwhile: it lives in the netns.
+            self.node.policies.forget_local(self.uid, self.record.netns)
             await asyncio.to_thread(self._release_sandbox)
             await asyncio.to_thread(remove_pod_volumes, self.paths, self.uid)
             await self.node.kube.delete_pod_now(self.pod)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from lightkube.resources.core_v1 import Namespace, Pod, ServiceAccount
 
 from localcluster.config import StateDir
 from localcluster.node.lifecycle import plan_file
+from localcluster.paths import find_pod
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -130,3 +132,57 @@ def etcdctl(bin_dir: Path, endpoints: list[str], *args: str, timeout: float = 5.
     if proc.returncode != 0:
         raise OSError(f"etcdctl {' '.join(args)}: {proc.stderr.strip()[-400:]}")
     return proc.stdout
+
+
+_CONNECT = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+except ConnectionRefusedError:
+    print("refused")
+except OSError:
+    print("timeout")
+else:
+    if sys.argv[4] == "read":
+        try:
+            print("replied" if s.recv(16) else "closed")
+        except socket.timeout:
+            print("silent")
+        except OSError:
+            print("closed")
+    else:
+        print("connected")
+"""
+
+
+def connect_from(
+    state: StateDir,
+    namespace: str,
+    pod: str,
+    ip: str,
+    port: int,
+    *,
+    timeout: float = 1.5,
+    read: bool = False,
+) -> str:
+    """Open a TCP connection from inside the pod's network namespace (its address is the
+    source): "connected", "refused" (reached, nothing listens) or "timeout" (dropped). With
+    `read`, what the server did once connected: "replied", "closed" or "silent"."""
+    _, record = find_pod(state, namespace, pod)
+    return _connect(["ip", "netns", "exec", record.netns], ip, port, timeout, read)
+
+
+def connect_from_host(ip: str, port: int, *, timeout: float = 1.5, read: bool = False) -> str:
+    """As connect_from, from the host (the node's own address is the source)."""
+    return _connect([], ip, port, timeout, read)
+
+
+def _connect(prefix: list[str], ip: str, port: int, timeout: float, read: bool) -> str:
+    mode = "read" if read else "connect"
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-c", _CONNECT, ip, str(port), str(timeout), mode],
+        capture_output=True, text=True, timeout=timeout + 20, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise OSError(f"connecting to {ip}:{port}: {proc.stderr.strip()[-300:]}")
+    return proc.stdout.strip()
