@@ -201,7 +201,33 @@ def etcd_args(
         args.append(f"--snapshot-count={tuning.snapshot_count}")
     if tuning.quota_backend_bytes is not None:
         args.append(f"--quota-backend-bytes={tuning.quota_backend_bytes}")
-    return args + _tls_args(tls)
+    # The certificates are the spec's; which schemes listen is `tls`'s: a member switching to
+    # TLS first holds the peer certificate (to reach members that serve https) while its own
+    # peer listener still serves its registered http URL.
+    material = cluster.spec.tls.member_tls()
+    for side, serves, holds in (
+        ("peer", tls.peer, material.peer),
+        ("client", tls.client, material.client),
+    ):
+        if serves and not holds:
+            raise ValueError(f"{side} TLS asked for, but spec.tls.{side} names no certificate")
+    return args + _tls_args(material)
+
+
+def served_tls(pod: Pod) -> tuple[MemberTLS, bool]:
+    """What a member pod serves, from its etcd flags as the API server stores them: its
+    schemes, and whether it holds the peer certificate and trusts the peer CA."""
+    containers = pod.spec.containers if pod.spec else []
+    etcd = next((c for c in containers if c.name == ETCD_CONTAINER), None)
+    flags = dict(a.split("=", 1) for a in (etcd.args or []) if "=" in a) if etcd else {}
+    clients = flags.get("--listen-client-urls", "").split(",")
+    client = any(u.startswith("https://") for u in clients)
+    served = MemberTLS(
+        peer=flags.get("--listen-peer-urls", "").startswith("https://"),
+        client=client,
+        client_plaintext=client and any(u.startswith("http://") for u in clients),
+    )
+    return served, "--peer-trusted-ca-file" in flags
 
 
 def _from_dict(model: Any, data: Mapping[str, Any], field: str) -> Any:
@@ -309,10 +335,9 @@ def _pod_spec(
     init: Container,
     *,
     claim: str,
-    tls: MemberTLS,
 ) -> PodSpec:
     template = cluster.spec.pod_template
-    tls_volumes = _tls_volumes(cluster, tls)
+    tls_volumes = _tls_volumes(cluster, cluster.spec.tls.member_tls())
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
@@ -487,9 +512,9 @@ def member_pod(
     the cluster as it will be once the member is added (existing members plus itself).
     `member_id`: the member has run before, so the volume must hold its log (member-init
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
-    `tls`: how the member serves peers and clients (default: as the spec says); the Secrets
-    it mounts are the spec's. `trust`: what those Secrets' ca.crt hold now (recorded on a TLS
-    pod, see `trust_outdated`).
+    `tls`: the schemes the member serves peers and clients on (default: as the spec says);
+    the certificates it mounts and presents are the spec's. `trust`: what those Secrets'
+    ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`).
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
@@ -508,7 +533,6 @@ def member_pod(
             args,
             _member_init(cluster, member, operator_image, member_id),
             claim=claim or pvc_name(member),
-            tls=tls,
         ),
     )
     assert pod.metadata is not None
@@ -518,7 +542,7 @@ def member_pod(
         TEMPLATE_HASH_ANNOTATION: template_hash(cluster),
         ETCD_VERSION_ANNOTATION: version,
     }
-    if trust is not None and (tls.peer or tls.client):
+    if trust is not None and _mounts_tls(pod):
         pod.metadata.annotations[TRUST_BUNDLE_ANNOTATION] = trust.digest
     if initial.state is ClusterState.NEW:
         bootstrap = ",".join(name for name, _ in initial.peers)

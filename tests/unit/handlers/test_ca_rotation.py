@@ -218,15 +218,14 @@ def test_a_pod_is_outdated_when_it_started_with_another_bundle() -> None:
     assert not trust_outdated(_pod({}, tls=False), two)
 
 
-def test_the_pod_builder_records_the_trust_of_tls_pods_only() -> None:
+def test_the_pod_builder_records_the_trust_of_pods_that_mount_certificates() -> None:
     cluster = _cluster()
     initial = InitialCluster(ClusterState.NEW, (("demo-0", "https://demo-0:2380"),), "t")
     trust = Trust("cafe", 1)
     tls_pod = member_pod(cluster, "demo-0", "3.5.17", initial, trust=trust)
     assert (tls_pod.metadata.annotations or {})[TRUST_BUNDLE_ANNOTATION] == "cafe"  # type: ignore[union-attr]
-    plain = member_pod(
-        cluster, "demo-0", "3.5.17", initial, trust=trust, tls=MemberTLS(False, False, False)
-    )
+    plaintext = parse_cluster({**cluster.model_dump(by_alias=True), "spec": {}})
+    plain = member_pod(plaintext, "demo-0", "3.5.17", initial, trust=trust)
     assert TRUST_BUNDLE_ANNOTATION not in (plain.metadata.annotations or {})  # type: ignore[union-attr]
 
 
