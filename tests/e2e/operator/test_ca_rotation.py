@@ -9,6 +9,7 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from harness.clusters import (
     member_pods,
     member_urls,
 )
+from harness.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -103,11 +105,23 @@ async def _ca(kube: AsyncClient, namespace: str, name: str) -> dict[str, bytes]:
     return decode_data(await kube.get(Secret, ca_secret_name(name), namespace=namespace))
 
 
-async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new_ca(
-    kube: AsyncClient, namespace: str
-) -> None:
-    ns, name = namespace, "rot"
-    await create_ready_cluster(kube, ns, name, {"replicas": 3, "tls": AUTO})
+@dataclass
+class Rotation:
+    old_ca: bytes
+    old_app: TLSConfig
+    app: App
+    phases: list[str]
+    took: float
+
+
+async def _rotate_under_load(
+    kube: AsyncClient,
+    ns: str,
+    name: str,
+    request: str,
+    on_phase: Callable[[str], Awaitable[None]] | None = None,
+) -> Rotation:
+    """Annotate the cluster while an application writes; wait until the rotation is done."""
     urls = member_urls(ns, name, range(3), tls=True)
     old_ca = (await _ca(kube, ns, name))["tls.crt"]
     old_app = await client_tls(kube, ns, name)
@@ -117,18 +131,20 @@ async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new
     started = time.monotonic()
     try:
         await asyncio.sleep(3)
-        await _annotate(kube, ns, name, "2026-11-30")
+        await _annotate(kube, ns, name, request)
 
         async def rotated() -> dict[str, Any] | None:
             body = await get_cluster(kube, ns, name)
             rotation = (body.get("status") or {}).get("caRotation") or {}
             if not phases or phases[-1] != rotation.get("phase"):
                 phases.append(str(rotation.get("phase")))
+                if on_phase is not None:
+                    await on_phase(phases[-1])
             ca = await _ca(kube, ns, name)
             pods = await member_pods(kube, ns, name)
             if (
                 rotation.get("phase") == "Idle"
-                and rotation.get("handledRequest") == "2026-11-30"
+                and rotation.get("handledRequest") == request
                 and ca["tls.crt"] != old_ca
                 and len(load_bundle(ca["ca.crt"])) == 1
                 and len(pods) == 3
@@ -148,6 +164,17 @@ async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new
         f"CA rotation: phases {phases}, {took:.0f}s, {app.acked} writes, {len(app.failed)} "
         f"failed, {app.reconnects} client reconnects"
     )
+    return Rotation(old_ca, old_app, app, phases, took)
+
+
+async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new_ca(
+    kube: AsyncClient, namespace: str
+) -> None:
+    ns, name = namespace, "rot"
+    await create_ready_cluster(kube, ns, name, {"replicas": 3, "tls": AUTO})
+    urls = member_urls(ns, name, range(3), tls=True)
+    done = await _rotate_under_load(kube, ns, name, "2026-11-30")
+    app, old_ca, old_app = done.app, done.old_ca, done.old_app
     assert not app.failed, f"{len(app.failed)} of {app.acked} writes failed: {app.failed[:3]}"
     assert app.acked > 500
     # Status is polled (a phase may last one round); Events name every phase.
@@ -182,3 +209,25 @@ async def test_an_on_demand_ca_rotation_fails_no_request_and_leaves_only_the_new
         )
         == 1
     )
+
+
+async def test_a_rotation_resumes_after_the_operator_is_killed_and_is_done_once(
+    kube: AsyncClient, namespace: str, operator: OperatorProcess
+) -> None:
+    ns, name = namespace, "rotkill"
+    await create_ready_cluster(kube, ns, name, {"replicas": 3, "tls": AUTO})
+
+    async def kill_while_restarting(phase: str) -> None:
+        if phase == "Restarting":
+            operator.kill()
+            await asyncio.sleep(3)
+            operator.start()
+
+    done = await _rotate_under_load(kube, ns, name, "once", kill_while_restarting)
+    assert "Restarting" in done.phases
+    assert not done.app.failed, done.app.failed[:3]
+    # One new CA for the one request: the bundle went from old to old + new to new, and the
+    # new CA's Secret was written once (its creation time is the rotation's start).
+    events = [e async for e in kube.list(Event, namespace=ns) if e.reason == "CertificateIssued"]
+    new_cas = [e for e in events if "new CA, requested" in (e.message or "")]
+    assert len(new_cas) == 1 and (new_cas[0].count or 1) == 1, [e.message for e in new_cas]
