@@ -347,6 +347,11 @@ async def reconcile_once(
         kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain, access=access
     )
     decision = decide(world.observed)
+    step_kind = type(decision.step).__name__
+    if not fence():
+        # The Lease was lost while observing: write nothing (Events included).
+        log.warning("%s/%s: not the leader any more; %s not applied", namespace, name, step_kind)
+        return 0.0
     if isinstance(decision.step, Paused):
         # Paused means nothing is written: no object, no status; one Event per pause.
         return _paced(loop, body, Outcome(decision))
@@ -376,9 +381,8 @@ async def reconcile_once(
         objects_error = await sync_cluster_objects(kube, cluster, voters)
     error: str | None = None
     not_ready = False
-    step_kind = type(decision.step).__name__
     if not fence():
-        # The Lease was lost during the round: apply nothing, write nothing.
+        # The Lease was lost during the round (after Secrets and Services): no step.
         log.warning("%s/%s: not the leader any more; %s not applied", namespace, name, step_kind)
         return 0.0
     log.debug("%s/%s: applying %s", namespace, name, step_kind)
