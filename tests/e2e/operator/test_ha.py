@@ -18,14 +18,15 @@ import pytest
 import pytest_asyncio
 from lightkube import AsyncClient
 from lightkube.resources.coordination_v1 import Lease
+from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
+from etcd_operator.kube import EtcdClusterResource
 from etcd_operator.manifests import NAMESPACE as OPERATOR_NAMESPACE
 from harness.clusters import (
     create_ready_cluster,
     delete_clusters,
     eventually,
-    patch_spec,
     scratch_namespace,
     wait_ready,
 )
@@ -166,14 +167,25 @@ async def test_two_replicas_one_acts_the_standby_takes_over_and_metrics_are_expo
         _, standby_text = _get(f"http://127.0.0.1:{b.metrics}/metrics")
         assert "etcd_operator_leader 0.0" in standby_text
 
-        # Kill the leader; the standby takes the Lease and scales the cluster.
+        # Kill the leader; the standby takes the Lease and scales the cluster, asked through
+        # the scale subresource (what `kubectl scale etcdcluster ha --replicas=2` does).
         a.process.kill()
         killed = time.monotonic()
-        await patch_spec(kube, ns, "ha", {"replicas": 2})
+        await kube.patch(
+            EtcdClusterResource.Scale,
+            "ha",
+            {"spec": {"replicas": 2}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
         await _until(lambda: b.status("/leaderz") == 200, 60, "ha-b to take over")
         took_over = time.monotonic() - killed
         assert took_over >= LEASE_DURATION - 1.0  # a killed leader's Lease runs out first
         await wait_ready(kube, ns, "ha", 2, timeout=240)
+        scale = await kube.get(EtcdClusterResource.Scale, "ha", namespace=ns)
+        assert scale.spec is not None and scale.spec.replicas == 2
+        assert scale.status is not None and scale.status.replicas == 2
+        assert "app.kubernetes.io/instance=ha" in (scale.status.selector or "")
         log = b.log()
         # Every step ha-b applied came after it took the Lease.
         assert APPLYING in log
