@@ -47,6 +47,7 @@ from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
+from etcd_operator.logs import for_cluster
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
     DEFAULT_CLUSTER_DOMAIN,
@@ -272,7 +273,7 @@ async def reconcile_forever(
                 raise
             except Exception:
                 # The loop must outlive any single bad round (API hiccup, bug): log, retry.
-                log.exception("reconcile of %s/%s failed", namespace, name)
+                for_cluster(log, namespace, name).exception("reconcile failed")
                 metrics.record_error(namespace, name)
                 loop.pace = replace(loop.pace, failures=loop.pace.failures + 1)
                 delay = backoff(loop.pace.failures)
@@ -332,6 +333,7 @@ async def reconcile_once(
     `fence`: whether this replica may still act (leader election); checked right before
     the step is applied."""
     started = time.monotonic()
+    clog = for_cluster(log, namespace, name)
     raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
@@ -350,7 +352,7 @@ async def reconcile_once(
     step_kind = type(decision.step).__name__
     if not fence():
         # The Lease was lost while observing: write nothing (Events included).
-        log.warning("%s/%s: not the leader any more; %s not applied", namespace, name, step_kind)
+        clog.warning("not the leader any more; %s not applied", step_kind)
         return 0.0
     if isinstance(decision.step, Paused):
         # Paused means nothing is written: no object, no status; one Event per pause.
@@ -383,16 +385,16 @@ async def reconcile_once(
     not_ready = False
     if not fence():
         # The Lease was lost during the round (after Secrets and Services): no step.
-        log.warning("%s/%s: not the leader any more; %s not applied", namespace, name, step_kind)
+        clog.warning("not the leader any more; %s not applied", step_kind)
         return 0.0
-    log.debug("%s/%s: applying %s", namespace, name, step_kind)
+    clog.debug("applying %s", step_kind)
     try:
         await apply_step(kube, cluster, world, decision.step, cluster_domain=cluster_domain)
     except StepNotReady:
         not_ready = True
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
-    log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
+    clog.info("%s (%s)", decision.reason.value, decision.message)
     await _write_status(
         kube,
         cluster,

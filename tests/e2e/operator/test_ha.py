@@ -39,7 +39,7 @@ pytestmark = pytest.mark.e2e
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 LEASE_DURATION = 6.0
 TIMING = ["--lease-duration", "6", "--renew-deadline", "4", "--retry-period", "1"]
-APPLYING = ": applying "
+APPLYING = "] applying "  # kopf prefixes "[namespace/name]"
 
 
 def _free_port() -> int:
