@@ -289,8 +289,13 @@ class Fence(Protocol):
 
 
 async def _standby(fence: Fence, stopped: kopf.DaemonStopped) -> None:
-    period = fence.timing.retry_period if isinstance(fence, leader.LeaderElector) else 1.0
-    wake = fence.became_leader if isinstance(fence, leader.LeaderElector) else asyncio.Event()
+    wake, period = asyncio.Event(), 1.0
+    if isinstance(fence, leader.LeaderElector):
+        period = fence.timing.retry_period
+        # Woken when this replica gains the Lease; the event may still be set for a moment
+        # after the Lease ran out (until the elector notices), and must not spin the loop.
+        if not fence.became_leader.is_set():
+            wake = fence.became_leader
     await _sleep(wake, stopped, period)
 
 
