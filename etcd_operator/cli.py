@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from etcd_operator import __version__
+from etcd_operator.leader import LEADER_ELECT_ENV
 from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
@@ -31,7 +32,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"etcd-operator run: {e}", file=sys.stderr)
         return 2
     kopf_args = ["run", "--module", "etcd_operator.handlers", "--log-format", args.log_format]
-    if args.standalone or args.leader_elect:
+    if args.standalone or os.environ.get(LEADER_ELECT_ENV):
         # With --leader-elect our Lease decides who acts; kopf's own peering stays off.
         kopf_args.append("--standalone")
     if namespaces:
