@@ -274,7 +274,8 @@ def chart_rbac_rules() -> str:
         ("namespacedRules", rbac.namespaced_rules()),
         ("clusterScopedRules", rbac.cluster_scoped_rules()),
     ):
-        parts.append(f'{{{{- define "etcd-operator.{name}" }}}}\n{_rules_yaml(rules)}{{{{- end }}}}\n')
+        define = f'{{{{- define "etcd-operator.{name}" }}}}\n'
+        parts.append(f"{define}{_rules_yaml(rules)}{{{{- end }}}}\n")
     return "".join(parts)
 
 

@@ -119,9 +119,9 @@ def test_observability_values_add_metrics_service_monitor_rules_and_dashboard() 
     (service,) = kinds["Service"]
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
     # The ServiceMonitor must select the metrics Service by labels the Service carries.
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"][
-        "labels"
-    ].items()
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
 
 
 def test_pinned_image_by_digest_reaches_members_too() -> None:
@@ -139,7 +139,11 @@ def test_pinned_image_by_digest_reaches_members_too() -> None:
     [
         ({"replicas": 2}, "needs leaderElection.enabled"),
         (
-            {"replicas": 1, "leaderElection": {"enabled": True}, "podDisruptionBudget": {"enabled": True}},
+            {
+                "replicas": 1,
+                "leaderElection": {"enabled": True},
+                "podDisruptionBudget": {"enabled": True},
+            },
             "minAvailable must be below replicas",
         ),
         ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
