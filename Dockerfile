@@ -18,8 +18,10 @@ FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/etcd-operator /opt/etcd-operator
 ENV PATH=/opt/etcd-operator/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
-# The Deployment's runAsUser: a numeric id, so runAsNonRoot can be verified.
+    PYTHONUNBUFFERED=1 \
+    USER=etcd-operator
+# The Deployment's runAsUser: a numeric id, so runAsNonRoot can be verified. It has no passwd
+# entry, hence USER above: kopf asks getpass for a user name at start.
 USER 65532:65532
 ENTRYPOINT ["etcd-operator"]
 CMD ["run"]

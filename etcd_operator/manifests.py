@@ -180,6 +180,8 @@ def deployment(
             # The cluster's DNS domain: members' peer and client URLs are named in it.
             EnvVar(name=CLUSTER_DOMAIN_ENV, value=DEFAULT_CLUSTER_DOMAIN),
             EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
+            # The pod's uid has no passwd entry; kopf asks for a user name (getpass) at start.
+            EnvVar(name="USER", value="etcd-operator"),
         ],
         ports=[ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP")],
         livenessProbe=probe,

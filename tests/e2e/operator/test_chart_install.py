@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import yaml
-from lightkube import AsyncClient
+from lightkube import ALL_NS, AsyncClient
+from lightkube.core.exceptions import ApiError
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 
+from etcd_operator.kube import EtcdClusterResource
 from harness import chart
 from harness.clusters import create_cluster, delete_clusters, scratch_namespace, wait_ready
 from harness.operator_process import OPERATOR_IMAGE
@@ -24,7 +27,23 @@ from localcluster.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
+TOO_MANY_REQUESTS = 429
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+@pytest_asyncio.fixture
+async def served(kube: AsyncClient, crds: None) -> None:
+    """Until EtcdClusters can be listed: on a just-started apiserver the new CRD's storage
+    answers 429 (re)initializing for a few seconds after it is Established."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _ = [c async for c in kube.list(EtcdClusterResource, namespace=ALL_NS)]
+            return
+        except ApiError as e:
+            if e.status.code != TOO_MANY_REQUESTS or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(1)
 
 
 def _kubectl(localcluster: LocalCluster, *args: str, stdin: str | None = None) -> str:
@@ -59,7 +78,7 @@ def _helm(localcluster: LocalCluster, *args: str) -> str:
 
 
 async def test_chart_value_sets_pass_server_side_dry_run(
-    localcluster: LocalCluster, kube: AsyncClient, crds: None
+    localcluster: LocalCluster, kube: AsyncClient, served: None
 ) -> None:
     """The apiserver accepts every object the chart renders (schema, RBAC escalation
     checks, PDB, priority class), for the value sets that need no third-party CRDs."""
@@ -128,7 +147,7 @@ async def _wait_available(kube: AsyncClient, namespace: str, name: str, timeout:
 
 
 async def test_operator_from_the_chart_reconciles_a_cluster_under_the_charts_rbac(
-    localcluster: LocalCluster, kube: AsyncClient, crds: None, tmp_path: Path
+    localcluster: LocalCluster, kube: AsyncClient, served: None, tmp_path: Path
 ) -> None:
     _no_operator_watches_everything(localcluster)
     async with (
@@ -163,6 +182,10 @@ async def test_operator_from_the_chart_reconciles_a_cluster_under_the_charts_rba
             assert pod.spec is not None and pod.spec.serviceAccountName == name
             await create_cluster(kube, watched, "db", {"replicas": 3})
             await wait_ready(kube, watched, "db", 3, timeout=300)
+            # It ran all along (a crash loop could look available between restarts).
+            pod = await kube.get(Pod, pod.metadata.name, namespace=home)  # type: ignore[union-attr]
+            statuses = (pod.status.containerStatuses if pod.status else None) or []
+            assert [s.restartCount for s in statuses] == [0]
             # The operator pod did it: its log names the cluster.
             log = _kubectl(localcluster, "logs", "-n", home, pod.metadata.name)  # type: ignore[union-attr]
             assert "db" in log
