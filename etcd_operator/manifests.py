@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
-from lightkube.models.apps_v1 import DeploymentSpec, DeploymentStrategy
+from lightkube.models.apps_v1 import DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment
 from lightkube.models.core_v1 import (
     Container,
     ContainerPort,
@@ -46,6 +46,7 @@ from lightkube.resources.rbac_authorization_v1 import (
 from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
+from etcd_operator.leader import IDENTITY_ENV
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
     DEFAULT_CLUSTER_DOMAIN,
@@ -60,6 +61,7 @@ NAMESPACE = "etcd-operator-system"
 NAME = "etcd-operator"
 IMAGE = DEFAULT_OPERATOR_IMAGE
 HEALTH_PORT = 8080
+METRICS_PORT = 9090
 _LABELS = {
     "app.kubernetes.io/name": NAME,
     "app.kubernetes.io/component": "operator",
@@ -91,6 +93,21 @@ def _namespace(name: str) -> Namespace:
     return Namespace(metadata=ObjectMeta(name=name, labels=labels))
 
 
+def leader_election_rbac(name: str = NAME, namespace: str = NAMESPACE) -> list[Any]:
+    """The Role (and binding) for what the operator does only in its own namespace: its
+    leader-election Lease. Kept out of the ClusterRole so no other namespace's Leases are
+    touched."""
+    role = f"{name}-leader-election"
+    return [
+        Role(metadata=_meta(role, namespace), rules=rbac.operator_namespace_rules()),
+        RoleBinding(
+            metadata=_meta(role, namespace),
+            roleRef=_role_ref("Role", role),
+            subjects=_subjects(name, namespace),
+        ),
+    ]
+
+
 def namespaced_rbac(
     namespaces: Sequence[str], *, name: str = NAME, operator_namespace: str = NAMESPACE
 ) -> list[Any]:
@@ -111,6 +128,7 @@ def namespaced_rbac(
                 subjects=subjects,
             )
         )
+    objects += leader_election_rbac(name, operator_namespace)
     if cluster_scoped := rbac.cluster_scoped_rules():
         cluster_name = f"{name}-cluster-scoped"
         objects.append(ClusterRole(metadata=_meta(cluster_name), rules=cluster_scoped))
@@ -143,12 +161,19 @@ def namespaced_install(
 def deployment(
     *, name: str = NAME, namespace: str = NAMESPACE, watched: Sequence[str] = ()
 ) -> Deployment:
-    """One replica, replaced with Recreate so two operators never act at once."""
+    """Two replicas with leader election: one acts, the other takes over within a lease
+    duration. A rolling update is safe: only the Lease's holder ever applies a step."""
     probe = Probe(
         httpGet=HTTPGetAction(path="/healthz", port=HEALTH_PORT),
         periodSeconds=10,
         timeoutSeconds=5,
         failureThreshold=6,
+    )
+    readiness = Probe(
+        httpGet=HTTPGetAction(path="/readyz", port=HEALTH_PORT),
+        periodSeconds=5,
+        timeoutSeconds=5,
+        failureThreshold=3,
     )
     scope = [arg for ns in watched for arg in ("--namespace", ns)]
     container = Container(
@@ -158,11 +183,19 @@ def deployment(
         command=["etcd-operator"],
         args=[
             "run",
-            "--standalone",
-            f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz",
+            "--leader-elect",
+            # One Lease per install: two installs in one namespace must not share it.
+            f"--lease-name={name}",
+            f"--health-port={HEALTH_PORT}",
+            f"--metrics-port={METRICS_PORT}",
             *scope,
         ],
         env=[
+            # Leader-election identity: the pod's name (plus a random suffix).
+            EnvVar(
+                name=IDENTITY_ENV,
+                valueFrom=EnvVarSource(fieldRef=ObjectFieldSelector(fieldPath="metadata.name")),
+            ),
             EnvVar(
                 name=POD_NAMESPACE_ENV,
                 valueFrom=EnvVarSource(
@@ -183,8 +216,12 @@ def deployment(
             # The pod's uid has no passwd entry; kopf asks for a user name (getpass) at start.
             EnvVar(name="USER", value="etcd-operator"),
         ],
-        ports=[ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP")],
+        ports=[
+            ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP"),
+            ContainerPort(name="metrics", containerPort=METRICS_PORT, protocol="TCP"),
+        ],
         livenessProbe=probe,
+        readinessProbe=readiness,
         resources=ResourceRequirements(
             requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
         ),
@@ -194,8 +231,11 @@ def deployment(
     return Deployment(
         metadata=_meta(name, namespace),
         spec=DeploymentSpec(
-            replicas=1,
-            strategy=DeploymentStrategy(type="Recreate"),
+            replicas=2,
+            strategy=DeploymentStrategy(
+                type="RollingUpdate",
+                rollingUpdate=RollingUpdateDeployment(maxUnavailable=1, maxSurge=0),
+            ),
             selector=LabelSelector(matchLabels=dict(_SELECTOR)),
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=dict(_LABELS)),
@@ -230,6 +270,7 @@ def install_objects() -> dict[str, list[Any]]:
                 roleRef=_role_ref("ClusterRole", NAME),
                 subjects=_subjects(),
             ),
+            *leader_election_rbac(),
         ],
         "03-deployment.yaml": [deployment()],
     }
