@@ -316,6 +316,7 @@ def chart_rbac_rules() -> str:
         ("clusterRules", rbac.cluster_rules()),
         ("namespacedRules", rbac.namespaced_rules()),
         ("clusterScopedRules", rbac.cluster_scoped_rules()),
+        ("operatorNamespaceRules", rbac.operator_namespace_rules()),
     ):
         define = f'{{{{- define "etcd-operator.{name}" }}}}\n'
         parts.append(f"{define}{_rules_yaml(rules)}{{{{- end }}}}\n")

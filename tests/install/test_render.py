@@ -64,7 +64,15 @@ def test_chart_lints_with_each_value_set(name: str, tmp_path: Path) -> None:
 def test_default_install_is_cluster_wide_with_exactly_the_declared_rules() -> None:
     objects = chart.documents(chart.render())
     kinds = _kinds(objects)
-    assert sorted(kinds) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    assert sorted(kinds) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+    ]
     (role,) = kinds["ClusterRole"]
     assert role["rules"] == _rules(rbac.cluster_rules())
     (binding,) = kinds["ClusterRoleBinding"]
@@ -74,19 +82,26 @@ def test_default_install_is_cluster_wide_with_exactly_the_declared_rules() -> No
     container = _container(objects)
     assert container["image"] == f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
     assert container["image"] == manifests.IMAGE
-    assert container["args"][:2] == ["run", "--standalone"]
+    # Two replicas, one acting: the Lease's Role lives in the release namespace only.
+    assert container["args"][:3] == ["run", "--leader-elect", f"--lease-name={chart.RELEASE}"]
+    (lease_role,) = kinds["Role"]
+    assert lease_role["metadata"]["namespace"] == chart.NAMESPACE
+    assert lease_role["rules"] == _rules(rbac.operator_namespace_rules())
     (deployment,) = kinds["Deployment"]
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 def test_namespaced_install_has_a_role_per_watched_namespace_only() -> None:
     objects = chart.documents(chart.render(VALUE_SETS["namespaced"]))
     kinds = _kinds(objects)
-    roles = kinds["Role"]
+    lease = f"{chart.RELEASE}-leader-election"
+    roles = [r for r in kinds["Role"] if r["metadata"]["name"] != lease]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert all(r["rules"] == _rules(rbac.namespaced_rules()) for r in roles)
-    assert sorted(b["metadata"]["namespace"] for b in kinds["RoleBinding"]) == ["team-a", "team-b"]
+    bindings = [b for b in kinds["RoleBinding"] if b["metadata"]["name"] != lease]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     cluster_scoped = _rules(rbac.cluster_scoped_rules())
     assert [r["rules"] for r in kinds.get("ClusterRole", [])] == (
         [cluster_scoped] if cluster_scoped else []
@@ -137,7 +152,7 @@ def test_pinned_image_by_digest_reaches_members_too() -> None:
 @pytest.mark.parametrize(
     ("values", "complaint"),
     [
-        ({"replicas": 2}, "needs leaderElection.enabled"),
+        ({"replicas": 2, "leaderElection": {"enabled": False}}, "needs leaderElection.enabled"),
         (
             {
                 "replicas": 1,
@@ -146,7 +161,10 @@ def test_pinned_image_by_digest_reaches_members_too() -> None:
             },
             "minAvailable must be below replicas",
         ),
-        ({"metrics": {"serviceMonitor": {"enabled": True}}}, "needs metrics.enabled"),
+        (
+            {"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}},
+            "needs metrics.enabled",
+        ),
     ],
 )
 def test_unsafe_values_are_refused(values: dict[str, Any], complaint: str) -> None:

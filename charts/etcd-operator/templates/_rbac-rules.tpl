@@ -196,3 +196,13 @@
   resources:
   - storageclasses
 {{- end }}
+{{- define "etcd-operator.operatorNamespaceRules" }}
+- verbs:
+  - get
+  - create
+  - update
+  apiGroups:
+  - coordination.k8s.io
+  resources:
+  - leases
+{{- end }}
