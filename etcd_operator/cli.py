@@ -106,12 +106,14 @@ def _manifests(args: argparse.Namespace) -> int:
     for path, content in generated_files().items():
         if path.parts[0] == "deploy":
             target = Path(args.output).joinpath(*path.parts[1:])
+        elif path.parts[0] == "charts":
+            target = Path(args.chart).joinpath(*path.parts[2:])
         elif path.parts[0] == "docs":
             # --docs names the API reference; other generated pages go beside it.
             target = (
                 Path(args.docs).with_name(path.name) if path.name != "api.md" else Path(args.docs)
             )
-        else:  # pragma: no cover - generated_files only knows these two roots
+        else:  # pragma: no cover - generated_files only knows these roots
             raise AssertionError(path)
         current = target.read_text() if target.exists() else None
         if current == content:
@@ -248,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--docs",
         default="docs/api.md",
         help="where to write the API reference (the RBAC reference, rbac.md, goes beside it)",
+    )
+    manifests.add_argument(
+        "--chart",
+        default="charts/etcd-operator",
+        help="the Helm chart's directory (its crds/ and generated RBAC rules)",
     )
     manifests.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file is out of date"

@@ -23,12 +23,14 @@ def test_checked_in_file_matches_the_generator(path: Path) -> None:
 
 
 def test_manifests_command_writes_and_checks(tmp_path: Path) -> None:
-    out, docs = tmp_path / "deploy", tmp_path / "api.md"
-    args = ["manifests", "--output", str(out), "--docs", str(docs)]
+    out, docs, chart = tmp_path / "deploy", tmp_path / "api.md", tmp_path / "chart"
+    args = ["manifests", "--output", str(out), "--docs", str(docs), "--chart", str(chart)]
     assert main([*args, "--check"]) == 1
     assert main(args) == 0
     assert (out / "crds" / "etcd.operator.io_etcdclusters.yaml").exists()
     assert docs.read_text().startswith("<!-- Generated")
+    assert (chart / "crds" / "etcd.operator.io_etcdclusters.yaml").exists()
+    assert (chart / "templates" / "_rbac-rules.tpl").exists()
     assert main([*args, "--check"]) == 0
 
 
