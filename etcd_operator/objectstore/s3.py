@@ -3,8 +3,8 @@
 A multipart upload becomes an object only when it is completed, at once; an aborted one
 leaves nothing behind. Parts of `part_size` bytes are uploaded by worker threads (boto3
 clients are thread-safe) while the next part fills, at most two at a time, so memory is
-about three parts whatever the snapshot's size. The manifest object is put after the
-snapshot object was completed and its size checked.
+about three parts (8 MiB each by default) whatever the snapshot's size. The manifest object
+is put after the snapshot object was completed and its size checked.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ class S3Writer(SnapshotWriter):
         self.part_size = part_size
         self._s3 = client(location)
         self._upload_id: str | None = None
-        self._buffer = bytearray()
+        self._pending: list[bytes] = []  # chunks of the part being filled
+        self._pending_size = 0
         self._parts: list[asyncio.Task[dict[str, Any]]] = []
         self.size = 0
 
@@ -109,12 +110,17 @@ class S3Writer(SnapshotWriter):
         self._upload_id = str(upload["UploadId"])
 
     async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
         self.size += len(chunk)
-        while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[: self.part_size])
-            del self._buffer[: self.part_size]
-            await self._send(part)
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= self.part_size:
+            await self._send(self._take())
+
+    def _take(self) -> bytes:
+        # One allocation per part (joined once), never a growing buffer copied again.
+        part = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
+        return part
 
     async def _send(self, part: bytes) -> None:
         # Back-pressure: wait for the oldest upload before a third starts.
@@ -143,9 +149,8 @@ class S3Writer(SnapshotWriter):
     async def commit(self, manifest: Manifest) -> None:
         if self.committed:
             return
-        if self._buffer or not self._parts:  # the last part may be small (or empty)
-            part, self._buffer = bytes(self._buffer), bytearray()
-            await self._send(part)
+        if self._pending or not self._parts:  # the last part may be small (or empty)
+            await self._send(self._take())
         parts = list(await asyncio.gather(*self._parts))
         await _call(
             self.location,
@@ -188,7 +193,7 @@ class S3Writer(SnapshotWriter):
         with contextlib.suppress(BaseException):
             await asyncio.gather(*self._parts, return_exceptions=True)
         self._parts.clear()
-        self._buffer = bytearray()
+        self._pending, self._pending_size = [], 0
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None and not self.committed:
             # Best effort: a store's lifecycle rule reaps uploads that an abort never reached.

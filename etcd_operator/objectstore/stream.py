@@ -9,7 +9,7 @@ from typing import Self
 from etcd_operator.objectstore.manifest import Manifest
 
 # S3 parts (>= 5 MiB but the last); bigger parts mean fewer requests, more memory.
-DEFAULT_PART_SIZE = 16 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
 
 
 class SnapshotWriter(ABC):
