@@ -19,6 +19,7 @@ from etcd_operator.objectstore.manifest import Manifest
 from etcd_operator.objectstore.stream import SnapshotReader, SnapshotWriter
 
 READ_CHUNK = 1024 * 1024
+WRITE_BATCH = 1024 * 1024  # chunks are gathered to this size: one thread hop per MiB
 
 
 def _partial(path: Path) -> Path:
@@ -57,6 +58,8 @@ class FileWriter(SnapshotWriter):
         self.location = location
         self.path = Path(location.path)
         self._out: BinaryIO | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     async def start(self) -> None:
         try:
@@ -67,15 +70,24 @@ class FileWriter(SnapshotWriter):
             raise _os_error(self.location, e) from None
 
     async def write(self, chunk: bytes) -> None:
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= WRITE_BATCH:
+            await self._flush()
+
+    async def _flush(self) -> None:
         assert self._out is not None, "start() first"
+        batch = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
         try:
-            await asyncio.to_thread(self._out.write, chunk)
+            await asyncio.to_thread(self._out.write, batch)
         except OSError as e:
             raise _os_error(self.location, e) from None
 
     async def commit(self, manifest: Manifest) -> None:
         if self.committed:
             return
+        await self._flush()
         out, self._out = self._out, None
         assert out is not None, "start() first"
         try:

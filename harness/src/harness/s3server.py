@@ -134,7 +134,14 @@ class S3Server:
         )
 
     def create_bucket(self, name: str) -> None:
-        self.client().create_bucket(Bucket=name)
+        """Create the bucket unless it exists (tests parametrized per etcd version share it)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client().create_bucket(Bucket=name)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
 
     def _wait(self, timeout: float) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
