@@ -29,6 +29,24 @@ MAX_MESSAGE = 1500
 
 Outcome = Literal["Succeeded", "Failed"]
 
+# Failures a retry cannot fix: the attempt exits with PERMANENT_EXIT_CODE and the Job's
+# podFailurePolicy fails the Job at once instead of spending its backoffLimit.
+PERMANENT_EXIT_CODE = 3
+PERMANENT_REASONS = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "InvalidConfiguration",
+        "NoCredentials",
+        "NoSuchBucket",
+        "PermissionDenied",
+        "ReadOnlyFilesystem",
+        "SignatureDoesNotMatch",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Mounts:
@@ -55,6 +73,12 @@ class Result:
     member: str | None = None
     start_time: str | None = None
     completion_time: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "Succeeded":
+            return 0
+        return PERMANENT_EXIT_CODE if self.reason in PERMANENT_REASONS else 1
 
     def to_json(self) -> str:
         body = {k: v for k, v in asdict(self).items() if v not in (None, "")}

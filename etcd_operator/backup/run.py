@@ -175,4 +175,4 @@ def main(env: Mapping[str, str] | None = None) -> int:
     with contextlib.suppress(OSError):
         Path(env.get(contract.ENV_RESULT_PATH, contract.RESULT_PATH)).write_text(text)
     print(f"backup: {result.outcome} {result.reason}: {result.message}", file=sys.stderr)
-    return 0 if result.outcome == "Succeeded" else 1
+    return result.exit_code
