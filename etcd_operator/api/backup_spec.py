@@ -6,9 +6,9 @@ snapshot back (EtcdRestore's source is the same shape plus the object's key).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from etcd_operator.api.cluster import CLUSTER_NAME_PATTERN, MAX_CLUSTER_NAME_LENGTH
 from etcd_operator.api.cluster_spec import ResourceRequirements
@@ -124,6 +124,12 @@ class BackupDestination(ApiModel):
 
     s3: S3Destination | None = Field(default=None, description="An S3-compatible bucket.")
     volume: VolumeDestination | None = Field(default=None, description="A directory on a PVC.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.s3 is None) == (self.volume is None):
+            raise ValueError("destination needs exactly one of s3 and volume")
+        return self
 
 
 class BackupPodTemplate(ApiModel):
