@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import sys
 from collections.abc import Mapping
@@ -38,6 +39,10 @@ from etcd_operator.objectstore import (
 )
 from etcd_operator.resources.root_secret import PASSWORD_KEY, ROOT_USER
 from etcd_operator.tls.material import CA_CERT, TLS_CERT, TLS_KEY
+
+# mallopt(3) parameters.
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 
 class BackupFailed(Exception):
@@ -165,8 +170,20 @@ async def attempt(env: Mapping[str, str], mounts: contract.Mounts = _POD_MOUNTS)
     )
 
 
+def _flat_allocator() -> None:
+    """glibc: serve the 8 MiB part buffers by mmap, always, and keep few arenas. Otherwise
+    glibc raises its mmap threshold after the first free and keeps freed parts in each
+    worker thread's arena: peak RSS then grows with the snapshot (measured: +40 MiB at
+    570 MiB) instead of staying flat."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+        libc.mallopt(_M_ARENA_MAX, 2)
+
+
 def main(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
+    _flat_allocator()
     try:
         result = asyncio.run(attempt(env))
     except Exception as e:  # reported, not a stack trace in the message
