@@ -129,7 +129,10 @@ async def attempt(env: Mapping[str, str], mounts: contract.Mounts = _POD_MOUNTS)
     try:
         async with EtcdClient(config) as client:
             chosen = await _choose(client)
-            print(f"backup: snapshot of member {chosen.name} ({chosen.endpoint}) to {location.uri}")
+            print(
+                f"backup: snapshot of member {chosen.name} ({chosen.endpoint}) to {location.uri}",
+                flush=True,  # the log says which member serves it while the stream runs
+            )
             async with (
                 client.snapshot(chosen.endpoint) as stream,
                 open_writer(location) as writer,
