@@ -27,7 +27,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
-from etcd_operator.naming import cluster_token, pvc_name
+from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -45,6 +45,7 @@ from etcd_operator.planner import (
     RemoveMember,
     RetireVolume,
     Step,
+    UpdatePeerURL,
     UpgradeMember,
     action_of,
     claim_of,
@@ -110,11 +111,18 @@ async def _apply(
     if action is None:
         return  # the step only reports: status says it
     match action:
-        case Bootstrap(members=names, initial_cluster=initial, version=version):
+        case Bootstrap(members=names, initial_cluster=initial, version=version, tls=tls):
             for name in names:
-                await _create_member_pod(kube, cluster, name, initial, version, domain=domain)
+                await _create_member_pod(
+                    kube, cluster, name, initial, version, domain=domain, tls=tls
+                )
         case CreatePod(
-            member=name, initial_cluster=initial, version=version, claim=claim, member_id=mid
+            member=name,
+            initial_cluster=initial,
+            version=version,
+            claim=claim,
+            member_id=mid,
+            tls=tls,
         ):
             await _create_member_pod(
                 kube,
@@ -123,6 +131,7 @@ async def _apply(
                 initial,
                 version,
                 domain=domain,
+                tls=tls,
                 claim=claim or None,
                 member_id=mid,
             )
@@ -144,6 +153,8 @@ async def _apply(
             # request goes through another member than the one removed.
             with contextlib.suppress(MemberNotFound):
                 await _etcd(world).member_remove(member_id)
+        case UpdatePeerURL(member_id=member_id, peer_url=url):
+            await _etcd(world).member_update(member_id, [url])
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
         case DeletePVC(member=name, claim=claim):
@@ -158,7 +169,7 @@ async def _apply(
             )
         case RetireVolume(claim=claim):
             await _patch_claim(kube, cluster, claim, annotations={RETIRED_ANNOTATION: "true"})
-        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
+        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict, tls=tls):
             # Replace the pod on the same claim: take it down now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
@@ -177,6 +188,7 @@ async def _apply(
                 initial,
                 version,
                 domain=domain,
+                tls=tls,
                 claim=claim_of(world.observed, name),
                 member_id=mid if mid is not None else recorded.member_id if recorded else None,
             )
@@ -215,9 +227,12 @@ async def _create_member_pod(
     version: str,
     *,
     domain: str,
+    tls: MemberTLS,
     claim: str | None = None,
     member_id: int | None = None,
 ) -> None:
+    """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
+    and plaintext clients beside TLS ones while a cluster switches to TLS)."""
     claim = claim or pvc_name(name)
     if not cluster.spec.storage.empty_dir:
         await _create_claim(kube, cluster, name, claim)
@@ -230,7 +245,7 @@ async def _create_member_pod(
         claim=claim,
         operator_image=operator_image(),
         cluster_domain=domain,
-        tls=cluster.spec.tls.member_tls(),
+        tls=tls,
     )
     await _create(kube, pod)
 

@@ -199,7 +199,33 @@ def etcd_args(
         args.append(f"--snapshot-count={tuning.snapshot_count}")
     if tuning.quota_backend_bytes is not None:
         args.append(f"--quota-backend-bytes={tuning.quota_backend_bytes}")
-    return args + _tls_args(tls)
+    # The certificates are the spec's; which schemes listen is `tls`'s: a member switching to
+    # TLS first holds the peer certificate (to reach members that serve https) while its own
+    # peer listener still serves its registered http URL.
+    material = cluster.spec.tls.member_tls()
+    for side, serves, holds in (
+        ("peer", tls.peer, material.peer),
+        ("client", tls.client, material.client),
+    ):
+        if serves and not holds:
+            raise ValueError(f"{side} TLS asked for, but spec.tls.{side} names no certificate")
+    return args + _tls_args(material)
+
+
+def served_tls(pod: Pod) -> tuple[MemberTLS, bool]:
+    """What a member pod serves, from its etcd flags as the API server stores them: its
+    schemes, and whether it holds the peer certificate and trusts the peer CA."""
+    containers = pod.spec.containers if pod.spec else []
+    etcd = next((c for c in containers if c.name == ETCD_CONTAINER), None)
+    flags = dict(a.split("=", 1) for a in (etcd.args or []) if "=" in a) if etcd else {}
+    clients = flags.get("--listen-client-urls", "").split(",")
+    client = any(u.startswith("https://") for u in clients)
+    served = MemberTLS(
+        peer=flags.get("--listen-peer-urls", "").startswith("https://"),
+        client=client,
+        client_plaintext=client and any(u.startswith("http://") for u in clients),
+    )
+    return served, "--peer-trusted-ca-file" in flags
 
 
 def _from_dict(model: Any, data: Mapping[str, Any], field: str) -> Any:
@@ -307,10 +333,9 @@ def _pod_spec(
     init: Container,
     *,
     claim: str,
-    tls: MemberTLS,
 ) -> PodSpec:
     template = cluster.spec.pod_template
-    tls_volumes = _tls_volumes(cluster, tls)
+    tls_volumes = _tls_volumes(cluster, cluster.spec.tls.member_tls())
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
@@ -465,8 +490,8 @@ def member_pod(
     the cluster as it will be once the member is added (existing members plus itself).
     `member_id`: the member has run before, so the volume must hold its log (member-init
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
-    `tls`: how the member serves peers and clients (default: as the spec says); the Secrets
-    it mounts are the spec's.
+    `tls`: the schemes the member serves peers and clients on (default: as the spec says);
+    the certificates it mounts and presents are the spec's.
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
@@ -485,7 +510,6 @@ def member_pod(
             args,
             _member_init(cluster, member, operator_image, member_id),
             claim=claim or pvc_name(member),
-            tls=tls,
         ),
     )
     assert pod.metadata is not None
