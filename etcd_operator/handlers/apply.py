@@ -58,6 +58,7 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
 )
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
 rbac.needs(
@@ -95,17 +96,30 @@ def operator_image() -> str:
 
 
 async def apply_step(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, *, cluster_domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    *,
+    cluster_domain: str,
+    trust: Trust | None = None,
 ) -> None:
+    """`trust`: what the TLS Secrets' ca.crt hold now, recorded on pods created."""
     try:
-        await _apply(kube, cluster, world, step, cluster_domain)
+        await _apply(kube, cluster, world, step, cluster_domain, trust=trust)
     except (ReconfigurationRejected, TooManyLearners) as e:
         # etcd refuses membership changes for a few seconds after a member starts.
         raise StepNotReady(str(e)) from e
 
 
 async def _apply(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    domain: str,
+    *,
+    trust: Trust | None = None,
 ) -> None:
     action = action_of(step)
     if action is None:
@@ -114,7 +128,7 @@ async def _apply(
         case Bootstrap(members=names, initial_cluster=initial, version=version, tls=tls):
             for name in names:
                 await _create_member_pod(
-                    kube, cluster, name, initial, version, domain=domain, tls=tls
+                    kube, cluster, name, initial, version, domain=domain, tls=tls, trust=trust
                 )
         case CreatePod(
             member=name,
@@ -134,6 +148,7 @@ async def _apply(
                 tls=tls,
                 claim=claim or None,
                 member_id=mid,
+                trust=trust,
             )
         case AddLearner(peer_url=url):
             # MemberExists: added in an earlier round whose answer we never saw.
@@ -191,6 +206,7 @@ async def _apply(
                 tls=tls,
                 claim=claim_of(world.observed, name),
                 member_id=mid if mid is not None else recorded.member_id if recorded else None,
+                trust=trust,
             )
         case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
@@ -230,6 +246,7 @@ async def _create_member_pod(
     tls: MemberTLS,
     claim: str | None = None,
     member_id: int | None = None,
+    trust: Trust | None = None,
 ) -> None:
     """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
     and plaintext clients beside TLS ones while a cluster switches to TLS)."""
@@ -246,6 +263,7 @@ async def _create_member_pod(
         operator_image=operator_image(),
         cluster_domain=domain,
         tls=tls,
+        trust=trust,
     )
     await _create(kube, pod)
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import kopf
 from lightkube import AsyncClient
@@ -26,11 +28,12 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
-from etcd_operator import rbac
+from etcd_operator import leader, metrics, rbac
 from etcd_operator.api import (
     GROUP,
     PLURAL,
     VERSION,
+    CARotationStatus,
     EtcdCluster,
     InvalidSpecError,
     parse_cluster,
@@ -39,14 +42,22 @@ from etcd_operator.etcd import EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
 from etcd_operator.handlers.auth import RootSecretUnavailable
-from etcd_operator.handlers.certificates import CertificatesRound, ensure_certificates, wake_by
+from etcd_operator.handlers.certificates import (
+    CertificatesRound,
+    ensure_certificates,
+    member_trust,
+    wake_by,
+)
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.secrets import SecretReader
+from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
+from etcd_operator.logs import for_cluster
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
     DEFAULT_CLUSTER_DOMAIN,
+    POD_NAMESPACE_ENV,
     valid_cluster_domain,
 )
 from etcd_operator.pacing import PAUSED, Outcome, Pace, after_round, backoff
@@ -55,9 +66,21 @@ from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    ROTATE_CA_ANNOTATION,
     member_selector,
 )
-from etcd_operator.scope import NAMESPACES_ENV
+from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces
+from etcd_operator.serving import (
+    DEFAULT_STALL_AFTER,
+    HEALTH_PORT_ENV,
+    METRICS_PORT_ENV,
+    STALL_AFTER_ENV,
+    Probes,
+    health_app,
+    metrics_app,
+    start_site,
+    watch_lists,
+)
 from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
@@ -65,6 +88,7 @@ FINALIZER = "etcd.operator.io/finalizer"
 # reports it and changes nothing else until it is fixed.
 TLS_SECRET_INVALID = "TLSSecretInvalid"
 CERTIFICATE_ISSUED = "CertificateIssued"
+CA_ROTATION = "CARotation"
 
 # What kopf itself does for the handlers below.
 rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
@@ -100,6 +124,8 @@ class ClusterLoop:
     pace: Pace = field(default_factory=Pace)
     # The resource's generation as the last round read it: a newer one wakes the loop.
     generation: int | None = None
+    # The rotate-ca annotation as the last round read it: a new value wakes the loop too.
+    rotate_ca: str | None = None
 
 
 _loops: dict[tuple[str, str], ClusterLoop] = {}
@@ -132,10 +158,66 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.scanning.disabled = True
     memo.cluster_domain = cluster_domain()
     memo.kube = new_client()
+    await _start_ha(memo)
+
+
+async def _start_ha(memo: kopf.Memo) -> None:
+    """Leader election, the watch-freshness check and the HTTP endpoints (from the env)."""
+    memo.tasks = []
+    memo.runners = []
+    elector: leader.LeaderElector | None = None
+    if leader.enabled():
+        name, namespace = leader.lease_location(os.environ.get(POD_NAMESPACE_ENV))
+        elector = leader.LeaderElector(
+            memo.kube,
+            name=name,
+            namespace=namespace,
+            identity=leader.default_identity(),
+            timing=leader.timing_from_env(),
+            on_change=metrics.set_leader,
+        )
+        memo.leader = elector
+        memo.tasks.append(asyncio.create_task(elector.run()))
+        log.info("leader election on: Lease %s/%s as %s", namespace, name, elector.identity)
+    else:
+        memo.leader = leader.AlwaysLeader()
+        metrics.set_leader(True)
+    stall_after = float(os.environ.get(STALL_AFTER_ENV) or DEFAULT_STALL_AFTER)
+    memo.freshness = WatchFreshness(stall_after=stall_after, started=time.monotonic())
+    if port := int(os.environ.get(HEALTH_PORT_ENV) or 0):
+        namespaces = parse_namespaces([os.environ.get(NAMESPACES_ENV, "")])
+        memo.tasks.append(
+            asyncio.create_task(
+                watch_lists(memo.kube, memo.freshness, namespaces, period=stall_after / 4)
+            )
+        )
+
+        def lease_age() -> float | None:
+            if elector is None:
+                return None
+            seen = elector.last_contact
+            return time.monotonic() - (seen if seen is not None else memo.freshness.started)
+
+        probes = Probes(
+            freshness=memo.freshness,
+            is_leader=memo.leader.is_leader,
+            lease_age=lease_age,
+            lease_limit=(elector.timing.lease_duration * 2) if elector else 0.0,
+        )
+        memo.runners.append(await start_site(health_app(probes), port))
+    if port := int(os.environ.get(METRICS_PORT_ENV) or 0):
+        memo.runners.append(await start_site(metrics_app(), port))
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    for task in getattr(memo, "tasks", []):
+        task.cancel()
+    elector = getattr(memo, "leader", None)
+    if isinstance(elector, leader.LeaderElector):
+        await elector.release()  # a standby takes over now, not a lease duration later
+    for runner in getattr(memo, "runners", []):
+        await runner.cleanup()
     kube: AsyncClient | None = getattr(memo, "kube", None)
     if kube is not None:
         await kube.close()
@@ -151,13 +233,27 @@ async def member_object_changed(body: kopf.Body, namespace: str | None, **_: Any
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def cluster_changed(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
+async def cluster_changed(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo | None = None,
+    type: str | None = None,
+    **_: Any,
+) -> None:
     """A spec change or a deletion is acted on now, not at the next interval. Status writes
     (the loop's own) leave the generation alone and wake nothing."""
     loop = _loops.get((namespace or "default", name))
     meta = body.get("metadata", {})
+    rotate_ca = (meta.get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    freshness: WatchFreshness | None = getattr(memo, "freshness", None)
+    if freshness is not None:
+        key = (namespace or "default", name)
+        freshness.event(key, meta.get("resourceVersion"), deleted=type == "DELETED")
     if loop is not None and (
-        meta.get("deletionTimestamp") or meta.get("generation") != loop.generation
+        meta.get("deletionTimestamp")
+        or meta.get("generation") != loop.generation
+        or rotate_ca != loop.rotate_ca
     ):
         loop.wake.set()
 
@@ -169,24 +265,51 @@ async def reconcile_forever(
     namespace = namespace or "default"
     key = (namespace, name)
     loop = _loops.setdefault(key, ClusterLoop())
+    fence: Fence = memo.leader
     try:
         while not stopped:
             loop.wake.clear()
+            if not fence.is_leader():
+                # A standby observes nothing and writes nothing; it looks again soon.
+                await _standby(fence, stopped)
+                continue
             try:
                 delay = await reconcile_once(
-                    memo.kube, loop, namespace, name, cluster_domain=memo.cluster_domain
+                    memo.kube,
+                    loop,
+                    namespace,
+                    name,
+                    cluster_domain=memo.cluster_domain,
+                    fence=fence.is_leader,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The loop must outlive any single bad round (API hiccup, bug): log, retry.
-                log.exception("reconcile of %s/%s failed", namespace, name)
+                for_cluster(log, namespace, name).exception("reconcile failed")
+                metrics.record_error(namespace, name)
                 loop.pace = replace(loop.pace, failures=loop.pace.failures + 1)
                 delay = backoff(loop.pace.failures)
             await _sleep(loop.wake, stopped, delay)
     finally:
         _loops.pop(key, None)
+        metrics.forget_cluster(namespace, name)
         await loop.etcd.close()
+
+
+class Fence(Protocol):
+    def is_leader(self) -> bool: ...
+
+
+async def _standby(fence: Fence, stopped: kopf.DaemonStopped) -> None:
+    wake, period = asyncio.Event(), 1.0
+    if isinstance(fence, leader.LeaderElector):
+        period = fence.timing.retry_period
+        # Woken when this replica gains the Lease; the event may still be set for a moment
+        # after the Lease ran out (until the elector notices), and must not spin the loop.
+        if not fence.became_leader.is_set():
+            wake = fence.became_leader
+    await _sleep(wake, stopped, period)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
@@ -194,6 +317,9 @@ async def cluster_deleted(
     body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     """Pods and services go with their owner; claims follow `pvcRetentionPolicy.whenDeleted`."""
+    if not memo.leader.is_leader():
+        # kopf runs this on every replica; only the leader acts (kopf retries the others).
+        raise kopf.TemporaryError("not the leader", delay=5.0)
     try:
         cluster = parse_cluster(dict(body))
     except InvalidSpecError:
@@ -213,12 +339,23 @@ async def cluster_deleted(
 
 
 async def reconcile_once(
-    kube: AsyncClient, loop: ClusterLoop, namespace: str, name: str, *, cluster_domain: str
+    kube: AsyncClient,
+    loop: ClusterLoop,
+    namespace: str,
+    name: str,
+    *,
+    cluster_domain: str,
+    fence: Callable[[], bool] = lambda: True,
 ) -> float:
-    """One round for one cluster; returns the seconds until the next round is due."""
+    """One round for one cluster; returns the seconds until the next round is due.
+    `fence`: whether this replica may still act (leader election); checked right before
+    the step is applied."""
+    started = time.monotonic()
+    clog = for_cluster(log, namespace, name)
     raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
+    loop.rotate_ca = (body["metadata"].get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
     try:
         cluster = parse_cluster(body)
     except InvalidSpecError as e:
@@ -228,9 +365,20 @@ async def reconcile_once(
     secrets = SecretReader(kube, namespace)
     access = await etcd_access(secrets, cluster)
     world = await observe(
-        kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain, access=access
+        kube,
+        cluster,
+        deleting=deleting,
+        etcd=loop.etcd,
+        domain=cluster_domain,
+        access=access,
+        trust=await member_trust(secrets, cluster),
     )
     decision = decide(world.observed)
+    step_kind = type(decision.step).__name__
+    if not fence():
+        # The Lease was lost while observing: write nothing (Events included).
+        clog.warning("not the leader any more; %s not applied", step_kind)
+        return 0.0
     if isinstance(decision.step, Paused):
         # Paused means nothing is written: no object, no status; one Event per pause.
         return _paced(loop, body, Outcome(decision))
@@ -239,7 +387,13 @@ async def reconcile_once(
         now = datetime.now(UTC)
         try:
             certificates = await ensure_certificates(
-                kube, secrets, cluster, domain=cluster_domain, now=now
+                kube,
+                secrets,
+                cluster,
+                domain=cluster_domain,
+                now=now,
+                pods=world.pods,
+                access=access,
             )
         except ApiError as e:
             certificates = CertificatesRound(problem=f"writing the TLS Secrets: {e}")
@@ -260,13 +414,22 @@ async def reconcile_once(
         objects_error = await sync_cluster_objects(kube, cluster, voters)
     error: str | None = None
     not_ready = False
+    if not fence():
+        # The Lease was lost during the round (after Secrets and Services): no step.
+        clog.warning("not the leader any more; %s not applied", step_kind)
+        return 0.0
+    clog.debug("applying %s", step_kind)
     try:
-        await apply_step(kube, cluster, world, decision.step, cluster_domain=cluster_domain)
+        # Pods made now mount the Secrets as this round left them.
+        trust = await member_trust(secrets, cluster)
+        await apply_step(
+            kube, cluster, world, decision.step, cluster_domain=cluster_domain, trust=trust
+        )
     except StepNotReady:
         not_ready = True
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
-    log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
+    clog.info("%s (%s)", decision.reason.value, decision.message)
     await _write_status(
         kube,
         cluster,
@@ -275,6 +438,15 @@ async def reconcile_once(
         error=error,
         objects_error=objects_error,
         domain=cluster_domain,
+        rotation=_rotation_status(body, certificates),
+    )
+    metrics.record_round(
+        namespace,
+        name,
+        _figures(cluster, world),
+        step=step_kind,
+        seconds=time.monotonic() - started,
+        error=error is not None,
     )
     outcome = Outcome(
         decision,
@@ -284,6 +456,56 @@ async def reconcile_once(
         not_ready=not_ready,
     )
     return wake_by(certificates.renew_at, datetime.now(UTC), _paced(loop, body, outcome))
+
+
+def _rotation_status(
+    body: dict[str, Any], certificates: CertificatesRound
+) -> CARotationStatus | None:
+    """status.caRotation from this round's rotation decision, with an Event when its phase
+    changes (None: no decision this round, the previous status stays)."""
+    rotation = certificates.rotation
+    if rotation is None or certificates.ca_not_after is None:
+        return None
+    before = ((body.get("status") or {}).get("caRotation")) or {}
+    phase = rotation.phase.value
+    if phase != before.get("phase", "Idle"):
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type="Normal",
+            reason=CA_ROTATION,
+            message=f"{phase}: {rotation.message}",
+        )
+    return CARotationStatus(
+        phase=phase,
+        message=rotation.message,
+        handled_request=certificates.handled_request,
+        ca_not_after=certificates.ca_not_after,
+    )
+
+
+def _figures(cluster: EtcdCluster, world: World) -> metrics.ClusterFigures:
+    observed = world.observed
+    statuses = [h.status for h in world.health.values() if h.status is not None]
+    members = observed.members
+    # Ready: its pod is ready and its endpoint answered healthy.
+    ready = sum(
+        1
+        for m in members or ()
+        if (h := observed.member_health.get(m.id)) is not None
+        and h.healthy
+        and (pod := observed.pods.get(m.name)) is not None
+        and pod.ready
+    )
+    return metrics.ClusterFigures(
+        desired=observed.spec.replicas,
+        ready=ready,
+        voting=None if members is None else sum(1 for m in members if not m.is_learner),
+        learners=None if members is None else sum(1 for m in members if m.is_learner),
+        leader_id=observed.leader_id,
+        db_size=metrics.max_or_none(s.db_size for s in statuses),
+        db_in_use=metrics.max_or_none(s.db_size_in_use for s in statuses),
+        quota=cluster.spec.etcd.quota_backend_bytes or metrics.DEFAULT_QUOTA_BYTES,
+    )
 
 
 def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:
@@ -310,6 +532,7 @@ async def _write_status(
     error: str | None,
     objects_error: str | None,
     domain: str,
+    rotation: CARotationStatus | None = None,
 ) -> None:
     members = world.cluster_members
     cluster_id = members.cluster_id if members else None
@@ -323,6 +546,8 @@ async def _write_status(
         tls=cluster.spec.tls.member_tls(),
     )
     new = next_status(round_, cluster.status, datetime.now(UTC))
+    previous_rotation = cluster.status.ca_rotation if cluster.status else None
+    new = new.model_copy(update={"ca_rotation": rotation or previous_rotation})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
     if payload == previous:

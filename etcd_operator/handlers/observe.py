@@ -68,7 +68,9 @@ from etcd_operator.resources.pod import (
     MEMBER_INIT_CONTAINER,
     pod_outdated,
     served_tls,
+    trust_outdated,
 )
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "list", why="observe: the cluster's member pods")
 rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
@@ -159,8 +161,11 @@ async def observe(
     etcd: EtcdSession,
     domain: str,
     access: EtcdAccess | None = None,
+    trust: Trust | None = None,
 ) -> World:
-    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked."""
+    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked.
+    `trust`: the bundle member pods' TLS Secrets hold (a pod that started with another is
+    outdated)."""
     access = access or EtcdAccess(cluster.spec.tls.member_tls())
     ns = cluster.namespace
     selector: LabelSelector = dict(member_selector(cluster))
@@ -229,7 +234,8 @@ async def observe(
         pods={
             name: _pod_state(
                 p,
-                outdated=pod_outdated(cluster, p, cluster_domain=domain),
+                outdated=pod_outdated(cluster, p, cluster_domain=domain)
+                or trust_outdated(p, trust),
                 served=served[name],
             )
             for name, p in pods.items()

@@ -38,6 +38,13 @@ TEMPLATE_HASH_ANNOTATION = "etcd.operator.io/template-hash"
 # Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
 # interrupted by an operator restart resumes with the same member set.
 BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+# A digest of the trust bundle (ca.crt) a TLS member pod started with: etcd reads it only at
+# start, so a pod whose digest differs from the current bundle's is restarted by a rollout.
+TRUST_BUNDLE_ANNOTATION = "etcd.operator.io/trust-bundle"
+# On the EtcdCluster: any new value asks for a CA rotation (mode Auto). The CA Secret records
+# the value it handled, written in the same patch as the new CA.
+ROTATE_CA_ANNOTATION = "etcd.operator.io/rotate-ca"
+ROTATE_CA_HANDLED_ANNOTATION = "etcd.operator.io/rotate-ca-handled"
 # Services and the PDB carry the hash of what the operator last applied (resources.applied).
 APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 
@@ -64,7 +71,16 @@ def member_labels(cluster: EtcdCluster, member: str) -> dict[str, str]:
 
 def member_selector(cluster: EtcdCluster) -> dict[str, str]:
     """Selects every member pod of `cluster` (and nothing else)."""
-    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: cluster.name, COMPONENT_LABEL: MEMBER}
+    return member_selector_of(cluster.name)
+
+
+def member_selector_of(name: str) -> dict[str, str]:
+    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: name, COMPONENT_LABEL: MEMBER}
+
+
+def selector_string(labels: dict[str, str]) -> str:
+    """`k=v,k=v`, as the scale subresource's status.selector wants it."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def owner_reference(cluster: EtcdCluster) -> OwnerReference:

@@ -63,12 +63,14 @@ from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     TEMPLATE_HASH_ANNOTATION,
+    TRUST_BUNDLE_ANNOTATION,
     member_labels,
     member_selector,
     owner_reference,
 )
 from etcd_operator.resources.probes import member_probes
 from etcd_operator.resources.security import restricted_container_security
+from etcd_operator.tls.rotation import Trust
 
 ETCD_CONTAINER = "etcd"
 DATA_VOLUME = "data"
@@ -470,6 +472,25 @@ def pod_outdated(
     return etcd.image != image or _lasting_args(etcd.args or []) != _lasting_args(want)
 
 
+def _mounts_tls(pod: Pod) -> bool:
+    volumes = (pod.spec.volumes if pod.spec else None) or []
+    return any(v.name in (PEER_TLS_VOLUME, SERVER_TLS_VOLUME) for v in volumes)
+
+
+def trust_outdated(pod: Pod, trust: Trust | None) -> bool:
+    """Whether `pod` started with another trust bundle than `trust` (what its TLS Secrets hold
+    now; None: unknown or no TLS). A TLS pod that records none was made by an earlier release:
+    it counts as outdated only while a rotation is under way (several CAs), so upgrading the
+    operator restarts nothing, and a rotation never trusts what it cannot know."""
+    if trust is None or not _mounts_tls(pod):
+        return False
+    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    recorded = annotations.get(TRUST_BUNDLE_ANNOTATION)
+    if recorded is None:
+        return trust.authorities > 1
+    return bool(recorded != trust.digest)
+
+
 def member_pod(
     cluster: EtcdCluster,
     member: str,
@@ -481,6 +502,7 @@ def member_pod(
     operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     tls: MemberTLS | None = None,
+    trust: Trust | None = None,
 ) -> Pod:
     """The pod of `member`, running etcd `version`.
 
@@ -491,7 +513,8 @@ def member_pod(
     `member_id`: the member has run before, so the volume must hold its log (member-init
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
     `tls`: the schemes the member serves peers and clients on (default: as the spec says);
-    the certificates it mounts and presents are the spec's.
+    the certificates it mounts and presents are the spec's. `trust`: what those Secrets'
+    ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`).
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
@@ -519,6 +542,8 @@ def member_pod(
         TEMPLATE_HASH_ANNOTATION: template_hash(cluster),
         ETCD_VERSION_ANNOTATION: version,
     }
+    if trust is not None and _mounts_tls(pod):
+        pod.metadata.annotations[TRUST_BUNDLE_ANNOTATION] = trust.digest
     if initial.state is ClusterState.NEW:
         bootstrap = ",".join(name for name, _ in initial.peers)
         pod.metadata.annotations[BOOTSTRAP_MEMBERS_ANNOTATION] = bootstrap
