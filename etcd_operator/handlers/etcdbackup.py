@@ -22,7 +22,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
-from etcd_operator import rbac
+from etcd_operator import metrics, rbac
 from etcd_operator.api import GROUP, VERSION, InvalidSpecError, parse_cluster
 from etcd_operator.api.backup import PLURAL, EtcdBackup, EtcdBackupStatus, parse_backup
 from etcd_operator.backup.contract import Result
@@ -231,6 +231,11 @@ async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | 
         )
     log.info("%s/%s: %s %s: %s", namespace, name, decision.kind.value, decision.reason,
              decision.message)  # fmt: skip
+    if decision.kind is Kind.SUCCEEDED and new.completion_time is not None:
+        # What "no backup in N hours" alerts on (etcd_operator_cluster_last_backup_...).
+        metrics.set_last_backup(
+            namespace, backup.spec.cluster_name, new.completion_time.timestamp()
+        )
     if decision.kind in (Kind.SUCCEEDED, Kind.FAILED):
         return None
     return BLOCKED_DELAY if decision.kind is Kind.WAIT else RUNNING_DELAY
