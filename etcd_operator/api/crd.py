@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from etcd_operator.api import cluster
+from etcd_operator.api import cluster, restore
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.cluster_status import EtcdClusterStatus
 from etcd_operator.api.common import GROUP, VERSION, CelRule, cel
@@ -94,13 +94,34 @@ ETCD_CLUSTER = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (ETCD_CLUSTER,)
+ETCD_RESTORE = Kind(
+    kind=restore.KIND,
+    plural=restore.PLURAL,
+    singular=restore.SINGULAR,
+    short_names=restore.SHORT_NAMES,
+    description=(
+        "EtcdRestore creates a new EtcdCluster whose initial members start from a snapshot, "
+        "after checking the snapshot (sha256 and etcd's own integrity check)."
+    ),
+    spec=restore.EtcdRestoreSpec,
+    status=restore.EtcdRestoreStatus,
+    printer_columns=(
+        PrinterColumn("Cluster", "string", ".spec.cluster.name", "The EtcdCluster created."),
+        PrinterColumn("Phase", "string", ".status.phase", "Where the restore is."),
+        PrinterColumn("Revision", "integer", ".status.revision", "The snapshot's revision."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_RESTORE)
 
 
 def openapi_schema(kind: Kind) -> Schema:
     """The structural `openAPIV3Schema` of one kind."""
     # An object with only defaulted fields may be omitted; the server defaults it.
-    spec = ordered({**model_schema(kind.spec), "default": {}})
+    spec = model_schema(kind.spec)
+    if not spec.get("required"):
+        spec = ordered({**spec, "default": {}})
     schema: Schema = {
         "description": kind.description,
         "type": "object",
@@ -118,6 +139,8 @@ def openapi_schema(kind: Kind) -> Schema:
             "status": model_schema(kind.status),
         },
     }
+    if spec.get("required"):
+        schema["required"] = ["spec"]
     if kind.root_rules:
         schema["x-kubernetes-validations"] = list(kind.root_rules)
     return schema
