@@ -13,6 +13,9 @@ from etcd_operator.manifests import NAME, generated_files, namespaced_install, t
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
 
+# `snapshot-fetch`: the snapshot is missing or fails a check (the reason is on stderr).
+SNAPSHOT_INVALID_EXIT = 46
+
 
 def _run(args: argparse.Namespace) -> int:
     # kopf's own CLI does the heavy lifting (peering, probes, signals); we only
@@ -58,6 +61,29 @@ def _member_init(args: argparse.Namespace) -> int:
     # stderr becomes the termination message (FallbackToLogsOnError) that Events show.
     print(f"member-init: {verdict.name}: {message}", file=sys.stderr)
     return int(verdict)
+
+
+def _snapshot_fetch(args: argparse.Namespace) -> int:
+    from etcd_operator.restore.integrity import SnapshotInvalid, fetch_file
+    from etcd_operator.restore.staging import clear_staging
+
+    if args.clear_staging:
+        clear_staging(Path(args.clear_staging))
+    try:
+        checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
+    except SnapshotInvalid as e:
+        print(f"snapshot-fetch: {e.reason}: {e}", file=sys.stderr)
+        return SNAPSHOT_INVALID_EXIT
+    print(f"snapshot-fetch: ok: {checked.size} bytes, sha256 {checked.sha256}", file=sys.stderr)
+    return 0
+
+
+def _restore_commit(args: argparse.Namespace) -> int:
+    from etcd_operator.restore.staging import commit
+
+    code, message = commit(Path(args.staging), Path(args.data_dir))
+    print(f"restore-commit: {code.name}: {message}", file=sys.stderr)
+    return int(code)
 
 
 def _version(_args: argparse.Namespace) -> int:
@@ -191,6 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="hex ID of the member whose write-ahead log the volume must hold (implies data)",
     )
     init.set_defaults(func=_member_init)
+
+    fetch = sub.add_parser(
+        "snapshot-fetch",
+        help="(init container) copy a snapshot and check its sha256 and etcd's hash trailer",
+    )
+    fetch.add_argument("--source", required=True, help="the snapshot file to read")
+    fetch.add_argument("--target", required=True, help="where the checked copy goes")
+    fetch.add_argument("--sha256", help="hex sha256 the whole file must have")
+    fetch.add_argument(
+        "--clear-staging", help="remove this directory first (an interrupted restore's)"
+    )
+    fetch.set_defaults(func=_snapshot_fetch)
+
+    commit = sub.add_parser(
+        "restore-commit",
+        help="(init container) move a restored data directory into place unless one exists",
+    )
+    commit.add_argument("--staging", required=True)
+    commit.add_argument("--data-dir", required=True)
+    commit.set_defaults(func=_restore_commit)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)

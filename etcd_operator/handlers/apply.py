@@ -110,11 +110,18 @@ async def _apply(
     if action is None:
         return  # the step only reports: status says it
     match action:
-        case Bootstrap(members=names, initial_cluster=initial, version=version):
+        case Bootstrap(members=names, initial_cluster=initial, version=version, restore=restore):
             for name in names:
-                await _create_member_pod(kube, cluster, name, initial, version, domain=domain)
+                await _create_member_pod(
+                    kube, cluster, name, initial, version, domain=domain, restore=restore
+                )
         case CreatePod(
-            member=name, initial_cluster=initial, version=version, claim=claim, member_id=mid
+            member=name,
+            initial_cluster=initial,
+            version=version,
+            claim=claim,
+            member_id=mid,
+            restore=restore,
         ):
             await _create_member_pod(
                 kube,
@@ -125,6 +132,7 @@ async def _apply(
                 domain=domain,
                 claim=claim or None,
                 member_id=mid,
+                restore=restore,
             )
         case AddLearner(peer_url=url):
             # MemberExists: added in an earlier round whose answer we never saw.
@@ -217,8 +225,12 @@ async def _create_member_pod(
     domain: str,
     claim: str | None = None,
     member_id: int | None = None,
+    restore: bool = False,
 ) -> None:
     claim = claim or pvc_name(name)
+    snapshot = cluster.spec.bootstrap.restore if restore else None
+    if restore and snapshot is None:
+        raise ValueError("the step restores a snapshot but spec.bootstrap.restore names none")
     if not cluster.spec.storage.empty_dir:
         await _create_claim(kube, cluster, name, claim)
     pod = member_pod(
@@ -231,6 +243,7 @@ async def _create_member_pod(
         operator_image=operator_image(),
         cluster_domain=domain,
         tls=cluster.spec.tls.member_tls(),
+        restore=snapshot,
     )
     await _create(kube, pod)
 

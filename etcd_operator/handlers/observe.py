@@ -194,6 +194,7 @@ async def observe(
             deleting=deleting,
             pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
             empty_dir=spec.storage.empty_dir,
+            restore=spec.bootstrap.restore is not None,
         ),
         bootstrapped=bool(status and status.cluster_id),
         members=(

@@ -45,6 +45,9 @@ class DesiredSpec:
     # `spec.storage.emptyDir`: a member's data lives and dies with its pod, so restarting a
     # member means replacing it (remove, re-add as a learner) and a lost pod is a lost member.
     empty_dir: bool = False
+    # `spec.bootstrap.restore`: the initial members start from a snapshot (restored before etcd
+    # first starts); members added later join empty and copy the data from the cluster.
+    restore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
