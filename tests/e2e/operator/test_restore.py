@@ -1,0 +1,241 @@
+"""EtcdRestore: a snapshot on a claim becomes a new 3-member cluster serving every key; a
+truncated, altered or mismatched snapshot is refused before anything is created."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.core_v1 import (
+    Container,
+    PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource,
+    PodSecurityContext,
+    PodSpec,
+    SeccompProfile,
+    Volume,
+    VolumeMount,
+    VolumeResourceRequirements,
+)
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+
+from etcd_operator.api import GROUP, VERSION
+from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+from etcd_operator.resources.security import restricted_container_security
+from harness.clusters import (
+    condition,
+    create_ready_cluster,
+    etcd_client,
+    eventually,
+    member_pods,
+    member_urls,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+
+EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", "etcdrestores")
+KEYS = 10_000
+BATCH = 250
+# Runs in the operator's image: the project's own etcd client streams a snapshot from the
+# member to the claim, then writes a truncated and an altered copy beside it.
+SNAPSHOT_SCRIPT = """
+import asyncio, hashlib, sys
+from etcd_operator.etcd import EtcdClient, EtcdConfig
+
+async def main(url):
+    digest = hashlib.sha256()
+    async with EtcdClient(EtcdConfig(endpoints=(url,))) as client:
+        async with client.snapshot(url) as stream:
+            with open("/backup/snap.db", "wb") as f:
+                async for chunk in stream:
+                    f.write(chunk)
+                    digest.update(chunk)
+    data = open("/backup/snap.db", "rb").read()
+    open("/backup/truncated.db", "wb").write(data[: len(data) - 1000])
+    altered = bytearray(data)
+    altered[len(altered) // 3] ^= 0xFF
+    open("/backup/altered.db", "wb").write(bytes(altered))
+    print("sha256", digest.hexdigest(), flush=True)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def _fill(url: tuple[str, ...]) -> int:
+    async with etcd_client(url) as etcd:
+        revision = 0
+        for start in range(0, KEYS, BATCH):
+            revisions = await asyncio.gather(
+                *(
+                    etcd.put(f"key-{i:05}", f"value-{i}-{'x' * 64}")
+                    for i in range(start, start + BATCH)
+                )
+            )
+            revision = max(revision, *revisions)
+        return revision
+
+
+async def _snapshot_to_claim(kube: AsyncClient, namespace: str, url: str) -> str:
+    """Take a snapshot with the etcd client in a helper pod writing to claim `backups`;
+    returns its sha256."""
+    await kube.create(
+        PersistentVolumeClaim(
+            metadata=ObjectMeta(name="backups", namespace=namespace),
+            spec=PersistentVolumeClaimSpec(
+                accessModes=["ReadWriteOnce"],
+                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        )
+    )
+    await kube.create(
+        Pod(
+            metadata=ObjectMeta(name="snapshotter", namespace=namespace),
+            spec=PodSpec(
+                restartPolicy="Never",
+                containers=[
+                    Container(
+                        name="main",
+                        image=DEFAULT_OPERATOR_IMAGE,
+                        command=["python3", "-c", SNAPSHOT_SCRIPT, url],
+                        volumeMounts=[VolumeMount(name="backup", mountPath="/backup")],
+                        securityContext=restricted_container_security(),
+                    )
+                ],
+                volumes=[
+                    Volume(
+                        name="backup",
+                        persistentVolumeClaim=PersistentVolumeClaimVolumeSource(
+                            claimName="backups"
+                        ),
+                    )
+                ],
+                securityContext=PodSecurityContext(
+                    runAsNonRoot=True,
+                    runAsUser=65532,
+                    runAsGroup=65532,
+                    fsGroup=65532,
+                    seccompProfile=SeccompProfile(type="RuntimeDefault"),
+                ),
+            ),
+        )
+    )
+
+    async def done() -> str | None:
+        pod = await kube.get(Pod, "snapshotter", namespace=namespace)
+        phase = pod.status.phase if pod.status else None
+        assert phase != "Failed", "the snapshot helper pod failed"
+        return phase if phase == "Succeeded" else None
+
+    await eventually(done, 120, "the snapshot helper pod")
+    lines = [line async for line in kube.log("snapshotter", namespace=namespace)]
+    sha = next(line.split()[1] for line in lines if line.startswith("sha256 "))
+    await kube.delete(Pod, "snapshotter", namespace=namespace)
+    return sha
+
+
+async def _restore(
+    kube: AsyncClient, namespace: str, name: str, path: str, cluster: str, **source: Any
+) -> None:
+    await kube.create(
+        EtcdRestoreResource.from_dict(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EtcdRestore",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "source": {"volume": {"claimName": "backups", "path": path}, **source},
+                    "cluster": {"name": cluster, "spec": {"replicas": 3}},
+                },
+            }
+        )
+    )
+
+
+async def _finished(kube: AsyncClient, namespace: str, name: str, timeout: float) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        got = await kube.get(EtcdRestoreResource, name, namespace=namespace)
+        body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
+        phase = (body.get("status") or {}).get("phase")
+        return body if phase in ("Succeeded", "Failed") else None
+
+    return await eventually(probe, timeout, f"restore {name} to finish")
+
+
+async def _absent(kube: AsyncClient, namespace: str, cluster: str) -> bool:
+    try:
+        await kube.get(EtcdClusterResource, cluster, namespace=namespace)
+    except ApiError as e:
+        return e.status.code == 404
+    return False
+
+
+async def test_a_snapshot_on_a_claim_is_restored_into_a_new_three_member_cluster(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await create_ready_cluster(kube, namespace, "src", {"replicas": 1})
+    revision = await _fill(member_urls(namespace, "src", [0]))
+    sha = await _snapshot_to_claim(kube, namespace, member_urls(namespace, "src", [0])[0])
+
+    # Refused before anything is created: truncated, altered, and a sha256 that does not match.
+    bad = {
+        "trunc": ("truncated.db", {}, "SnapshotTruncated"),
+        "alt": ("altered.db", {}, "SnapshotCorrupt"),
+        "sha": ("snap.db", {"sha256": "0" * 64}, "SHA256Mismatch"),
+        "none": ("missing.db", {}, "SnapshotNotFound"),
+    }
+    for name, (path, extra, _) in bad.items():
+        await _restore(kube, namespace, f"bad-{name}", path, f"never-{name}", **extra)
+    for name, (_, _, reason) in bad.items():
+        body = await _finished(kube, namespace, f"bad-{name}", 120)
+        assert body["status"]["phase"] == "Failed"
+        verified = condition(body, "Verified")
+        assert verified is not None and verified["status"] == "False"
+        assert verified["reason"] == reason, verified
+        assert await _absent(kube, namespace, f"never-{name}")
+        assert not await member_pods(kube, namespace, f"never-{name}")
+
+    # The source cluster goes away; the snapshot alone brings the data back.
+    await kube.delete(EtcdClusterResource, "src", namespace=namespace)
+    await eventually(lambda: _absent(kube, namespace, "src"), 120, "src deleted")
+    started = time.monotonic()
+    await _restore(kube, namespace, "good", "snap.db", "restored", sha256=sha)
+    body = await _finished(kube, namespace, "good", 300)
+    took = time.monotonic() - started
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    assert body["status"]["sha256"] == sha
+    assert body["status"]["revision"] == revision
+    assert body["status"]["clusterName"] == "restored"
+    print(f"restore of {KEYS} keys into 3 members took {took:.1f}s")
+
+    cluster = await wait_ready(kube, namespace, "restored", 3)
+    annotations = cluster["metadata"]["annotations"]
+    assert annotations[f"{GROUP}/restored-from"] == "good"
+    assert "ownerReferences" not in cluster["metadata"]
+    assert cluster["spec"]["bootstrap"]["restore"]["sha256"] == sha
+    async with etcd_client(member_urls(namespace, "restored", range(3))) as etcd:
+        listed = await etcd.member_list()
+        assert len(listed.voters) == 3
+        assert await etcd.revision() >= revision
+        for start in range(0, KEYS, BATCH):
+            got = await asyncio.gather(
+                *(etcd.get(f"key-{i:05}") for i in range(start, start + BATCH))
+            )
+            for i, kv in zip(range(start, start + BATCH), got, strict=True):
+                assert kv is not None and kv.value == f"value-{i}-{'x' * 64}".encode()
+
+    # Another restore into the existing name is refused and leaves the cluster alone.
+    await _restore(kube, namespace, "again", "snap.db", "restored", sha256=sha)
+    body = await _finished(kube, namespace, "again", 120)
+    restored = condition(body, "Restored")
+    assert restored is not None and restored["reason"] == "ClusterExists"
+    after = await kube.get(EtcdClusterResource, "restored", namespace=namespace)
+    assert after.metadata is not None and after.metadata.annotations is not None
+    assert after.metadata.annotations[f"{GROUP}/restored-from"] == "good"
