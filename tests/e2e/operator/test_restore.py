@@ -24,18 +24,22 @@ from lightkube.models.core_v1 import (
 )
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.types import PatchType
 
 from etcd_operator.api import GROUP, VERSION
 from etcd_operator.kube import EtcdClusterResource
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 from harness.clusters import (
+    client_tls,
     condition,
+    create_cluster,
     create_ready_cluster,
     etcd_client,
     eventually,
     member_pods,
     member_urls,
+    patch_spec,
     wait_ready,
 )
 
@@ -69,10 +73,10 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-async def _fill(url: tuple[str, ...]) -> int:
+async def _fill(url: tuple[str, ...], keys: int = KEYS) -> int:
     async with etcd_client(url) as etcd:
         revision = 0
-        for start in range(0, KEYS, BATCH):
+        for start in range(0, keys, BATCH):
             revisions = await asyncio.gather(
                 *(
                     etcd.put(f"key-{i:05}", f"value-{i}-{'x' * 64}")
@@ -142,7 +146,13 @@ async def _snapshot_to_claim(kube: AsyncClient, namespace: str, url: str) -> str
 
 
 async def _restore(
-    kube: AsyncClient, namespace: str, name: str, path: str, cluster: str, **source: Any
+    kube: AsyncClient,
+    namespace: str,
+    name: str,
+    path: str,
+    cluster: str,
+    cluster_spec: dict[str, Any] | None = None,
+    **source: Any,
 ) -> None:
     await kube.create(
         EtcdRestoreResource.from_dict(
@@ -152,7 +162,7 @@ async def _restore(
                 "metadata": {"name": name, "namespace": namespace},
                 "spec": {
                     "source": {"volume": {"claimName": "backups", "path": path}, **source},
-                    "cluster": {"name": cluster, "spec": {"replicas": 3}},
+                    "cluster": {"name": cluster, "spec": cluster_spec or {"replicas": 3}},
                 },
             }
         )
@@ -239,3 +249,94 @@ async def test_a_snapshot_on_a_claim_is_restored_into_a_new_three_member_cluster
     after = await kube.get(EtcdClusterResource, "restored", namespace=namespace)
     assert after.metadata is not None and after.metadata.annotations is not None
     assert after.metadata.annotations[f"{GROUP}/restored-from"] == "good"
+
+
+async def test_a_restored_cluster_may_serve_tls(kube: AsyncClient, namespace: str) -> None:
+    """Peer URLs of the restored members are https, as the members then serve them."""
+    await create_ready_cluster(kube, namespace, "plain", {"replicas": 1})
+    revision = await _fill(member_urls(namespace, "plain", [0]), keys=1_000)
+    await _snapshot_to_claim(kube, namespace, member_urls(namespace, "plain", [0])[0])
+    await kube.delete(EtcdClusterResource, "plain", namespace=namespace)
+    tls = {"peer": {"mode": "Auto"}, "client": {"mode": "Auto"}}
+    await _restore(kube, namespace, "to-tls", "snap.db", "secure", {"replicas": 3, "tls": tls})
+    body = await _finished(kube, namespace, "to-tls", 300)
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    pods = await member_pods(kube, namespace, "secure")
+    for pod in pods:
+        assert pod.spec is not None and pod.spec.initContainers is not None
+        restore = next(c for c in pod.spec.initContainers if c.name == "snapshot-restore")
+        assert any(
+            a.startswith("--initial-advertise-peer-urls=https://") for a in restore.args or []
+        )
+    tls_config = await client_tls(kube, namespace, "secure")
+    async with etcd_client(
+        member_urls(namespace, "secure", range(3), tls=True), tls_config
+    ) as etcd:
+        assert await etcd.revision() >= revision
+        got = await etcd.get("key-00999")
+        assert got is not None and got.value == f"value-999-{'x' * 64}".encode()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"source": {"sha256": "a" * 64}}, "exactly one snapshot source"),
+        ({"source": {"volume": {"claimName": "b", "path": "a/../b"}}}, "'..' segments"),
+        ({"cluster": {"name": "c", "spec": {"replicas": 0}}}, "replicas"),
+        (
+            {
+                "cluster": {
+                    "name": "c",
+                    "spec": {"bootstrap": {"restore": {"volume": {"claimName": "b", "path": "a"}}}},
+                }
+            },
+            "set by the restore",
+        ),
+    ],
+    ids=["no-source", "dotdot", "replicas", "bootstrap-given"],
+)
+async def test_invalid_restores_are_rejected_at_admission(
+    kube: AsyncClient, namespace: str, change: dict[str, Any], message: str
+) -> None:
+    spec = {
+        "source": {"volume": {"claimName": "b", "path": "a.db"}},
+        "cluster": {"name": "c"},
+        **change,
+    }
+    with pytest.raises(ApiError) as err:
+        await kube.create(
+            EtcdRestoreResource.from_dict(
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": "EtcdRestore",
+                    "metadata": {"name": "bad", "namespace": namespace},
+                    "spec": spec,
+                }
+            )
+        )
+    assert err.value.status.code == 422
+    assert message in (err.value.status.message or "")
+
+
+async def test_a_restores_spec_and_a_clusters_bootstrap_are_immutable(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await _restore(kube, namespace, "fixed", "a.db", "c")
+    with pytest.raises(ApiError) as err:
+        await kube.patch(
+            EtcdRestoreResource,
+            "fixed",
+            {"spec": {"source": {"volume": {"claimName": "backups", "path": "b.db"}}}},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    assert err.value.status.code == 422
+    assert "spec is immutable" in (err.value.status.message or "")
+    source = {"volume": {"claimName": "b", "path": "a.db"}}
+    await create_cluster(
+        kube, namespace, "boot", {"replicas": 1, "paused": True, "bootstrap": {"restore": source}}
+    )
+    with pytest.raises(ApiError) as err:
+        await patch_spec(kube, namespace, "boot", {"bootstrap": {"restore": None}})
+    assert err.value.status.code == 422
+    assert "spec.bootstrap is immutable" in (err.value.status.message or "")
