@@ -42,6 +42,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.operator_process import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -340,3 +341,34 @@ async def test_a_restores_spec_and_a_clusters_bootstrap_are_immutable(
         await patch_spec(kube, namespace, "boot", {"bootstrap": {"restore": None}})
     assert err.value.status.code == 422
     assert "spec.bootstrap is immutable" in (err.value.status.message or "")
+
+
+@pytest.mark.parametrize("kill_at", ["Verifying", "cluster-created"])
+async def test_an_operator_killed_mid_restore_finishes_it_with_one_cluster(
+    kube: AsyncClient, namespace: str, operator: OperatorProcess, kill_at: str
+) -> None:
+    await create_ready_cluster(kube, namespace, "orig", {"replicas": 1})
+    revision = await _fill(member_urls(namespace, "orig", [0]), keys=500)
+    await _snapshot_to_claim(kube, namespace, member_urls(namespace, "orig", [0])[0])
+    await _restore(kube, namespace, "crashy", "snap.db", "phoenix", {"replicas": 3})
+
+    async def reached() -> bool:
+        if kill_at == "cluster-created":
+            return not await _absent(kube, namespace, "phoenix")
+        got = await kube.get(EtcdRestoreResource, "crashy", namespace=namespace)
+        body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
+        return (body.get("status") or {}).get("phase") == kill_at
+
+    await eventually(reached, 120, f"the restore to reach {kill_at}", 0.1)
+    operator.kill()
+    await asyncio.sleep(3)  # pods carry on without an operator
+    operator.start()
+
+    body = await _finished(kube, namespace, "crashy", 300)
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    clusters = [c async for c in kube.list(EtcdClusterResource, namespace=namespace)]
+    assert sorted(c.metadata.name for c in clusters if c.metadata) == ["orig", "phoenix"]
+    async with etcd_client(member_urls(namespace, "phoenix", range(3))) as etcd:
+        assert await etcd.revision() >= revision
+        got = await etcd.get("key-00499")
+        assert got is not None and got.value == f"value-499-{'x' * 64}".encode()
