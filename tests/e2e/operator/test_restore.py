@@ -13,20 +13,24 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import (
     Container,
+    EnvVar,
+    EnvVarSource,
     PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource,
     PodSecurityContext,
     PodSpec,
     SeccompProfile,
+    SecretKeySelector,
     Volume,
     VolumeMount,
     VolumeResourceRequirements,
 )
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
 
 from etcd_operator.api import GROUP, VERSION
+from etcd_operator.etcd import AuthError, Credentials
 from etcd_operator.kube import EtcdClusterResource
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
@@ -52,12 +56,14 @@ BATCH = 250
 # Runs in the operator's image: the project's own etcd client streams a snapshot from the
 # member to the claim, then writes a truncated and an altered copy beside it.
 SNAPSHOT_SCRIPT = """
-import asyncio, hashlib, sys
-from etcd_operator.etcd import EtcdClient, EtcdConfig
+import asyncio, hashlib, os, sys
+from etcd_operator.etcd import Credentials, EtcdClient, EtcdConfig
 
 async def main(url):
     digest = hashlib.sha256()
-    async with EtcdClient(EtcdConfig(endpoints=(url,))) as client:
+    password = os.environ.get("ROOT_PASSWORD")
+    credentials = Credentials("root", password) if password else None
+    async with EtcdClient(EtcdConfig(endpoints=(url,), credentials=credentials)) as client:
         async with client.snapshot(url) as stream:
             with open("/backup/snap.db", "wb") as f:
                 async for chunk in stream:
@@ -74,9 +80,12 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
-async def _fill(url: tuple[str, ...], keys: int = KEYS) -> int:
-    async with etcd_client(url) as etcd:
-        revision = 0
+async def _fill(
+    url: tuple[str, ...], keys: int = KEYS, credentials: Credentials | None = None
+) -> int:
+    async with etcd_client(url, credentials=credentials) as etcd:
+        # One request first: with auth it authenticates the channel (bcrypt) once, not per put.
+        revision = await etcd.put("first", "write")
         for start in range(0, keys, BATCH):
             revisions = await asyncio.gather(
                 *(
@@ -88,9 +97,21 @@ async def _fill(url: tuple[str, ...], keys: int = KEYS) -> int:
         return revision
 
 
-async def _snapshot_to_claim(kube: AsyncClient, namespace: str, url: str) -> str:
-    """Take a snapshot with the etcd client in a helper pod writing to claim `backups`;
-    returns its sha256."""
+async def _snapshot_to_claim(
+    kube: AsyncClient, namespace: str, url: str, root_secret: str | None = None
+) -> str:
+    """Take a snapshot with the etcd client in a helper pod writing to claim `backups` (as
+    root with the password in `root_secret`); returns its sha256."""
+    env = None
+    if root_secret is not None:
+        env = [
+            EnvVar(
+                name="ROOT_PASSWORD",
+                valueFrom=EnvVarSource(
+                    secretKeyRef=SecretKeySelector(name=root_secret, key="password")
+                ),
+            )
+        ]
     await kube.create(
         PersistentVolumeClaim(
             metadata=ObjectMeta(name="backups", namespace=namespace),
@@ -110,6 +131,7 @@ async def _snapshot_to_claim(kube: AsyncClient, namespace: str, url: str) -> str
                         name="main",
                         image=DEFAULT_OPERATOR_IMAGE,
                         command=["python3", "-c", SNAPSHOT_SCRIPT, url],
+                        env=env,
                         volumeMounts=[VolumeMount(name="backup", mountPath="/backup")],
                         securityContext=restricted_container_security(),
                     )
@@ -372,3 +394,43 @@ async def test_an_operator_killed_mid_restore_finishes_it_with_one_cluster(
         assert await etcd.revision() >= revision
         got = await etcd.get("key-00499")
         assert got is not None and got.value == f"value-499-{'x' * 64}".encode()
+
+
+async def test_users_and_roles_come_with_the_snapshot(kube: AsyncClient, namespace: str) -> None:
+    """A snapshot of a cluster with auth on restores with auth on; root's password is the one
+    root had, so the new cluster names the same root Secret."""
+    password = "restored-root-password-0123456789"
+    await kube.create(
+        Secret(
+            metadata=ObjectMeta(name="root-pw", namespace=namespace),
+            stringData={"password": password},
+        )
+    )
+    auth = {"enabled": True, "rootSecretName": "root-pw"}
+    await create_ready_cluster(kube, namespace, "locked", {"replicas": 1, "auth": auth})
+    root = Credentials("root", password)
+    url = member_urls(namespace, "locked", [0])
+
+    async def auth_on() -> bool:
+        async with etcd_client(url, credentials=root) as etcd:
+            return (await etcd.auth_status()).enabled
+
+    await eventually(auth_on, 120, "auth enabled on the source")
+    revision = await _fill(url, keys=300, credentials=root)
+    await _snapshot_to_claim(kube, namespace, url[0], root_secret="root-pw")
+    await kube.delete(EtcdClusterResource, "locked", namespace=namespace)
+
+    await _restore(
+        kube, namespace, "with-auth", "snap.db", "relocked", {"replicas": 3, "auth": auth}
+    )
+    body = await _finished(kube, namespace, "with-auth", 300)
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    endpoints = member_urls(namespace, "relocked", range(3))
+    async with etcd_client(endpoints, credentials=root) as etcd:
+        assert (await etcd.auth_status()).enabled
+        assert await etcd.revision() >= revision
+        got = await etcd.get("key-00299")
+        assert got is not None and got.value == f"value-299-{'x' * 64}".encode()
+    async with etcd_client(endpoints) as anonymous:
+        with pytest.raises(AuthError):
+            await anonymous.put("anonymous", "write")
