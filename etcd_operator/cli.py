@@ -237,10 +237,23 @@ def build_parser() -> argparse.ArgumentParser:
     commit.add_argument("--staging", required=True)
     commit.add_argument("--data-dir", required=True)
     commit.set_defaults(func=_restore_commit)
+    backup = sub.add_parser(
+        "backup",
+        help="(backup Job) stream one member's snapshot to the destination in the environment",
+    )
+    backup.set_defaults(func=_backup)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)
     return parser
+
+
+def _backup(args: argparse.Namespace) -> int:
+    # Everything comes from the environment and mounted Secrets (backup/contract.py):
+    # nothing secret on the command line.
+    from etcd_operator.backup.run import main as run_backup
+
+    return run_backup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
