@@ -70,7 +70,15 @@ def _snapshot_fetch(args: argparse.Namespace) -> int:
     if args.clear_staging:
         clear_staging(Path(args.clear_staging))
     try:
-        checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
+        if args.s3:
+            import asyncio
+
+            from etcd_operator.restore.fetch_s3 import fetch_s3, s3_location
+
+            location = s3_location(args.s3, args.s3_credentials)
+            checked = asyncio.run(fetch_s3(location, Path(args.target), args.sha256))
+        else:
+            checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
     except SnapshotInvalid as e:
         print(f"snapshot-fetch: {e.reason}: {e}", file=sys.stderr)
         return SNAPSHOT_INVALID_EXIT
@@ -222,7 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
         "snapshot-fetch",
         help="(init container) copy a snapshot and check its sha256 and etcd's hash trailer",
     )
-    fetch.add_argument("--source", required=True, help="the snapshot file to read")
+    source = fetch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", help="the snapshot file to read")
+    source.add_argument(
+        "--s3",
+        help="the snapshot object: JSON with bucket, key, endpointURL, region, forcePathStyle",
+    )
+    fetch.add_argument(
+        "--s3-credentials", help="directory of the mounted Secret (accessKeyID, secretAccessKey)"
+    )
     fetch.add_argument("--target", required=True, help="where the checked copy goes")
     fetch.add_argument("--sha256", help="hex sha256 the whole file must have")
     fetch.add_argument(
