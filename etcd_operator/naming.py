@@ -146,6 +146,12 @@ def peer_url(
     return f"{tls.peer_scheme}://{host}:{PEER_PORT}"
 
 
+def url_address(url: str) -> str:
+    """`host:port` of a URL: what identifies a member's peer URL across a switch of scheme
+    (http to https), during which its registered and expected URLs differ only there."""
+    return url.partition("://")[2] or url
+
+
 def client_url(
     member: str,
     cluster: str,

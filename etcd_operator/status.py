@@ -27,6 +27,7 @@ from etcd_operator.naming import (
     MemberTLS,
     client_endpoint,
     client_url,
+    url_address,
 )
 from etcd_operator.pacing import OBJECT_APPLY_FAILED, STEP_FAILED
 from etcd_operator.planner import (
@@ -112,12 +113,13 @@ def member_rows(
     o: Observed, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN, *, tls: MemberTLS = PLAINTEXT
 ) -> tuple[list[MemberStatus], str | None]:
     """`status.members`, one row per entry of the member list, and the leader's name."""
-    names = {url: n for n, url in o.expected_peer_urls.items()}
+    names = {url_address(url): n for n, url in o.expected_peer_urls.items()}
     ref = o.cluster
     rows: list[MemberStatus] = []
     leader: str | None = None
     for m in o.members or ():
-        name = next((names[u] for u in m.peer_urls if u in names), m.name or f"{m.id:x}")
+        addresses = (url_address(u) for u in m.peer_urls)
+        name = next((names[a] for a in addresses if a in names), m.name or f"{m.id:x}")
         health = o.member_health.get(m.id)
         reachable = health is not None and health.reachable
         if health is not None and health.is_leader:

@@ -26,6 +26,7 @@ from etcd_operator.api.cluster_spec import (
     StorageSpec,
 )
 from etcd_operator.api.cluster_status import (
+    CARotationStatus,
     ClusterPhase,
     ConditionType,
     EtcdClusterStatus,
@@ -50,6 +51,7 @@ __all__ = [
     "PLURAL",
     "VERSION",
     "AuthSpec",
+    "CARotationStatus",
     "ClusterPhase",
     "Condition",
     "ConditionStatus",

@@ -5,6 +5,7 @@ Written only by the operator, through the status subresource.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import ConfigDict, Field
@@ -70,6 +71,30 @@ class MemberStatus(ApiModel):
     )
 
 
+class CARotationStatus(ApiModel):
+    """Mode Auto: where the rotation of the cluster's CA stands."""
+
+    model_config = _LENIENT
+
+    phase: str = Field(
+        max_length=32,
+        description=(
+            "Idle, or the rotation's phase: Distributing (trust bundles get the new CA), "
+            "Restarting (members restart to trust it), Reissuing (certificates from the new "
+            "CA), Presenting (waiting for members to serve them), Retiring (old CA dropped)."
+        ),
+    )
+    message: str = Field(default="", max_length=1024, description="What is happening now.")
+    handled_request: str | None = Field(
+        default=None,
+        max_length=253,
+        description="The last value of the etcd.operator.io/rotate-ca annotation acted on.",
+    )
+    ca_not_after: datetime | None = Field(
+        default=None, description="When the CA that signs the certificates now expires."
+    )
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -114,4 +139,7 @@ class EtcdClusterStatus(ApiModel):
     )
     last_operation: LastOperation | None = Field(
         default=None, description="The last action the operator took, and how it went."
+    )
+    ca_rotation: CARotationStatus | None = Field(
+        default=None, description="Mode Auto: the CA rotation's progress."
     )

@@ -21,7 +21,10 @@ TLSMode = Literal["Disabled", "Auto", "Secret"]
 # (Secret volumes re-rendered within about a minute) time to roll a certificate.
 MIN_CERTIFICATE_DURATION = "1m"
 MIN_RENEW_BEFORE = "30s"
-MODE_CHANGE_MESSAGE = "switching TLS on a running cluster is not supported yet"
+MODE_CHANGE_MESSAGE = (
+    "may only go from Disabled to Auto or Secret (TLS is then switched on one member at a time,"
+    " without downtime); turning TLS off or moving between Auto and Secret is not supported"
+)
 _SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
@@ -45,7 +48,8 @@ class PeerTLS(ApiModel):
         default="Disabled",
         description=(
             "Disabled: plaintext. Auto: certificates issued and renewed by the operator. "
-            "Secret: secretName's certificate. Fixed once the cluster exists."
+            "Secret: secretName's certificate. May be switched on for a running cluster (from"
+            " Disabled), never off."
         ),
     )
     secret_name: str | None = _secret_name(
@@ -85,7 +89,7 @@ class ClientTLS(ApiModel):
         description=(
             "Disabled: plaintext. Auto: certificates issued and renewed by the operator "
             "(applications may mount the Secret <cluster>-client-tls). Secret: secretName's "
-            "certificate. Fixed once the cluster exists."
+            "certificate. May be switched on for a running cluster (from Disabled), never off."
         ),
     )
     secret_name: str | None = _secret_name(
@@ -206,15 +210,16 @@ class TLSSpec(ApiModel):
         )
 
 
-# On the spec: a mode may not change on an existing cluster (has() guards: objects stored
-# before `tls` existed).
+# On the spec: a mode may only be switched on (has() guards: objects stored before `tls`
+# existed). The operator does that live (planner/tls_switch.py); going back, or from one CA to
+# another, would need both trusted at once, which it does not orchestrate.
 TLS_MODE_RULES = tuple(
     cel(
-        f"(has(self.tls) && has(self.tls.{side}) && has(self.tls.{side}.mode) ? "
-        f"self.tls.{side}.mode : 'Disabled') == "
         f"(has(oldSelf.tls) && has(oldSelf.tls.{side}) && has(oldSelf.tls.{side}.mode) ? "
-        f"oldSelf.tls.{side}.mode : 'Disabled')",
-        f"tls.{side}.mode: {MODE_CHANGE_MESSAGE}",
+        f"oldSelf.tls.{side}.mode : 'Disabled') in ['Disabled', "
+        f"(has(self.tls) && has(self.tls.{side}) && has(self.tls.{side}.mode) ? "
+        f"self.tls.{side}.mode : 'Disabled')]",
+        f"tls.{side}.mode {MODE_CHANGE_MESSAGE}",
         reason="FieldValueForbidden",
     )
     for side in ("peer", "client")

@@ -46,6 +46,7 @@ from etcd_operator.etcd.errors import (
     EtcdUnreachable,
     NotLeader,
     NotSupportedForLearner,
+    ProposalDropped,
     SnapshotIntegrityError,
     from_rpc_error,
     is_transport_failure,
@@ -63,6 +64,8 @@ from etcd_operator.etcd.types import (
     MemberStatus,
 )
 
+# How long one member's dropped proposals are sent again before trying another member.
+_RESEND_FOR = 1.0
 # Key read by health checks; it need not exist (etcdctl endpoint health uses the same).
 _HEALTH_KEY = b"health"
 # Extra time over the gRPC deadline before asyncio gives up on a call, in case the gRPC
@@ -135,6 +138,15 @@ class EtcdClient:
         resp = await self._any(
             "cluster", "MemberPromote", pb.MemberPromoteRequest(ID=member_id), read=False
         )
+        return _cluster_members(resp.header, resp.members)
+
+    async def member_update(self, member_id: int, peer_urls: Sequence[str]) -> ClusterMembers:
+        """Register other peer URLs for a member (e.g. https instead of http); its peers dial
+        the new URLs from then on. Setting the URLs it already has changes nothing."""
+        if isinstance(peer_urls, str):
+            raise TypeError("peer_urls must be a sequence of URLs, not one string")
+        request = pb.MemberUpdateRequest(ID=member_id, peerURLs=list(peer_urls))
+        resp = await self._any("cluster", "MemberUpdate", request, read=False)
         return _cluster_members(resp.header, resp.members)
 
     async def member_remove(self, member_id: int) -> ClusterMembers:
@@ -475,12 +487,29 @@ class EtcdClient:
             await self._evict(conn)
             raise EtcdTimeout(f"{method} took over {deadline}s", endpoint=conn.endpoint) from None
 
+    async def _resend_dropped(
+        self, conn: Connection, service: str, method: str, request: Any, deadline: float | None
+    ) -> Any:
+        """Send again what etcd dropped before raft took it (a leadership transfer drops every
+        proposal for a moment), backing off, for up to a second; a member that keeps dropping
+        (stopping, or cut off from the leader) is left for another (see `_any`)."""
+        give_up = time.monotonic() + min(deadline or self.config.request_timeout, _RESEND_FOR)
+        pause = 0.02
+        while True:
+            try:
+                return await self._invoke(conn, service, method, request, deadline)
+            except ProposalDropped:
+                if time.monotonic() + pause > give_up:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
     async def _unary(
         self, endpoint: str, service: str, method: str, request: Any, deadline: float | None
     ) -> Any:
         conn = await self.connect(endpoint)
         try:
-            resp = await self._invoke(conn, service, method, request, deadline)
+            resp = await self._resend_dropped(conn, service, method, request, deadline)
         except AuthError as e:
             # Get a (new) token once: simple tokens expire when idle, and a connection made
             # while auth was off has none.
@@ -491,7 +520,7 @@ class EtcdClient:
                 raise
             conn.metadata = None
             conn = await self.connect(endpoint)
-            resp = await self._invoke(conn, service, method, request, deadline)
+            resp = await self._resend_dropped(conn, service, method, request, deadline)
         header = getattr(resp, "header", None)
         if header is not None and header.member_id:
             self._member_at[endpoint] = int(header.member_id)
@@ -523,7 +552,7 @@ class EtcdClient:
         for endpoint in endpoints:
             try:
                 resp = await self._unary(endpoint, service, method, request, None)
-            except (EtcdUnreachable, NotSupportedForLearner) as e:
+            except (EtcdUnreachable, NotSupportedForLearner, ProposalDropped) as e:
                 failures.append(e)
                 continue
             except EtcdUnavailable as e:

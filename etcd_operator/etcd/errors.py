@@ -35,6 +35,11 @@ class EtcdUnreachable(EtcdUnavailable):
     """No connection could be made to the member, so the request was never sent."""
 
 
+class ProposalDropped(EtcdUnavailable):
+    """etcd dropped the request before raft took it (e.g. while leadership moves): it surely
+    had no effect, so it may be sent again."""
+
+
 class EtcdTimeout(EtcdUnavailable):
     """The call did not finish within its deadline (hung, partitioned or overloaded member)."""
 
@@ -132,6 +137,8 @@ _BY_MESSAGE: tuple[tuple[str, type[EtcdError]], ...] = (
     ),
     ("etcdserver: unhealthy cluster", ReconfigurationRejected),
     ("etcdserver: no leader", NoLeader),
+    ("etcdserver: raft proposal dropped", ProposalDropped),
+    ("raft proposal dropped", ProposalDropped),  # etcd 3.5 sends it without the prefix
     ("etcdserver: mvcc: database space exceeded", NoSpace),
     ("etcdserver: mvcc: required revision has been compacted", RevisionCompacted),
     ("etcdserver: mvcc: required revision is a future revision", FutureRevision),

@@ -27,7 +27,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
-from etcd_operator.naming import cluster_token, pvc_name
+from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -45,6 +45,7 @@ from etcd_operator.planner import (
     RemoveMember,
     RetireVolume,
     Step,
+    UpdatePeerURL,
     UpgradeMember,
     action_of,
     claim_of,
@@ -57,6 +58,7 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
 )
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "create", "delete", why="member pods: created per member, deleted when stray")
 rbac.needs(
@@ -94,26 +96,49 @@ def operator_image() -> str:
 
 
 async def apply_step(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, *, cluster_domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    *,
+    cluster_domain: str,
+    trust: Trust | None = None,
 ) -> None:
+    """`trust`: what the TLS Secrets' ca.crt hold now, recorded on pods created."""
     try:
-        await _apply(kube, cluster, world, step, cluster_domain)
+        await _apply(kube, cluster, world, step, cluster_domain, trust=trust)
     except (ReconfigurationRejected, TooManyLearners) as e:
         # etcd refuses membership changes for a few seconds after a member starts.
         raise StepNotReady(str(e)) from e
 
 
 async def _apply(
-    kube: AsyncClient, cluster: EtcdCluster, world: World, step: Step, domain: str
+    kube: AsyncClient,
+    cluster: EtcdCluster,
+    world: World,
+    step: Step,
+    domain: str,
+    *,
+    trust: Trust | None = None,
 ) -> None:
     action = action_of(step)
     if action is None:
         return  # the step only reports: status says it
     match action:
-        case Bootstrap(members=names, initial_cluster=initial, version=version, restore=restore):
+        case Bootstrap(
+            members=names, initial_cluster=initial, version=version, tls=tls, restore=restore
+        ):
             for name in names:
                 await _create_member_pod(
-                    kube, cluster, name, initial, version, domain=domain, restore=restore
+                    kube,
+                    cluster,
+                    name,
+                    initial,
+                    version,
+                    domain=domain,
+                    tls=tls,
+                    trust=trust,
+                    restore=restore,
                 )
         case CreatePod(
             member=name,
@@ -121,6 +146,7 @@ async def _apply(
             version=version,
             claim=claim,
             member_id=mid,
+            tls=tls,
             restore=restore,
         ):
             await _create_member_pod(
@@ -130,8 +156,10 @@ async def _apply(
                 initial,
                 version,
                 domain=domain,
+                tls=tls,
                 claim=claim or None,
                 member_id=mid,
+                trust=trust,
                 restore=restore,
             )
         case AddLearner(peer_url=url):
@@ -152,6 +180,8 @@ async def _apply(
             # request goes through another member than the one removed.
             with contextlib.suppress(MemberNotFound):
                 await _etcd(world).member_remove(member_id)
+        case UpdatePeerURL(member_id=member_id, peer_url=url):
+            await _etcd(world).member_update(member_id, [url])
         case DeletePod(member=name):
             await _delete(kube, Pod, name, cluster.namespace)
         case DeletePVC(member=name, claim=claim):
@@ -166,7 +196,7 @@ async def _apply(
             )
         case RetireVolume(claim=claim):
             await _patch_claim(kube, cluster, claim, annotations={RETIRED_ANNOTATION: "true"})
-        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
+        case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict, tls=tls):
             # Replace the pod on the same claim: take it down now, recreate once it is gone.
             pod = world.pods.get(name)
             if pod is not None:
@@ -185,8 +215,10 @@ async def _apply(
                 initial,
                 version,
                 domain=domain,
+                tls=tls,
                 claim=claim_of(world.observed, name),
                 member_id=mid if mid is not None else recorded.member_id if recorded else None,
+                trust=trust,
             )
         case ExpandVolume(claim=claim):
             size = cluster.spec.storage.size
@@ -223,10 +255,14 @@ async def _create_member_pod(
     version: str,
     *,
     domain: str,
+    tls: MemberTLS,
     claim: str | None = None,
     member_id: int | None = None,
+    trust: Trust | None = None,
     restore: bool = False,
 ) -> None:
+    """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
+    and plaintext clients beside TLS ones while a cluster switches to TLS)."""
     claim = claim or pvc_name(name)
     snapshot = cluster.spec.bootstrap.restore if restore else None
     if restore and snapshot is None:
@@ -242,7 +278,8 @@ async def _create_member_pod(
         claim=claim,
         operator_image=operator_image(),
         cluster_domain=domain,
-        tls=cluster.spec.tls.member_tls(),
+        tls=tls,
+        trust=trust,
         restore=snapshot,
     )
     await _create(kube, pod)

@@ -31,6 +31,7 @@ from etcd_operator.api import (
     GROUP,
     PLURAL,
     VERSION,
+    CARotationStatus,
     EtcdCluster,
     InvalidSpecError,
     parse_cluster,
@@ -39,7 +40,12 @@ from etcd_operator.etcd import EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
 from etcd_operator.handlers.auth import RootSecretUnavailable
-from etcd_operator.handlers.certificates import CertificatesRound, ensure_certificates, wake_by
+from etcd_operator.handlers.certificates import (
+    CertificatesRound,
+    ensure_certificates,
+    member_trust,
+    wake_by,
+)
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.secrets import SecretReader
@@ -55,6 +61,7 @@ from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    ROTATE_CA_ANNOTATION,
     member_selector,
 )
 from etcd_operator.scope import NAMESPACES_ENV
@@ -65,6 +72,7 @@ FINALIZER = "etcd.operator.io/finalizer"
 # reports it and changes nothing else until it is fixed.
 TLS_SECRET_INVALID = "TLSSecretInvalid"
 CERTIFICATE_ISSUED = "CertificateIssued"
+CA_ROTATION = "CARotation"
 
 # What kopf itself does for the handlers below.
 rbac.needs(EtcdClusterResource, "list", "watch", why="kopf: a daemon per cluster, deletions")
@@ -100,6 +108,8 @@ class ClusterLoop:
     pace: Pace = field(default_factory=Pace)
     # The resource's generation as the last round read it: a newer one wakes the loop.
     generation: int | None = None
+    # The rotate-ca annotation as the last round read it: a new value wakes the loop too.
+    rotate_ca: str | None = None
 
 
 _loops: dict[tuple[str, str], ClusterLoop] = {}
@@ -156,8 +166,11 @@ async def cluster_changed(body: kopf.Body, name: str, namespace: str | None, **_
     (the loop's own) leave the generation alone and wake nothing."""
     loop = _loops.get((namespace or "default", name))
     meta = body.get("metadata", {})
+    rotate_ca = (meta.get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
     if loop is not None and (
-        meta.get("deletionTimestamp") or meta.get("generation") != loop.generation
+        meta.get("deletionTimestamp")
+        or meta.get("generation") != loop.generation
+        or rotate_ca != loop.rotate_ca
     ):
         loop.wake.set()
 
@@ -219,6 +232,7 @@ async def reconcile_once(
     raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
+    loop.rotate_ca = (body["metadata"].get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
     try:
         cluster = parse_cluster(body)
     except InvalidSpecError as e:
@@ -228,7 +242,13 @@ async def reconcile_once(
     secrets = SecretReader(kube, namespace)
     access = await etcd_access(secrets, cluster)
     world = await observe(
-        kube, cluster, deleting=deleting, etcd=loop.etcd, domain=cluster_domain, access=access
+        kube,
+        cluster,
+        deleting=deleting,
+        etcd=loop.etcd,
+        domain=cluster_domain,
+        access=access,
+        trust=await member_trust(secrets, cluster),
     )
     decision = decide(world.observed)
     if isinstance(decision.step, Paused):
@@ -239,7 +259,13 @@ async def reconcile_once(
         now = datetime.now(UTC)
         try:
             certificates = await ensure_certificates(
-                kube, secrets, cluster, domain=cluster_domain, now=now
+                kube,
+                secrets,
+                cluster,
+                domain=cluster_domain,
+                now=now,
+                pods=world.pods,
+                access=access,
             )
         except ApiError as e:
             certificates = CertificatesRound(problem=f"writing the TLS Secrets: {e}")
@@ -261,7 +287,11 @@ async def reconcile_once(
     error: str | None = None
     not_ready = False
     try:
-        await apply_step(kube, cluster, world, decision.step, cluster_domain=cluster_domain)
+        # Pods made now mount the Secrets as this round left them.
+        trust = await member_trust(secrets, cluster)
+        await apply_step(
+            kube, cluster, world, decision.step, cluster_domain=cluster_domain, trust=trust
+        )
     except StepNotReady:
         not_ready = True
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
@@ -275,6 +305,7 @@ async def reconcile_once(
         error=error,
         objects_error=objects_error,
         domain=cluster_domain,
+        rotation=_rotation_status(body, certificates),
     )
     outcome = Outcome(
         decision,
@@ -284,6 +315,31 @@ async def reconcile_once(
         not_ready=not_ready,
     )
     return wake_by(certificates.renew_at, datetime.now(UTC), _paced(loop, body, outcome))
+
+
+def _rotation_status(
+    body: dict[str, Any], certificates: CertificatesRound
+) -> CARotationStatus | None:
+    """status.caRotation from this round's rotation decision, with an Event when its phase
+    changes (None: no decision this round, the previous status stays)."""
+    rotation = certificates.rotation
+    if rotation is None or certificates.ca_not_after is None:
+        return None
+    before = ((body.get("status") or {}).get("caRotation")) or {}
+    phase = rotation.phase.value
+    if phase != before.get("phase", "Idle"):
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type="Normal",
+            reason=CA_ROTATION,
+            message=f"{phase}: {rotation.message}",
+        )
+    return CARotationStatus(
+        phase=phase,
+        message=rotation.message,
+        handled_request=certificates.handled_request,
+        ca_not_after=certificates.ca_not_after,
+    )
 
 
 def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:
@@ -310,6 +366,7 @@ async def _write_status(
     error: str | None,
     objects_error: str | None,
     domain: str,
+    rotation: CARotationStatus | None = None,
 ) -> None:
     members = world.cluster_members
     cluster_id = members.cluster_id if members else None
@@ -323,6 +380,8 @@ async def _write_status(
         tls=cluster.spec.tls.member_tls(),
     )
     new = next_status(round_, cluster.status, datetime.now(UTC))
+    previous_rotation = cluster.status.ca_rotation if cluster.status else None
+    new = new.model_copy(update={"ca_rotation": rotation or previous_rotation})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
     if payload == previous:

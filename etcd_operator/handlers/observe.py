@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from lightkube import AsyncClient
@@ -33,7 +33,14 @@ from etcd_operator.etcd import (
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
 from etcd_operator.memberinit import Verdict
-from etcd_operator.naming import PLAINTEXT, client_url, initial_cluster, member_names
+from etcd_operator.naming import (
+    PLAINTEXT,
+    MemberTLS,
+    client_url,
+    initial_cluster,
+    member_names,
+    url_address,
+)
 from etcd_operator.planner import (
     AuthState,
     ClusterRef,
@@ -56,7 +63,14 @@ from etcd_operator.resources.labels import (
     RETIRED_ANNOTATION,
     member_selector,
 )
-from etcd_operator.resources.pod import ETCD_CONTAINER, MEMBER_INIT_CONTAINER, pod_outdated
+from etcd_operator.resources.pod import (
+    ETCD_CONTAINER,
+    MEMBER_INIT_CONTAINER,
+    pod_outdated,
+    served_tls,
+    trust_outdated,
+)
+from etcd_operator.tls.rotation import Trust
 
 rbac.needs(Pod, "list", why="observe: the cluster's member pods")
 rbac.needs(PersistentVolumeClaim, "list", why="observe: the cluster's member claims")
@@ -147,8 +161,11 @@ async def observe(
     etcd: EtcdSession,
     domain: str,
     access: EtcdAccess | None = None,
+    trust: Trust | None = None,
 ) -> World:
-    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked."""
+    """`access`: how to reach etcd (default: plaintext); unusable, etcd is not asked.
+    `trust`: the bundle member pods' TLS Secrets hold (a pod that started with another is
+    outdated)."""
     access = access or EtcdAccess(cluster.spec.tls.member_tls())
     ns = cluster.namespace
     selector: LabelSelector = dict(member_selector(cluster))
@@ -157,6 +174,8 @@ async def observe(
         async for p in kube.list(Pod, namespace=ns, labels=selector)
         if p.metadata and p.metadata.name
     }
+    served = {name: served_tls(p) for name, p in pods.items()}
+    access = _reachable(access, [tls for tls, _ in served.values()])
     raw_claims = [c async for c in kube.list(PersistentVolumeClaim, namespace=ns, labels=selector)]
     claims = [_claim(c, cluster.spec.storage.size) for c in raw_claims]
     current_claims, other_claims = split_claims(claims, cluster.metadata.uid)
@@ -195,6 +214,9 @@ async def observe(
             pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
             empty_dir=spec.storage.empty_dir,
             restore=spec.bootstrap.restore is not None,
+            peer_tls=spec.tls.peer.mode != "Disabled",
+            client_tls=spec.tls.client.mode != "Disabled",
+            client_plaintext=spec.tls.client.allow_plaintext,
         ),
         bootstrapped=bool(status and status.cluster_id),
         members=(
@@ -211,7 +233,12 @@ async def observe(
             (h.status.leader for h in health.values() if h.status and h.status.leader), None
         ),
         pods={
-            name: _pod_state(p, outdated=pod_outdated(cluster, p, cluster_domain=domain))
+            name: _pod_state(
+                p,
+                outdated=pod_outdated(cluster, p, cluster_domain=domain)
+                or trust_outdated(p, trust),
+                served=served[name],
+            )
             for name, p in pods.items()
         },
         pvcs=current_claims,
@@ -256,19 +283,23 @@ async def _observe_etcd(
     except EtcdError:
         return _EtcdView(None, {}, None, None)
     by_peer = {
-        url: client_url(name, cluster.name, cluster.namespace, domain, tls=access.member_tls)
+        url_address(url): client_url(
+            name, cluster.name, cluster.namespace, domain, tls=access.member_tls
+        )
         for name, url in expected_peer_urls(cluster, domain).items()
     }
+    scheme = access.member_tls.client_scheme
     targets: dict[int, str] = {}
     for m in members.members:
         # An unstarted learner publishes no client URL yet; ask it where it will listen.
         url = (
             m.client_urls[0]
             if m.client_urls
-            else next((by_peer[u] for u in m.peer_urls if u in by_peer), None)
+            else next((by_peer[a] for u in m.peer_urls if (a := url_address(u)) in by_peer), None)
         )
         if url is not None:
-            targets[m.id] = url
+            # What it advertises may be the scheme it is switching to: ask as the client does.
+            targets[m.id] = f"{scheme}://{url_address(url)}"
     results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
     health = dict(zip(targets, results, strict=True))
     try:
@@ -296,7 +327,17 @@ def _health(h: EndpointHealth) -> MemberHealth:
     )
 
 
-def _pod_state(pod: Pod, *, outdated: bool = False) -> PodState:
+def _reachable(access: EtcdAccess, served: list[MemberTLS]) -> EtcdAccess:
+    """`access`, or plaintext while some member pod does not serve TLS to clients yet (a
+    cluster switching to TLS): every pod then still serves plaintext clients."""
+    if not access.member_tls.client or all(tls.client for tls in served):
+        return access
+    return EtcdAccess(replace(access.member_tls, client=False, client_plaintext=False))
+
+
+def _pod_state(
+    pod: Pod, *, outdated: bool = False, served: tuple[MemberTLS, bool] = (PLAINTEXT, False)
+) -> PodState:
     meta, status = pod.metadata, pod.status
     annotations = (meta.annotations if meta else None) or {}
     etcd = (
@@ -341,6 +382,8 @@ def _pod_state(pod: Pod, *, outdated: bool = False) -> PodState:
         created_at=created,
         bootstrap_members=tuple(n for n in bootstrap.split(",") if n),
         outdated=outdated,
+        tls=served[0],
+        peer_tls=served[1],
     )
 
 

@@ -28,6 +28,7 @@ from etcd_operator.planner.steps import (
     Step,
     Wait,
 )
+from etcd_operator.planner.tls_switch import with_tls
 from etcd_operator.planner.view import (
     View,
     version_for_new_pod,
@@ -49,6 +50,10 @@ def next_step(observed: Observed) -> Step:
 
 def decide(observed: Observed) -> Decision:
     """The next safe step, with the reason and message for Events and `status.lastOperation`."""
+    return with_tls(observed, _decide(observed))
+
+
+def _decide(observed: Observed) -> Decision:
     spec = observed.spec
     if spec.deleting:
         return Decision(Done(), Reason.DELETING, "the cluster is being deleted")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from etcd_operator.naming import PLAINTEXT, MemberTLS
+
 
 class PvcRetention(StrEnum):
     """`spec.pvcRetentionPolicy.whenScaled`, as in StatefulSets."""
@@ -48,6 +50,20 @@ class DesiredSpec:
     # `spec.bootstrap.restore`: the initial members start from a snapshot (restored before etcd
     # first starts); members added later join empty and copy the data from the cluster.
     restore: bool = False
+    # `spec.tls`: members talk to each other over TLS (peer), serve clients over TLS (client),
+    # and with `allowPlaintext` serve plaintext clients beside TLS ones.
+    peer_tls: bool = False
+    client_tls: bool = False
+    client_plaintext: bool = False
+
+    @property
+    def member_tls(self) -> MemberTLS:
+        """What a member of a cluster that has always had this spec serves."""
+        return MemberTLS(
+            peer=self.peer_tls,
+            client=self.client_tls,
+            client_plaintext=self.client_tls and self.client_plaintext,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +79,12 @@ class EtcdMember:
     @property
     def started(self) -> bool:
         return self.name != ""
+
+    @property
+    def peer_https(self) -> bool:
+        """Its peers reach it over TLS: the scheme of its registered peer URLs, which only
+        `MemberUpdate` changes, is the durable record of which listener it must serve."""
+        return bool(self.peer_urls) and all(u.startswith("https://") for u in self.peer_urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +125,10 @@ class PodState:
     # than the current one: a rollout restarts it, one member at a time. Decided by the shell
     # (resources.pod.pod_outdated), never for a difference in version (the upgrade rules own it).
     outdated: bool = False
+    # What it serves (from its etcd flags), and whether it holds the peer certificate and trusts
+    # the peer CA, so that it can reach members that serve peers over https.
+    tls: MemberTLS = PLAINTEXT
+    peer_tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,11 @@ from etcd_operator.planner.steps import (
     degraded,
     wait,
 )
+from etcd_operator.planner.tls_switch import (
+    new_member_peer_url,
+    restart_wrong_listeners,
+    switch_peer_urls,
+)
 from etcd_operator.planner.view import View, rollout_allowed, start_failure
 from etcd_operator.planner.volumes import (
     claim_for_new_member,
@@ -98,6 +103,8 @@ def decide_running(v: View) -> Decision:
         or _scale(v)
         or _upgrade(v)
         or roll_outdated(v)
+        or restart_wrong_listeners(v)
+        or switch_peer_urls(v)
         or expansion_refused(v)
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
@@ -302,7 +309,7 @@ def _scale(v: View) -> Decision | None:
         if make_way is not None:
             return make_way
         return Decision(
-            AddLearner(name, o.expected_peer_urls[name]),
+            AddLearner(name, new_member_peer_url(o, name)),
             Reason.SCALE_OUT,
             f"scaling out from {len(voters)} to {replicas}: adding {name} as a learner",
         )

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
+from etcd_operator.naming import PLAINTEXT, MemberTLS
+
 
 class ClusterState(StrEnum):
     """`--initial-cluster-state`."""
@@ -54,6 +56,8 @@ class Reason(StrEnum):
     RETIRE_VOLUME = "RetireVolume"
     UPGRADE = "Upgrade"
     ROLLING_RESTART = "RollingRestart"
+    UPDATE_PEER_URL = "UpdatePeerURL"
+    TLS_RESTART = "TLSRestart"
     REPLACE_MEMBER = "ReplaceMember"
     EXPAND_VOLUME = "ExpandVolume"
     ENABLE_AUTH = "EnableAuth"
@@ -68,6 +72,7 @@ class Reason(StrEnum):
     NO_LEADER = "NoLeader"
     NO_TRANSFER_TARGET = "NoTransferTarget"
     MEMBER_CATCHING_UP = "MemberCatchingUp"
+    PEERS_WITHOUT_TLS = "PeersWithoutTLS"
     # degraded: a human should look; nothing destructive happens
     QUORUM_LOST = "QuorumLost"
     CLUSTER_LOST = "ClusterLost"
@@ -104,6 +109,7 @@ class Bootstrap:
     initial_cluster: InitialCluster
     version: str
     restore: bool = False
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,7 @@ class CreatePod:
     claim: str = ""  # "" = the member's default claim name
     member_id: int | None = None
     restore: bool = False
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +212,17 @@ class UpgradeMember:
     from_version: str
     to_version: str
     evict: bool = True
+    tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePeerURL:
+    """`MemberUpdate`: member `member_id` is reached by its peers at `peer_url` from now on (the
+    same address over https). Its pod still serves the old scheme until it is restarted."""
+
+    member: str
+    member_id: int
+    peer_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +293,7 @@ Action = (
     | DeletePod
     | DeletePVC
     | UpgradeMember
+    | UpdatePeerURL
     | RecordVolume
     | RetireVolume
     | ExpandVolume
@@ -320,6 +339,7 @@ def action_of(step: Step) -> Action | None:
             | DeletePod()
             | DeletePVC()
             | UpgradeMember()
+            | UpdatePeerURL()
             | RecordVolume()
             | RetireVolume()
             | ExpandVolume()
@@ -341,7 +361,15 @@ def acts(step: Step) -> bool:
 def is_disruptive(step: Step) -> bool:
     """Whether the step can take away a member, data or leadership (never while degraded)."""
     match step:
-        case RemoveMember() | DeletePod() | DeletePVC() | UpgradeMember() | MoveLeader():
+        # A member update leaves its member unreachable over the new scheme until its restart.
+        case (
+            RemoveMember()
+            | DeletePod()
+            | DeletePVC()
+            | UpgradeMember()
+            | MoveLeader()
+            | UpdatePeerURL()
+        ):
             return True
         case (
             Bootstrap()

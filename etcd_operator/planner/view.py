@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from etcd_operator.naming import ordinal_of
+from etcd_operator.naming import ordinal_of, url_address
 from etcd_operator.planner.model import EtcdMember, Observed, PodState
 from etcd_operator.versions import (
     Version,
@@ -38,10 +38,11 @@ class View:
 
     @staticmethod
     def of(observed: Observed, members: tuple[EtcdMember, ...]) -> View:
-        by_url = {url: name for name, url in observed.expected_peer_urls.items()}
+        by_address = {url_address(u): name for name, u in observed.expected_peer_urls.items()}
         owner: dict[int, str | None] = {}
         for member in members:
-            name = next((by_url[u] for u in member.peer_urls if u in by_url), None)
+            addresses = (url_address(u) for u in member.peer_urls)
+            name = next((by_address[a] for a in addresses if a in by_address), None)
             if name is None and member.name in observed.expected_peer_urls:
                 name = member.name
             owner[member.id] = name

@@ -11,6 +11,7 @@ from etcd_operator.resources.pod import (
     pod_outdated,
     pod_spec_hash,
     template_hash,
+    trust_outdated,
 )
 from etcd_operator.resources.pvc import member_pvc
 from etcd_operator.resources.service import client_service, peer_service
@@ -25,4 +26,5 @@ __all__ = [
     "pod_outdated",
     "pod_spec_hash",
     "template_hash",
+    "trust_outdated",
 ]

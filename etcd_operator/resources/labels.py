@@ -38,6 +38,13 @@ TEMPLATE_HASH_ANNOTATION = "etcd.operator.io/template-hash"
 # Pods record the static initial cluster they were bootstrapped with, so that a bootstrap
 # interrupted by an operator restart resumes with the same member set.
 BOOTSTRAP_MEMBERS_ANNOTATION = "etcd.operator.io/bootstrap-members"
+# A digest of the trust bundle (ca.crt) a TLS member pod started with: etcd reads it only at
+# start, so a pod whose digest differs from the current bundle's is restarted by a rollout.
+TRUST_BUNDLE_ANNOTATION = "etcd.operator.io/trust-bundle"
+# On the EtcdCluster: any new value asks for a CA rotation (mode Auto). The CA Secret records
+# the value it handled, written in the same patch as the new CA.
+ROTATE_CA_ANNOTATION = "etcd.operator.io/rotate-ca"
+ROTATE_CA_HANDLED_ANNOTATION = "etcd.operator.io/rotate-ca-handled"
 # Services and the PDB carry the hash of what the operator last applied (resources.applied).
 APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 

@@ -64,6 +64,7 @@ from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     TEMPLATE_HASH_ANNOTATION,
+    TRUST_BUNDLE_ANNOTATION,
     member_labels,
     member_selector,
     owner_reference,
@@ -71,6 +72,7 @@ from etcd_operator.resources.labels import (
 from etcd_operator.resources.probes import member_probes
 from etcd_operator.resources.restore import member_restore
 from etcd_operator.resources.security import restricted_container_security
+from etcd_operator.tls.rotation import Trust
 
 ETCD_CONTAINER = "etcd"
 DATA_VOLUME = "data"
@@ -201,7 +203,33 @@ def etcd_args(
         args.append(f"--snapshot-count={tuning.snapshot_count}")
     if tuning.quota_backend_bytes is not None:
         args.append(f"--quota-backend-bytes={tuning.quota_backend_bytes}")
-    return args + _tls_args(tls)
+    # The certificates are the spec's; which schemes listen is `tls`'s: a member switching to
+    # TLS first holds the peer certificate (to reach members that serve https) while its own
+    # peer listener still serves its registered http URL.
+    material = cluster.spec.tls.member_tls()
+    for side, serves, holds in (
+        ("peer", tls.peer, material.peer),
+        ("client", tls.client, material.client),
+    ):
+        if serves and not holds:
+            raise ValueError(f"{side} TLS asked for, but spec.tls.{side} names no certificate")
+    return args + _tls_args(material)
+
+
+def served_tls(pod: Pod) -> tuple[MemberTLS, bool]:
+    """What a member pod serves, from its etcd flags as the API server stores them: its
+    schemes, and whether it holds the peer certificate and trusts the peer CA."""
+    containers = pod.spec.containers if pod.spec else []
+    etcd = next((c for c in containers if c.name == ETCD_CONTAINER), None)
+    flags = dict(a.split("=", 1) for a in (etcd.args or []) if "=" in a) if etcd else {}
+    clients = flags.get("--listen-client-urls", "").split(",")
+    client = any(u.startswith("https://") for u in clients)
+    served = MemberTLS(
+        peer=flags.get("--listen-peer-urls", "").startswith("https://"),
+        client=client,
+        client_plaintext=client and any(u.startswith("http://") for u in clients),
+    )
+    return served, "--peer-trusted-ca-file" in flags
 
 
 def _from_dict(model: Any, data: Mapping[str, Any], field: str) -> Any:
@@ -309,11 +337,10 @@ def _pod_spec(
     init: list[Container],
     *,
     claim: str,
-    tls: MemberTLS,
     extra_volumes: list[Volume],
 ) -> PodSpec:
     template = cluster.spec.pod_template
-    tls_volumes = _tls_volumes(cluster, tls)
+    tls_volumes = _tls_volumes(cluster, cluster.spec.tls.member_tls())
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
@@ -448,6 +475,25 @@ def pod_outdated(
     return etcd.image != image or _lasting_args(etcd.args or []) != _lasting_args(want)
 
 
+def _mounts_tls(pod: Pod) -> bool:
+    volumes = (pod.spec.volumes if pod.spec else None) or []
+    return any(v.name in (PEER_TLS_VOLUME, SERVER_TLS_VOLUME) for v in volumes)
+
+
+def trust_outdated(pod: Pod, trust: Trust | None) -> bool:
+    """Whether `pod` started with another trust bundle than `trust` (what its TLS Secrets hold
+    now; None: unknown or no TLS). A TLS pod that records none was made by an earlier release:
+    it counts as outdated only while a rotation is under way (several CAs), so upgrading the
+    operator restarts nothing, and a rotation never trusts what it cannot know."""
+    if trust is None or not _mounts_tls(pod):
+        return False
+    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    recorded = annotations.get(TRUST_BUNDLE_ANNOTATION)
+    if recorded is None:
+        return trust.authorities > 1
+    return bool(recorded != trust.digest)
+
+
 def member_pod(
     cluster: EtcdCluster,
     member: str,
@@ -460,6 +506,7 @@ def member_pod(
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     tls: MemberTLS | None = None,
     restore: SnapshotLocation | None = None,
+    trust: Trust | None = None,
 ) -> Pod:
     """The pod of `member`, running etcd `version`.
 
@@ -469,10 +516,11 @@ def member_pod(
     the cluster as it will be once the member is added (existing members plus itself).
     `member_id`: the member has run before, so the volume must hold its log (member-init
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
-    `tls`: how the member serves peers and clients (default: as the spec says); the Secrets
-    it mounts are the spec's. `restore`: an initial member of a cluster bootstrapped from this
-    snapshot (only with state `new`): init steps after member-init restore it as this member
-    into an empty data directory.
+    `tls`: the schemes the member serves peers and clients on (default: as the spec says);
+    the certificates it mounts and presents are the spec's. `trust`: what those Secrets'
+    ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`). `restore`: an
+    initial member of a cluster bootstrapped from this snapshot (only with state `new`): init
+    steps after member-init restore it as this member into an empty data directory.
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
@@ -505,7 +553,6 @@ def member_pod(
             args,
             init,
             claim=claim or pvc_name(member),
-            tls=tls,
             extra_volumes=extra_volumes,
         ),
     )
@@ -516,6 +563,8 @@ def member_pod(
         TEMPLATE_HASH_ANNOTATION: template_hash(cluster),
         ETCD_VERSION_ANNOTATION: version,
     }
+    if trust is not None and _mounts_tls(pod):
+        pod.metadata.annotations[TRUST_BUNDLE_ANNOTATION] = trust.digest
     if initial.state is ClusterState.NEW:
         bootstrap = ",".join(name for name, _ in initial.peers)
         pod.metadata.annotations[BOOTSTRAP_MEMBERS_ANNOTATION] = bootstrap

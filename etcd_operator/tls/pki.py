@@ -262,3 +262,11 @@ def facts(cert_pem: bytes) -> CertFacts:
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
     )
+
+
+def pem_from_der(der: bytes) -> bytes:
+    """A DER certificate (as a TLS handshake gives it) as PEM."""
+    try:
+        return _cert_pem(x509.load_der_x509_certificate(der))
+    except ValueError:
+        raise InvalidMaterial("not a DER certificate") from None

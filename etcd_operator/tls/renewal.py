@@ -52,10 +52,13 @@ class Why(StrEnum):
 
     MISSING = "Missing"
     INVALID = "Invalid"
-    CA_CHANGED = "CAChanged"  # not signed by the CA, or its ca.crt is not the CA's bundle
+    CA_CHANGED = "CAChanged"  # not signed by any CA of the bundle
+    CA_ROTATED = "CARotated"  # signed by a CA of the bundle that no longer signs (rotation)
     NAMES_CHANGED = "NamesChanged"  # subject, names or usages differ from what it must say
     DURATION_CHANGED = "DurationChanged"  # lives longer than certificateDuration now allows
     EXPIRING = "Expiring"  # less than renewBefore remains
+    # Only its ca.crt differs from the CA Secret's bundle: that key alone is rewritten.
+    BUNDLE_CHANGED = "BundleChanged"
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ class LeafSeen:
     """A leaf Secret as it exists. `cert` None: its material is missing or broken."""
 
     cert: CertFacts | None
-    signed_by_ca: bool = False
+    signed_by_ca: bool = False  # by some CA of the bundle
     bundle_current: bool = False
+    by_signer: bool = True  # by the CA that signs now (tls.crt of the CA Secret)
 
 
 class CAState(StrEnum):
@@ -159,8 +163,11 @@ def inspect_ca(data: Mapping[str, bytes] | None, now: datetime) -> tuple[CAState
     return CAState.VALID, None
 
 
-def inspect_leaf(data: Mapping[str, bytes] | None, ca_bundle: bytes | None) -> LeafSeen | None:
-    """A leaf Secret as the decision sees it (None: no such Secret)."""
+def inspect_leaf(
+    data: Mapping[str, bytes] | None, ca_bundle: bytes | None, signer: bytes | None = None
+) -> LeafSeen | None:
+    """A leaf Secret as the decision sees it (None: no such Secret); `signer`: the CA that
+    signs now (default: any of the bundle)."""
     if data is None:
         return None
     try:
@@ -172,6 +179,7 @@ def inspect_leaf(data: Mapping[str, bytes] | None, ca_bundle: bytes | None) -> L
         cert=facts(material.cert),
         signed_by_ca=ca_bundle is not None and signed_by(material.cert, ca_bundle),
         bundle_current=current,
+        by_signer=signer is None or signed_by(material.cert, signer),
     )
 
 
@@ -181,20 +189,29 @@ def _why(
     now: datetime,
     duration: timedelta,
     renew_before: timedelta,
+    *,
+    reissue_old: bool,
 ) -> Why | None:
     if seen is None:
         return Why.MISSING
     cert = seen.cert
     if cert is None:
         return Why.INVALID
-    if not (seen.signed_by_ca and seen.bundle_current):
+    if not seen.signed_by_ca:
         return Why.CA_CHANGED
+    if not seen.by_signer:
+        if reissue_old:
+            return Why.CA_ROTATED
+        # A rotation holds it until every member trusts the new CA; its bundle may change.
+        return None if seen.bundle_current else Why.BUNDLE_CHANGED
     if not cert.matches(profile):
         return Why.NAMES_CHANGED
     if cert.not_after - cert.not_before > duration + BACKDATE + _LIFETIME_SLACK:
         return Why.DURATION_CHANGED
     if now >= renewal_time(cert, renew_before):
         return Why.EXPIRING
+    if not seen.bundle_current:
+        return Why.BUNDLE_CHANGED
     return None
 
 
@@ -217,8 +234,11 @@ def plan(
     renew_before: timedelta,
     ca_problem: str | None = None,
     ca_secret: str = "the CA Secret",
+    reissue_old: bool = True,
 ) -> Plan:
-    """What to issue for the leaves in `profiles` (the wanted ones), given what exists."""
+    """What to issue for the leaves in `profiles` (the wanted ones), given what exists.
+    `reissue_old`: leaves signed by a CA of the bundle other than the signing one may be
+    re-issued (a rotation says when: only once every member trusts the signing CA)."""
     if ca is CAState.INVALID:
         return Plan(problem=f"{ca_secret}: {ca_problem or 'invalid'}")
     if ca is CAState.MISSING:
@@ -234,9 +254,9 @@ def plan(
     kept: list[datetime] = []
     for kind, profile in profiles.items():
         seen = leaves.get(kind)
-        why = _why(seen, profile, now, duration, renew_before)
+        why = _why(seen, profile, now, duration, renew_before, reissue_old=reissue_old)
         if why is not None:
             issue.append(Issue(kind, why))
-        elif seen is not None and seen.cert is not None:
+        if why in (None, Why.BUNDLE_CHANGED) and seen is not None and seen.cert is not None:
             kept.append(renewal_time(seen.cert, renew_before))
     return Plan(issue=tuple(issue), renew_at=earliest(kept))

@@ -68,6 +68,8 @@ class EtcdProcess:
     log_path: Path
     client_scheme: str = "http"
     proc: subprocess.Popen[bytes] | None = None
+    peer_scheme: str = "http"
+    flags: tuple[str, ...] = ()  # this member's own, after the cluster's extra_flags
 
     @property
     def client_url(self) -> str:
@@ -75,7 +77,7 @@ class EtcdProcess:
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"{self.peer_scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def running(self) -> bool:
@@ -121,6 +123,7 @@ class LocalEtcdCluster:
             "--election-timeout=500",
             "--log-level=warn",
             *self.extra_flags,
+            *member.flags,
         ]
         log = member.log_path.open("ab")
         member.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)

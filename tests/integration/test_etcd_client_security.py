@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -12,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from etcd_procs import EtcdBinarySet, LocalEtcdCluster
+from pki import Pem, issue, write_pem
 
 from etcd_operator.etcd import (
     AuthError,
@@ -26,62 +24,6 @@ from etcd_operator.etcd import (
 )
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass(frozen=True)
-class Pem:
-    cert: bytes
-    key: bytes
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _issue(
-    cn: str,
-    issuer: Pem | None,
-    *,
-    sans: list[x509.GeneralName] | None = None,
-    usage: list[x509.ObjectIdentifier] | None = None,
-) -> Pem:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    if issuer is None:
-        issuer_name, signing_key = _name(cn), key
-    else:
-        issuer_name = x509.load_pem_x509_certificate(issuer.cert).subject
-        signing_key = serialization.load_pem_private_key(issuer.key, None)  # type: ignore[assignment]
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    if usage:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
-    cert = builder.sign(signing_key, hashes.SHA256())
-    return Pem(
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-
-
-def _write(d: Path, name: str, pem: Pem) -> tuple[Path, Path]:
-    cert, key = d / f"{name}.crt", d / f"{name}.key"
-    cert.write_bytes(pem.cert)
-    key.write_bytes(pem.key)
-    return cert, key
 
 
 @dataclass
@@ -98,18 +40,18 @@ async def tls_etcd(etcd_bins_checked: EtcdBinarySet, etcd_tmp: Path) -> AsyncIte
     The server certificate names only ``m0.etcd.test`` (no IP), as a pod's certificate
     names its DNS name, so connecting by IP needs ``TLSConfig.server_name``.
     """
-    ca = _issue("test-ca", None)
-    server = _issue(
+    ca = issue("test-ca", None)
+    server = issue(
         "m0",
         ca,
         sans=[x509.DNSName("m0.etcd.test")],
         usage=[ExtendedKeyUsageOID.SERVER_AUTH],
     )
-    client = _issue("root", ca, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    client = issue("root", ca, usage=[ExtendedKeyUsageOID.CLIENT_AUTH])
     pki = etcd_tmp / "pki"
     pki.mkdir()
     (pki / "ca.crt").write_bytes(ca.cert)
-    cert, key = _write(pki, "server", server)
+    cert, key = write_pem(pki, "server", server)
     cluster = LocalEtcdCluster(
         etcd_bins_checked,
         etcd_tmp,
@@ -154,7 +96,7 @@ async def test_tls_calls(tls_etcd: TLSCluster) -> None:
 
 async def test_tls_wrong_trust_fails_fast(tls_etcd: TLSCluster) -> None:
     cluster = tls_etcd.cluster
-    other_ca = _issue("other-ca", None)
+    other_ca = issue("other-ca", None)
     assert cluster.client_tls is not None
     cases = {
         # the server's certificate is not signed by the CA we trust

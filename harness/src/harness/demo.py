@@ -260,25 +260,56 @@ def _timeout_message(
 # ---- etcd ------------------------------------------------------------------------------
 
 
-async def _round_trip(endpoint: str, value: str, patience: float) -> tuple[int, str]:
-    from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
+@dataclass(frozen=True)
+class Target:
+    """Where the demo writes, and how an application of the cluster would authenticate."""
+
+    endpoint: str
+    kubeconfig: Path
+    namespace: str
+    name: str
+    auth: bool
+
+
+async def _once(target: Target, value: str) -> tuple[int, str]:
+    """One put and get, as an application would: the client certificate Secret the operator
+    issued (https endpoints) and root's password Secret (auth on)."""
+    from lightkube import AsyncClient
+
+    from harness.clusters import client_tls, etcd_client, root_credentials
+
+    kube = AsyncClient(KubeConfig.from_file(target.kubeconfig))
+    try:
+        ns, name = target.namespace, target.name
+        tls = await client_tls(kube, ns, name) if target.endpoint.startswith("https") else None
+        creds = await root_credentials(kube, ns, name) if target.auth else None
+    finally:
+        await kube.close()
+    async with etcd_client((target.endpoint,), tls, creds) as etcd:
+        revision = await etcd.put(DEMO_KEY, value)
+        got = await etcd.get(DEMO_KEY)
+        return revision, got.value.decode() if got else "<missing>"
+
+
+async def _round_trip(target: Target, value: str, patience: float) -> tuple[int, str]:
+    from etcd_operator.etcd import EtcdError
 
     deadline = time.monotonic() + patience
-    async with EtcdClient(EtcdConfig(endpoints=(endpoint,))) as etcd:
-        while True:
-            try:
-                revision = await etcd.put(DEMO_KEY, value)
-                got = await etcd.get(DEMO_KEY)
-                return revision, got.value.decode() if got else "<missing>"
-            except EtcdError as e:  # the Service's name or endpoints may lag a moment
-                if time.monotonic() > deadline:
-                    raise DemoError(f"writing {DEMO_KEY} through {endpoint} failed: {e}") from e
-                await asyncio.sleep(1.0)
+    while True:
+        try:
+            return await _once(target, value)
+        # The Service's endpoints may lag a moment, and root's Secret appears when the
+        # operator turns auth on, just after the cluster formed.
+        except (EtcdError, ApiError) as e:
+            if time.monotonic() > deadline:
+                raise DemoError(f"writing {DEMO_KEY} through {target.endpoint} failed: {e}") from e
+            await asyncio.sleep(1.0)
 
 
-def round_trip(endpoint: str, timeout: float = 60.0) -> None:
+def round_trip(target: Target, timeout: float = 60.0) -> None:
+    endpoint = target.endpoint
     value = f"hello from the etcd-operator demo at {datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z"
-    revision, got = asyncio.run(_round_trip(endpoint, value, timeout))
+    revision, got = asyncio.run(_round_trip(target, value, timeout))
     say(f"    put {DEMO_KEY} = {value!r} (revision {revision})")
     say(f"    get {DEMO_KEY} -> {got!r}")
     if got != value:
@@ -343,7 +374,8 @@ def run(namespace: str, timeout: float, interactive: bool) -> int:
     if not endpoint:
         raise DemoError(f"{name} is Ready but its status has no clientEndpoint")
     step(f"Writing and reading a key through the client Service {endpoint}")
-    round_trip(str(endpoint))
+    auth = bool(((ready.cluster.get("spec") or {}).get("auth") or {}).get("enabled"))
+    round_trip(Target(str(endpoint), lc.kubeconfig, namespace, name, auth))
     print_next_steps(lc, operator, namespace, name)
     return 0
 

@@ -69,17 +69,17 @@ async def test_invalid_spec_is_rejected_at_admission(
             "storageClassName is immutable",
         ),
         (
-            {},
             {"tls": {"peer": {"mode": "Auto"}}},
-            "switching TLS on a running cluster is not supported yet",
+            {"tls": {"peer": {"mode": "Disabled"}}},
+            "tls.peer.mode may only go from Disabled to Auto or Secret",
         ),
         (
             {"tls": {"client": {"mode": "Auto"}}},
-            {"tls": {"client": {"mode": "Disabled"}}},
-            "switching TLS on a running cluster is not supported yet",
+            {"tls": {"client": {"mode": "Secret", "secretName": "s", "operatorSecretName": "o"}}},
+            "tls.client.mode may only go from Disabled to Auto or Secret",
         ),
     ],
-    ids=["storage-shrink", "storage-class-change", "tls-peer-mode", "tls-client-mode"],
+    ids=["storage-shrink", "storage-class-change", "tls-peer-off", "tls-client-to-secret"],
 )
 async def test_forbidden_spec_changes_are_rejected(
     kube: AsyncClient,

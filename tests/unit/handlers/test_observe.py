@@ -14,7 +14,10 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
-from etcd_operator.handlers.observe import EtcdSession, _claim, _pod_state
+from etcd_operator.etcd import TLSConfig
+from etcd_operator.handlers.access import EtcdAccess
+from etcd_operator.handlers.observe import EtcdSession, _claim, _pod_state, _reachable
+from etcd_operator.naming import MemberTLS
 from etcd_operator.planner import PvcState
 
 
@@ -84,3 +87,14 @@ async def test_the_etcd_client_is_kept_until_the_member_pods_change() -> None:
     )
     assert grown is not recreated and grown.config.endpoints[1].startswith("http://demo-1.")
     await session.close()
+
+
+def test_the_operator_speaks_plaintext_to_members_until_every_pod_serves_tls() -> None:
+    """While a cluster switches to TLS some pods serve plaintext clients only, all of them
+    still serve plaintext; once every pod serves TLS the operator uses its certificate."""
+    wanted = EtcdAccess(MemberTLS(peer=True, client=True), TLSConfig(ca_cert=b"ca"))
+    mixed = _reachable(wanted, [MemberTLS(), MemberTLS(client=True, client_plaintext=True)])
+    assert mixed.tls is None and not mixed.member_tls.client and mixed.member_tls.peer
+    assert mixed.config(["http://demo-0.demo.ns.svc:2379"]).tls is None
+    done = [MemberTLS(peer=True, client=True)] * 2
+    assert _reachable(wanted, done) is wanted

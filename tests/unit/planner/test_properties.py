@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
+from etcd_operator.naming import MemberTLS, url_address
 from etcd_operator.planner import (
     CATCH_UP_MAX_LAG,
     AddLearner,
@@ -40,18 +41,21 @@ from etcd_operator.planner import (
     RecordVolume,
     RemoveMember,
     RetireVolume,
+    UpdatePeerURL,
     UpgradeMember,
     Wait,
     decide,
     is_disruptive,
     quorum,
 )
+from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 UID = "uid"
-SLOT_BY_URL = {u: n for n, u in URLS.items()}
+SLOT_BY_ADDRESS = {url_address(u): n for n, u in URLS.items()}
+SLOTS = set(URLS)
 
 
 @st.composite
@@ -73,6 +77,19 @@ def observed_states(draw: st.DrawFn) -> Observed:
     unrecorded = rnd.random() < 0.1
     legacy = unrecorded and rnd.random() < 0.5
     replicas = size if size and rnd.random() < 0.5 else rnd.randint(1, 9)
+    # Turning TLS on: members registered over http or https, pods serving either, holding the
+    # peer certificate or not yet.
+    peer_tls = rnd.random() < 0.35
+    client_tls = rnd.random() < 0.3
+    switching = peer_tls and rnd.random() < 0.7
+    # A calm cluster half way through the switch: only which pods hold the certificate and
+    # which URLs moved to https vary (what the switch's own rules decide on).
+    calm = switching and rnd.random() < 0.3
+    if calm:
+        noise, size, empty_dir, unrecorded, legacy = 0, max(size, 1), False, False, False
+        replicas = size
+
+    plaintext = client_tls and rnd.random() < 0.3
     version = rnd.choice(VERSIONS)
     members: list[EtcdMember] = []
     health: dict[int, MemberHealth] = {}
@@ -84,14 +101,16 @@ def observed_states(draw: st.DrawFn) -> Observed:
         n = name(i)
         in_list = i < size and not rare(2)
         copies = 1 + int(in_list and rare(4))
-        learner_slot = in_list and rnd.random() < 0.1
+        learner_slot = in_list and not calm and rnd.random() < 0.1
         started = True
         slot_id: int | None = None
+        slot_https = peer_tls and (not switching or rnd.random() < 0.5)
         for _ in range(copies if in_list else 0):
             learner = learner_slot or rare(3)
             started = not learner or rnd.random() < 0.5
             next_id += 1
-            members.append(EtcdMember(next_id, n if started else "", (URLS[n],), (), learner))
+            peer_url = with_scheme(URLS[n], slot_https if not rare(2) else rnd.random() < 0.5)
+            members.append(EtcdMember(next_id, n if started else "", (peer_url,), (), learner))
             slot_id = next_id if started else slot_id
             if started and not rare(2):
                 good = not rare(2)
@@ -117,7 +136,14 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 bootstrap_members=draw(
                     st.sampled_from([(), tuple(name(j) for j in range(max(1, size)))])
                 ),
-                outdated=rnd.random() < 0.15,
+                outdated=not calm and rnd.random() < 0.15,
+                # Mostly what its member's URL and the spec ask for: else a switch is half done.
+                tls=MemberTLS(
+                    peer=slot_https if calm or rnd.random() < 0.97 else not slot_https,
+                    client=(client := client_tls and (calm or rnd.random() < 0.97)),
+                    client_plaintext=client and (plaintext or (not calm and rnd.random() < 0.1)),
+                ),
+                peer_tls=peer_tls and rnd.random() < (0.9 if calm else 0.95),
             )
         leftover = noise == 0 and i >= size and rnd.random() < 0.15
         if empty_dir:
@@ -137,7 +163,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 else 0x998
                 if leftover
                 else draw(st.sampled_from([None, 0x998])),
-                undersized=rnd.random() < 0.1,
+                undersized=not calm and rnd.random() < 0.1,
             )
         if rare(3):
             old = f"{n}-old"
@@ -158,7 +184,11 @@ def observed_states(draw: st.DrawFn) -> Observed:
     upgrades = [v for v in VERSIONS if change_allowed(version, v)]  # never empty
     roll = rnd.random()
     desired_version = (
-        version if roll < 0.45 else rnd.choice(upgrades) if roll < 0.85 else rnd.choice(VERSIONS)
+        version
+        if roll < 0.45 or calm
+        else rnd.choice(upgrades)
+        if roll < 0.85
+        else rnd.choice(VERSIONS)
     )
     voter_ids = [m.id for m in members if not m.is_learner]
     # Drawn last so that the worlds above stay what they were before auth existed.
@@ -186,10 +216,13 @@ def observed_states(draw: st.DrawFn) -> Observed:
             pvc_when_scaled=draw(st.sampled_from(list(PvcRetention))),
             empty_dir=empty_dir,
             restore=draw(st.booleans()),
+            peer_tls=peer_tls,
+            client_tls=client_tls,
+            client_plaintext=plaintext,
         ),
         bootstrapped=not rare(2) if members else draw(st.booleans()),
         members=tuple(members) if members and not rare(2) else None,
-        expected_peer_urls=URLS,
+        expected_peer_urls={n: with_scheme(u, peer_tls) for n, u in URLS.items()},
         member_health=health,
         leader_id=leader,
         pods=pods,
@@ -205,7 +238,9 @@ def observed_states(draw: st.DrawFn) -> Observed:
 
 
 def slot(m: EtcdMember) -> str | None:
-    return next((SLOT_BY_URL[u] for u in m.peer_urls if u in SLOT_BY_URL), None)
+    return next(
+        (SLOT_BY_ADDRESS[a] for u in m.peer_urls if (a := url_address(u)) in SLOT_BY_ADDRESS), None
+    )
 
 
 def healthy(o: Observed, m: EtcdMember) -> bool:
@@ -407,7 +442,7 @@ def check_learners_are_added_one_at_a_time_to_a_healthy_cluster(o: Observed, d: 
     assert not any(m.is_learner for m in o.members)
     assert all(healthy(o, m) for m in o.members)
     assert len(voters(o)) < o.spec.replicas
-    assert step.peer_url == URLS[step.member]
+    assert url_address(step.peer_url) == url_address(URLS[step.member])
     assert step.member not in member_slots(o)
     assert step.member not in o.pods
     current = o.pvcs.get(step.member)
@@ -441,6 +476,25 @@ def check_leadership_only_moves_to_a_healthy_voter(o: Observed, d: Decision) -> 
         assert not to.is_learner and healthy(o, to)
 
 
+def serves_wrong_schemes(o: Observed, m: EtcdMember, p: PodState) -> bool:
+    spec = o.spec
+    ours = [q for n, q in o.pods.items() if n in SLOTS]
+    all_tls = all(q.tls.client for q in ours)
+    registered_https = all(u.startswith("https://") for u in m.peer_urls)
+    if spec.client_tls and not p.tls.client:
+        return True
+    if (
+        spec.client_tls
+        and serves_plaintext_clients(p.tls)
+        and all_tls
+        and not spec.client_plaintext
+    ):
+        return True
+    if spec.empty_dir and spec.peer_tls and not registered_https:
+        return True
+    return p.tls.peer != registered_https
+
+
 def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: Decision) -> None:
     """A rollout restarts one follower (the leader only when it is the only voter) of a fully
     healthy cluster, keeping quorum unless the user chose one or two voters. The only other
@@ -462,7 +516,9 @@ def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: De
     assert not target.is_learner
     assert target.id != leader(o) or len(voters(o)) == 1
     if step.from_version == step.to_version:
-        assert p.outdated  # a spec rollout restarts only pods built from an older spec
+        # A spec rollout restarts only pods built from an older spec or serving schemes other
+        # than their member's URL and spec.tls ask for.
+        assert p.outdated or serves_wrong_schemes(o, target, p)
     # Through the Eviction API (the disruption budget arbitrates with drains), except where
     # the budget must refuse and the outage is accepted: 1 or 2 voters on their own volumes.
     assert step.evict == (len(voters(o)) > 2)
@@ -493,6 +549,33 @@ def check_volumes_grow_only_where_the_class_allows_it(o: Observed, d: Decision) 
         claim = o.pvcs.get(step.member)
         assert claim is not None and claim.undersized and claim.bound and not claim.deleting
         assert step.member in member_slots(o)
+
+
+def check_peers_switch_to_tls_only_when_every_pod_trusts_it(o: Observed, d: Decision) -> None:
+    """An https peer URL (a new member's or an updated one) only once every member pod holds
+    the peer certificate; an update only with every member healthy and every pod already
+    serving its member's scheme (one member switches at a time); new pods serve the scheme
+    their member is registered with."""
+    step = d.step
+    pods = [
+        p for n, p in o.pods.items() if n in member_slots(o) or n == getattr(step, "member", None)
+    ]
+    if isinstance(step, AddLearner) and step.peer_url.startswith("https://"):
+        assert o.spec.peer_tls and all(
+            p.peer_tls for n, p in o.pods.items() if n != step.member and n in SLOTS
+        )
+    if isinstance(step, UpdatePeerURL):
+        assert o.spec.peer_tls and step.peer_url.startswith("https://")
+        assert all(p.peer_tls for p in pods)
+        assert all(healthy(o, m) for m in o.members or ())
+        for m in o.members or ():
+            n = slot(m)
+            assert n is not None and (pod := o.pods.get(n)) is not None
+            assert pod.tls.peer == m.peer_https
+    if isinstance(step, CreatePod | UpgradeMember):
+        registered = [m for m in o.members or () if slot(m) == step.member]
+        if len(registered) == 1:
+            assert step.tls.peer == registered[0].peer_https
 
 
 def check_auth_changes_only_in_a_calm_cluster_with_root_usable(o: Observed, d: Decision) -> None:
@@ -528,6 +611,7 @@ CHECKS = [
     check_leadership_only_moves_to_a_healthy_voter,
     check_upgrades_restart_one_follower_without_losing_quorum,
     check_volumes_grow_only_where_the_class_allows_it,
+    check_peers_switch_to_tls_only_when_every_pod_trusts_it,
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
 ]
 
@@ -583,6 +667,9 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.REPLACE_MEMBER,
         Reason.RESTART_WOULD_LOSE_DATA,
         Reason.VOLUME_EXPANSION_UNSUPPORTED,
+        Reason.TLS_RESTART,
+        Reason.PEERS_WITHOUT_TLS,
+        Reason.UPDATE_PEER_URL,  # the only reason of UpdatePeerURL steps
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:

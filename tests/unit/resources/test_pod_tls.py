@@ -10,6 +10,7 @@ import pytest
 from etcd_operator.naming import MemberTLS, initial_cluster
 from etcd_operator.planner import ClusterState, InitialCluster
 from etcd_operator.resources import member_pod, pod_outdated, template_hash
+from etcd_operator.resources.pod import served_tls
 from unit.support.clusters import make_cluster
 
 AUTO = {"peer": {"mode": "Auto"}, "client": {"mode": "Auto"}}
@@ -103,12 +104,14 @@ def test_allow_plaintext_serves_both_schemes_on_the_client_port() -> None:
     assert "--advertise-client-urls=https://demo-1.demo.ns.svc.cluster.local:2379" in args
 
 
-def test_the_scheme_comes_from_the_member_tls_passed_not_only_the_spec() -> None:
-    # During a switch the caller may build a member still on plaintext peers.
+def test_the_scheme_comes_from_the_member_tls_passed_the_certificates_from_the_spec() -> None:
+    # During a switch a member still serves plaintext peers (its registered URL) while it
+    # already holds the peer certificate, to reach members that serve https.
     args = _args(_pod(AUTO, MemberTLS(peer=False, client=True)))
     assert "--initial-advertise-peer-urls=http://demo-1.demo.ns.svc.cluster.local:2380" in args
     assert "--listen-peer-urls=http://0.0.0.0:2380" in args
-    assert not any(a.startswith("--peer-cert-file") for a in args)
+    assert "--peer-cert-file=/etc/etcd/tls/peer/tls.crt" in args
+    assert "--peer-trusted-ca-file=/etc/etcd/tls/peer/ca.crt" in args
 
 
 def test_tls_without_a_named_certificate_is_refused() -> None:
@@ -137,3 +140,27 @@ def test_tls_settings_roll_members_and_plaintext_keeps_earlier_digests() -> None
     assert pod_outdated(
         make_cluster(tls={**AUTO, "client": {"mode": "Auto", "allowPlaintext": True}}), pod
     )
+
+
+@pytest.mark.parametrize(
+    "tls",
+    [
+        MemberTLS(),
+        MemberTLS(peer=True),
+        MemberTLS(client=True),
+        MemberTLS(client=True, client_plaintext=True),
+        MemberTLS(peer=True, client=True, client_plaintext=True),
+        HTTPS,
+    ],
+)
+def test_what_a_pod_serves_is_read_back_from_its_flags(tls: MemberTLS) -> None:
+    """The operator's record of a pod's schemes is the pod itself: what the builder wrote is
+    what observe reads, and the peer certificate is held whenever the spec has peer TLS."""
+    cluster = make_cluster(tls=AUTO)
+    peers = initial_cluster("demo", "ns", ["demo-0", "demo-1"], tls=tls)
+    initial = InitialCluster(ClusterState.NEW, tuple(peers.items()), "t")
+    pod = member_pod(cluster, "demo-1", "3.6.16", initial, tls=tls)
+    assert served_tls(pod) == (tls, True)
+    plain = make_cluster()
+    built = member_pod(plain, "demo-1", "3.6.16", initial, tls=MemberTLS())
+    assert served_tls(built) == (MemberTLS(), False)

@@ -83,8 +83,15 @@ class RecordingClient:
         self._record(kind, "patch")
         self.written.append(("patch", obj))
         if kind is Secret:
+            # A merge patch: keys not named stay (data and annotations alike).
             old = self.secrets[name]
-            self.secrets[name] = Secret(metadata=old.metadata, type=old.type, data=obj["data"])
+            meta = old.metadata or ObjectMeta(name=name)
+            added = (obj.get("metadata") or {}).get("annotations") or {}
+            if added:
+                annotations = {**(meta.annotations or {}), **added}
+                meta = ObjectMeta.from_dict({**meta.to_dict(), "annotations": annotations})
+            data = {**(old.data or {}), **obj["data"]}
+            self.secrets[name] = Secret(metadata=meta, type=old.type, data=data)
             return self.secrets[name]
         return None
 

@@ -29,7 +29,7 @@ def name(ordinal: int) -> str:
 
 
 def url(ordinal: int) -> str:
-    return f"https://{name(ordinal)}.{NAME}.ns.svc:2380"
+    return f"http://{name(ordinal)}.{NAME}.ns.svc:2380"
 
 
 URLS = {name(i): url(i) for i in range(MAX_REPLICAS)}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import assert_never
 
-from etcd_operator.naming import MAX_REPLICAS, member_name, pvc_name
+from etcd_operator.naming import MAX_REPLICAS, PLAINTEXT, MemberTLS, member_name, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
@@ -53,12 +53,14 @@ from etcd_operator.planner import (
     RemoveMember,
     RetireVolume,
     Step,
+    UpdatePeerURL,
     UpgradeMember,
     Wait,
     decide,
     quorum,
     split_claims,
 )
+from etcd_operator.planner.tls_switch import serves_plaintext_clients
 
 CLUSTER = "demo"
 UID = "uid-1"
@@ -70,8 +72,8 @@ class WorldError(AssertionError):
     """A call the real system would reject, or a broken safety promise."""
 
 
-def url(name: str) -> str:
-    return f"https://{name}.{CLUSTER}.default.svc:2380"
+def url(name: str, https: bool = False) -> str:
+    return f"{'https' if https else 'http'}://{name}.{CLUSTER}.default.svc:2380"
 
 
 URLS = {member_name(CLUSTER, i): url(member_name(CLUSTER, i)) for i in range(MAX_REPLICAS)}
@@ -84,6 +86,7 @@ class WMember:
     learner: bool
     started: bool
     index: int = 0
+    https: bool = False  # its registered peer URL's scheme
 
 
 @dataclass
@@ -94,6 +97,8 @@ class WPod:
     claim: str = ""
     expect: int | None = None  # the member ID member-init was told the volume holds
     template: int = 0  # the World.template the pod was built from
+    tls: MemberTLS = PLAINTEXT
+    peer_tls: bool = False  # holds the peer certificate, trusts the peer CA
 
 
 @dataclass
@@ -125,6 +130,9 @@ class World:
     empty_dir: bool = False
     template: int = 0  # bumped when the spec that shapes pods changes (a rollout follows)
     refused_evictions: int = 0
+    peer_tls: bool = False  # spec.tls (a TLS change also bumps `template`, as its hash does)
+    client_tls: bool = False
+    client_plaintext: bool = False
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -208,7 +216,8 @@ class World:
             return
         for name in initial:
             mid = self._new_id()
-            self.members[mid] = WMember(mid, name, learner=False, started=False)
+            https = self.pods[name].tls.peer if name in self.pods else self.peer_tls
+            self.members[mid] = WMember(mid, name, learner=False, started=False, https=https)
         self.formed = True
 
     def _start(self, name: str, pod: WPod) -> None:
@@ -243,7 +252,7 @@ class World:
                 EtcdMember(
                     m.id,
                     m.slot if m.started else "",
-                    (url(m.slot),),
+                    (url(m.slot, m.https),),
                     (url(m.slot).replace("2380", "2379"),) if m.started else (),
                     m.learner,
                 )
@@ -275,6 +284,8 @@ class World:
                 data_lost=lost,
                 bootstrap_members=pod.boot,
                 outdated=pod.template != self.template,
+                tls=pod.tls,
+                peer_tls=pod.peer_tls,
             )
         current, others = split_claims(
             (
@@ -297,11 +308,17 @@ class World:
             cluster=ClusterRef(CLUSTER, "default", UID),
             generation=1,
             spec=DesiredSpec(
-                self.replicas, self.version, pvc_when_scaled=self.policy, empty_dir=self.empty_dir
+                self.replicas,
+                self.version,
+                pvc_when_scaled=self.policy,
+                empty_dir=self.empty_dir,
+                peer_tls=self.peer_tls,
+                client_tls=self.client_tls,
+                client_plaintext=self.client_plaintext,
             ),
             bootstrapped=self.bootstrapped,
             members=members,
-            expected_peer_urls=URLS,
+            expected_peer_urls={n: url(n, self.peer_tls) for n in URLS},
             member_health=health,
             leader_id=self.leader if members is not None else None,
             pods=pods,
@@ -320,7 +337,7 @@ class World:
 
     def calls_for(self, step: Step) -> list[Callable[[], None]]:
         match step:
-            case Bootstrap(members=names, initial_cluster=ic, version=version):
+            case Bootstrap(members=names, initial_cluster=ic, version=version, tls=tls):
                 if self.bootstrapped or self.formed:
                     raise WorldError("Bootstrap of a cluster that has formed")
                 boot = tuple(n for n, _ in ic.peers)
@@ -328,11 +345,16 @@ class World:
                 for n in names:
                     out += [
                         partial(self._create_pvc, n, pvc_name(n)),
-                        partial(self._create_pod, n, version, boot, pvc_name(n), None),
+                        partial(self._create_pod, n, version, boot, pvc_name(n), None, tls),
                     ]
                 return out
             case CreatePod(
-                member=name, initial_cluster=ic, version=version, claim=claim, member_id=expect
+                member=name,
+                initial_cluster=ic,
+                version=version,
+                claim=claim,
+                member_id=expect,
+                tls=tls,
             ):
                 if ic.state is ClusterState.NEW and self.bootstrapped:
                     raise WorldError(f"CreatePod(new) for {name} after bootstrap")
@@ -340,7 +362,7 @@ class World:
                 claim = claim or pvc_name(name)
                 return [
                     lambda: self._create_pvc(name, claim),
-                    lambda: self._create_pod(name, version, boot, claim, expect),
+                    lambda: self._create_pod(name, version, boot, claim, expect, tls),
                 ]
             case AddLearner(member=name, peer_url=peer_url):
                 return [lambda: self._add_learner(name, peer_url)]
@@ -358,13 +380,17 @@ class World:
                 return [lambda: self._record(claim, mid)]
             case RetireVolume(claim=claim, member_id=mid):
                 return [lambda: self._retire(claim, mid)]
-            case UpgradeMember(member=name, member_id=mid, to_version=version, evict=evict):
+            case UpgradeMember(
+                member=name, member_id=mid, to_version=version, evict=evict, tls=tls
+            ):
                 pod = self.pods.get(name)
                 claim = pod.claim if pod is not None else pvc_name(name)
                 restart = [lambda: self._restart_for_upgrade(name, evict)]
                 if self.empty_dir:
                     return restart  # a new pod would start empty: the member is replaced
-                return [*restart, lambda: self._create_pod(name, version, (), claim, mid)]
+                return [*restart, lambda: self._create_pod(name, version, (), claim, mid, tls)]
+            case UpdatePeerURL(member_id=mid, peer_url=peer_url):
+                return [lambda: self._update_peer_url(mid, peer_url)]
             case ExpandVolume():
                 return []
             case MarkBootstrapped():
@@ -403,6 +429,19 @@ class World:
             )
             if not small:
                 raise WorldError(f"{decision} lost quorum")
+        self._check_reachable(decision)
+
+    def _check_reachable(self, decision: Decision) -> None:
+        """Every member stays reachable by every pod: an https peer URL only once every pod
+        trusts the peer CA, and one client scheme that every pod serves."""
+        pods = [p for p in self.pods.values() if not p.deleting]
+        for m in self.members.values():
+            if m.https and not all(p.peer_tls for p in pods):
+                raise WorldError(f"{decision}: {m.slot} serves peers over https, not all trust it")
+        if not (
+            all(serves_plaintext_clients(p.tls) for p in pods) or all(p.tls.client for p in pods)
+        ):
+            raise WorldError(f"{decision}: no client scheme reaches every member")
 
     def _create_pvc(self, name: str, claim: str) -> None:
         if self.empty_dir:
@@ -414,11 +453,30 @@ class World:
             raise WorldError(f"claim {claim} of {name} exists and is not a fresh one of ours")
 
     def _create_pod(
-        self, name: str, version: str, boot: tuple[str, ...], claim: str, expect: int | None
+        self,
+        name: str,
+        version: str,
+        boot: tuple[str, ...],
+        claim: str,
+        expect: int | None,
+        tls: MemberTLS,
     ) -> None:
         if name in self.pods:
             return  # AlreadyExists: the shell treats it as done
-        self.pods[name] = WPod(version, boot, claim=claim, expect=expect, template=self.template)
+        if tls.peer and not self.peer_tls:
+            raise WorldError(f"{name} would serve peers over https without a certificate")
+        member = self.slot_member(name)
+        if member is not None and not member.started and member.https != tls.peer:
+            raise WorldError(f"{name} would advertise another peer URL than it was added with")
+        self.pods[name] = WPod(
+            version,
+            boot,
+            claim=claim,
+            expect=expect,
+            template=self.template,
+            tls=tls,
+            peer_tls=self.peer_tls,
+        )
         if self.empty_dir:
             self.pvcs[claim] = WPvc(member=name)  # a new, empty emptyDir
 
@@ -441,14 +499,25 @@ class World:
 
     def _add_learner(self, name: str, peer_url: str) -> None:
         self._require_quorum("MemberAdd")
-        if peer_url != url(name):
+        https = peer_url.startswith("https://")
+        if peer_url != url(name, https):
             raise WorldError(f"AddLearner {name} with peer URL {peer_url}")
-        if any(url(m.slot) == peer_url for m in self.members.values()):
+        if any(m.slot == name for m in self.members.values()):
             raise WorldError(f"MemberAdd: peer URL {peer_url} already exists")
         if any(m.learner for m in self.members.values()):
             raise WorldError("MemberAdd: too many learner members in cluster")
         mid = self._new_id()
-        self.members[mid] = WMember(mid, name, learner=True, started=False)
+        self.members[mid] = WMember(mid, name, learner=True, started=False, https=https)
+
+    def _update_peer_url(self, mid: int, peer_url: str) -> None:
+        self._require_quorum("MemberUpdate")
+        m = self.members.get(mid)
+        if m is None:
+            raise WorldError(f"MemberUpdate {mid:x}: member not found")
+        https = peer_url.startswith("https://")
+        if peer_url != url(m.slot, https):
+            raise WorldError(f"MemberUpdate {m.slot} to another address: {peer_url}")
+        m.https = https
 
     def _promote(self, mid: int) -> None:
         self._require_quorum("MemberPromote")
@@ -596,3 +665,12 @@ class World:
             assert live == names, (self.pvcs, names)
         assert all(p.version == self.version for p in self.pods.values())
         assert all(p.template == self.template for p in self.pods.values())
+        want = DesiredSpec(
+            1,
+            "",
+            peer_tls=self.peer_tls,
+            client_tls=self.client_tls,
+            client_plaintext=self.client_plaintext,
+        ).member_tls
+        assert all(p.tls == want for p in self.pods.values()), self.pods
+        assert all(m.https == self.peer_tls for m in self.members.values())

@@ -102,7 +102,7 @@ def test_each_defect_has_its_reason() -> None:
     for why, seen in cases.items():
         assert _plan({LeafKind.PEER: seen}).issue[:1] == (Issue(LeafKind.PEER, why),), why
     stale_bundle = replace(good, bundle_current=False)
-    assert _plan({LeafKind.PEER: stale_bundle}).issue[0].why is Why.CA_CHANGED
+    assert _plan({LeafKind.PEER: stale_bundle}).issue[0].why is Why.BUNDLE_CHANGED
 
 
 def test_peer_and_server_certificates_cover_every_member_the_cluster_may_have() -> None:
@@ -175,7 +175,9 @@ def test_a_leaf_is_reissued_exactly_when_it_is_not_healthy(
     issued = {i.kind for i in decided.issue}
     for kind, profile in PROFILES.items():
         assert (kind in issued) == (not _healthy(leaves[kind], profile)), kind
-    kept = [s.cert for k, s in leaves.items() if k not in issued and s and s.cert]
+    # A leaf whose bundle alone changed keeps its certificate, and its renewal time.
+    patched = {i.kind for i in decided.issue if i.why is Why.BUNDLE_CHANGED}
+    kept = [s.cert for k, s in leaves.items() if (k not in issued or k in patched) and s and s.cert]
     if kept:
         assert decided.renew_at == min(c.not_after - RENEW for c in kept)
         assert decided.renew_at is not None and decided.renew_at > NOW
@@ -198,3 +200,33 @@ def test_carrying_out_a_plan_leaves_nothing_to_do(
         after[job.kind] = _fresh(PROFILES[job.kind], serial=2)
     again = _plan(after, CAState.VALID)
     assert again.issue == () and again.problem is None and not again.create_ca
+
+
+@given(_leaves(), st.data())
+def test_during_a_rotation_a_leaf_of_the_old_ca_is_reissued_only_when_allowed(
+    leaves: dict[LeafKind, LeafSeen | None], data: st.DataObject
+) -> None:
+    old = {
+        k: replace(s, by_signer=False) if s and s.signed_by_ca and data.draw(st.booleans()) else s
+        for k, s in leaves.items()
+    }
+    reissue_old = data.draw(st.booleans())
+    decided = plan(
+        CAState.VALID,
+        old,
+        PROFILES,
+        now=NOW,
+        duration=DURATION,
+        renew_before=RENEW,
+        reissue_old=reissue_old,
+    )
+    why = {i.kind: i.why for i in decided.issue}
+    for kind, seen in old.items():
+        if seen is None or seen.cert is None or seen.by_signer:
+            continue
+        if reissue_old:
+            assert why.get(kind) is Why.CA_ROTATED
+        else:
+            # Held: its certificate stays, only a stale bundle is rewritten beside it.
+            expected = None if seen.bundle_current else Why.BUNDLE_CHANGED
+            assert why.get(kind) is expected
