@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 UNIT_TESTS := tests/unit localcluster/tests/unit harness/tests/unit
 E2E_TESTS := tests/e2e localcluster/tests/e2e harness/tests/e2e
 
-.PHONY: all install lint format unit e2e test demo demo-down bench localcluster manifests clean help
+.PHONY: all install lint format unit e2e test demo demo-down bench localcluster helm manifests clean help
 .DEFAULT_GOAL := all
 
 all: install ## create the virtualenv with everything installed (the default)
@@ -47,14 +47,19 @@ unit: install ## unit tests of the operator, localcluster and harness (no cluste
 localcluster: install ## build (or find cached) the localcluster binaries
 	$(BIN)/python -m localcluster build
 
-e2e: install localcluster ## end-to-end tests against localcluster
+# The pinned helm, for the chart's tests and `make manifests` (cached like the binaries above).
+helm: install ## build (or find cached) the pinned helm
+	$(BIN)/python -m localcluster helm
+
+e2e: install localcluster helm ## end-to-end tests against localcluster
 	$(BIN)/pytest $(E2E_TESTS) $(PYTEST_ARGS)
 
-test: lint localcluster ## lint, then every test of the three packages (what CI runs)
+test: lint localcluster helm ## lint, then every test of the three packages (what CI runs)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-manifests: install ## regenerate the CRDs and manifests in deploy/
+manifests: install helm ## regenerate the CRDs and manifests in deploy/, the chart's CRDs and RBAC rules
 	$(BIN)/etcd-operator manifests --output deploy
+	$(BIN)/python -m harness.chart deploy/etcd-operator.yaml
 
 demo: install localcluster ## start localcluster, run the operator, create a 3-member etcd cluster
 	$(BIN)/python -m harness.demo

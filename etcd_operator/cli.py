@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from etcd_operator import __version__
+from etcd_operator.leader import LEADER_ELECT_ENV
 from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
@@ -28,7 +29,15 @@ def _run(args: argparse.Namespace) -> int:
     # Flags win over the environment; the handlers learn the mode from the environment.
     namespaces = args.namespace or parse_namespaces([os.environ.get(NAMESPACES_ENV, "")])
     os.environ[NAMESPACES_ENV] = ",".join(namespaces)
-    kopf_args = ["run", "--module", "etcd_operator.handlers"]
+    try:
+        _ha_environment(args)
+    except ValueError as e:
+        print(f"etcd-operator run: {e}", file=sys.stderr)
+        return 2
+    kopf_args = ["run", "--module", "etcd_operator.handlers", "--log-format", args.log_format]
+    if args.standalone or os.environ.get(LEADER_ELECT_ENV):
+        # With --leader-elect our Lease decides who acts; kopf's own peering stays off.
+        kopf_args.append("--standalone")
     if namespaces:
         for ns in namespaces:
             kopf_args += ["--namespace", ns]
@@ -38,13 +47,34 @@ def _run(args: argparse.Namespace) -> int:
         kopf_args += ["--liveness", args.liveness]
     if args.verbose:
         kopf_args.append("--verbose")
-    if args.standalone:
-        kopf_args.append("--standalone")
     try:
         kopf_main.main(args=kopf_args, prog_name="etcd-operator run", standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def _ha_environment(args: argparse.Namespace) -> None:
+    """Leader election, health and metrics settings reach the handlers as environment."""
+    from etcd_operator import leader, serving
+
+    flags = {
+        leader.LEASE_NAME_ENV: args.lease_name,
+        leader.LEASE_NAMESPACE_ENV: args.lease_namespace,
+        leader.LEASE_DURATION_ENV: args.lease_duration,
+        leader.RENEW_DEADLINE_ENV: args.renew_deadline,
+        leader.RETRY_PERIOD_ENV: args.retry_period,
+        serving.HEALTH_PORT_ENV: args.health_port,
+        serving.METRICS_PORT_ENV: args.metrics_port,
+        serving.STALL_AFTER_ENV: args.watch_stall_seconds,
+    }
+    if args.leader_elect:
+        os.environ[leader.LEADER_ELECT_ENV] = "true"
+    for env, value in flags.items():
+        if value is not None:
+            os.environ[env] = str(value)
+    if leader.enabled():
+        leader.timing_from_env()  # raises on an impossible combination, before kopf starts
 
 
 def _member_init(args: argparse.Namespace) -> int:
@@ -110,12 +140,14 @@ def _manifests(args: argparse.Namespace) -> int:
     for path, content in generated_files().items():
         if path.parts[0] == "deploy":
             target = Path(args.output).joinpath(*path.parts[1:])
+        elif path.parts[0] == "charts":
+            target = Path(args.chart).joinpath(*path.parts[2:])
         elif path.parts[0] == "docs":
             # --docs names the API reference; other generated pages go beside it.
             target = (
                 Path(args.docs).with_name(path.name) if path.name != "api.md" else Path(args.docs)
             )
-        else:  # pragma: no cover - generated_files only knows these two roots
+        else:  # pragma: no cover - generated_files only knows these roots
             raise AssertionError(path)
         current = target.read_text() if target.exists() else None
         if current == content:
@@ -136,6 +168,22 @@ def _cluster_domain(value: str) -> str:
     if not valid_cluster_domain(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a DNS domain")
     return value
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from e
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return seconds
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port")
+    return int(value)
 
 
 def _namespace(value: str) -> str:
@@ -178,6 +226,52 @@ def build_parser() -> argparse.ArgumentParser:
         f" else {DEFAULT_CLUSTER_DOMAIN})",
     )
     run.add_argument("-v", "--verbose", action="store_true")
+    run.add_argument(
+        "--log-format",
+        choices=("plain", "full", "json"),
+        default="full",
+        help="log lines: human-readable (full: with time and level) or one JSON object each",
+    )
+    ha = run.add_argument_group("high availability, health and metrics")
+    ha.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run as one of several replicas: only the holder of a Lease acts"
+        " (default: $ETCD_OPERATOR_LEADER_ELECT)",
+    )
+    ha.add_argument("--lease-name", help="the Lease's name (default: etcd-operator-leader)")
+    ha.add_argument(
+        "--lease-namespace",
+        type=_namespace,
+        help="the Lease's namespace (default: $POD_NAMESPACE, the operator's own)",
+    )
+    ha.add_argument(
+        "--lease-duration",
+        type=_seconds,
+        help="seconds a standby waits for an unrenewed Lease before taking it (default 15)",
+    )
+    ha.add_argument(
+        "--renew-deadline",
+        type=_seconds,
+        help="seconds after its last renewal the leader stops acting (default 10;"
+        " less than the lease duration: the difference is the fencing margin)",
+    )
+    ha.add_argument(
+        "--retry-period", type=_seconds, help="seconds between Lease reads/renewals (default 2)"
+    )
+    ha.add_argument(
+        "--health-port",
+        type=_port,
+        help="serve /healthz, /readyz and /leaderz on this port (default: off)",
+    )
+    ha.add_argument(
+        "--metrics-port", type=_port, help="serve Prometheus /metrics on this port (default: off)"
+    )
+    ha.add_argument(
+        "--watch-stall-seconds",
+        type=_seconds,
+        help="liveness fails when the watch lags a listed EtcdCluster this long (default 120)",
+    )
     run.set_defaults(func=_run)
 
     manifests = sub.add_parser(
@@ -190,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--docs",
         default="docs/api.md",
         help="where to write the API reference (the RBAC reference, rbac.md, goes beside it)",
+    )
+    manifests.add_argument(
+        "--chart",
+        default="charts/etcd-operator",
+        help="the Helm chart's directory (its crds/ and generated RBAC rules)",
     )
     manifests.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file is out of date"

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
-from lightkube.models.apps_v1 import DeploymentSpec, DeploymentStrategy
+from lightkube.models.apps_v1 import DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment
 from lightkube.models.core_v1 import (
     Container,
     ContainerPort,
@@ -46,6 +46,7 @@ from lightkube.resources.rbac_authorization_v1 import (
 from etcd_operator import __version__, rbac
 from etcd_operator.api.crd import KINDS, crd, crd_file_name
 from etcd_operator.api.docs import api_reference
+from etcd_operator.leader import IDENTITY_ENV
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
     DEFAULT_CLUSTER_DOMAIN,
@@ -60,6 +61,7 @@ NAMESPACE = "etcd-operator-system"
 NAME = "etcd-operator"
 IMAGE = DEFAULT_OPERATOR_IMAGE
 HEALTH_PORT = 8080
+METRICS_PORT = 9090
 _LABELS = {
     "app.kubernetes.io/name": NAME,
     "app.kubernetes.io/component": "operator",
@@ -91,6 +93,21 @@ def _namespace(name: str) -> Namespace:
     return Namespace(metadata=ObjectMeta(name=name, labels=labels))
 
 
+def leader_election_rbac(name: str = NAME, namespace: str = NAMESPACE) -> list[Any]:
+    """The Role (and binding) for what the operator does only in its own namespace: its
+    leader-election Lease. Kept out of the ClusterRole so no other namespace's Leases are
+    touched."""
+    role = f"{name}-leader-election"
+    return [
+        Role(metadata=_meta(role, namespace), rules=rbac.operator_namespace_rules()),
+        RoleBinding(
+            metadata=_meta(role, namespace),
+            roleRef=_role_ref("Role", role),
+            subjects=_subjects(name, namespace),
+        ),
+    ]
+
+
 def namespaced_rbac(
     namespaces: Sequence[str], *, name: str = NAME, operator_namespace: str = NAMESPACE
 ) -> list[Any]:
@@ -111,6 +128,7 @@ def namespaced_rbac(
                 subjects=subjects,
             )
         )
+    objects += leader_election_rbac(name, operator_namespace)
     if cluster_scoped := rbac.cluster_scoped_rules():
         cluster_name = f"{name}-cluster-scoped"
         objects.append(ClusterRole(metadata=_meta(cluster_name), rules=cluster_scoped))
@@ -143,12 +161,19 @@ def namespaced_install(
 def deployment(
     *, name: str = NAME, namespace: str = NAMESPACE, watched: Sequence[str] = ()
 ) -> Deployment:
-    """One replica, replaced with Recreate so two operators never act at once."""
+    """Two replicas with leader election: one acts, the other takes over within a lease
+    duration. A rolling update is safe: only the Lease's holder ever applies a step."""
     probe = Probe(
         httpGet=HTTPGetAction(path="/healthz", port=HEALTH_PORT),
         periodSeconds=10,
         timeoutSeconds=5,
         failureThreshold=6,
+    )
+    readiness = Probe(
+        httpGet=HTTPGetAction(path="/readyz", port=HEALTH_PORT),
+        periodSeconds=5,
+        timeoutSeconds=5,
+        failureThreshold=3,
     )
     scope = [arg for ns in watched for arg in ("--namespace", ns)]
     container = Container(
@@ -158,11 +183,19 @@ def deployment(
         command=["etcd-operator"],
         args=[
             "run",
-            "--standalone",
-            f"--liveness=http://0.0.0.0:{HEALTH_PORT}/healthz",
+            "--leader-elect",
+            # One Lease per install: two installs in one namespace must not share it.
+            f"--lease-name={name}",
+            f"--health-port={HEALTH_PORT}",
+            f"--metrics-port={METRICS_PORT}",
             *scope,
         ],
         env=[
+            # Leader-election identity: the pod's name (plus a random suffix).
+            EnvVar(
+                name=IDENTITY_ENV,
+                valueFrom=EnvVarSource(fieldRef=ObjectFieldSelector(fieldPath="metadata.name")),
+            ),
             EnvVar(
                 name=POD_NAMESPACE_ENV,
                 valueFrom=EnvVarSource(
@@ -180,9 +213,15 @@ def deployment(
             # The cluster's DNS domain: members' peer and client URLs are named in it.
             EnvVar(name=CLUSTER_DOMAIN_ENV, value=DEFAULT_CLUSTER_DOMAIN),
             EnvVar(name="PYTHONDONTWRITEBYTECODE", value="1"),
+            # The pod's uid has no passwd entry; kopf asks for a user name (getpass) at start.
+            EnvVar(name="USER", value="etcd-operator"),
         ],
-        ports=[ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP")],
+        ports=[
+            ContainerPort(name="health", containerPort=HEALTH_PORT, protocol="TCP"),
+            ContainerPort(name="metrics", containerPort=METRICS_PORT, protocol="TCP"),
+        ],
         livenessProbe=probe,
+        readinessProbe=readiness,
         resources=ResourceRequirements(
             requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "512Mi"}
         ),
@@ -192,8 +231,11 @@ def deployment(
     return Deployment(
         metadata=_meta(name, namespace),
         spec=DeploymentSpec(
-            replicas=1,
-            strategy=DeploymentStrategy(type="Recreate"),
+            replicas=2,
+            strategy=DeploymentStrategy(
+                type="RollingUpdate",
+                rollingUpdate=RollingUpdateDeployment(maxUnavailable=1, maxSurge=0),
+            ),
             selector=LabelSelector(matchLabels=dict(_SELECTOR)),
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=dict(_LABELS)),
@@ -228,6 +270,7 @@ def install_objects() -> dict[str, list[Any]]:
                 roleRef=_role_ref("ClusterRole", NAME),
                 subjects=_subjects(),
             ),
+            *leader_election_rbac(),
         ],
         "03-deployment.yaml": [deployment()],
     }
@@ -256,11 +299,37 @@ def _yaml(documents: list[dict[str, Any]]) -> str:
     return _HEADER + body
 
 
+CHART = PurePosixPath("charts/etcd-operator")
+
+
+def _rules_yaml(rules: Sequence[Any]) -> str:
+    if not rules:
+        return "[]\n"
+    return yaml.safe_dump([r.to_dict() for r in rules], sort_keys=False, width=100)
+
+
+def chart_rbac_rules() -> str:
+    """The chart's RBAC rules as named templates, from the same `rbac.needs` declarations
+    as the ClusterRole above: the chart picks the set by its watched-namespaces value."""
+    parts = ["{{/* Generated by `etcd-operator manifests`; do not edit. */}}\n"]
+    for name, rules in (
+        ("clusterRules", rbac.cluster_rules()),
+        ("namespacedRules", rbac.namespaced_rules()),
+        ("clusterScopedRules", rbac.cluster_scoped_rules()),
+        ("operatorNamespaceRules", rbac.operator_namespace_rules()),
+    ):
+        define = f'{{{{- define "etcd-operator.{name}" }}}}\n'
+        parts.append(f"{define}{_rules_yaml(rules)}{{{{- end }}}}\n")
+    return "".join(parts)
+
+
 def generated_files() -> dict[PurePosixPath, str]:
     """Path relative to the repository root -> content, for every generated file."""
     files: dict[PurePosixPath, str] = {}
     for kind in KINDS:
         files[PurePosixPath("deploy/crds") / crd_file_name(kind)] = _yaml([crd(kind)])
+        files[CHART / "crds" / crd_file_name(kind)] = _yaml([crd(kind)])
+    files[CHART / "templates" / "_rbac-rules.tpl"] = chart_rbac_rules()
     for name, objects in install_objects().items():
         files[PurePosixPath("deploy/manifests") / name] = _yaml([o.to_dict() for o in objects])
     files[PurePosixPath("docs/api.md")] = api_reference()

@@ -35,6 +35,8 @@ class Rule:
     why: str
     namespaced: bool = True  # the resource lives in a namespace (a Role can grant it)
     cluster_wide_only: bool = False  # used only when the operator watches every namespace
+    # Only in the operator's own namespace (its leader-election Lease): a Role there.
+    operator_namespace: bool = False
 
 
 _DECLARED: list[Rule] = []
@@ -61,14 +63,26 @@ def needs(
     why: str,
     subresource: str | None = None,
     cluster_wide_only: bool = False,
+    operator_namespace: bool = False,
 ) -> None:
     """Declare that the calling module uses `verbs` on `kind` (a lightkube resource type).
-    `cluster_wide_only`: only an operator watching every namespace makes these calls."""
+    `cluster_wide_only`: only an operator watching every namespace makes these calls.
+    `operator_namespace`: only on objects in the operator's own namespace."""
     group, resource = resource_of(kind, subresource)
     for verb in verbs:
         if verb not in VERBS:
             raise ValueError(f"unknown verb {verb!r}; one of {VERBS}")
-        _DECLARED.append(Rule(group, resource, verb, why, is_namespaced(kind), cluster_wide_only))
+        _DECLARED.append(
+            Rule(
+                group,
+                resource,
+                verb,
+                why,
+                is_namespaced(kind),
+                cluster_wide_only,
+                operator_namespace,
+            )
+        )
 
 
 def declared() -> list[Rule]:
@@ -80,12 +94,21 @@ def declared() -> list[Rule]:
 
 def cluster_rules() -> list[PolicyRule]:
     """The ClusterRole of a cluster-wide install: every declared rule."""
-    return _merged(declared())
+    return _merged(r for r in declared() if not r.operator_namespace)
+
+
+def operator_namespace_rules() -> list[PolicyRule]:
+    """The Role in the operator's own namespace (either install)."""
+    return _merged(r for r in declared() if r.operator_namespace)
 
 
 def namespaced_rules() -> list[PolicyRule]:
     """The Role in each namespace a namespaced install watches."""
-    return _merged(r for r in declared() if r.namespaced and not r.cluster_wide_only)
+    return _merged(
+        r
+        for r in declared()
+        if r.namespaced and not r.cluster_wide_only and not r.operator_namespace
+    )
 
 
 def cluster_scoped_rules() -> list[PolicyRule]:

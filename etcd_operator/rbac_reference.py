@@ -15,6 +15,8 @@ permission lands: in a cluster-wide install everything is in the ClusterRole
 rules on namespaced resources go into a Role in each watched namespace, rules on
 cluster-scoped resources into the ClusterRole `<name>-cluster-scoped`, and rules marked
 cluster-wide only are not granted at all (the operator does not use them in that mode).
+Rules marked operator namespace (the leader-election Lease) are granted, in either install,
+by the Role `<name>-leader-election` in the operator's own namespace only.
 
 | API group | resource | verbs | granted by (namespaced install) | why |
 | --- | --- | --- | --- | --- |
@@ -22,6 +24,8 @@ cluster-wide only are not granted at all (the operator does not use them in that
 
 
 def _granted_by(rule: rbac.Rule) -> str:
+    if rule.operator_namespace:
+        return "Role in the operator's namespace (both installs)"
     if rule.cluster_wide_only:
         return "cluster-wide install only"
     return "Role" if rule.namespaced else "ClusterRole"

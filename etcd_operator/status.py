@@ -44,6 +44,7 @@ from etcd_operator.planner import (
     formed,
     quorum,
 )
+from etcd_operator.resources.labels import member_selector_of, selector_string
 from etcd_operator.versions import version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
@@ -266,6 +267,7 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         conditions=conditions,
         replicas=len(r.members),
         ready_replicas=r.ready_replicas,
+        selector=selector_string(member_selector_of(r.observed.cluster.name)),
         members=list(r.members),
         leader=r.leader,
         clusterID=r.cluster_id or (previous.cluster_id if previous else None),

@@ -118,6 +118,10 @@ class EtcdClusterStatus(ApiModel):
     ready_replicas: int | None = Field(
         default=None, ge=0, description="Members whose pods are ready."
     )
+    selector: str | None = Field(
+        default=None,
+        description="Label selector of the member pods (for the scale subresource).",
+    )
     members: list[MemberStatus] | None = Field(
         default=None,
         description="The etcd members, voters and learners.",

@@ -57,6 +57,21 @@ class Kind:
     # Rules on the whole object, e.g. on metadata.name, which CEL may read at the root.
     root_rules: tuple[CelRule, ...] = field(default=())
 
+    # `kubectl scale`: the spec and status paths of the replica counts, and of the selector.
+    scale: tuple[str, str, str] | None = None
+
+    def scale_subresource(self) -> dict[str, dict[str, str]]:
+        if self.scale is None:
+            return {}
+        spec, status, selector = self.scale
+        return {
+            "scale": {
+                "specReplicasPath": spec,
+                "statusReplicasPath": status,
+                "labelSelectorPath": selector,
+            }
+        }
+
     @property
     def crd_name(self) -> str:
         return f"{self.plural}.{GROUP}"
@@ -81,6 +96,7 @@ ETCD_CLUSTER = Kind(
         PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
         PrinterColumn("Leader", "string", ".status.leader", "The leader member.", priority=1),
     ),
+    scale=(".spec.replicas", ".status.replicas", ".status.selector"),
     root_rules=(
         cel(
             f"size(self.metadata.name) <= {cluster.MAX_CLUSTER_NAME_LENGTH}",
@@ -204,7 +220,7 @@ def crd(kind: Kind) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, **kind.scale_subresource()},
                     "additionalPrinterColumns": [
                         column.to_k8s() for column in kind.printer_columns
                     ],

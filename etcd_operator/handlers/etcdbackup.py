@@ -150,14 +150,17 @@ async def _job_inputs(kube: AsyncClient, backup: EtcdBackup) -> BackupJobInputs 
         cluster = parse_cluster(raw.to_dict())
     except InvalidSpecError as e:
         return "ClusterInvalid", str(e)
-    members = [m.client_url for m in (cluster.status.members if cluster.status else None) or []]
-    endpoints = [url for url in members if url]
-    if not endpoints:
-        return "ClusterNotReady", f"EtcdCluster {cluster.name} has no members yet"
     secrets = SecretReader(kube, backup.namespace)
     access = await etcd_access(secrets, cluster)
     if access.problem is not None:
         return "ClusterAccessUnavailable", access.problem
+    # Members whose client URL has the scheme the operator connects with (while TLS is
+    # being switched on, some still serve plaintext only).
+    scheme = access.member_tls.client_scheme + "://"
+    members = (cluster.status.members if cluster.status else None) or []
+    endpoints = [m.client_url for m in members if m.client_url and m.client_url.startswith(scheme)]
+    if not endpoints:
+        return "ClusterNotReady", f"EtcdCluster {cluster.name} has no {scheme} members yet"
     s3 = backup.spec.destination.s3
     credentials = s3.credentials_secret_name if s3 is not None else None
     if credentials is not None and await secrets.get(credentials) is None:

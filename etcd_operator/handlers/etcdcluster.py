@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import kopf
 from lightkube import AsyncClient
@@ -26,7 +28,7 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
-from etcd_operator import rbac
+from etcd_operator import leader, metrics, rbac
 from etcd_operator.api import (
     GROUP,
     PLURAL,
@@ -49,10 +51,13 @@ from etcd_operator.handlers.certificates import (
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.secrets import SecretReader
+from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
+from etcd_operator.logs import for_cluster
 from etcd_operator.naming import (
     CLUSTER_DOMAIN_ENV,
     DEFAULT_CLUSTER_DOMAIN,
+    POD_NAMESPACE_ENV,
     valid_cluster_domain,
 )
 from etcd_operator.pacing import PAUSED, Outcome, Pace, after_round, backoff
@@ -64,7 +69,18 @@ from etcd_operator.resources.labels import (
     ROTATE_CA_ANNOTATION,
     member_selector,
 )
-from etcd_operator.scope import NAMESPACES_ENV
+from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces
+from etcd_operator.serving import (
+    DEFAULT_STALL_AFTER,
+    HEALTH_PORT_ENV,
+    METRICS_PORT_ENV,
+    STALL_AFTER_ENV,
+    Probes,
+    health_app,
+    metrics_app,
+    start_site,
+    watch_lists,
+)
 from etcd_operator.status import next_status, round_of
 
 FINALIZER = "etcd.operator.io/finalizer"
@@ -142,10 +158,66 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings.scanning.disabled = True
     memo.cluster_domain = cluster_domain()
     memo.kube = new_client()
+    await _start_ha(memo)
+
+
+async def _start_ha(memo: kopf.Memo) -> None:
+    """Leader election, the watch-freshness check and the HTTP endpoints (from the env)."""
+    memo.tasks = []
+    memo.runners = []
+    elector: leader.LeaderElector | None = None
+    if leader.enabled():
+        name, namespace = leader.lease_location(os.environ.get(POD_NAMESPACE_ENV))
+        elector = leader.LeaderElector(
+            memo.kube,
+            name=name,
+            namespace=namespace,
+            identity=leader.default_identity(),
+            timing=leader.timing_from_env(),
+            on_change=metrics.set_leader,
+        )
+        memo.leader = elector
+        memo.tasks.append(asyncio.create_task(elector.run()))
+        log.info("leader election on: Lease %s/%s as %s", namespace, name, elector.identity)
+    else:
+        memo.leader = leader.AlwaysLeader()
+        metrics.set_leader(True)
+    stall_after = float(os.environ.get(STALL_AFTER_ENV) or DEFAULT_STALL_AFTER)
+    memo.freshness = WatchFreshness(stall_after=stall_after, started=time.monotonic())
+    if port := int(os.environ.get(HEALTH_PORT_ENV) or 0):
+        namespaces = parse_namespaces([os.environ.get(NAMESPACES_ENV, "")])
+        memo.tasks.append(
+            asyncio.create_task(
+                watch_lists(memo.kube, memo.freshness, namespaces, period=stall_after / 4)
+            )
+        )
+
+        def lease_age() -> float | None:
+            if elector is None:
+                return None
+            seen = elector.last_contact
+            return time.monotonic() - (seen if seen is not None else memo.freshness.started)
+
+        probes = Probes(
+            freshness=memo.freshness,
+            is_leader=memo.leader.is_leader,
+            lease_age=lease_age,
+            lease_limit=(elector.timing.lease_duration * 2) if elector else 0.0,
+        )
+        memo.runners.append(await start_site(health_app(probes), port))
+    if port := int(os.environ.get(METRICS_PORT_ENV) or 0):
+        memo.runners.append(await start_site(metrics_app(), port))
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    for task in getattr(memo, "tasks", []):
+        task.cancel()
+    elector = getattr(memo, "leader", None)
+    if isinstance(elector, leader.LeaderElector):
+        await elector.release()  # a standby takes over now, not a lease duration later
+    for runner in getattr(memo, "runners", []):
+        await runner.cleanup()
     kube: AsyncClient | None = getattr(memo, "kube", None)
     if kube is not None:
         await kube.close()
@@ -161,12 +233,23 @@ async def member_object_changed(body: kopf.Body, namespace: str | None, **_: Any
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def cluster_changed(body: kopf.Body, name: str, namespace: str | None, **_: Any) -> None:
+async def cluster_changed(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo | None = None,
+    type: str | None = None,
+    **_: Any,
+) -> None:
     """A spec change or a deletion is acted on now, not at the next interval. Status writes
     (the loop's own) leave the generation alone and wake nothing."""
     loop = _loops.get((namespace or "default", name))
     meta = body.get("metadata", {})
     rotate_ca = (meta.get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    freshness: WatchFreshness | None = getattr(memo, "freshness", None)
+    if freshness is not None:
+        key = (namespace or "default", name)
+        freshness.event(key, meta.get("resourceVersion"), deleted=type == "DELETED")
     if loop is not None and (
         meta.get("deletionTimestamp")
         or meta.get("generation") != loop.generation
@@ -182,24 +265,51 @@ async def reconcile_forever(
     namespace = namespace or "default"
     key = (namespace, name)
     loop = _loops.setdefault(key, ClusterLoop())
+    fence: Fence = memo.leader
     try:
         while not stopped:
             loop.wake.clear()
+            if not fence.is_leader():
+                # A standby observes nothing and writes nothing; it looks again soon.
+                await _standby(fence, stopped)
+                continue
             try:
                 delay = await reconcile_once(
-                    memo.kube, loop, namespace, name, cluster_domain=memo.cluster_domain
+                    memo.kube,
+                    loop,
+                    namespace,
+                    name,
+                    cluster_domain=memo.cluster_domain,
+                    fence=fence.is_leader,
                 )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The loop must outlive any single bad round (API hiccup, bug): log, retry.
-                log.exception("reconcile of %s/%s failed", namespace, name)
+                for_cluster(log, namespace, name).exception("reconcile failed")
+                metrics.record_error(namespace, name)
                 loop.pace = replace(loop.pace, failures=loop.pace.failures + 1)
                 delay = backoff(loop.pace.failures)
             await _sleep(loop.wake, stopped, delay)
     finally:
         _loops.pop(key, None)
+        metrics.forget_cluster(namespace, name)
         await loop.etcd.close()
+
+
+class Fence(Protocol):
+    def is_leader(self) -> bool: ...
+
+
+async def _standby(fence: Fence, stopped: kopf.DaemonStopped) -> None:
+    wake, period = asyncio.Event(), 1.0
+    if isinstance(fence, leader.LeaderElector):
+        period = fence.timing.retry_period
+        # Woken when this replica gains the Lease; the event may still be set for a moment
+        # after the Lease ran out (until the elector notices), and must not spin the loop.
+        if not fence.became_leader.is_set():
+            wake = fence.became_leader
+    await _sleep(wake, stopped, period)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
@@ -207,6 +317,9 @@ async def cluster_deleted(
     body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     """Pods and services go with their owner; claims follow `pvcRetentionPolicy.whenDeleted`."""
+    if not memo.leader.is_leader():
+        # kopf runs this on every replica; only the leader acts (kopf retries the others).
+        raise kopf.TemporaryError("not the leader", delay=5.0)
     try:
         cluster = parse_cluster(dict(body))
     except InvalidSpecError:
@@ -226,9 +339,19 @@ async def cluster_deleted(
 
 
 async def reconcile_once(
-    kube: AsyncClient, loop: ClusterLoop, namespace: str, name: str, *, cluster_domain: str
+    kube: AsyncClient,
+    loop: ClusterLoop,
+    namespace: str,
+    name: str,
+    *,
+    cluster_domain: str,
+    fence: Callable[[], bool] = lambda: True,
 ) -> float:
-    """One round for one cluster; returns the seconds until the next round is due."""
+    """One round for one cluster; returns the seconds until the next round is due.
+    `fence`: whether this replica may still act (leader election); checked right before
+    the step is applied."""
+    started = time.monotonic()
+    clog = for_cluster(log, namespace, name)
     raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
@@ -251,6 +374,11 @@ async def reconcile_once(
         trust=await member_trust(secrets, cluster),
     )
     decision = decide(world.observed)
+    step_kind = type(decision.step).__name__
+    if not fence():
+        # The Lease was lost while observing: write nothing (Events included).
+        clog.warning("not the leader any more; %s not applied", step_kind)
+        return 0.0
     if isinstance(decision.step, Paused):
         # Paused means nothing is written: no object, no status; one Event per pause.
         return _paced(loop, body, Outcome(decision))
@@ -286,6 +414,11 @@ async def reconcile_once(
         objects_error = await sync_cluster_objects(kube, cluster, voters)
     error: str | None = None
     not_ready = False
+    if not fence():
+        # The Lease was lost during the round (after Secrets and Services): no step.
+        clog.warning("not the leader any more; %s not applied", step_kind)
+        return 0.0
+    clog.debug("applying %s", step_kind)
     try:
         # Pods made now mount the Secrets as this round left them.
         trust = await member_trust(secrets, cluster)
@@ -296,7 +429,7 @@ async def reconcile_once(
         not_ready = True
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
-    log.info("%s/%s: %s (%s)", namespace, name, decision.reason.value, decision.message)
+    clog.info("%s (%s)", decision.reason.value, decision.message)
     await _write_status(
         kube,
         cluster,
@@ -306,6 +439,14 @@ async def reconcile_once(
         objects_error=objects_error,
         domain=cluster_domain,
         rotation=_rotation_status(body, certificates),
+    )
+    metrics.record_round(
+        namespace,
+        name,
+        _figures(cluster, world),
+        step=step_kind,
+        seconds=time.monotonic() - started,
+        error=error is not None,
     )
     outcome = Outcome(
         decision,
@@ -339,6 +480,31 @@ def _rotation_status(
         message=rotation.message,
         handled_request=certificates.handled_request,
         ca_not_after=certificates.ca_not_after,
+    )
+
+
+def _figures(cluster: EtcdCluster, world: World) -> metrics.ClusterFigures:
+    observed = world.observed
+    statuses = [h.status for h in world.health.values() if h.status is not None]
+    members = observed.members
+    # Ready: its pod is ready and its endpoint answered healthy.
+    ready = sum(
+        1
+        for m in members or ()
+        if (h := observed.member_health.get(m.id)) is not None
+        and h.healthy
+        and (pod := observed.pods.get(m.name)) is not None
+        and pod.ready
+    )
+    return metrics.ClusterFigures(
+        desired=observed.spec.replicas,
+        ready=ready,
+        voting=None if members is None else sum(1 for m in members if not m.is_learner),
+        learners=None if members is None else sum(1 for m in members if m.is_learner),
+        leader_id=observed.leader_id,
+        db_size=metrics.max_or_none(s.db_size for s in statuses),
+        db_in_use=metrics.max_or_none(s.db_size_in_use for s in statuses),
+        quota=cluster.spec.etcd.quota_backend_bytes or metrics.DEFAULT_QUOTA_BYTES,
     )
 
 

@@ -71,7 +71,16 @@ def member_labels(cluster: EtcdCluster, member: str) -> dict[str, str]:
 
 def member_selector(cluster: EtcdCluster) -> dict[str, str]:
     """Selects every member pod of `cluster` (and nothing else)."""
-    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: cluster.name, COMPONENT_LABEL: MEMBER}
+    return member_selector_of(cluster.name)
+
+
+def member_selector_of(name: str) -> dict[str, str]:
+    return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: name, COMPONENT_LABEL: MEMBER}
+
+
+def selector_string(labels: dict[str, str]) -> str:
+    """`k=v,k=v`, as the scale subresource's status.selector wants it."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def owner_reference(cluster: EtcdCluster) -> OwnerReference:

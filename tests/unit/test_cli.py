@@ -60,6 +60,21 @@ def kopf_cli(monkeypatch: pytest.MonkeyPatch) -> _KopfCli:
     fake = _KopfCli()
     monkeypatch.setattr(kopf.cli, "main", fake)
     monkeypatch.setenv(NAMESPACES_ENV, "")  # restored (to unset) after the test
+    from etcd_operator import leader, serving
+
+    # `run` writes its flags into the environment: restored after the test too.
+    for env in (
+        leader.LEADER_ELECT_ENV,
+        leader.LEASE_NAME_ENV,
+        leader.LEASE_NAMESPACE_ENV,
+        leader.LEASE_DURATION_ENV,
+        leader.RENEW_DEADLINE_ENV,
+        leader.RETRY_PERIOD_ENV,
+        serving.HEALTH_PORT_ENV,
+        serving.METRICS_PORT_ENV,
+        serving.STALL_AFTER_ENV,
+    ):
+        monkeypatch.setenv(env, "")
     return fake
 
 
@@ -119,3 +134,23 @@ def test_backup_without_a_destination_reports_why_in_its_result_file(
     assert main(["backup"]) == contract.PERMANENT_EXIT_CODE
     reported = json.loads(result.read_text())
     assert (reported["outcome"], reported["reason"]) == ("Failed", "InvalidConfiguration")
+
+
+def test_leader_election_flags_reach_the_handlers_and_switch_kopf_peering_off(
+    kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etcd_operator import leader
+
+    args = ["run", "--leader-elect", "--lease-name", "ops", "--renew-deadline", "9"]
+    assert main([*args, "--log-format", "json"]) == 0
+    assert leader.enabled() and os.environ[leader.LEASE_NAME_ENV] == "ops"
+    assert leader.timing_from_env().renew_deadline == 9
+    assert "--standalone" in kopf_cli.args  # our Lease decides, not kopf's peering
+    assert kopf_cli.args[kopf_cli.args.index("--log-format") + 1] == "json"
+
+
+def test_impossible_leader_election_timing_is_refused_before_kopf_starts(
+    kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["run", "--leader-elect", "--renew-deadline", "20"]) == 2
+    assert kopf_cli.args == []

@@ -23,12 +23,14 @@ def test_checked_in_file_matches_the_generator(path: Path) -> None:
 
 
 def test_manifests_command_writes_and_checks(tmp_path: Path) -> None:
-    out, docs = tmp_path / "deploy", tmp_path / "api.md"
-    args = ["manifests", "--output", str(out), "--docs", str(docs)]
+    out, docs, chart = tmp_path / "deploy", tmp_path / "api.md", tmp_path / "chart"
+    args = ["manifests", "--output", str(out), "--docs", str(docs), "--chart", str(chart)]
     assert main([*args, "--check"]) == 1
     assert main(args) == 0
     assert (out / "crds" / "etcd.operator.io_etcdclusters.yaml").exists()
     assert docs.read_text().startswith("<!-- Generated")
+    assert (chart / "crds" / "etcd.operator.io_etcdclusters.yaml").exists()
+    assert (chart / "templates" / "_rbac-rules.tpl").exists()
     assert main([*args, "--check"]) == 0
 
 
@@ -44,7 +46,12 @@ def test_deployment_runs_the_operator_image() -> None:
     container = spec["template"]["spec"]["containers"][0]
     assert container["image"] == IMAGE == "ghcr.io/etcd-operator/etcd-operator:0.1.0"
     assert container["command"] == ["etcd-operator"] and container["args"][0] == "run"
-    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    # Several replicas are safe: only the leader-election Lease's holder acts.
+    assert spec["replicas"] == 2 and spec["strategy"]["type"] == "RollingUpdate"
+    assert "--leader-elect" in container["args"] and "--standalone" not in container["args"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {p["name"] for p in container["ports"]} == {"health", "metrics"}
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
@@ -56,8 +63,17 @@ def test_the_namespaced_install_grants_roles_only_in_the_watched_namespaces(
     by_kind: dict[str, list[dict[str, object]]] = {}
     for document in documents:
         by_kind.setdefault(document["kind"], []).append(document)
-    assert [d["metadata"]["namespace"] for d in by_kind["Role"]] == ["team-a", "team-b"]
-    assert [d["metadata"]["namespace"] for d in by_kind["RoleBinding"]] == ["team-a", "team-b"]
+    # A Role in each watched namespace, and one for the leader-election Lease in its own.
+    assert [d["metadata"]["namespace"] for d in by_kind["Role"]] == [
+        "team-a",
+        "team-b",
+        "etcd-operator-system",
+    ]
+    assert [d["metadata"]["namespace"] for d in by_kind["RoleBinding"]] == [
+        "team-a",
+        "team-b",
+        "etcd-operator-system",
+    ]
     [cluster_role] = by_kind["ClusterRole"]
     assert cluster_role["rules"] == [
         {"verbs": ["get"], "apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"]}

@@ -13,7 +13,8 @@ from etcd_operator import rbac
 from etcd_operator.etcd import EtcdUnavailable
 from etcd_operator.handlers import apply, etcdcluster
 from etcd_operator.handlers.observe import EtcdSession, World, observe
-from etcd_operator.manifests import cluster_role
+from etcd_operator.leader import AlwaysLeader
+from etcd_operator.manifests import cluster_role, leader_election_rbac
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.planner import (
     DeletePod,
@@ -28,7 +29,12 @@ from unit.support.kube import RecordingClient
 
 
 def _granted() -> set[tuple[str, str, str]]:
-    return {(r.group, r.resource, r.verb) for r in rbac.declared()}
+    """What the ClusterRole (or the watched namespaces' Roles) must grant."""
+    return {(r.group, r.resource, r.verb) for r in rbac.declared() if not r.operator_namespace}
+
+
+def _in_operator_namespace() -> set[tuple[str, str, str]]:
+    return {(r.group, r.resource, r.verb) for r in rbac.declared() if r.operator_namespace}
 
 
 def _body(**spec: Any) -> dict[str, Any]:
@@ -57,6 +63,15 @@ def test_the_cluster_role_grants_exactly_the_declared_rules() -> None:
 def test_nothing_unused_is_granted() -> None:
     resources = {res for _, res, _ in _granted()}
     assert not resources & {"configmaps", "leases", "pods/status"}
+
+
+def test_leases_are_granted_only_in_the_operators_namespace() -> None:
+    assert _in_operator_namespace() == {
+        ("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")
+    }
+    [role, binding] = leader_election_rbac()
+    assert role.metadata.namespace == binding.metadata.namespace == "etcd-operator-system"
+    assert _triples(role.rules) == _in_operator_namespace()
 
 
 def test_secrets_are_read_by_name_never_listed_or_watched() -> None:
@@ -137,6 +152,7 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
 class _Memo:
     def __init__(self, kube: RecordingClient) -> None:
         self.kube = kube
+        self.leader = AlwaysLeader()
 
 
 def _triples(rules: list[Any]) -> set[tuple[str, str, str]]:
@@ -149,7 +165,7 @@ def test_a_namespaced_install_splits_the_declarations_by_scope() -> None:
     cluster_wide_only = {
         (r.group, r.resource, r.verb) for r in rbac.declared() if r.cluster_wide_only
     }
-    # Every declared rule lands in exactly one place.
+    # Every declared rule lands in exactly one place (leases: the operator's namespace).
     assert role | cluster_scoped | cluster_wide_only == _granted()
     assert not role & cluster_scoped
     assert not (role | cluster_scoped) & cluster_wide_only

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -106,11 +106,16 @@ class OperatorProcess:
         *,
         namespaces: Sequence[str] = (),
         detach: bool = False,
+        extra_args: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.state = state
         self.name = name
         self.namespaces = tuple(namespaces)
         self.detach = detach
+        # More `etcd-operator run` flags and environment (leader election, ports).
+        self.extra_args = tuple(extra_args)
+        self.extra_env = dict(extra_env or {})
         self.log_path = state.logs / f"{name}.log"
         # What the last start() did, for callers that report it (the demo).
         self.last_start: StartResult | None = None
@@ -144,11 +149,13 @@ class OperatorProcess:
             "KUBECONFIG": str(acting_as.kubeconfig),
             "ETCD_OPERATOR_IMAGE": OPERATOR_IMAGE,
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         entry = Path(sys.prefix) / "bin" / "etcd-operator"
         args = [str(entry), "run", "--standalone", "--verbose"]
         for namespace in self.namespaces:
             args += ["--namespace", namespace]
+        args += self.extra_args
         self._proc = subprocess.Popen(
             args,
             env=env,

@@ -68,7 +68,8 @@ class S3Server:
     def start(self, timeout: float = 60.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         data = self.workdir / "data"
-        data.mkdir(exist_ok=True)
+        shutil.rmtree(data, ignore_errors=True)  # throwaway: every start begins empty
+        data.mkdir()
         config = self.workdir / "s3.json"
         identity = {
             "name": "admin",
@@ -154,8 +155,8 @@ class S3Server:
             try:
                 self.client().list_buckets()
                 # The filer may accept S3 calls before a volume can take writes.
-                probe = f"probe-{os.getpid()}"
-                self.client().create_bucket(Bucket=probe)
+                probe = f"probe-{secrets.token_hex(4)}"
+                self.create_bucket(probe)
                 self.client().put_object(Bucket=probe, Key="probe", Body=b"x")
                 self.client().delete_object(Bucket=probe, Key="probe")
                 return

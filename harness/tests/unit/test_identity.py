@@ -16,7 +16,15 @@ from harness import identity
 def test_a_cluster_wide_operator_gets_deploy_manifests_without_the_deployment() -> None:
     objects = identity.cluster_wide_objects()
     kinds = [type(o).__name__ for o in objects]
-    assert kinds == ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"]
+    # The Role and binding: the leader-election Lease in the operator's namespace.
+    assert kinds == [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ]
     assert not any(isinstance(o, Deployment) for o in objects)
     [role] = [o for o in objects if isinstance(o, ClusterRole)]
     assert role.to_dict()["rules"] == cluster_role().to_dict()["rules"]
@@ -31,7 +39,8 @@ def test_a_namespaced_operator_has_its_own_account_and_no_cluster_wide_role_on_i
     account = identity.account_for("demo", ("a", "b"))
     assert account != identity.account_for("operator", ())
     objects = identity.namespaced_objects(account, ("a", "b"))
-    assert [o.metadata.namespace for o in objects if isinstance(o, Role)] == ["a", "b"]
+    roles = [o.metadata.namespace for o in objects if isinstance(o, Role)]
+    assert roles == ["a", "b", account.namespace]  # the last: its leader-election Lease
     cluster_roles = [o for o in objects if isinstance(o, ClusterRole)]
     resources = {r for o in cluster_roles for rule in o.rules or [] for r in rule.resources or []}
     assert resources == {"storageclasses"}

@@ -1,4 +1,4 @@
-"""`python -m localcluster build | up [--nodes N] | status | down`."""
+"""`python -m localcluster build | helm | up [--nodes N] | status | down`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from localcluster import cluster, hosttools
-from localcluster.build import ensure_binaries
+from localcluster.build import ensure_binaries, ensure_helm
 from localcluster.config import StateDir
 
 
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build (or find cached) the binaries; install nft if missing")
+    sub.add_parser("helm", help="build (or find cached) the pinned helm; prints its path")
     up = sub.add_parser("up", help="start the cluster (idempotent); prints the kubeconfig path")
     up.add_argument("--nodes", type=int, default=1, help="number of node agents (default 1)")
     sub.add_parser("status", help="show processes, API readiness and nodes; exit 1 if unhealthy")
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(binaries.kube_apiserver.parent)
         for etcd in binaries.etcd_versions.values():
             print(etcd.etcd.parent)
+    elif args.command == "helm":
+        print(ensure_helm(progress=True))
     elif args.command == "up":
         print(cluster.up(state, nodes=args.nodes).kubeconfig)
     elif args.command == "down":

@@ -59,6 +59,9 @@ ETCD_BUILDS: tuple[EtcdBuild, ...] = (
 # The control plane's own etcd.
 CONTROL_PLANE_ETCD_VERSION = "3.6.16"
 
+# The Helm CLI, for rendering and installing the operator's chart (charts/etcd-operator).
+HELM_VERSION = "4.3.1"
+
 KUBE_TOOLS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ETCD_TOOLS = ("etcd", "etcdctl", "etcdutl")
 
@@ -119,6 +122,23 @@ def _kube_target() -> _Target:
             f"-X {pkg}.gitCommit=",
         ),
     )
+
+
+def _helm_target() -> _Target:
+    return _Target(
+        name=f"helm-v{HELM_VERSION}",
+        module=GO_DIR / "helm",
+        main_go=(GO_DIR / "helm" / "main.go").read_bytes(),
+        binary="helm",
+        links=(),
+        ldflags=(),
+    )
+
+
+def ensure_helm(progress: bool = True) -> Path:
+    """The pinned helm binary, built once into the cache (not part of ensure_binaries:
+    only the chart's tests need it)."""
+    return _ensure(_helm_target(), progress) / "helm"
 
 
 def render_etcd_main(build: EtcdBuild) -> bytes:

@@ -25,6 +25,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
 
+from etcd_operator.etcd import EtcdClient, EtcdConfig
 from etcd_operator.kube import EtcdBackupResource
 from harness.clusters import (
     client_tls,
@@ -99,14 +100,16 @@ async def _s3_secret(
     await kube.create(Secret(metadata=ObjectMeta(name=name, namespace=namespace), data=data))
 
 
-async def _fill(endpoints: tuple[str, ...], n: int, **client: Any) -> int:
+async def _fill(endpoints: tuple[str, ...], n: int) -> int:
+    """Write `n` keys, 100 at a time; generous deadlines: the machine is shared."""
     revision = 0
-    async with etcd_client(endpoints, **client) as etcd:
-        for start in range(0, n, 200):
+    config = EtcdConfig(endpoints=endpoints, dial_timeout=5.0, request_timeout=30.0)
+    async with EtcdClient(config) as etcd:
+        for start in range(0, n, 100):
             revisions = await asyncio.gather(
                 *(
                     etcd.put(f"/e2e/{i:05d}", f"value-{i}")
-                    for i in range(start, min(n, start + 200))
+                    for i in range(start, min(n, start + 100))
                 )
             )
             revision = max(revision, *revisions)
@@ -270,7 +273,8 @@ async def test_a_member_killed_mid_stream_fails_the_attempt_cleanly_then_a_retry
 ) -> None:
     ns, _ = plain
     endpoints = member_urls(ns, "plain", range(3))
-    async with etcd_client(endpoints) as etcd:  # ~160 MiB: a stream of a few seconds
+    config = EtcdConfig(endpoints=endpoints, dial_timeout=5.0, request_timeout=30.0)
+    async with EtcdClient(config) as etcd:  # ~160 MiB: a stream of a few seconds
         blob = b"x" * (1024 * 1024)
         for i in range(160):
             await etcd.put(f"/big/{i:04d}", blob)

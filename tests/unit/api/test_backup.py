@@ -52,3 +52,14 @@ def test_the_crd_is_structural_immutable_and_has_no_empty_spec_default() -> None
         c["name"] for c in crd(ETCD_BACKUP)["spec"]["versions"][0]["additionalPrinterColumns"]
     ]
     assert columns == ["Cluster", "Phase", "Revision", "Size", "Age", "Location"]
+
+
+def test_the_examples_are_valid_backups() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parents[3] / "examples" / "etcdbackup.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d["kind"] == "EtcdBackup"]
+    backups = [parse_backup({**d, "metadata": {**d["metadata"], "namespace": "ns"}}) for d in docs]
+    assert [b.spec.destination.s3 is not None for b in backups] == [True, False]

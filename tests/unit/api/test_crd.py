@@ -50,9 +50,17 @@ def test_crd_names_the_group_kind_and_short_names() -> None:
     assert _version()["storage"] is True
 
 
-def test_status_subresource_and_printer_columns() -> None:
+def test_status_and_scale_subresources_and_printer_columns() -> None:
     version = _version()
-    assert version["subresources"] == {"status": {}}
+    # `kubectl scale etcdcluster NAME --replicas=N` sets spec.replicas.
+    assert version["subresources"] == {
+        "status": {},
+        "scale": {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
+    }
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
     assert list(columns) == ["Replicas", "Ready", "Version", "Phase", "Age", "Leader"]
     assert columns["Ready"]["jsonPath"] == ".status.readyReplicas"
