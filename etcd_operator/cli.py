@@ -100,7 +100,15 @@ def _snapshot_fetch(args: argparse.Namespace) -> int:
     if args.clear_staging:
         clear_staging(Path(args.clear_staging))
     try:
-        checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
+        if args.s3:
+            import asyncio
+
+            from etcd_operator.restore.fetch_s3 import fetch_s3, s3_location
+
+            location = s3_location(args.s3, args.s3_credentials)
+            checked = asyncio.run(fetch_s3(location, Path(args.target), args.sha256))
+        else:
+            checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
     except SnapshotInvalid as e:
         print(f"snapshot-fetch: {e.reason}: {e}", file=sys.stderr)
         return SNAPSHOT_INVALID_EXIT
@@ -321,7 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
         "snapshot-fetch",
         help="(init container) copy a snapshot and check its sha256 and etcd's hash trailer",
     )
-    fetch.add_argument("--source", required=True, help="the snapshot file to read")
+    source = fetch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", help="the snapshot file to read")
+    source.add_argument(
+        "--s3",
+        help="the snapshot object: JSON with bucket, key, endpointURL, region, forcePathStyle",
+    )
+    fetch.add_argument(
+        "--s3-credentials", help="directory of the mounted Secret (accessKeyID, secretAccessKey)"
+    )
     fetch.add_argument("--target", required=True, help="where the checked copy goes")
     fetch.add_argument("--sha256", help="hex sha256 the whole file must have")
     fetch.add_argument(
@@ -336,10 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
     commit.add_argument("--staging", required=True)
     commit.add_argument("--data-dir", required=True)
     commit.set_defaults(func=_restore_commit)
+    backup = sub.add_parser(
+        "backup",
+        help="(backup Job) stream one member's snapshot to the destination in the environment",
+    )
+    backup.set_defaults(func=_backup)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)
     return parser
+
+
+def _backup(args: argparse.Namespace) -> int:
+    # Everything comes from the environment and mounted Secrets (backup/contract.py):
+    # nothing secret on the command line.
+    from etcd_operator.backup.run import main as run_backup
+
+    return run_backup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,3 +15,6 @@ EtcdClusterResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 def new_client() -> AsyncClient:
     """A client from the in-cluster config or $KUBECONFIG, as kopf itself logs in."""
     return AsyncClient(field_manager=FIELD_MANAGER)
+
+
+EtcdBackupResource = create_namespaced_resource(GROUP, VERSION, "EtcdBackup", "etcdbackups")

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from etcd_operator.api import cluster, restore
+from etcd_operator.api import backup, cluster, restore
+from etcd_operator.api.backup_spec import EtcdBackupSpec
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.cluster_status import EtcdClusterStatus
 from etcd_operator.api.common import GROUP, VERSION, CelRule, cel
@@ -129,7 +130,35 @@ ETCD_RESTORE = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_RESTORE)
+ETCD_BACKUP = Kind(
+    kind=backup.KIND,
+    plural=backup.PLURAL,
+    singular=backup.SINGULAR,
+    short_names=backup.SHORT_NAMES,
+    description=(
+        "EtcdBackup is a one-shot snapshot of an EtcdCluster, streamed by a Job to S3-compatible "
+        "storage or a PVC and verified by sha256; status says where it is and what it holds."
+    ),
+    spec=EtcdBackupSpec,
+    status=backup.EtcdBackupStatus,
+    printer_columns=(
+        PrinterColumn("Cluster", "string", ".spec.clusterName", "The EtcdCluster backed up."),
+        PrinterColumn("Phase", "string", ".status.phase", "Pending, Running, Succeeded, Failed."),
+        PrinterColumn("Revision", "integer", ".status.revision", "etcd revision of the snapshot."),
+        PrinterColumn("Size", "integer", ".status.size", "Bytes stored."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+        PrinterColumn("Location", "string", ".status.location", "Where it is.", priority=1),
+    ),
+    root_rules=(
+        cel(
+            f"size(self.metadata.name) <= {backup.MAX_BACKUP_NAME_LENGTH}",
+            f"metadata.name must be at most {backup.MAX_BACKUP_NAME_LENGTH} characters: "
+            "the backup Job's name is built from it",
+        ),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_BACKUP, ETCD_RESTORE)
 
 
 def openapi_schema(kind: Kind) -> Schema:

@@ -23,12 +23,77 @@ from etcd_operator.api.cluster import (
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.common import ApiModel, Condition, cel, validations
-from etcd_operator.api.snapshot_source import SHA256_PATTERN, SnapshotLocation
+from etcd_operator.api.snapshot_source import (
+    SHA256_PATTERN,
+    S3SnapshotSource,
+    SnapshotLocation,
+    VolumeSnapshotSource,
+)
 
 KIND = "EtcdRestore"
 PLURAL = "etcdrestores"
 SINGULAR = "etcdrestore"
 SHORT_NAMES = ("etcdr",)
+
+
+class BackupRef(ApiModel):
+    """An EtcdBackup of the namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="The EtcdBackup's name.")
+
+
+class RestoreSource(ApiModel):
+    """Exactly one of `backup`, `volume` and `s3`, and optionally the sha256 it must have."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.backup) ? 1 : 0) + (has(self.volume) ? 1 : 0) + (has(self.s3) ? 1 : 0)"
+                " == 1",
+                "name exactly one snapshot source: backup, volume or s3",
+            ),
+        )
+    )
+
+    backup: BackupRef | None = Field(
+        default=None,
+        description=(
+            "A Succeeded EtcdBackup: its stored snapshot, checked against the sha256 it recorded."
+        ),
+    )
+    volume: VolumeSnapshotSource | None = Field(
+        default=None, description="A snapshot file on a PersistentVolumeClaim."
+    )
+    s3: S3SnapshotSource | None = Field(
+        default=None, description="A snapshot object in an S3-compatible store."
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=SHA256_PATTERN,
+        description=(
+            "Hex sha256 of the whole snapshot file. Unset: an EtcdBackup's recorded one, else "
+            "only etcd's own integrity check is made."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if sum(x is not None for x in (self.backup, self.volume, self.s3)) != 1:
+            raise ValueError("name exactly one snapshot source: backup, volume or s3")
+        return self
+
+    def location(self) -> SnapshotLocation | None:
+        """The snapshot's location when named directly (None for an EtcdBackup)."""
+        if self.backup is not None:
+            return None
+        return SnapshotLocation(volume=self.volume, s3=self.s3, sha256=self.sha256)
+
+    def describe(self) -> str:
+        if self.backup is not None:
+            return f"EtcdBackup {self.backup.name}"
+        location = self.location()
+        assert location is not None
+        return location.describe()
 
 
 class RestoreCluster(ApiModel):
@@ -70,7 +135,7 @@ class EtcdRestoreSpec(ApiModel):
         json_schema_extra=validations(cel("self == oldSelf", "spec is immutable")),
     )
 
-    source: SnapshotLocation = Field(description="The snapshot to restore.")
+    source: RestoreSource = Field(description="The snapshot to restore.")
     cluster: RestoreCluster = Field(description="The EtcdCluster to create from it.")
 
 

@@ -24,6 +24,10 @@ _CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     # Responses (a big Range, a member list of a large cluster) may exceed gRPC's 4 MiB
     # default; etcd's own Go client lifts the limit the same way.
     ("grpc.max_receive_message_length", 2**31 - 1),
+    # A stream's receive window: with the default (64 KiB, grown slowly by BDP probing) a
+    # snapshot stream waits on window updates; 4 MiB let it run ~1.5x faster (measured,
+    # bench/backup_throughput.py). Memory is used only while the reader lags.
+    ("grpc.http2.lookahead_bytes", 4 * 1024 * 1024),
     # Detect a silently dead peer (partition, frozen process) during long calls such as a
     # snapshot. etcd rejects pings more often than --grpc-keepalive-min-time (5s default).
     ("grpc.keepalive_time_ms", 10_000),

@@ -25,13 +25,15 @@ from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, EtcdCluster, InvalidSpecError, parse_cluster
+from etcd_operator.api.backup import parse_backup
 from etcd_operator.api.restore import PLURAL, EtcdRestore, RestorePhase, parse_restore
+from etcd_operator.api.snapshot_source import SnapshotLocation
 from etcd_operator.etcd import EtcdClient, EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import operator_image
 from etcd_operator.handlers.auth import read_root
 from etcd_operator.handlers.secrets import SecretReader
-from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
 from etcd_operator.naming import client_url, member_name
 from etcd_operator.resources.restore import (
     CHECK_CONTAINER,
@@ -56,6 +58,7 @@ from etcd_operator.restore.decide import (
     Wait,
     decide_restore,
 )
+from etcd_operator.restore.resolve import Unresolved, resolve
 from etcd_operator.restore.status import next_restore_status
 
 EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", PLURAL)
@@ -76,6 +79,7 @@ rbac.needs(Pod, "get", "create", "delete", why="restore: the snapshot's verifica
 rbac.needs(Pod, "get", subresource="log", why="restore: what the verification pod found")
 rbac.needs(PersistentVolumeClaim, "get", why="restore: the claim holding the snapshot exists")
 rbac.needs(EtcdClusterResource, "get", "create", why="restore: the cluster it creates")
+rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +124,12 @@ async def restore_once(
         # Admission refuses what the model refuses; an old object may still disagree.
         kopf.warn(body, reason="InvalidSpec", message=str(e)[:1024])
         return True
-    observed = await observe_restore(kube, restore, domain)
+    location = await _location(kube, restore)
+    observed = await observe_restore(kube, restore, domain, location)
     decision = decide_restore(observed)
     if isinstance(decision.step, Done):
         return True
-    created = await _apply(kube, restore, decision, body_dict)
+    created = await _apply(kube, restore, decision, body_dict, location)
     now = datetime.now(UTC)
     new = next_restore_status(
         restore.status,
@@ -157,20 +162,43 @@ def _event(body: kopf.Body, d: RestoreDecision, *, changed: bool) -> None:
             kopf.info(body, reason=d.reason, message=d.message)
 
 
+async def _location(kube: AsyncClient, restore: EtcdRestore) -> SnapshotLocation | Unresolved:
+    backup = None
+    if restore.spec.source.backup is not None:
+        try:
+            raw = await kube.get(
+                EtcdBackupResource, restore.spec.source.backup.name, namespace=restore.namespace
+            )
+            backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
+        except ApiError as e:
+            if e.status.code != _NOT_FOUND:
+                raise
+        except InvalidSpecError:
+            backup = None
+    return resolve(restore.spec.source, backup)
+
+
 async def _apply(
-    kube: AsyncClient, restore: EtcdRestore, d: RestoreDecision, raw: dict[str, Any]
+    kube: AsyncClient,
+    restore: EtcdRestore,
+    d: RestoreDecision,
+    raw: dict[str, Any],
+    location: SnapshotLocation | Unresolved,
 ) -> bool:
     """Apply one step; True when this round created the cluster."""
     ns = restore.namespace
     match d.step:
         case CreateVerifyPod():
+            assert isinstance(location, SnapshotLocation), "the decision waits for a location"
+            pod = verification_pod(restore, location, operator_image=operator_image())
             with contextlib.suppress(_Exists):
-                await _create(kube, verification_pod(restore, operator_image=operator_image()))
+                await _create(kube, pod)
         case DeleteVerifyPod():
             with contextlib.suppress(_Gone):
                 await _delete_pod(kube, verification_pod_name(restore), ns)
         case CreateCluster():
-            await kube.create(_cluster_object(restore, raw))
+            assert isinstance(location, SnapshotLocation), "verified, so it has a location"
+            await kube.create(_cluster_object(restore, raw, location))
             return True
         case RecordVerified() | Wait() | Succeed() | Fail() | Done():
             pass
@@ -203,11 +231,11 @@ async def _delete_pod(kube: AsyncClient, name: str, namespace: str) -> None:
         raise
 
 
-def _cluster_object(restore: EtcdRestore, raw: dict[str, Any]) -> Any:
+def _cluster_object(restore: EtcdRestore, raw: dict[str, Any], location: SnapshotLocation) -> Any:
     """The EtcdCluster: the user's spec as written (the server defaults it) plus the verified
     snapshot as `bootstrap.restore`; annotated with the restore, owned by nobody."""
     user_spec = dict(((raw.get("spec") or {}).get("cluster") or {}).get("spec") or {})
-    source = restore.spec.source.to_k8s()
+    source = location.to_k8s()
     if restore.status.sha256:  # pin what was verified, also when the spec named no sha256
         source["sha256"] = restore.status.sha256
     spec = {**user_spec, "bootstrap": {"restore": source}}
@@ -228,7 +256,12 @@ def _cluster_object(restore: EtcdRestore, raw: dict[str, Any]) -> Any:
     )
 
 
-async def observe_restore(kube: AsyncClient, restore: EtcdRestore, domain: str) -> RestoreObserved:
+async def observe_restore(
+    kube: AsyncClient,
+    restore: EtcdRestore,
+    domain: str,
+    location: SnapshotLocation | Unresolved,
+) -> RestoreObserved:
     status = restore.status
     verified = None
     if status.revision is not None and any(
@@ -243,8 +276,11 @@ async def observe_restore(kube: AsyncClient, restore: EtcdRestore, domain: str) 
     if cluster is None or cluster.restored_by == restore.metadata.uid:
         pod = await _verify_pod(kube, restore)
     source_exists = True
-    if pod is None and verified is None and cluster is None:
-        source_exists = await _claim_exists(kube, restore)
+    unresolved = None
+    if isinstance(location, Unresolved):
+        unresolved = (location.pending, location.reason, location.message)
+    elif pod is None and verified is None and cluster is None:
+        source_exists = await _claim_exists(kube, restore.namespace, location)
     return RestoreObserved(
         uid=restore.metadata.uid,
         cluster_name=restore.spec.cluster.name,
@@ -256,6 +292,7 @@ async def observe_restore(kube: AsyncClient, restore: EtcdRestore, domain: str) 
         pod=pod,
         cluster=cluster,
         served_revision=served,
+        unresolved=unresolved,
     )
 
 
@@ -311,12 +348,13 @@ async def served_revision(kube: AsyncClient, cluster: EtcdCluster, domain: str) 
         return None
 
 
-async def _claim_exists(kube: AsyncClient, restore: EtcdRestore) -> bool:
-    volume = restore.spec.source.volume
+async def _claim_exists(kube: AsyncClient, namespace: str, location: SnapshotLocation) -> bool:
+    """Whether the source claim exists (an S3 object is checked by the verification pod)."""
+    volume = location.volume
     if volume is None:
-        return False
+        return True
     try:
-        await kube.get(PersistentVolumeClaim, volume.claim_name, namespace=restore.namespace)
+        await kube.get(PersistentVolumeClaim, volume.claim_name, namespace=namespace)
     except ApiError as e:
         if e.status.code == _NOT_FOUND:
             return False

@@ -16,6 +16,7 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 
 from etcd_operator.api import EtcdCluster
 from etcd_operator.naming import CLIENT_PORT, METRICS_PORT, PEER_PORT, network_policy_name
+from etcd_operator.resources.backup_job import backup_pod_selector
 from etcd_operator.resources.labels import MEMBER, cluster_labels, member_selector, owner_reference
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -77,7 +78,8 @@ def _peers(given: list[dict[str, Any]] | None, field: str) -> list[NetworkPolicy
 
 def network_policy(cluster: EtcdCluster, operator: OperatorPod | None) -> NetworkPolicy:
     """Ingress to the member pods: the peer port from this cluster's members only, the
-    client port from `clientsFrom` (unset: the namespace's pods) and the operator, the
+    client port from `clientsFrom` (unset: the namespace's pods), the cluster's backup Jobs
+    and the operator, the
     metrics port from `metricsFrom` (unset: the namespace's pods).
 
     Raises ValueError for a peer with fields a NetworkPolicyPeer does not have.
@@ -91,6 +93,14 @@ def network_policy(cluster: EtcdCluster, operator: OperatorPod | None) -> Networ
     members = NetworkPolicyPeer(podSelector=LabelSelector(matchLabels=member_selector(cluster)))
     rules = [NetworkPolicyIngressRule(from_=[members], ports=_port(PEER_PORT))]
     clients = _peers(spec.clients_from, "clientsFrom")
+    if spec.clients_from is not None:
+        # The cluster's own backup Jobs are clients whatever clientsFrom says (unset, the
+        # namespace's pods include them already).
+        clients.append(
+            NetworkPolicyPeer(
+                podSelector=LabelSelector(matchLabels=backup_pod_selector(cluster.name))
+            )
+        )
     if operator is not None:
         clients.append(operator.peer())
     if clients:

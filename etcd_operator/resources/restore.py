@@ -8,6 +8,8 @@ etcd image the cluster runs, so the tool that restores is the tool that checked.
 
 from __future__ import annotations
 
+import json
+
 from lightkube.models.core_v1 import (
     Container,
     EmptyDirVolumeSource,
@@ -16,6 +18,7 @@ from lightkube.models.core_v1 import (
     PodSpec,
     ResourceRequirements,
     SeccompProfile,
+    SecretVolumeSource,
     Volume,
     VolumeMount,
 )
@@ -32,6 +35,8 @@ SNAPSHOT_DIR = "/var/lib/etcd-snapshot"
 SNAPSHOT_FILE = f"{SNAPSHOT_DIR}/snapshot.db"
 SOURCE_VOLUME = "snapshot-source"
 SOURCE_DIR = "/var/lib/etcd-snapshot-source"
+S3_VOLUME = "snapshot-s3-credentials"
+S3_DIR = "/etc/etcd-snapshot/s3"
 FETCH_CONTAINER = "snapshot-fetch"
 RESTORE_CONTAINER = "snapshot-restore"
 COMMIT_CONTAINER = "restore-commit"
@@ -57,31 +62,52 @@ def restore_flags(etcd_args: list[str]) -> list[str]:
     return picked
 
 
-def source_volume(location: SnapshotLocation) -> tuple[Volume, VolumeMount, str]:
-    """The volume holding the snapshot, its read-only mount and the file's path in it."""
-    volume = location.volume
-    if volume is None:  # the API admits no other source yet
+def source_parts(location: SnapshotLocation) -> tuple[list[Volume], list[VolumeMount], list[str]]:
+    """What the fetch step needs to read the snapshot: volumes, their read-only mounts and its
+    `snapshot-fetch` arguments naming the source (no credential: a Secret is mounted)."""
+    if location.s3 is not None:
+        s3 = location.s3
+        where = {
+            "bucket": s3.bucket,
+            "key": s3.key,
+            "endpointURL": s3.endpoint_url,
+            "region": s3.region,
+            "forcePathStyle": s3.force_path_style,
+        }
+        args = [f"--s3={json.dumps(where, sort_keys=True)}"]
+        if s3.credentials_secret_name is None:
+            return [], [], args
+        volume = Volume(
+            name=S3_VOLUME,
+            secret=SecretVolumeSource(secretName=s3.credentials_secret_name, defaultMode=0o440),
+        )
+        mount = VolumeMount(name=S3_VOLUME, mountPath=S3_DIR, readOnly=True)
+        return [volume], [mount], [*args, f"--s3-credentials={S3_DIR}"]
+    volume_source = location.volume
+    if volume_source is None:  # admission: exactly one source
         raise ValueError("no snapshot source")
     return (
-        Volume(
-            name=SOURCE_VOLUME,
-            persistentVolumeClaim=PersistentVolumeClaimVolumeSource(
-                claimName=volume.claim_name, readOnly=True
-            ),
-        ),
-        VolumeMount(name=SOURCE_VOLUME, mountPath=SOURCE_DIR, readOnly=True),
-        f"{SOURCE_DIR}/{volume.path}",
+        [
+            Volume(
+                name=SOURCE_VOLUME,
+                persistentVolumeClaim=PersistentVolumeClaimVolumeSource(
+                    claimName=volume_source.claim_name, readOnly=True
+                ),
+            )
+        ],
+        [VolumeMount(name=SOURCE_VOLUME, mountPath=SOURCE_DIR, readOnly=True)],
+        [f"--source={SOURCE_DIR}/{volume_source.path}"],
     )
 
 
 def _fetch(
     location: SnapshotLocation, image: str, *, staging: VolumeMount | None, clear: str | None
 ) -> Container:
-    _, mount, path = source_volume(location)
-    args = ["snapshot-fetch", f"--source={path}", f"--target={SNAPSHOT_FILE}"]
+    _, mounts, source = source_parts(location)
+    args = ["snapshot-fetch", *source, f"--target={SNAPSHOT_FILE}"]
     if location.sha256:
         args.append(f"--sha256={location.sha256}")
-    mounts = [mount, VolumeMount(name=SNAPSHOT_VOLUME, mountPath=SNAPSHOT_DIR)]
+    mounts = [*mounts, VolumeMount(name=SNAPSHOT_VOLUME, mountPath=SNAPSHOT_DIR)]
     if staging is not None and clear is not None:
         args.append(f"--clear-staging={clear}")
         mounts.append(staging)
@@ -118,7 +144,7 @@ def member_restore(
     `restore-commit` renames it to the data directory only when that holds no member yet, so a
     pod whose data directory has data (a restarted initial member) is never restored again."""
     staging = f"{data_mount.mountPath}/restore-staging"
-    source, _, _ = source_volume(location)
+    sources, _, _ = source_parts(location)
     fetch = _fetch(location, operator_image, staging=data_mount, clear=staging)
     snapshot_mount = VolumeMount(name=SNAPSHOT_VOLUME, mountPath=SNAPSHOT_DIR)
     restore = _container(
@@ -141,7 +167,7 @@ def member_restore(
         ["restore-commit", f"--staging={staging}", f"--data-dir={data_dir}"],
         [data_mount],
     )
-    volumes = [source, Volume(name=SNAPSHOT_VOLUME, emptyDir=EmptyDirVolumeSource())]
+    volumes = [*sources, Volume(name=SNAPSHOT_VOLUME, emptyDir=EmptyDirVolumeSource())]
     return [fetch, restore, commit], volumes
 
 
@@ -150,15 +176,16 @@ def verification_pod_name(restore: EtcdRestore) -> str:
     return f"{restore.name[:240]}-verify"
 
 
-def verification_pod(restore: EtcdRestore, *, operator_image: str) -> Pod:
+def verification_pod(
+    restore: EtcdRestore, location: SnapshotLocation, *, operator_image: str
+) -> Pod:
     """The pod that checks the snapshot before anything is created: the checked copy (sha256,
     etcd's trailer), then `etcdutl snapshot restore` into a scratch directory (etcd's own
     integrity check, with the etcd version the cluster will run), then `etcdutl snapshot status`,
     whose JSON line (revision, keys) the controller reads from the container's log."""
-    location = restore.spec.source
     spec = restore.spec.cluster.spec
     etcd_image = spec.effective_image
-    source, _, _ = source_volume(location)
+    sources, _, _ = source_parts(location)
     snapshot_mount = VolumeMount(name=SNAPSHOT_VOLUME, mountPath=SNAPSHOT_DIR)
     check = _container(
         CHECK_CONTAINER,
@@ -195,7 +222,7 @@ def verification_pod(restore: EtcdRestore, *, operator_image: str) -> Pod:
             restartPolicy="Never",
             initContainers=[_fetch(location, operator_image, staging=None, clear=None), check],
             containers=[status],
-            volumes=[source, Volume(name=SNAPSHOT_VOLUME, emptyDir=EmptyDirVolumeSource())],
+            volumes=[*sources, Volume(name=SNAPSHOT_VOLUME, emptyDir=EmptyDirVolumeSource())],
             enableServiceLinks=False,
             automountServiceAccountToken=False,
             securityContext=PodSecurityContext(

@@ -60,6 +60,9 @@ class RestoreObserved:
     cluster: ClusterSeen | None
     # The revision the cluster serves now; None when it could not be asked.
     served_revision: int | None = None
+    # The source names an EtcdBackup that has no location yet: (pending, reason, message);
+    # pending while the backup runs, else it never will.
+    unresolved: tuple[bool, str, str] | None = None
 
 
 class Reason(StrEnum):
@@ -174,6 +177,13 @@ def decide_restore(o: RestoreObserved) -> RestoreDecision:
 
 def _verify(o: RestoreObserved) -> RestoreDecision:
     pod = o.pod
+    if pod is None and o.unresolved is not None:
+        pending, reason, message = o.unresolved
+        if pending:
+            return _d(Wait(), RestorePhase.PENDING, reason, message)
+        return _d(
+            Fail(snapshot=True), RestorePhase.FAILED, reason, f"{message}; nothing was created"
+        )
     if pod is None:
         if not o.source_exists:
             return _d(

@@ -34,40 +34,53 @@ class Checked:
     sha256: str  # hex, over the whole file (trailer included)
 
 
+class Checker:
+    """The checks of `copy_checked`, fed chunk by chunk (for any stream of the snapshot)."""
+
+    def __init__(self) -> None:
+        self._whole = hashlib.sha256()
+        self._body = hashlib.sha256()
+        self._tail = b""
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._whole.update(chunk)
+        self.size += len(chunk)
+        joined = self._tail + chunk
+        self._body.update(joined[:-TRAILER])
+        self._tail = joined[-TRAILER:]
+
+    def finish(self, expected_sha256: str | None) -> Checked:
+        digest = self._whole.hexdigest()
+        if expected_sha256 is not None and digest != expected_sha256:
+            raise SnapshotInvalid(
+                "SHA256Mismatch",
+                f"the snapshot's sha256 is {digest}, not the recorded {expected_sha256}",
+            )
+        if self.size == 0:
+            raise SnapshotInvalid("SnapshotEmpty", "the snapshot file is empty")
+        if self.size % PAGE_ALIGNMENT != TRAILER:
+            raise SnapshotInvalid(
+                "SnapshotTruncated",
+                f"the snapshot ({self.size} bytes) does not end with etcd's sha256 trailer: it"
+                " is truncated, or not a snapshot taken through etcd's Maintenance API",
+            )
+        if self._body.digest() != self._tail:
+            raise SnapshotInvalid(
+                "SnapshotCorrupt",
+                "the snapshot's content does not match etcd's sha256 trailer: it was altered",
+            )
+        return Checked(size=self.size, sha256=digest)
+
+
 def copy_checked(src: BinaryIO, dst: BinaryIO, expected_sha256: str | None) -> Checked:
     """Copy `src` to `dst`, then check the whole-file sha256 against `expected_sha256` (when
     given) and etcd's trailer. Raises SnapshotInvalid; `dst` then holds an unchecked copy."""
-    whole = hashlib.sha256()
-    body = hashlib.sha256()
-    tail = b""
-    size = 0
+    checker = Checker()
     while chunk := src.read(CHUNK):
         dst.write(chunk)
-        whole.update(chunk)
-        size += len(chunk)
-        joined = tail + chunk
-        body.update(joined[:-TRAILER])
-        tail = joined[-TRAILER:]
-    digest = whole.hexdigest()
-    if expected_sha256 is not None and digest != expected_sha256:
-        raise SnapshotInvalid(
-            "SHA256Mismatch",
-            f"the snapshot's sha256 is {digest}, not the recorded {expected_sha256}",
-        )
-    if size == 0:
-        raise SnapshotInvalid("SnapshotEmpty", "the snapshot file is empty")
-    if size % PAGE_ALIGNMENT != TRAILER:
-        raise SnapshotInvalid(
-            "SnapshotTruncated",
-            f"the snapshot ({size} bytes) does not end with etcd's sha256 trailer: it is"
-            " truncated, or not a snapshot taken through etcd's Maintenance API",
-        )
-    if body.digest() != tail:
-        raise SnapshotInvalid(
-            "SnapshotCorrupt",
-            "the snapshot's content does not match etcd's sha256 trailer: it was altered",
-        )
-    return Checked(size=size, sha256=digest)
+        checker.update(chunk)
+    return checker.finish(expected_sha256)
 
 
 def fetch_file(source: Path, target: Path, expected_sha256: str | None) -> Checked:

@@ -15,6 +15,7 @@ import pytest
 from etcd_procs import EtcdBinarySet, LocalEtcdCluster, binary_sets
 
 from etcd_operator.etcd import EtcdClient
+from harness.s3server import S3Server
 
 # Looked up once per session (ensure_binaries may build); a str says why there are none.
 _binary_sets = functools.cache(binary_sets)
@@ -78,3 +79,14 @@ async def etcd3(
 async def client3(etcd3: LocalEtcdCluster) -> AsyncIterator[EtcdClient]:
     async with EtcdClient(etcd3.config()) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real SeaweedFS S3 server on 127.0.0.1 (no localcluster needed)."""
+    root = Path(tempfile.mkdtemp(prefix="s3-it-"))
+    server = S3Server(root)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

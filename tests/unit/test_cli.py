@@ -119,6 +119,23 @@ def test_a_malformed_namespace_in_the_environment_is_refused(
     assert kopf_cli.args == []
 
 
+def test_backup_without_a_destination_reports_why_in_its_result_file(
+    tmp_path: "os.PathLike[str]", monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    from pathlib import Path
+
+    from etcd_operator.backup import contract
+
+    result = Path(tmp_path) / "termination-log"
+    monkeypatch.setenv(contract.ENV_RESULT_PATH, str(result))
+    monkeypatch.setenv(contract.ENV_ENDPOINTS, "http://127.0.0.1:1")
+    monkeypatch.delenv(contract.ENV_DESTINATION, raising=False)
+    assert main(["backup"]) == contract.PERMANENT_EXIT_CODE
+    reported = json.loads(result.read_text())
+    assert (reported["outcome"], reported["reason"]) == ("Failed", "InvalidConfiguration")
+
+
 def test_leader_election_flags_reach_the_handlers_and_switch_kopf_peering_off(
     kopf_cli: _KopfCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

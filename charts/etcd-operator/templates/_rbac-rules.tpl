@@ -64,6 +64,34 @@
   - customresourcedefinitions
 - verbs:
   - get
+  - create
+  apiGroups:
+  - batch
+  resources:
+  - jobs
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups/status
+- verbs:
+  - get
   - list
   - watch
   - create
@@ -179,6 +207,34 @@
   - ''
   resources:
   - services
+- verbs:
+  - get
+  - create
+  apiGroups:
+  - batch
+  resources:
+  - jobs
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackups/status
 - verbs:
   - get
   - list

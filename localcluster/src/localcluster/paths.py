@@ -70,6 +70,10 @@ class NodePaths:
     def pid_file(self, uid: str, container: str) -> Path:
         return self.pod_dir(uid) / "pids" / container
 
+    def termination_file(self, uid: str, container: str) -> Path:
+        """The host file behind a container's terminationMessagePath."""
+        return self.pod_dir(uid) / f"{container}.termination-log"
+
     def log_file(self, record: PodRecord, container: str, previous: bool = False) -> Path:
         """Container output (``previous``: of the instance before the last restart); kept
         under state.logs after the pod is gone, for debugging."""

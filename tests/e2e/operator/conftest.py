@@ -11,6 +11,7 @@ from lightkube import AsyncClient
 
 from harness.clusters import scratch_namespace
 from harness.operator_process import OperatorProcess, install_crds
+from harness.s3server import S3Server
 from localcluster.cluster import LocalCluster
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
@@ -34,3 +35,13 @@ async def namespace(kube: AsyncClient, operator: OperatorProcess) -> AsyncIterat
     async with scratch_namespace(kube, "e2e", RESTRICTED) as name:
         yield name
         operator.start()  # a test may have stopped it: it must release the finalizers
+
+
+@pytest.fixture(scope="session")
+def s3_server(localcluster: LocalCluster) -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on the host, reached by pods at the bridge's gateway;
+    registered with localcluster, so `localcluster down` stops it too."""
+    server = S3Server(localcluster.state.root / "s3", state=localcluster.state)
+    server.start()
+    yield server
+    server.stop()

@@ -4,6 +4,7 @@ truncated, altered or mismatched snapshot is refused before anything is created.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from typing import Any
 
@@ -31,7 +32,7 @@ from lightkube.types import PatchType
 
 from etcd_operator.api import GROUP, VERSION
 from etcd_operator.etcd import AuthError, Credentials
-from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 from harness.clusters import (
@@ -47,6 +48,7 @@ from harness.clusters import (
     wait_ready,
 )
 from harness.operator_process import OperatorProcess
+from harness.s3server import REGION, S3Server
 
 pytestmark = pytest.mark.e2e
 
@@ -434,3 +436,73 @@ async def test_users_and_roles_come_with_the_snapshot(kube: AsyncClient, namespa
     async with etcd_client(endpoints) as anonymous:
         with pytest.raises(AuthError):
             await anonymous.put("anonymous", "write")
+
+
+async def test_an_etcdbackup_in_s3_is_restored_by_name(
+    kube: AsyncClient, namespace: str, s3_server: S3Server
+) -> None:
+    """EtcdBackup streams the snapshot to S3 (SeaweedFS); EtcdRestore names the backup, reads
+    the object with the mounted keys and checks it against the sha256 the backup recorded."""
+    bucket = "restore-e2e"
+    s3_server.create_bucket(bucket)
+    keys = {
+        "accessKeyID": base64.b64encode(s3_server.access_key.encode()).decode(),
+        "secretAccessKey": base64.b64encode(s3_server.secret_key.encode()).decode(),
+    }
+    await kube.create(Secret(metadata=ObjectMeta(name="s3-keys", namespace=namespace), data=keys))
+    await create_ready_cluster(kube, namespace, "s3src", {"replicas": 1})
+    revision = await _fill(member_urls(namespace, "s3src", [0]), keys=2_000)
+    s3 = {
+        "bucket": bucket,
+        "endpointURL": s3_server.pod_endpoint,
+        "region": REGION,
+        "forcePathStyle": True,
+        "credentialsSecretName": "s3-keys",
+    }
+    await kube.create(
+        EtcdBackupResource(
+            metadata=ObjectMeta(name="nightly", namespace=namespace),
+            spec={"clusterName": "s3src", "destination": {"s3": {**s3, "prefix": "e2e"}}},
+        )
+    )
+    # Named before the backup finished: the restore waits for it.
+    await _restore_from(kube, namespace, "from-backup", {"backup": {"name": "nightly"}}, "s3dst")
+    # A key that is not there is refused before anything is created.
+    await _restore_from(kube, namespace, "no-object", {"s3": {**s3, "key": "nope.db"}}, "never")
+
+    missing = await _finished(kube, namespace, "no-object", 120)
+    verified = condition(missing, "Verified")
+    assert verified is not None and verified["status"] == "False"
+    assert verified["reason"] == "SnapshotNotFound", verified
+    assert await _absent(kube, namespace, "never")
+
+    body = await _finished(kube, namespace, "from-backup", 300)
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    backup = await kube.get(EtcdBackupResource, "nightly", namespace=namespace)
+    recorded: dict[str, Any] = backup.to_dict()["status"]  # type: ignore[no-untyped-call]
+    assert body["status"]["sha256"] == recorded["sha256"]
+    assert body["status"]["revision"] == recorded["revision"] >= revision
+    cluster = await wait_ready(kube, namespace, "s3dst", 3)
+    assert cluster["spec"]["bootstrap"]["restore"]["s3"]["key"] == recorded[
+        "location"
+    ].removeprefix(f"s3://{bucket}/")
+    async with etcd_client(member_urls(namespace, "s3dst", range(3))) as etcd:
+        assert await etcd.revision() >= revision
+        for i in (0, 999, 1_999):
+            got = await etcd.get(f"key-{i:05}")
+            assert got is not None and got.value == f"value-{i}-{'x' * 64}".encode()
+
+
+async def _restore_from(
+    kube: AsyncClient, namespace: str, name: str, source: dict[str, Any], cluster: str
+) -> None:
+    await kube.create(
+        EtcdRestoreResource.from_dict(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EtcdRestore",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"source": source, "cluster": {"name": cluster, "spec": {"replicas": 3}}},
+            }
+        )
+    )

@@ -38,6 +38,10 @@ def test_a_restore_reads_its_source_and_cluster() -> None:
     ("change", "message"),
     [
         ({"source": {"sha256": SHA}}, "exactly one snapshot source"),
+        (
+            {"source": {"backup": {"name": "b"}, "volume": {"claimName": "b", "path": "a"}}},
+            "exactly one snapshot source",
+        ),
         ({"source": {"volume": {"claimName": "b", "path": "../etc/passwd"}}}, "segments"),
         ({"source": {"volume": {"claimName": "b", "path": "/abs"}}}, "path"),
         ({"source": {"volume": {"claimName": "b", "path": "a"}, "sha256": "XYZ"}}, "sha256"),
@@ -79,5 +83,21 @@ def test_the_schemas_carry_the_rules_the_models_check() -> None:
         "x-kubernetes-validations"
     ]
     source_rules = spec["properties"]["source"]["x-kubernetes-validations"]
-    assert source_rules[0]["rule"] == "has(self.volume)"
+    assert "has(self.backup)" in source_rules[0]["rule"]
+    assert "has(self.s3)" in source_rules[0]["rule"]
     assert crd(ETCD_RESTORE)["metadata"]["name"] == "etcdrestores.etcd.operator.io"
+
+
+def test_a_restore_may_name_an_s3_object_or_an_etcdbackup() -> None:
+    s3 = {
+        "bucket": "snaps",
+        "key": "a/b.db",
+        "endpointURL": "http://s3:9000",
+        "forcePathStyle": True,
+    }
+    restore = parse_restore(_restore({**_valid_spec(), "source": {"s3": s3}}))
+    location = restore.spec.source.location()
+    assert location is not None and location.describe() == "s3://snaps/a/b.db"
+    backup = parse_restore(_restore({**_valid_spec(), "source": {"backup": {"name": "nightly"}}}))
+    assert backup.spec.source.location() is None
+    assert backup.spec.source.describe() == "EtcdBackup nightly"

@@ -15,6 +15,15 @@ MEMBERS = {
     "app.kubernetes.io/component": "member",
 }
 NAMESPACE_PODS = [{"podSelector": {}}]
+BACKUP_PODS = {
+    "podSelector": {
+        "matchLabels": {
+            "app.kubernetes.io/name": "etcd",
+            "app.kubernetes.io/instance": "demo",
+            "app.kubernetes.io/component": "backup",
+        }
+    }
+}
 
 
 def _rules(**policy: Any) -> dict[int, list[dict[str, Any]]]:
@@ -49,14 +58,15 @@ def test_clients_from_and_metrics_from_replace_the_namespace_default() -> None:
     apps = {"namespaceSelector": {"matchLabels": {"team": "apps"}}}
     monitoring = {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}
     rules = _rules(clientsFrom=[apps], metricsFrom=[monitoring])
-    assert rules[2379] == [apps]
+    assert rules[2379] == [apps, BACKUP_PODS]  # the cluster's backup Jobs stay clients
     assert rules[2381] == [monitoring]
     assert rules[2380] == [{"podSelector": {"matchLabels": MEMBERS}}]
 
 
 def test_an_empty_list_admits_nobody_rather_than_everybody() -> None:
     rules = _rules(clientsFrom=[], metricsFrom=[])
-    assert set(rules) == {2380}
+    assert set(rules) == {2380, 2379}
+    assert rules[2379] == [BACKUP_PODS]  # but the cluster's own backup Jobs
 
 
 def test_the_operator_pod_is_added_to_the_client_port_only() -> None:
@@ -65,7 +75,7 @@ def test_the_operator_pod_is_added_to_the_client_port_only() -> None:
     body = network_policy(cluster, operator).to_dict()
     (peer_rule, client_rule, metrics_rule) = body["spec"]["ingress"]
     assert client_rule["ports"][0]["port"] == 2379
-    assert client_rule["from"] == [{
+    assert client_rule["from"] == [BACKUP_PODS, {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}},
         "podSelector": {"matchLabels": {"app": "op"}},
     }]  # fmt: skip

@@ -117,7 +117,9 @@ def test_the_verification_pod_checks_with_the_clusters_etcd_and_belongs_to_the_r
             "spec": {"source": SOURCE, "cluster": {"name": "new", "spec": {"version": "3.5.17"}}},
         }
     )
-    pod = verification_pod(restore, operator_image="op:1").to_dict()
+    location = restore.spec.source.location()
+    assert location is not None
+    pod = verification_pod(restore, location, operator_image="op:1").to_dict()
     assert pod["metadata"]["name"] == "r1-verify"
     owner = pod["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], owner["controller"]) == ("EtcdRestore", "u-1", True)
@@ -135,3 +137,20 @@ def test_the_verification_pod_checks_with_the_clusters_etcd_and_belongs_to_the_r
         "--write-out=json",
     ]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_an_s3_source_is_read_with_the_mounted_secret_never_a_key_in_the_args() -> None:
+    s3 = {"bucket": "snaps", "key": "a.db", "credentialsSecretName": "keys", "forcePathStyle": True}
+    cluster = make_cluster(bootstrap={"restore": {"s3": s3, "sha256": SHA}})
+    peers = initial_cluster("demo", "ns", ["demo-0"], tls=MemberTLS())
+    initial = InitialCluster(ClusterState.NEW, tuple(peers.items()), "t")
+    pod = member_pod(
+        cluster, "demo-0", "3.6.16", initial, restore=cluster.spec.bootstrap.restore
+    ).to_dict()
+    fetch = _init(pod)[FETCH_CONTAINER]
+    s3_arg = next(a for a in fetch["args"] if a.startswith("--s3="))
+    assert '"bucket": "snaps"' in s3_arg and '"key": "a.db"' in s3_arg
+    assert "--s3-credentials=/etc/etcd-snapshot/s3" in fetch["args"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["snapshot-s3-credentials"]["secret"]["secretName"] == "keys"
+    assert not any("persistentVolumeClaim" in v and v["name"] != "data" for v in volumes.values())

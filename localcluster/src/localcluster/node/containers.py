@@ -49,6 +49,33 @@ def _searchable_by_others(path: str) -> bool:
         return True  # a missing directory hides nothing
 
 
+# As a kubelet: the message is at most 4096 bytes; from the log, at most 80 lines / 2048 bytes.
+MAX_MESSAGE = 4096
+MAX_LOG_LINES = 80
+MAX_LOG_BYTES = 2048
+
+
+def _termination_path(spec: Obj) -> str:
+    return str(spec.get("terminationMessagePath") or "/dev/termination-log")
+
+
+def _termination_message(spec: Obj, code: int, message_file: Path, log_file: Path) -> str:
+    """What a kubelet reports as `state.terminated.message`: the file the container wrote,
+    or (FallbackToLogsOnError, after a failure, with an empty file) the tail of its log."""
+    try:
+        with message_file.open("rb") as f:
+            text = f.read(MAX_MESSAGE).decode(errors="replace")
+    except OSError:
+        text = ""
+    if text or code == 0 or spec.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+        return text
+    try:
+        lines = log_file.read_bytes()[-64 * 1024 :].decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-MAX_LOG_LINES:])[-MAX_LOG_BYTES:]
+
+
 def hidden_image_files(image: images.LocalImage) -> dict[str, tuple[str, ...]]:
     return security.hidden_roots(image.files, _searchable_by_others)
 
@@ -164,6 +191,8 @@ class ContainerRun:
         if self.restart_count == 0 and self.backoffs == 0:
             await w.event("Pulled", f'Container image "{image_name}" already present on machine')
         self.env, self.identity = env, identity
+        message_file = self._termination_file(identity)
+        mounts.append((message_file, _termination_path(self.spec), False))
         current = w.paths.log_file(w.record, self.name)
         if current.exists() and current.stat().st_size:
             current.replace(w.paths.log_file(w.record, self.name, previous=True))
@@ -208,9 +237,21 @@ class ContainerRun:
             "finishedAt": now(),
             "containerID": f"local://{self.proc.pid}",
         }
+        message = _termination_message(self.spec, code, message_file, current)
+        if message:
+            terminated["message"] = message
         self.started = False
         self._set({"terminated": terminated})
         return code
+
+    def _termination_file(self, identity: security.Identity) -> Path:
+        """A fresh, empty file the container (as its user) may write its message to."""
+        path = self.worker.paths.termination_file(self.worker.uid, self.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        os.chown(path, identity.uid, identity.gid)
+        path.chmod(0o660)
+        return path
 
     def _ready_without_probe(self) -> bool:
         return not self.is_init and not self.spec.get("readinessProbe") and bool(self.started)

@@ -1,0 +1,114 @@
+"""The `EtcdBackup` object (spec, status) as handlers see it, and parsing it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, ValidationError
+
+from etcd_operator.api.backup_spec import EtcdBackupSpec
+from etcd_operator.api.cluster import InvalidSpecError, _problems
+from etcd_operator.api.common import ApiModel, Condition
+
+KIND = "EtcdBackup"
+PLURAL = "etcdbackups"
+SINGULAR = "etcdbackup"
+SHORT_NAMES = ("etcdbk",)
+# Job and pod names derive from the backup's name: "<name>-backup" must fit a DNS label
+# (63) with the Job controller's 5-character pod suffix.
+MAX_BACKUP_NAME_LENGTH = 50
+_HEX_ID = r"^[0-9a-f]{1,16}$"
+
+
+class BackupPhase(StrEnum):
+    PENDING = "Pending"  # accepted; the Job is not created yet or has not started
+    RUNNING = "Running"  # the Job's pod streams the snapshot
+    SUCCEEDED = "Succeeded"  # the snapshot and its manifest are stored
+    FAILED = "Failed"  # every attempt failed, or the backup cannot start; see conditions
+
+
+class BackupMeta(ApiModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    namespace: str
+    uid: str = ""
+    generation: int | None = None
+    creation_timestamp: datetime | None = None
+
+
+class EtcdBackupStatus(ApiModel):
+    """What the backup did; everything but phase and conditions is set once it succeeded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    observed_generation: int | None = Field(default=None, ge=0, description="Generation seen.")
+    phase: BackupPhase | None = Field(
+        default=None, description="Pending, Running, Succeeded, Failed."
+    )
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Complete and Failed (with the reason of the last failure).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    job_name: str | None = Field(default=None, description="The Job doing the work.")
+    location: str | None = Field(
+        default=None,
+        description="Where the snapshot is: s3://bucket/key or file://<path in the claim>.",
+    )
+    size: int | None = Field(
+        default=None, ge=0, description="Bytes stored.", json_schema_extra={"format": "int64"}
+    )
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the stored snapshot, hex."
+    )
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="etcd revision of the snapshot.",
+        json_schema_extra={"format": "int64"},
+    )
+    cluster_id: str | None = Field(
+        default=None, alias="clusterID", pattern=_HEX_ID, description="etcd cluster ID, hex."
+    )
+    etcd_version: str | None = Field(default=None, description="etcd version of the member.")
+    member: str | None = Field(default=None, description="The member the snapshot came from.")
+    start_time: datetime | None = Field(default=None, description="When the snapshot started.")
+    completion_time: datetime | None = Field(default=None, description="When it was stored.")
+    failed_attempts: int | None = Field(default=None, ge=0, description="Attempts that failed.")
+
+
+class EtcdBackup(ApiModel):
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
+    kind: Literal["EtcdBackup"] = "EtcdBackup"
+    metadata: BackupMeta
+    spec: EtcdBackupSpec
+    status: EtcdBackupStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+
+def parse_backup(body: Mapping[str, Any]) -> EtcdBackup:
+    """A kopf body -> EtcdBackup, or InvalidSpecError naming each bad field."""
+    try:
+        return EtcdBackup.model_validate(
+            {
+                key: body[key]
+                for key in ("apiVersion", "kind", "metadata", "spec", "status")
+                if key in body and body[key] is not None
+            },
+            by_alias=True,
+        )
+    except ValidationError as error:
+        raise InvalidSpecError(KIND, _problems(error, "")) from None
