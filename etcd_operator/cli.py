@@ -14,6 +14,9 @@ from etcd_operator.manifests import NAME, generated_files, namespaced_install, t
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
 
+# `snapshot-fetch`: the snapshot is missing or fails a check (the reason is on stderr).
+SNAPSHOT_INVALID_EXIT = 46
+
 
 def _run(args: argparse.Namespace) -> int:
     # kopf's own CLI does the heavy lifting (peering, probes, signals); we only
@@ -88,6 +91,37 @@ def _member_init(args: argparse.Namespace) -> int:
     # stderr becomes the termination message (FallbackToLogsOnError) that Events show.
     print(f"member-init: {verdict.name}: {message}", file=sys.stderr)
     return int(verdict)
+
+
+def _snapshot_fetch(args: argparse.Namespace) -> int:
+    from etcd_operator.restore.integrity import SnapshotInvalid, fetch_file
+    from etcd_operator.restore.staging import clear_staging
+
+    if args.clear_staging:
+        clear_staging(Path(args.clear_staging))
+    try:
+        if args.s3:
+            import asyncio
+
+            from etcd_operator.restore.fetch_s3 import fetch_s3, s3_location
+
+            location = s3_location(args.s3, args.s3_credentials)
+            checked = asyncio.run(fetch_s3(location, Path(args.target), args.sha256))
+        else:
+            checked = fetch_file(Path(args.source), Path(args.target), args.sha256)
+    except SnapshotInvalid as e:
+        print(f"snapshot-fetch: {e.reason}: {e}", file=sys.stderr)
+        return SNAPSHOT_INVALID_EXIT
+    print(f"snapshot-fetch: ok: {checked.size} bytes, sha256 {checked.sha256}", file=sys.stderr)
+    return 0
+
+
+def _restore_commit(args: argparse.Namespace) -> int:
+    from etcd_operator.restore.staging import commit
+
+    code, message = commit(Path(args.staging), Path(args.data_dir))
+    print(f"restore-commit: {code.name}: {message}", file=sys.stderr)
+    return int(code)
 
 
 def _version(_args: argparse.Namespace) -> int:
@@ -291,6 +325,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.set_defaults(func=_member_init)
 
+    fetch = sub.add_parser(
+        "snapshot-fetch",
+        help="(init container) copy a snapshot and check its sha256 and etcd's hash trailer",
+    )
+    source = fetch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", help="the snapshot file to read")
+    source.add_argument(
+        "--s3",
+        help="the snapshot object: JSON with bucket, key, endpointURL, region, forcePathStyle",
+    )
+    fetch.add_argument(
+        "--s3-credentials", help="directory of the mounted Secret (accessKeyID, secretAccessKey)"
+    )
+    fetch.add_argument("--target", required=True, help="where the checked copy goes")
+    fetch.add_argument("--sha256", help="hex sha256 the whole file must have")
+    fetch.add_argument(
+        "--clear-staging", help="remove this directory first (an interrupted restore's)"
+    )
+    fetch.set_defaults(func=_snapshot_fetch)
+
+    commit = sub.add_parser(
+        "restore-commit",
+        help="(init container) move a restored data directory into place unless one exists",
+    )
+    commit.add_argument("--staging", required=True)
+    commit.add_argument("--data-dir", required=True)
+    commit.set_defaults(func=_restore_commit)
     backup = sub.add_parser(
         "backup",
         help="(backup Job) stream one member's snapshot to the destination in the environment",

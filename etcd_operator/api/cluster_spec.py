@@ -23,6 +23,7 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.api.snapshot_source import BootstrapSpec
 from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
 from etcd_operator.naming import MAX_REPLICAS
 from etcd_operator.versions import (
@@ -431,6 +432,14 @@ class EtcdClusterSpec(ApiModel):
         default_factory=AuthSpec,
         description="etcd authentication (user root, its password in a Secret).",
         json_schema_extra=_object_default(),
+    )
+    bootstrap: BootstrapSpec = Field(
+        default_factory=BootstrapSpec,
+        description="How the initial members start (e.g. from a snapshot). Immutable.",
+        json_schema_extra={
+            **_object_default(),
+            **validations(cel("self == oldSelf", "spec.bootstrap is immutable")),
+        },
     )
     paused: bool = Field(
         default=False,

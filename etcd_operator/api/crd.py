@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from etcd_operator.api import backup, cluster
+from etcd_operator.api import backup, cluster, restore
 from etcd_operator.api.backup_spec import EtcdBackupSpec
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.cluster_status import EtcdClusterStatus
@@ -111,6 +111,25 @@ ETCD_CLUSTER = Kind(
     ),
 )
 
+ETCD_RESTORE = Kind(
+    kind=restore.KIND,
+    plural=restore.PLURAL,
+    singular=restore.SINGULAR,
+    short_names=restore.SHORT_NAMES,
+    description=(
+        "EtcdRestore creates a new EtcdCluster whose initial members start from a snapshot, "
+        "after checking the snapshot (sha256 and etcd's own integrity check)."
+    ),
+    spec=restore.EtcdRestoreSpec,
+    status=restore.EtcdRestoreStatus,
+    printer_columns=(
+        PrinterColumn("Cluster", "string", ".spec.cluster.name", "The EtcdCluster created."),
+        PrinterColumn("Phase", "string", ".status.phase", "Where the restore is."),
+        PrinterColumn("Revision", "integer", ".status.revision", "The snapshot's revision."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+    ),
+)
+
 ETCD_BACKUP = Kind(
     kind=backup.KIND,
     plural=backup.PLURAL,
@@ -139,7 +158,7 @@ ETCD_BACKUP = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_BACKUP)
+KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_BACKUP, ETCD_RESTORE)
 
 
 def openapi_schema(kind: Kind) -> Schema:
@@ -165,6 +184,8 @@ def openapi_schema(kind: Kind) -> Schema:
             "status": model_schema(kind.status),
         },
     }
+    if spec.get("required"):
+        schema["required"] = ["spec"]
     if kind.root_rules:
         schema["x-kubernetes-validations"] = list(kind.root_rules)
     return schema

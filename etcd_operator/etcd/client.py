@@ -365,6 +365,12 @@ class EtcdClient:
         resp = await self._any("kv", "Put", request, read=False)
         return int(resp.header.revision)
 
+    async def revision(self) -> int:
+        """The store's current revision (a linearizable read of one key's header)."""
+        request = pb.RangeRequest(key=b"\0", limit=1, keys_only=True)
+        resp = await self._any("kv", "Range", request, read=True)
+        return int(resp.header.revision)
+
     async def get(
         self, key: bytes | str, *, serializable: bool = False, endpoint: str | None = None
     ) -> KeyValue | None:

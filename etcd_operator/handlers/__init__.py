@@ -1,5 +1,5 @@
 """kopf handlers, one module per resource kind. Importing this package registers them."""
 
-from etcd_operator.handlers import etcdbackup, etcdcluster
+from etcd_operator.handlers import etcdbackup, etcdcluster, etcdrestore
 
-__all__ = ["etcdbackup", "etcdcluster"]
+__all__ = ["etcdbackup", "etcdcluster", "etcdrestore"]

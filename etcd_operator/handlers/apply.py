@@ -125,10 +125,20 @@ async def _apply(
     if action is None:
         return  # the step only reports: status says it
     match action:
-        case Bootstrap(members=names, initial_cluster=initial, version=version, tls=tls):
+        case Bootstrap(
+            members=names, initial_cluster=initial, version=version, tls=tls, restore=restore
+        ):
             for name in names:
                 await _create_member_pod(
-                    kube, cluster, name, initial, version, domain=domain, tls=tls, trust=trust
+                    kube,
+                    cluster,
+                    name,
+                    initial,
+                    version,
+                    domain=domain,
+                    tls=tls,
+                    trust=trust,
+                    restore=restore,
                 )
         case CreatePod(
             member=name,
@@ -137,6 +147,7 @@ async def _apply(
             claim=claim,
             member_id=mid,
             tls=tls,
+            restore=restore,
         ):
             await _create_member_pod(
                 kube,
@@ -149,6 +160,7 @@ async def _apply(
                 claim=claim or None,
                 member_id=mid,
                 trust=trust,
+                restore=restore,
             )
         case AddLearner(peer_url=url):
             # MemberExists: added in an earlier round whose answer we never saw.
@@ -247,10 +259,14 @@ async def _create_member_pod(
     claim: str | None = None,
     member_id: int | None = None,
     trust: Trust | None = None,
+    restore: bool = False,
 ) -> None:
     """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
     and plaintext clients beside TLS ones while a cluster switches to TLS)."""
     claim = claim or pvc_name(name)
+    snapshot = cluster.spec.bootstrap.restore if restore else None
+    if restore and snapshot is None:
+        raise ValueError("the step restores a snapshot but spec.bootstrap.restore names none")
     if not cluster.spec.storage.empty_dir:
         await _create_claim(kube, cluster, name, claim)
     pod = member_pod(
@@ -264,6 +280,7 @@ async def _create_member_pod(
         cluster_domain=domain,
         tls=tls,
         trust=trust,
+        restore=snapshot,
     )
     await _create(kube, pod)
 

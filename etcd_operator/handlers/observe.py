@@ -213,6 +213,7 @@ async def observe(
             deleting=deleting,
             pvc_when_scaled=PvcRetention(spec.pvc_retention_policy.when_scaled),
             empty_dir=spec.storage.empty_dir,
+            restore=spec.bootstrap.restore is not None,
             peer_tls=spec.tls.peer.mode != "Disabled",
             client_tls=spec.tls.client.mode != "Disabled",
             client_plaintext=spec.tls.client.allow_plaintext,

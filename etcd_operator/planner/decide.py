@@ -141,14 +141,14 @@ def _bootstrap(o: Observed) -> Decision:
     cluster = _initial(o, ClusterState.NEW, initial)
     if not pods:
         return Decision(
-            Bootstrap(tuple(initial), cluster, o.spec.version),
+            Bootstrap(tuple(initial), cluster, o.spec.version, restore=o.spec.restore),
             Reason.BOOTSTRAP,
             f"creating the initial {len(initial)} members",
         )
     missing = [n for n in initial if n not in o.pods]
     if missing:
         return Decision(
-            CreatePod(missing[0], cluster, o.spec.version),
+            CreatePod(missing[0], cluster, o.spec.version, restore=o.spec.restore),
             Reason.BOOTSTRAP_RESUME,
             f"creating initial member {missing[0]} left out by an interrupted bootstrap",
         )

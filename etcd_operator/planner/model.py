@@ -47,6 +47,9 @@ class DesiredSpec:
     # `spec.storage.emptyDir`: a member's data lives and dies with its pod, so restarting a
     # member means replacing it (remove, re-add as a learner) and a lost pod is a lost member.
     empty_dir: bool = False
+    # `spec.bootstrap.restore`: the initial members start from a snapshot (restored before etcd
+    # first starts); members added later join empty and copy the data from the cluster.
+    restore: bool = False
     # `spec.tls`: members talk to each other over TLS (peer), serve clients over TLS (client),
     # and with `allowPlaintext` serve plaintext clients beside TLS ones.
     peer_tls: bool = False

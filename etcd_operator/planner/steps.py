@@ -100,11 +100,15 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Bootstrap:
-    """Create the PVCs and pods of all initial members (state=new, static initial cluster)."""
+    """Create the PVCs and pods of all initial members (state=new, static initial cluster).
+
+    `restore`: each pod restores `spec.bootstrap.restore`'s snapshot into its empty data
+    directory (as that member of `initial_cluster`) before etcd first starts."""
 
     members: tuple[str, ...]
     initial_cluster: InitialCluster
     version: str
+    restore: bool = False
     tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 
@@ -113,13 +117,16 @@ class CreatePod:
     """Create `member`'s pod on the claim `claim` (created first when missing).
 
     `member_id` is the member whose raft log the volume must hold (member-init refuses to start
-    etcd otherwise); None for a member that has never started, whose volume may be empty."""
+    etcd otherwise); None for a member that has never started, whose volume may be empty.
+    `restore`: an initial member of a cluster bootstrapped from a snapshot (see `Bootstrap`);
+    never for a member that joins a running cluster."""
 
     member: str
     initial_cluster: InitialCluster
     version: str
     claim: str = ""  # "" = the member's default claim name
     member_id: int | None = None
+    restore: bool = False
     tls: MemberTLS = PLAINTEXT  # the schemes its pods serve
 
 

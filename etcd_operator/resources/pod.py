@@ -43,6 +43,7 @@ from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import __version__
 from etcd_operator.api import EtcdCluster
+from etcd_operator.api.snapshot_source import SnapshotLocation
 from etcd_operator.naming import (
     CLIENT_PORT,
     DEFAULT_CLUSTER_DOMAIN,
@@ -69,6 +70,7 @@ from etcd_operator.resources.labels import (
     owner_reference,
 )
 from etcd_operator.resources.probes import member_probes
+from etcd_operator.resources.restore import member_restore
 from etcd_operator.resources.security import restricted_container_security
 from etcd_operator.tls.rotation import Trust
 
@@ -332,18 +334,19 @@ def _pod_spec(
     member: str,
     version: str,
     args: list[str],
-    init: Container,
+    init: list[Container],
     *,
     claim: str,
+    extra_volumes: list[Volume],
 ) -> PodSpec:
     template = cluster.spec.pod_template
     tls_volumes = _tls_volumes(cluster, cluster.spec.tls.member_tls())
     return PodSpec(
         hostname=member,
         subdomain=peer_service_name(cluster.name),
-        initContainers=[init],
+        initContainers=init,
         containers=[_container(cluster, version, args, [m for _, m in tls_volumes])],
-        volumes=[_data_volume(cluster, claim), *(v for v, _ in tls_volumes)],
+        volumes=[_data_volume(cluster, claim), *(v for v, _ in tls_volumes), *extra_volumes],
         restartPolicy="Always",
         terminationGracePeriodSeconds=TERMINATION_GRACE_PERIOD_SECONDS,
         enableServiceLinks=False,
@@ -502,6 +505,7 @@ def member_pod(
     operator_image: str = DEFAULT_OPERATOR_IMAGE,
     cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
     tls: MemberTLS | None = None,
+    restore: SnapshotLocation | None = None,
     trust: Trust | None = None,
 ) -> Pod:
     """The pod of `member`, running etcd `version`.
@@ -514,11 +518,27 @@ def member_pod(
     refuses to start etcd otherwise). `claim`: the claim it runs on (default `<member>`).
     `tls`: the schemes the member serves peers and clients on (default: as the spec says);
     the certificates it mounts and presents are the spec's. `trust`: what those Secrets'
-    ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`).
+    ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`). `restore`: an
+    initial member of a cluster bootstrapped from this snapshot (only with state `new`): init
+    steps after member-init restore it as this member into an empty data directory.
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
     template = cluster.spec.pod_template
+    init = [_member_init(cluster, member, operator_image, member_id)]
+    extra_volumes: list[Volume] = []
+    if restore is not None:
+        if initial.state is not ClusterState.NEW or member_id is not None:
+            raise ValueError("only an initial member that never started restores a snapshot")
+        steps, extra_volumes = member_restore(
+            restore,
+            args,
+            data_dir=DATA_DIR,
+            data_mount=VolumeMount(name=DATA_VOLUME, mountPath=DATA_MOUNT_PATH),
+            etcd_image=cluster.spec.image_for(version),
+            operator_image=operator_image,
+        )
+        init += steps
     pod = Pod(
         metadata=ObjectMeta(
             name=member,
@@ -531,8 +551,9 @@ def member_pod(
             member,
             version,
             args,
-            _member_init(cluster, member, operator_image, member_id),
+            init,
             claim=claim or pvc_name(member),
+            extra_volumes=extra_volumes,
         ),
     )
     assert pod.metadata is not None

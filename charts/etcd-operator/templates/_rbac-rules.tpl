@@ -18,6 +18,7 @@
   resources:
   - persistentvolumeclaims
 - verbs:
+  - get
   - list
   - watch
   - create
@@ -32,6 +33,12 @@
   - ''
   resources:
   - pods/eviction
+- verbs:
+  - get
+  apiGroups:
+  - ''
+  resources:
+  - pods/log
 - verbs:
   - get
   - create
@@ -87,6 +94,7 @@
   - get
   - list
   - watch
+  - create
   - patch
   apiGroups:
   - etcd.operator.io
@@ -104,6 +112,21 @@
   - etcd.operator.io
   resources:
   - etcdclusters/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/status
 - verbs:
   - list
   - create
@@ -147,6 +170,7 @@
   resources:
   - persistentvolumeclaims
 - verbs:
+  - get
   - list
   - watch
   - create
@@ -161,6 +185,12 @@
   - ''
   resources:
   - pods/eviction
+- verbs:
+  - get
+  apiGroups:
+  - ''
+  resources:
+  - pods/log
 - verbs:
   - get
   - create
@@ -209,6 +239,7 @@
   - get
   - list
   - watch
+  - create
   - patch
   apiGroups:
   - etcd.operator.io
@@ -226,6 +257,21 @@
   - etcd.operator.io
   resources:
   - etcdclusters/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/status
 - verbs:
   - list
   - create

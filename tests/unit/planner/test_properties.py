@@ -215,6 +215,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
             deleting=rnd.random() < 0.02,
             pvc_when_scaled=draw(st.sampled_from(list(PvcRetention))),
             empty_dir=empty_dir,
+            restore=draw(st.booleans()),
             peer_tls=peer_tls,
             client_tls=client_tls,
             client_plaintext=plaintext,
@@ -341,6 +342,17 @@ def check_bootstrap_only_happens_for_a_cluster_that_never_formed(o: Observed, d:
         assert not any(p.cluster_uid not in (None, UID) for p in claims(o).values())
     if isinstance(step, CreatePod) and step.initial_cluster.state is ClusterState.NEW:
         assert not formed(o) and o.members is None
+
+
+def check_only_initial_members_start_from_the_snapshot(o: Observed, d: Decision) -> None:
+    """A restore happens only into the initial members of a cluster that never formed, and every
+    initial member of a cluster bootstrapped from a snapshot starts from it."""
+    step = d.step
+    if isinstance(step, Bootstrap | CreatePod) and step.restore:
+        assert o.spec.restore and not formed(o) and o.members is None
+        assert step.initial_cluster.state is ClusterState.NEW
+    if isinstance(step, Bootstrap | CreatePod) and step.initial_cluster.state is ClusterState.NEW:
+        assert step.restore == o.spec.restore
 
 
 def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) -> None:
@@ -587,6 +599,7 @@ CHECKS = [
     check_paused_and_deleting_take_no_action,
     check_no_disruptive_step_without_quorum,
     check_bootstrap_only_happens_for_a_cluster_that_never_formed,
+    check_only_initial_members_start_from_the_snapshot,
     check_member_removal_keeps_quorum_now_and_after,
     check_pods_and_volumes_of_members_are_never_deleted,
     check_claims_are_deleted_only_when_ours_and_the_policy_says_so,

@@ -1,0 +1,439 @@
+"""kopf wiring for EtcdRestore: one daemon per restore, until it Succeeded or Failed.
+
+Each round: observe (the restore, its verification pod and what its logs say, the source claim,
+the target EtcdCluster and the revision it serves) -> restore.decide -> apply that one step ->
+status if it changed, and an Event when the step acts or the restore ends. Everything the next
+round needs is in the world or in status, so the operator may be killed at any point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.types import PatchType
+
+from etcd_operator import rbac
+from etcd_operator.api import GROUP, VERSION, EtcdCluster, InvalidSpecError, parse_cluster
+from etcd_operator.api.backup import parse_backup
+from etcd_operator.api.restore import PLURAL, EtcdRestore, RestorePhase, parse_restore
+from etcd_operator.api.snapshot_source import SnapshotLocation
+from etcd_operator.etcd import EtcdClient, EtcdError
+from etcd_operator.handlers.access import etcd_access
+from etcd_operator.handlers.apply import operator_image
+from etcd_operator.handlers.auth import read_root
+from etcd_operator.handlers.secrets import SecretReader
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from etcd_operator.naming import client_url, member_name
+from etcd_operator.resources.restore import (
+    CHECK_CONTAINER,
+    FETCH_CONTAINER,
+    STATUS_CONTAINER,
+    verification_pod,
+    verification_pod_name,
+)
+from etcd_operator.restore.decide import (
+    ClusterSeen,
+    CreateCluster,
+    CreateVerifyPod,
+    DeleteVerifyPod,
+    Done,
+    Fail,
+    RecordVerified,
+    RestoreDecision,
+    RestoreObserved,
+    SnapshotFacts,
+    Succeed,
+    VerifyPod,
+    Wait,
+    decide_restore,
+)
+from etcd_operator.restore.resolve import Unresolved, resolve
+from etcd_operator.restore.status import next_restore_status
+
+EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", PLURAL)
+
+# On the EtcdCluster a restore creates: which restore (name, and UID to tell it from a later
+# restore of the same name) it came from. The cluster has no owner: it outlives the restore.
+RESTORED_FROM_ANNOTATION = f"{GROUP}/restored-from"
+RESTORE_UID_ANNOTATION = f"{GROUP}/restore-uid"
+ROUND_SECONDS = 2.0
+_NOT_FOUND = 404
+_CONFLICT = 409
+
+rbac.needs(EtcdRestoreResource, "list", "watch", why="kopf: a daemon per restore")
+rbac.needs(EtcdRestoreResource, "patch", why="kopf: its finalizer and bookkeeping annotations")
+rbac.needs(EtcdRestoreResource, "get", why="each restore round reads the resource afresh")
+rbac.needs(EtcdRestoreResource.Status, "patch", why="restore: phase, conditions, revision")
+rbac.needs(Pod, "get", "create", "delete", why="restore: the snapshot's verification pod")
+rbac.needs(Pod, "get", subresource="log", why="restore: what the verification pod found")
+rbac.needs(PersistentVolumeClaim, "get", why="restore: the claim holding the snapshot exists")
+rbac.needs(EtcdClusterResource, "get", "create", why="restore: the cluster it creates")
+rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
+
+log = logging.getLogger(__name__)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def restore_forever(
+    stopped: kopf.DaemonStopped,
+    name: str,
+    namespace: str | None,
+    memo: kopf.Memo,
+    body: kopf.Body,
+    **_: Any,
+) -> None:
+    namespace = namespace or "default"
+    while not stopped:
+        try:
+            done = await restore_once(memo.kube, namespace, name, body, memo.cluster_domain)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("restore round of %s/%s failed", namespace, name)
+            done = False
+        if done:
+            return
+        await stopped.wait(ROUND_SECONDS)
+
+
+async def restore_once(
+    kube: AsyncClient, namespace: str, name: str, body: kopf.Body, domain: str
+) -> bool:
+    """One round; True when the restore has finished."""
+    try:
+        raw = await kube.get(EtcdRestoreResource, name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return True
+        raise
+    try:
+        body_dict: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
+        restore = parse_restore(body_dict)
+    except InvalidSpecError as e:
+        # Admission refuses what the model refuses; an old object may still disagree.
+        kopf.warn(body, reason="InvalidSpec", message=str(e)[:1024])
+        return True
+    location = await _location(kube, restore)
+    observed = await observe_restore(kube, restore, domain, location)
+    decision = decide_restore(observed)
+    if isinstance(decision.step, Done):
+        return True
+    created = await _apply(kube, restore, decision, body_dict, location)
+    now = datetime.now(UTC)
+    new = next_restore_status(
+        restore.status,
+        observed,
+        decision,
+        now=now,
+        generation=restore.metadata.generation,
+        created=created,
+    )
+    if new != restore.status:
+        await kube.patch(
+            EtcdRestoreResource.Status,
+            name,
+            {"status": new.model_dump(mode="json", by_alias=True, exclude_none=True)},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    _event(body, decision, changed=new.phase is not restore.status.phase)
+    return decision.phase in (RestorePhase.SUCCEEDED, RestorePhase.FAILED)
+
+
+def _event(body: kopf.Body, d: RestoreDecision, *, changed: bool) -> None:
+    match d.step:
+        case Fail():
+            kopf.warn(body, reason=d.reason, message=d.message)
+        case Wait():
+            if changed:
+                kopf.info(body, reason=d.reason, message=d.message)
+        case _:
+            kopf.info(body, reason=d.reason, message=d.message)
+
+
+async def _location(kube: AsyncClient, restore: EtcdRestore) -> SnapshotLocation | Unresolved:
+    backup = None
+    if restore.spec.source.backup is not None:
+        try:
+            raw = await kube.get(
+                EtcdBackupResource, restore.spec.source.backup.name, namespace=restore.namespace
+            )
+            backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
+        except ApiError as e:
+            if e.status.code != _NOT_FOUND:
+                raise
+        except InvalidSpecError:
+            backup = None
+    return resolve(restore.spec.source, backup)
+
+
+async def _apply(
+    kube: AsyncClient,
+    restore: EtcdRestore,
+    d: RestoreDecision,
+    raw: dict[str, Any],
+    location: SnapshotLocation | Unresolved,
+) -> bool:
+    """Apply one step; True when this round created the cluster."""
+    ns = restore.namespace
+    match d.step:
+        case CreateVerifyPod():
+            assert isinstance(location, SnapshotLocation), "the decision waits for a location"
+            pod = verification_pod(restore, location, operator_image=operator_image())
+            with contextlib.suppress(_Exists):
+                await _create(kube, pod)
+        case DeleteVerifyPod():
+            with contextlib.suppress(_Gone):
+                await _delete_pod(kube, verification_pod_name(restore), ns)
+        case CreateCluster():
+            assert isinstance(location, SnapshotLocation), "verified, so it has a location"
+            await kube.create(_cluster_object(restore, raw, location))
+            return True
+        case RecordVerified() | Wait() | Succeed() | Fail() | Done():
+            pass
+    return False
+
+
+class _Exists(Exception):
+    pass
+
+
+class _Gone(Exception):
+    pass
+
+
+async def _create(kube: AsyncClient, pod: Pod) -> None:
+    try:
+        await kube.create(pod)
+    except ApiError as e:
+        if e.status.code == _CONFLICT:
+            raise _Exists from e
+        raise
+
+
+async def _delete_pod(kube: AsyncClient, name: str, namespace: str) -> None:
+    try:
+        await kube.delete(Pod, name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            raise _Gone from e
+        raise
+
+
+def _cluster_object(restore: EtcdRestore, raw: dict[str, Any], location: SnapshotLocation) -> Any:
+    """The EtcdCluster: the user's spec as written (the server defaults it) plus the verified
+    snapshot as `bootstrap.restore`; annotated with the restore, owned by nobody."""
+    user_spec = dict(((raw.get("spec") or {}).get("cluster") or {}).get("spec") or {})
+    source = location.to_k8s()
+    if restore.status.sha256:  # pin what was verified, also when the spec named no sha256
+        source["sha256"] = restore.status.sha256
+    spec = {**user_spec, "bootstrap": {"restore": source}}
+    return EtcdClusterResource.from_dict(
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "EtcdCluster",
+            "metadata": {
+                "name": restore.spec.cluster.name,
+                "namespace": restore.namespace,
+                "annotations": {
+                    RESTORED_FROM_ANNOTATION: restore.name,
+                    RESTORE_UID_ANNOTATION: restore.metadata.uid,
+                },
+            },
+            "spec": spec,
+        }
+    )
+
+
+async def observe_restore(
+    kube: AsyncClient,
+    restore: EtcdRestore,
+    domain: str,
+    location: SnapshotLocation | Unresolved,
+) -> RestoreObserved:
+    status = restore.status
+    verified = None
+    if status.revision is not None and any(
+        c.type == "Verified" and c.status.value == "True" for c in status.conditions
+    ):
+        verified = SnapshotFacts(status.revision, status.sha256, status.size)
+    cluster, ready_cluster = await _cluster(kube, restore)
+    served = None
+    if cluster is not None and cluster.ready and ready_cluster is not None:
+        served = await served_revision(kube, ready_cluster, domain)
+    pod = None
+    if cluster is None or cluster.restored_by == restore.metadata.uid:
+        pod = await _verify_pod(kube, restore)
+    source_exists = True
+    unresolved = None
+    if isinstance(location, Unresolved):
+        unresolved = (location.pending, location.reason, location.message)
+    elif pod is None and verified is None and cluster is None:
+        source_exists = await _claim_exists(kube, restore.namespace, location)
+    return RestoreObserved(
+        uid=restore.metadata.uid,
+        cluster_name=restore.spec.cluster.name,
+        source=restore.spec.source.describe(),
+        phase=status.phase,
+        verified=verified,
+        cluster_recorded=status.cluster_name is not None,
+        source_exists=source_exists,
+        pod=pod,
+        cluster=cluster,
+        served_revision=served,
+        unresolved=unresolved,
+    )
+
+
+async def _cluster(
+    kube: AsyncClient, restore: EtcdRestore
+) -> tuple[ClusterSeen | None, EtcdCluster | None]:
+    try:
+        raw = await kube.get(
+            EtcdClusterResource, restore.spec.cluster.name, namespace=restore.namespace
+        )
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return None, None
+        raise
+    body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    seen_status = body.get("status") or {}
+    phase = str(seen_status.get("phase") or "Pending")
+    replicas = int((body.get("spec") or {}).get("replicas") or 0)
+    ready = phase == "Running" and int(seen_status.get("readyReplicas") or 0) >= replicas
+    try:
+        typed: EtcdCluster | None = parse_cluster(body)
+    except InvalidSpecError:
+        typed = None
+    seen = ClusterSeen(annotations.get(RESTORE_UID_ANNOTATION), ready, phase)
+    return seen, typed
+
+
+async def served_revision(kube: AsyncClient, cluster: EtcdCluster, domain: str) -> int | None:
+    """The revision the cluster serves, asked through the operator's usual access (TLS and
+    root's credentials as the cluster's loop uses them); None when it cannot be asked."""
+    access = await etcd_access(SecretReader(kube, cluster.namespace), cluster)
+    if not access.usable:
+        return None
+    credentials = None
+    if cluster.spec.auth.enabled:
+        credentials = (await read_root(kube, cluster)).credentials
+    endpoints = [
+        client_url(
+            member_name(cluster.name, i),
+            cluster.name,
+            cluster.namespace,
+            domain,
+            tls=access.member_tls,
+        )
+        for i in range(cluster.spec.replicas)
+    ]
+    try:
+        async with EtcdClient(access.config(endpoints, credentials)) as client:
+            return await client.revision()
+    except EtcdError as e:
+        log.info("restore: %s/%s does not answer yet: %s", cluster.namespace, cluster.name, e)
+        return None
+
+
+async def _claim_exists(kube: AsyncClient, namespace: str, location: SnapshotLocation) -> bool:
+    """Whether the source claim exists (an S3 object is checked by the verification pod)."""
+    volume = location.volume
+    if volume is None:
+        return True
+    try:
+        await kube.get(PersistentVolumeClaim, volume.claim_name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def _verify_pod(kube: AsyncClient, restore: EtcdRestore) -> VerifyPod | None:
+    name = verification_pod_name(restore)
+    try:
+        pod = await kube.get(Pod, name, namespace=restore.namespace)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            return None
+        raise
+    phase = (pod.status.phase if pod.status else None) or "Pending"
+    deleting = bool(pod.metadata and pod.metadata.deletionTimestamp)
+    if phase == "Succeeded":
+        return VerifyPod("Succeeded", deleting, facts=await _facts(kube, name, restore.namespace))
+    if phase == "Failed":
+        failure = await _failure(kube, pod, restore.namespace)
+        return VerifyPod("Failed", deleting, failure=failure)
+    known = phase if phase in ("Pending", "Running") else "Unknown"
+    return VerifyPod(cast(Any, known), deleting)
+
+
+async def _log_lines(kube: AsyncClient, pod: str, namespace: str, container: str) -> list[str]:
+    lines: list[str] = []
+    async for line in kube.log(pod, namespace=namespace, container=container):
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+_FETCHED = re.compile(r"snapshot-fetch: ok: (\d+) bytes, sha256 ([0-9a-f]{64})")
+_REFUSED = re.compile(r"snapshot-fetch: ([A-Za-z0-9]+): (.*)")
+
+
+async def _facts(kube: AsyncClient, pod: str, namespace: str) -> SnapshotFacts | None:
+    fetched = None
+    for line in await _log_lines(kube, pod, namespace, FETCH_CONTAINER):
+        fetched = _FETCHED.search(line) or fetched
+    revision = None
+    for line in await _log_lines(kube, pod, namespace, STATUS_CONTAINER):
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            revision = int(json.loads(line[line.index("{") :])["revision"])
+    if fetched is None or revision is None:
+        return None
+    return SnapshotFacts(revision, fetched.group(2), int(fetched.group(1)))
+
+
+async def _failure(kube: AsyncClient, pod: Pod, namespace: str) -> tuple[str, str]:
+    assert pod.metadata is not None and pod.metadata.name is not None
+    statuses = [
+        *((pod.status.initContainerStatuses or []) if pod.status else []),
+        *((pod.status.containerStatuses or []) if pod.status else []),
+    ]
+    failed = next(
+        (
+            s
+            for s in statuses
+            if s.state and s.state.terminated and s.state.terminated.exitCode != 0
+        ),
+        None,
+    )
+    if failed is None:
+        return "VerificationFailed", "the verification pod failed"
+    lines: list[str] = []
+    with contextlib.suppress(ApiError):
+        lines = await _log_lines(kube, pod.metadata.name, namespace, failed.name)
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    if failed.name == FETCH_CONTAINER:
+        for line in reversed(lines):
+            refused = _REFUSED.search(line)
+            if refused:
+                return refused.group(1), refused.group(2)
+        return "SnapshotUnreadable", last or "the snapshot could not be read"
+    if failed.name == CHECK_CONTAINER:
+        return "SnapshotCorrupt", f"etcdutl snapshot restore refused it: {last}"[:1024]
+    return "VerificationFailed", f"{failed.name}: {last}"[:1024]
+
+
+__all__ = ["RESTORED_FROM_ANNOTATION", "RESTORE_UID_ANNOTATION", "restore_forever", "restore_once"]
