@@ -79,12 +79,12 @@ def observed_states(draw: st.DrawFn) -> Observed:
     replicas = size if size and rnd.random() < 0.5 else rnd.randint(1, 9)
     # Turning TLS on: members registered over http or https, pods serving either, holding the
     # peer certificate or not yet.
-    peer_tls = rnd.random() < 0.35
-    client_tls = rnd.random() < 0.3
+    peer_tls = rnd.random() < 0.2
+    client_tls = rnd.random() < 0.2
     switching = peer_tls and rnd.random() < 0.7
     # A calm cluster half way through the switch: only which pods hold the certificate and
     # which URLs moved to https vary (what the switch's own rules decide on).
-    calm = switching and rnd.random() < 0.3
+    calm = switching and rnd.random() < 0.5
     if calm:
         noise, size, empty_dir, unrecorded, legacy = 0, max(size, 1), False, False, False
         replicas = size
@@ -654,7 +654,7 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         observed_states(),
         lambda o: isinstance(decide(o).step, kind),
         settings=settings(
-            max_examples=5000, database=None, derandomize=True, phases=[Phase.generate]
+            max_examples=60000, database=None, derandomize=True, phases=[Phase.generate]
         ),
     )
     assert isinstance(decide(found).step, kind)
@@ -677,7 +677,7 @@ def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:
         observed_states(),
         lambda o: decide(o).reason is reason,
         settings=settings(
-            max_examples=20000, database=None, derandomize=True, phases=[Phase.generate]
+            max_examples=60000, database=None, derandomize=True, phases=[Phase.generate]
         ),
     )
     assert decide(found).reason is reason
