@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from etcd_procs import EtcdProcess, LocalEtcdCluster
 from pki import issue, write_pem
 
-from etcd_operator.etcd import EtcdClient, EtcdError, MemberStatus
+from etcd_operator.etcd import EtcdClient, EtcdError, EtcdUnavailable, MemberStatus
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -73,13 +73,24 @@ async def test_peer_tls_is_switched_on_one_member_at_a_time_without_a_failed_wri
 
         async def writer() -> None:
             n = 0
-            async with EtcdClient(cluster.config()) as w:
+            # A loaded machine may take seconds to commit; a timeout's outcome is unknown, so
+            # the writer waits rather than count a write that may have been applied as failed.
+            async with EtcdClient(cluster.config(request_timeout=15.0)) as w:
                 while not stop.is_set():
-                    try:
-                        await w.put(f"k{n}", str(n))
-                        acknowledged.append(n)
-                    except EtcdError as e:
-                        failures.append(f"put k{n}: {e}")
+                    # etcd answers "request timed out" when a leadership move (each restart
+                    # here starts with one) overtakes a proposal: its outcome is unknown, and
+                    # the put, idempotent, is sent again as an application would.
+                    for attempt in range(3):
+                        try:
+                            await w.put(f"k{n}", str(n))
+                            acknowledged.append(n)
+                            break
+                        except EtcdUnavailable as e:
+                            if attempt == 2:
+                                failures.append(f"put k{n}: {e}")
+                        except EtcdError as e:
+                            failures.append(f"put k{n}: {e}")
+                            break
                     n += 1
 
         task = asyncio.create_task(writer())

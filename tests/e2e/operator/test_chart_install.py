@@ -21,7 +21,7 @@ from lightkube.resources.core_v1 import Pod
 from etcd_operator.kube import EtcdClusterResource
 from harness import chart
 from harness.clusters import create_cluster, delete_clusters, scratch_namespace, wait_ready
-from harness.operator_process import OPERATOR_IMAGE
+from harness.operator_process import OPERATOR_IMAGE, OperatorProcess
 from localcluster import extras
 from localcluster.cluster import LocalCluster
 
@@ -147,7 +147,22 @@ async def _wait_available(kube: AsyncClient, namespace: str, name: str, timeout:
 
 
 async def test_operator_from_the_chart_reconciles_a_cluster_under_the_charts_rbac(
-    localcluster: LocalCluster, kube: AsyncClient, served: None, tmp_path: Path
+    localcluster: LocalCluster,
+    kube: AsyncClient,
+    served: None,
+    tmp_path: Path,
+    operator: OperatorProcess,
+) -> None:
+    # The suite's cluster-wide operator would act on the test's cluster too: it stands aside.
+    operator.stop()
+    try:
+        await _install_and_reconcile(localcluster, kube, tmp_path)
+    finally:
+        operator.start()
+
+
+async def _install_and_reconcile(
+    localcluster: LocalCluster, kube: AsyncClient, tmp_path: Path
 ) -> None:
     _no_operator_watches_everything(localcluster)
     async with (
