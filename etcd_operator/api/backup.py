@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
 from etcd_operator.api.backup_spec import EtcdBackupSpec
-from etcd_operator.api.cluster import InvalidSpecError, _problems
+from etcd_operator.api.cluster import parse_body
 from etcd_operator.api.common import ApiModel, Condition
 
 KIND = "EtcdBackup"
@@ -101,14 +101,4 @@ class EtcdBackup(ApiModel):
 
 def parse_backup(body: Mapping[str, Any]) -> EtcdBackup:
     """A kopf body -> EtcdBackup, or InvalidSpecError naming each bad field."""
-    try:
-        return EtcdBackup.model_validate(
-            {
-                key: body[key]
-                for key in ("apiVersion", "kind", "metadata", "spec", "status")
-                if key in body and body[key] is not None
-            },
-            by_alias=True,
-        )
-    except ValidationError as error:
-        raise InvalidSpecError(KIND, _problems(error, "")) from None
+    return parse_body(EtcdBackup, KIND, body)

@@ -102,10 +102,11 @@ def parse_status(status: Mapping[str, Any] | None) -> EtcdClusterStatus:
     return _parse(EtcdClusterStatus, status, "status")
 
 
-def parse_cluster(body: Mapping[str, Any]) -> EtcdCluster:
-    """A whole kopf body (apiVersion, kind, metadata, spec, status) -> EtcdCluster."""
+def parse_body(model: type[_M], kind: str, body: Mapping[str, Any]) -> _M:
+    """A whole kopf body (apiVersion, kind, metadata, spec, status) -> `model`, or
+    InvalidSpecError naming each bad field (one parser for every kind of the group)."""
     try:
-        return EtcdCluster.model_validate(
+        return model.model_validate(
             {
                 key: body[key]
                 for key in ("apiVersion", "kind", "metadata", "spec", "status")
@@ -114,4 +115,9 @@ def parse_cluster(body: Mapping[str, Any]) -> EtcdCluster:
             by_alias=True,
         )
     except ValidationError as error:
-        raise InvalidSpecError(KIND, _problems(error, "")) from None
+        raise InvalidSpecError(kind, _problems(error, "")) from None
+
+
+def parse_cluster(body: Mapping[str, Any]) -> EtcdCluster:
+    """A whole kopf body (apiVersion, kind, metadata, spec, status) -> EtcdCluster."""
+    return parse_body(EtcdCluster, KIND, body)

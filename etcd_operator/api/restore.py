@@ -12,14 +12,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Self
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from etcd_operator.api.cluster import (
     CLUSTER_NAME_PATTERN,
     MAX_CLUSTER_NAME_LENGTH,
-    InvalidSpecError,
     ObjectMeta,
-    _problems,
+    parse_body,
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.common import ApiModel, Condition, cel, validations
@@ -211,14 +210,4 @@ class EtcdRestore(ApiModel):
 
 def parse_restore(body: Mapping[str, Any]) -> EtcdRestore:
     """A whole kopf body -> EtcdRestore, or InvalidSpecError naming each bad field."""
-    try:
-        return EtcdRestore.model_validate(
-            {
-                key: body[key]
-                for key in ("apiVersion", "kind", "metadata", "spec", "status")
-                if key in body and body[key] is not None
-            },
-            by_alias=True,
-        )
-    except ValidationError as error:
-        raise InvalidSpecError(KIND, _problems(error, "")) from None
+    return parse_body(EtcdRestore, KIND, body)
