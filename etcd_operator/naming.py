@@ -75,10 +75,14 @@ def by_ordinal(names: Iterable[str], cluster: str | None = None) -> list[str]:
     return sorted(names, key=key)
 
 
-def cluster_token(cluster: str, uid: str) -> str:
+def cluster_token(cluster: str, uid: str, epoch: int = 0) -> str:
     """The `--initial-cluster-token`: unique per custom resource, so that a cluster recreated
-    under the same name never mistakes an old member for one of its own."""
-    return f"{cluster}-{uid}"
+    under the same name never mistakes an old member for one of its own. `epoch`: how many
+    times the same resource was bootstrapped again (an in-place rollback), so that a member of
+    an earlier incarnation is never mistaken for one of the new one either."""
+    if epoch == 0:
+        return f"{cluster}-{uid}"
+    return f"{cluster}-{uid}-{epoch}"
 
 
 def peer_service_name(cluster: str) -> str:

@@ -23,6 +23,8 @@ from etcd_operator.api.common import (
     validations,
 )
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.api.recovery_spec import RecoverySpec
+from etcd_operator.api.rollback_spec import RollbackSpec
 from etcd_operator.api.snapshot_source import BootstrapSpec
 from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
 from etcd_operator.naming import MAX_REPLICAS
@@ -433,6 +435,11 @@ class EtcdClusterSpec(ApiModel):
         description="etcd authentication (user root, its password in a Secret).",
         json_schema_extra=_object_default(),
     )
+    recovery: RecoverySpec = Field(
+        default_factory=RecoverySpec,
+        description="What to do when a majority of members is permanently lost.",
+        json_schema_extra=_object_default(),
+    )
     bootstrap: BootstrapSpec = Field(
         default_factory=BootstrapSpec,
         description="How the initial members start (e.g. from a snapshot). Immutable.",
@@ -440,6 +447,13 @@ class EtcdClusterSpec(ApiModel):
             **_object_default(),
             **validations(cel("self == oldSelf", "spec.bootstrap is immutable")),
         },
+    )
+    rollback: RollbackSpec | None = Field(
+        default=None,
+        description=(
+            "Roll the cluster back in place to an EtcdBackup (same name and Services). Done once"
+            " per backup: status.rollback records it."
+        ),
     )
     paused: bool = Field(
         default=False,

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from etcd_operator.api.common import ApiModel, Condition, LastOperation
+from etcd_operator.api.snapshot_source import SnapshotLocation
 
 
 class ClusterPhase(StrEnum):
@@ -95,6 +96,62 @@ class CARotationStatus(ApiModel):
     )
 
 
+class RollbackStatus(ApiModel):
+    """An in-place rollback to an EtcdBackup (spec.rollback, or quorum-loss recovery
+    FromLatestBackup): what is rolled back to, and how far it got. Each phase is written at the
+    step that makes it true, so a restarted operator resumes it."""
+
+    model_config = _LENIENT
+
+    phase: str = Field(
+        max_length=32,
+        description=(
+            "Stopping (members are stopped, their claims retired), Restoring (the members"
+            " start from the snapshot), Completed."
+        ),
+    )
+    cause: str = Field(
+        default="Requested",
+        max_length=32,
+        description="Requested (spec.rollback) or QuorumLoss (spec.recovery FromLatestBackup).",
+    )
+    backup: str = Field(max_length=253, description="The EtcdBackup rolled back to.")
+    backup_uid: str = Field(default="", max_length=64, description="Its UID.")
+    backup_completion_time: datetime | None = Field(
+        default=None, description="When the backup's snapshot was stored."
+    )
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the verified snapshot."
+    )
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="etcd revision of the snapshot: the cluster serves it after the rollback.",
+        json_schema_extra={"format": "int64"},
+    )
+    from_revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="The last revision the cluster was seen to serve before the rollback.",
+        json_schema_extra={"format": "int64"},
+    )
+    from_cluster_id: str | None = Field(
+        default=None, alias="fromClusterID", pattern=_HEX_ID, description="etcd cluster ID before."
+    )
+    epoch: int = Field(
+        default=1,
+        ge=1,
+        description="Bootstraps since the cluster was created; part of the new cluster token.",
+    )
+    snapshot: SnapshotLocation | None = Field(
+        default=None,
+        description="Where the verified snapshot is read from (the backup's location).",
+    )
+    start_time: datetime | None = Field(default=None, description="When the rollback began.")
+    completion_time: datetime | None = Field(default=None, description="When it completed.")
+    message: str = Field(default="", max_length=1024, description="What was rolled back.")
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -146,4 +203,7 @@ class EtcdClusterStatus(ApiModel):
     )
     ca_rotation: CARotationStatus | None = Field(
         default=None, description="Mode Auto: the CA rotation's progress."
+    )
+    rollback: RollbackStatus | None = Field(
+        default=None, description="The last in-place rollback to a backup, and its progress."
     )

@@ -27,6 +27,11 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
+from etcd_operator.handlers.rollback import (
+    create_verification_pod,
+    delete_verification_pod,
+    snapshot_of,
+)
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
@@ -41,12 +46,15 @@ from etcd_operator.planner import (
     InitialCluster,
     MoveLeader,
     PromoteLearner,
+    RecordRollback,
     RecordVolume,
     RemoveMember,
     RetireVolume,
+    RollbackPhase,
     Step,
     UpdatePeerURL,
     UpgradeMember,
+    VerifyBackup,
     action_of,
     claim_of,
 )
@@ -137,6 +145,8 @@ async def _apply(
                     version,
                     domain=domain,
                     tls=tls,
+                    # Free claims: after a rollback the default names hold retired volumes.
+                    claim=claim_of(world.observed, name),
                     trust=trust,
                     restore=restore,
                 )
@@ -228,6 +238,14 @@ async def _apply(
             await enable_auth(_etcd(world), root)
         case DisableAuth():
             await _etcd(world).auth_disable()
+        case VerifyBackup():
+            await create_verification_pod(
+                kube, cluster, world.rollback, operator_image=operator_image()
+            )
+        case RecordRollback(phase=phase, backup_uid=uid):
+            # status records the phase (after this); the checked snapshot's pod is no longer needed.
+            if phase is RollbackPhase.COMPLETED:
+                await delete_verification_pod(kube, cluster, uid)
         case _:
             assert_never(action)
 
@@ -264,7 +282,8 @@ async def _create_member_pod(
     """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
     and plaintext clients beside TLS ones while a cluster switches to TLS)."""
     claim = claim or pvc_name(name)
-    snapshot = cluster.spec.bootstrap.restore if restore else None
+    # A rollback under way restores the snapshot status recorded when it started.
+    snapshot = (snapshot_of(cluster) or cluster.spec.bootstrap.restore) if restore else None
     if restore and snapshot is None:
         raise ValueError("the step restores a snapshot but spec.bootstrap.restore names none")
     if not cluster.spec.storage.empty_dir:

@@ -50,6 +50,7 @@ from etcd_operator.handlers.certificates import (
 )
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
+from etcd_operator.handlers.rollback import next_rollback_status
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
@@ -548,6 +549,15 @@ async def _write_status(
     new = next_status(round_, cluster.status, datetime.now(UTC))
     previous_rotation = cluster.status.ca_rotation if cluster.status else None
     new = new.model_copy(update={"ca_rotation": rotation or previous_rotation})
+    previous_rollback = cluster.status.rollback if cluster.status else None
+    rollback = next_rollback_status(
+        decision,
+        previous_rollback,
+        world.rollback,
+        cluster_id=cluster.status.cluster_id if cluster.status else None,
+        now=datetime.now(UTC),
+    )
+    new = new.model_copy(update={"rollback": rollback})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
     if payload == previous:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from lightkube import AsyncClient
@@ -32,6 +32,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
+from etcd_operator.handlers.rollback import RollbackSeen, observe_rollback
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -54,6 +55,7 @@ from etcd_operator.planner import (
     PvcState,
     split_claims,
 )
+from etcd_operator.planner.model import RollbackState
 from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
     CLUSTER_UID_LABEL,
@@ -100,6 +102,8 @@ class World:
     health: Mapping[int, EndpointHealth]
     # The client this round talked to etcd through (None: no member pod to reach it by).
     etcd: EtcdClient | None = None
+    # An in-place rollback's request, backup and verification (handlers/rollback.py).
+    rollback: RollbackSeen = field(default_factory=lambda: RollbackSeen(RollbackState()))
 
 
 def etcd_config(endpoints: Sequence[str], credentials: Credentials | None = None) -> EtcdConfig:
@@ -203,6 +207,7 @@ async def observe(
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
+    rollback = await observe_rollback(kube, cluster)
     observed = Observed(
         cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
         generation=cluster.metadata.generation or 0,
@@ -247,8 +252,9 @@ async def observe(
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
+        rollback=rollback.state,
     )
-    return World(observed, pods, members, health, client)
+    return World(observed, pods, members, health, client, rollback)
 
 
 @dataclass(frozen=True)
@@ -324,6 +330,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
         db_size=s.db_size,
         is_leader=s.is_leader,
         alarms=tuple(s.errors),
+        revision=s.revision,
     )
 
 

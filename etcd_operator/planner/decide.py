@@ -13,6 +13,7 @@ from etcd_operator.naming import (
 )
 from etcd_operator.planner.auth import auth_unusable
 from etcd_operator.planner.model import Observed
+from etcd_operator.planner.rollback import decide_rollback
 from etcd_operator.planner.running import decide_running, repair_failed_rollout
 from etcd_operator.planner.steps import (
     Bootstrap,
@@ -62,6 +63,10 @@ def _decide(observed: Observed) -> Decision:
     invalid = _validate(observed) or auth_unusable(observed)
     if invalid is not None:
         return invalid
+    # Before the formed/bootstrap split: a rollback bootstraps a formed cluster again.
+    rollback = decide_rollback(observed, _bootstrap)
+    if rollback is not None:
+        return rollback
     if not formed(observed):
         return _bootstrap(observed)
     if observed.members is None:
@@ -93,14 +98,16 @@ def _ours(o: Observed) -> list[str]:
     return by_ordinal(n for n in o.pods if n in o.expected_peer_urls)
 
 
-def _initial(o: Observed, state: ClusterState, names: list[str]) -> InitialCluster:
+def _initial(o: Observed, state: ClusterState, names: list[str], epoch: int = 0) -> InitialCluster:
     peers = tuple((n, o.expected_peer_urls[n]) for n in names)
-    return InitialCluster(state, peers, cluster_token(o.cluster.name, o.cluster.uid))
+    return InitialCluster(state, peers, cluster_token(o.cluster.name, o.cluster.uid, epoch))
 
 
-def _bootstrap(o: Observed) -> Decision:
+def _bootstrap(o: Observed, *, epoch: int = 0, restore: bool | None = None) -> Decision:
     """Before the cluster ever formed: all initial members start together with a static
-    initial cluster. A crash half way leaves some pods, which name the whole initial cluster."""
+    initial cluster. A crash half way leaves some pods, which name the whole initial cluster.
+    `epoch`, `restore`: an in-place rollback bootstraps again, from its snapshot."""
+    restore = o.spec.restore if restore is None else restore
     foreign = foreign_volumes(o)
     if foreign is not None:
         return foreign
@@ -138,17 +145,23 @@ def _bootstrap(o: Observed) -> Decision:
             Reason.BOOTSTRAP_INCONSISTENT,
             f"initial cluster {initial} does not match pods {pods}",
         )
-    cluster = _initial(o, ClusterState.NEW, initial)
+    cluster = _initial(o, ClusterState.NEW, initial, epoch)
     if not pods:
         return Decision(
-            Bootstrap(tuple(initial), cluster, o.spec.version, restore=o.spec.restore),
+            Bootstrap(tuple(initial), cluster, o.spec.version, restore=restore),
             Reason.BOOTSTRAP,
             f"creating the initial {len(initial)} members",
         )
     missing = [n for n in initial if n not in o.pods]
     if missing:
         return Decision(
-            CreatePod(missing[0], cluster, o.spec.version, restore=o.spec.restore),
+            CreatePod(
+                missing[0],
+                cluster,
+                o.spec.version,
+                claim=claim_of(o, missing[0]),
+                restore=restore,
+            ),
             Reason.BOOTSTRAP_RESUME,
             f"creating initial member {missing[0]} left out by an interrupted bootstrap",
         )

@@ -99,6 +99,7 @@ class MemberHealth:
     db_size: int = 0
     is_leader: bool = False
     alarms: tuple[str, ...] = ()
+    revision: int = 0  # the revision it serves (its answer's header)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +167,68 @@ class AuthState:
     rejected: str | None = None
 
 
+class RollbackPhase(StrEnum):
+    """`status.rollback.phase`: how far an in-place rollback got (durable, in status)."""
+
+    STOPPING = "Stopping"  # recorded before any member is stopped
+    RESTORING = "Restoring"  # every member pod gone and every old claim retired
+    COMPLETED = "Completed"  # the members restored from the snapshot formed the cluster
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRequest:
+    """`spec.rollback` (or the quorum-loss recovery choosing the newest backup)."""
+
+    backup: str
+    # `confirm` names this cluster and this backup (admission checks only its shape).
+    confirmed: bool = True
+    allow_other_cluster: bool = False
+    cause: str = "Requested"  # or "QuorumLoss"
+
+
+@dataclass(frozen=True, slots=True)
+class BackupFacts:
+    """The requested EtcdBackup as read now."""
+
+    name: str
+    uid: str = ""
+    phase: str = "Succeeded"  # its status.phase ("" when it has none yet)
+    cluster_name: str = ""  # the EtcdCluster it was taken of (its spec.clusterName)
+    # Why this operator cannot read the snapshot it records; None when it can.
+    unreadable: str | None = None
+    revision: int | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotCheck:
+    """The pod verifying the requested backup's snapshot (sha256, etcd's own restore check)."""
+
+    finished: bool = False
+    ok: bool = False
+    revision: int | None = None
+    sha256: str | None = None
+    problem: str = ""  # why it failed, for the refusal's message
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackRecord:
+    """`status.rollback` as the last round wrote it."""
+
+    phase: RollbackPhase
+    backup: str
+    backup_uid: str = ""
+    epoch: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackState:
+    request: RollbackRequest | None = None
+    backup: BackupFacts | None = None  # None: the requested backup does not exist
+    check: SnapshotCheck | None = None  # None: no verification pod for the requested backup
+    record: RollbackRecord | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
@@ -198,3 +261,5 @@ class Observed:
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
+    # In-place rollback to a backup: the request, the backup, its verification, status's record.
+    rollback: RollbackState = field(default_factory=RollbackState)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import assert_never
 
 from etcd_operator.naming import PLAINTEXT, MemberTLS
+from etcd_operator.planner.model import RollbackPhase
 
 
 class ClusterState(StrEnum):
@@ -96,6 +97,15 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # in-place rollback to a backup, and quorum loss FromLatestBackup (branch rollback)
+    ROLLBACK_VERIFY = "RollbackVerify"
+    ROLLBACK_VERIFYING = "RollbackVerifying"
+    ROLLBACK_STARTED = "RollbackStarted"
+    ROLLBACK_STOP = "RollbackStop"
+    ROLLBACK_RESTORE = "RollbackRestore"
+    ROLLBACK_RESTORING = "RollbackRestoring"
+    ROLLBACK_COMPLETED = "RollbackCompleted"
+    ROLLBACK_REFUSED = "RollbackRefused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +293,32 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
+# In-place rollback to a backup (branch rollback).
+@dataclass(frozen=True, slots=True)
+class VerifyBackup:
+    """Start the pod that checks EtcdBackup `backup`'s snapshot (sha256, `etcdutl snapshot
+    restore` into scratch space, its revision) before anything of the cluster is touched."""
+
+    backup: str
+    backup_uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRollback:
+    """Write `status.rollback` at `phase`: the durable record each later round resumes from.
+    Stopping is recorded before the first member stops, Restoring once every old pod is gone and
+    every old claim retired, Completed once the restored members formed the cluster."""
+
+    phase: RollbackPhase
+    backup: str
+    backup_uid: str
+    epoch: int
+    cause: str = "Requested"
+    revision: int | None = None  # the snapshot's
+    sha256: str | None = None
+    from_revision: int | None = None  # the highest revision a member was seen to serve
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -299,6 +335,8 @@ Action = (
     | ExpandVolume
     | EnableAuth
     | DisableAuth
+    | VerifyBackup
+    | RecordRollback
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -345,6 +383,8 @@ def action_of(step: Step) -> Action | None:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | VerifyBackup()
+            | RecordRollback()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -381,6 +421,8 @@ def is_disruptive(step: Step) -> bool:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | VerifyBackup()
+            | RecordRollback()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

@@ -179,12 +179,42 @@ def verification_pod_name(restore: EtcdRestore) -> str:
 def verification_pod(
     restore: EtcdRestore, location: SnapshotLocation, *, operator_image: str
 ) -> Pod:
-    """The pod that checks the snapshot before anything is created: the checked copy (sha256,
-    etcd's trailer), then `etcdutl snapshot restore` into a scratch directory (etcd's own
-    integrity check, with the etcd version the cluster will run), then `etcdutl snapshot status`,
-    whose JSON line (revision, keys) the controller reads from the container's log."""
-    spec = restore.spec.cluster.spec
-    etcd_image = spec.effective_image
+    """The pod that checks the snapshot before an EtcdRestore creates anything (see
+    `snapshot_check_pod`)."""
+    assert restore.metadata.uid, "the restore must exist before its verification pod"
+    owner = OwnerReference(
+        apiVersion=restore.api_version,
+        kind=restore.kind,
+        name=restore.name,
+        uid=restore.metadata.uid,
+        controller=True,
+        blockOwnerDeletion=True,
+    )
+    return snapshot_check_pod(
+        verification_pod_name(restore),
+        restore.namespace,
+        owner,
+        location,
+        etcd_image=restore.spec.cluster.spec.effective_image,
+        operator_image=operator_image,
+        component="restore",
+    )
+
+
+def snapshot_check_pod(
+    name: str,
+    namespace: str,
+    owner: OwnerReference,
+    location: SnapshotLocation,
+    *,
+    etcd_image: str,
+    operator_image: str,
+    component: str,
+) -> Pod:
+    """A pod that checks a snapshot: the checked copy (sha256, etcd's trailer), then `etcdutl
+    snapshot restore` into a scratch directory (etcd's own integrity check, with the etcd
+    version the cluster will run), then `etcdutl snapshot status`, whose JSON line (revision,
+    keys) the controller reads from the container's log."""
     sources, _, _ = source_parts(location)
     snapshot_mount = VolumeMount(name=SNAPSHOT_VOLUME, mountPath=SNAPSHOT_DIR)
     check = _container(
@@ -201,22 +231,12 @@ def verification_pod(
         ["snapshot", "status", SNAPSHOT_FILE, "--write-out=json"],
         [snapshot_mount],
     )
-    assert restore.metadata.uid, "the restore must exist before its verification pod"
     return Pod(
         metadata=ObjectMeta(
-            name=verification_pod_name(restore),
-            namespace=restore.namespace,
-            labels={MANAGED_BY_LABEL: MANAGED_BY, "app.kubernetes.io/component": "restore"},
-            ownerReferences=[
-                OwnerReference(
-                    apiVersion=restore.api_version,
-                    kind=restore.kind,
-                    name=restore.name,
-                    uid=restore.metadata.uid,
-                    controller=True,
-                    blockOwnerDeletion=True,
-                )
-            ],
+            name=name,
+            namespace=namespace,
+            labels={MANAGED_BY_LABEL: MANAGED_BY, "app.kubernetes.io/component": component},
+            ownerReferences=[owner],
         ),
         spec=PodSpec(
             restartPolicy="Never",

@@ -38,11 +38,14 @@ from etcd_operator.planner import (
     PvcRetention,
     PvcState,
     Reason,
+    RecordRollback,
     RecordVolume,
     RemoveMember,
     RetireVolume,
+    RollbackPhase,
     UpdatePeerURL,
     UpgradeMember,
+    VerifyBackup,
     Wait,
     decide,
     is_disruptive,
@@ -51,6 +54,7 @@ from etcd_operator.planner import (
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
+from unit.support.rollback import rollback_states
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 UID = "uid"
@@ -205,6 +209,8 @@ def observed_states(draw: st.DrawFn) -> Observed:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
         leader = draw(st.sampled_from(ids)) if ids and not rare(2) else None
+    # Drawn last as well: an in-place rollback requested or under way, in a few worlds.
+    rollback = rollback_states(rnd)
     return Observed(
         cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
@@ -231,6 +237,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
+        rollback=rollback,
     )
 
 
@@ -325,8 +332,22 @@ def cannot_run(o: Observed, member: str) -> bool:
     )
 
 
+def stopping(o: Observed) -> bool:
+    """An in-place rollback recorded its start: every member is being stopped on purpose."""
+    record = o.rollback.record
+    return record is not None and record.phase is RollbackPhase.STOPPING
+
+
+def restoring(o: Observed) -> bool:
+    """An in-place rollback stopped every old member: the cluster is bootstrapped again."""
+    record = o.rollback.record
+    return record is not None and record.phase is RollbackPhase.RESTORING
+
+
 def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     step = d.step
+    if stopping(o) and isinstance(step, DeletePod):
+        return
     if not has_quorum(o):
         if isinstance(step, UpgradeMember):
             assert cannot_run(o, step.member), step
@@ -338,10 +359,11 @@ def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
 def check_bootstrap_only_happens_for_a_cluster_that_never_formed(o: Observed, d: Decision) -> None:
     step = d.step
     if isinstance(step, Bootstrap):
-        assert not formed(o) and o.members is None and not o.pods
+        assert (not formed(o) and o.members is None) or restoring(o)
+        assert not o.pods
         assert not any(p.cluster_uid not in (None, UID) for p in claims(o).values())
     if isinstance(step, CreatePod) and step.initial_cluster.state is ClusterState.NEW:
-        assert not formed(o) and o.members is None
+        assert (not formed(o) and o.members is None) or restoring(o)
 
 
 def check_only_initial_members_start_from_the_snapshot(o: Observed, d: Decision) -> None:
@@ -349,10 +371,10 @@ def check_only_initial_members_start_from_the_snapshot(o: Observed, d: Decision)
     initial member of a cluster bootstrapped from a snapshot starts from it."""
     step = d.step
     if isinstance(step, Bootstrap | CreatePod) and step.restore:
-        assert o.spec.restore and not formed(o) and o.members is None
+        assert (o.spec.restore and not formed(o) and o.members is None) or restoring(o)
         assert step.initial_cluster.state is ClusterState.NEW
     if isinstance(step, Bootstrap | CreatePod) and step.initial_cluster.state is ClusterState.NEW:
-        assert step.restore == o.spec.restore
+        assert step.restore == (o.spec.restore or restoring(o))
 
 
 def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) -> None:
@@ -378,7 +400,7 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
 
 def check_pods_and_volumes_of_members_are_never_deleted(o: Observed, d: Decision) -> None:
     step = d.step
-    if isinstance(step, DeletePod):
+    if isinstance(step, DeletePod) and not stopping(o):
         assert step.member not in member_slots(o)
     if isinstance(step, DeletePVC):
         assert step.member not in o.pods
@@ -406,7 +428,8 @@ def check_records_are_true_and_retire_only_removed_members(o: Observed, d: Decis
         assert m.started and slot(m) == step.member and healthy(o, m)
         assert o.pvcs[step.member].claim == step.claim
     if isinstance(step, RetireVolume):
-        assert step.member_id not in {m.id for m in o.members or ()}
+        if not stopping(o):
+            assert step.member_id not in {m.id for m in o.members or ()}
         assert step.member not in o.pods
 
 
@@ -594,6 +617,44 @@ def check_auth_changes_only_in_a_calm_cluster_with_root_usable(o: Observed, d: D
         assert d.reason in (Reason.AUTH_SECRET_INVALID, Reason.AUTH_REJECTED)
 
 
+def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d: Decision) -> None:
+    """Members are stopped and claims retired only once status records the rollback's start;
+    no claim is ever deleted during one; it bootstraps only with no pod left, with a token of
+    its own epoch; it starts only for a confirmed, Succeeded, verified backup of this cluster."""
+    step = d.step
+    record = o.rollback.record
+    request = o.rollback.request
+    in_flight = stopping(o) or restoring(o)
+    if in_flight:
+        assert not isinstance(step, DeletePVC | RemoveMember | VerifyBackup)
+        assert record is not None
+        if (
+            isinstance(step, Bootstrap | CreatePod)
+            and step.initial_cluster.state is ClusterState.NEW
+        ):
+            assert step.initial_cluster.token.endswith(f"-{record.epoch}")
+    if stopping(o) and isinstance(step, RetireVolume):
+        assert not any(n in o.pods for n in URLS)
+    if restoring(o):
+        assert not isinstance(step, DeletePod | RetireVolume | UpgradeMember)
+    if isinstance(step, RecordRollback):
+        if step.phase is RollbackPhase.STOPPING:
+            assert not in_flight and request is not None and request.confirmed
+            backup, check = o.rollback.backup, o.rollback.check
+            assert backup is not None and backup.phase == "Succeeded"
+            assert backup.cluster_name == NAME or request.allow_other_cluster
+            assert check is not None and check.finished and check.ok
+            assert formed(o)
+            assert step.epoch == (record.epoch + 1 if record is not None else 1)
+        elif step.phase is RollbackPhase.RESTORING:
+            assert stopping(o) and not any(n in o.pods for n in URLS)
+            assert not any(not p.retired and not p.deleting for p in o.pvcs.values())
+        else:
+            assert restoring(o) and o.members is not None
+    if isinstance(step, VerifyBackup):
+        assert request is not None and request.confirmed and not in_flight
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -613,6 +674,7 @@ CHECKS = [
     check_volumes_grow_only_where_the_class_allows_it,
     check_peers_switch_to_tls_only_when_every_pod_trusts_it,
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
+    check_a_rollback_acts_only_from_its_record_and_never_deletes,
 ]
 
 
@@ -643,6 +705,8 @@ STEP_KINDS = [
     Wait,
     Degraded,
     InSync,
+    VerifyBackup,
+    RecordRollback,
 ]
 
 

@@ -1,0 +1,209 @@
+"""In-place rollback to a backup: the same EtcdCluster (name, Services, client endpoint) is
+bootstrapped again, every initial member restored from a verified snapshot.
+
+The sequence, each phase read back from `status.rollback` (written at the step that makes it
+true) and from the claims' own records, so a kill at any point resumes it:
+
+1. a confirmed request for a Succeeded backup of this cluster; its snapshot verified by a pod
+   (sha256 and `etcdutl snapshot restore` into scratch space) before anything is touched;
+2. `Stopping` recorded (with the snapshot's revision and the last revision served), then every
+   member pod deleted and every claim the members used retired: kept, never started again, so
+   the data before the rollback stays recoverable; nothing is ever deleted here;
+3. `Restoring` recorded once no old pod and no current claim is left; the initial members
+   start on fresh claims from the snapshot with a new cluster token (the epoch);
+4. `Completed` recorded once they formed the cluster and their claims record their logs.
+
+Refusals (not confirmed, no such backup, not Succeeded, another cluster's, an unreadable or
+failing snapshot, a cluster that never formed) change nothing: a condition and an Event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from etcd_operator.naming import by_ordinal, pvc_name
+from etcd_operator.planner.model import Observed, RollbackPhase, RollbackRecord, RollbackState
+from etcd_operator.planner.steps import (
+    Bootstrap,
+    CreatePod,
+    Decision,
+    DeletePod,
+    Reason,
+    RecordRollback,
+    RetireVolume,
+    VerifyBackup,
+    degraded,
+    wait,
+)
+from etcd_operator.planner.view import View
+from etcd_operator.planner.volumes import formed, record_volumes
+
+Bootstrapper = Callable[..., Decision]
+"""decide's bootstrap of the initial members, given `epoch` and `restore`."""
+
+IN_FLIGHT = (RollbackPhase.STOPPING, RollbackPhase.RESTORING)
+
+
+def decide_rollback(o: Observed, bootstrap: Bootstrapper) -> Decision | None:
+    """The rollback's next step, or None when no rollback is requested or under way."""
+    state = o.rollback
+    record = state.record
+    if record is not None and record.phase in IN_FLIGHT:
+        # Under way: finished whatever the spec says now (the old members are already gone).
+        if record.phase is RollbackPhase.STOPPING:
+            return _stop(o, record)
+        return _restore(o, record, bootstrap)
+    request = state.request
+    if request is None or _done(state):
+        return None
+    return _start(o, state)
+
+
+def _done(state: RollbackState) -> bool:
+    """This request's rollback completed: it is never repeated while the spec names it."""
+    record, backup = state.record, state.backup
+    if record is None or record.phase is not RollbackPhase.COMPLETED or state.request is None:
+        return False
+    if record.backup != state.request.backup:
+        return False
+    return backup is None or not record.backup_uid or record.backup_uid == backup.uid
+
+
+def refusal(o: Observed) -> str | None:
+    """Why the requested rollback may not start (nothing changes then); None when it may."""
+    state = o.rollback
+    request, backup = state.request, state.backup
+    assert request is not None
+    name = request.backup
+    if not request.confirmed:
+        want = f"{o.cluster.name}/{name}"  # api.rollback_spec.confirmation
+        return f"spec.rollback.confirm must be exactly {want!r} to roll back to {name}"
+    if not formed(o):
+        return (
+            f"the cluster never formed, so there is nothing to roll back to {name};"
+            " spec.bootstrap.restore starts a new cluster from a snapshot"
+        )
+    if backup is None:
+        return f"EtcdBackup {name} does not exist in namespace {o.cluster.namespace}"
+    if backup.phase != "Succeeded":
+        return f"EtcdBackup {name} is {backup.phase or 'not started'}, not Succeeded"
+    if backup.cluster_name != o.cluster.name and not request.allow_other_cluster:
+        return (
+            f"EtcdBackup {name} was taken of cluster {backup.cluster_name!r}, not of"
+            f" {o.cluster.name}; set spec.rollback.allowOtherCluster to accept it"
+        )
+    if backup.unreadable is not None:
+        return f"EtcdBackup {name}: {backup.unreadable}"
+    check = state.check
+    if check is not None and check.finished and not check.ok:
+        return f"the snapshot of EtcdBackup {name} failed verification: {check.problem}"
+    return None
+
+
+def _start(o: Observed, state: RollbackState) -> Decision:
+    refused = refusal(o)
+    if refused is not None:
+        return degraded(Reason.ROLLBACK_REFUSED, f"rollback refused, nothing changed: {refused}")
+    request, backup, check = state.request, state.backup, state.check
+    assert request is not None and backup is not None
+    if check is None:
+        return Decision(
+            VerifyBackup(backup.name, backup.uid),
+            Reason.ROLLBACK_VERIFY,
+            f"verifying the snapshot of EtcdBackup {backup.name} before rolling back to it",
+        )
+    if not check.finished:
+        return wait(
+            Reason.ROLLBACK_VERIFYING, f"verifying the snapshot of EtcdBackup {backup.name}"
+        )
+    served = [h.revision for h in o.member_health.values() if h.reachable and h.revision]
+    epoch = state.record.epoch + 1 if state.record is not None else 1
+    step = RecordRollback(
+        RollbackPhase.STOPPING,
+        backup.name,
+        backup.uid,
+        epoch,
+        cause=request.cause,
+        revision=check.revision,
+        sha256=check.sha256,
+        from_revision=max(served) if served else None,
+    )
+    lost = f" from revision {max(served)}" if served else ""
+    return Decision(
+        step,
+        Reason.ROLLBACK_STARTED,
+        f"rolling back{lost} to EtcdBackup {backup.name} (revision {check.revision}):"
+        " stopping every member; their volumes are kept, retired",
+    )
+
+
+def _ours(o: Observed) -> list[str]:
+    return by_ordinal(n for n in o.pods if n in o.expected_peer_urls)
+
+
+def _stop(o: Observed, record: RollbackRecord) -> Decision:
+    """Every old pod deleted, then every claim a member used retired; then Restoring."""
+    pods = _ours(o)
+    running = [n for n in pods if not o.pods[n].deleting]
+    if running:
+        name = running[0]
+        return Decision(DeletePod(name), Reason.ROLLBACK_STOP, f"rollback: stopping member {name}")
+    if pods:
+        return wait(Reason.POD_TERMINATING, f"rollback: pods {pods} are terminating")
+    for name in by_ordinal(o.pvcs):
+        pvc = o.pvcs[name]
+        if pvc.deleting:
+            continue
+        claim = pvc.claim or pvc_name(name)
+        return Decision(
+            RetireVolume(name, claim, pvc.member_id or 0),
+            Reason.ROLLBACK_STOP,
+            f"rollback: retiring claim {claim} of {name} (kept with the data from before the"
+            " rollback, never started again)",
+        )
+    terminating = [n for n, p in o.pvcs.items() if p.deleting]
+    if terminating:
+        return wait(Reason.VOLUME_TERMINATING, f"rollback: claims of {terminating} terminating")
+    return Decision(
+        replace(_restating(record), phase=RollbackPhase.RESTORING),
+        Reason.ROLLBACK_RESTORE,
+        f"rollback: every member stopped; restoring them from EtcdBackup {record.backup}",
+    )
+
+
+def _restating(record: RollbackRecord) -> RecordRollback:
+    """A record step carrying the record's identity (the shell keeps its other facts)."""
+    return RecordRollback(record.phase, record.backup, record.backup_uid, record.epoch)
+
+
+def _restore(o: Observed, record: RollbackRecord, bootstrap: Bootstrapper) -> Decision:
+    """The initial members from the snapshot (decide's own bootstrap, new epoch), then
+    Completed once they formed and recorded their logs on their claims."""
+    members = o.members
+    names = [n for n in o.expected_peer_urls if n in o.pods]
+    missing = len(names) < o.spec.replicas
+    if members is None or missing:
+        decision = bootstrap(replace(o, members=None), epoch=record.epoch, restore=True)
+        if isinstance(decision.step, Bootstrap | CreatePod):
+            return Decision(decision.step, Reason.ROLLBACK_RESTORE, f"rollback: {decision.message}")
+        if decision.reason is Reason.BOOTSTRAPPING:
+            return wait(
+                Reason.ROLLBACK_RESTORING,
+                f"rollback: waiting for the members restored from {record.backup} to form",
+            )
+        return decision
+    view = View.of(o, members)
+    recorded = record_volumes(view)
+    if recorded is not None:
+        return recorded
+    unhealthy = [view.label(m) for m in view.sorted_members() if not view.healthy(m)]
+    if unhealthy:
+        return wait(
+            Reason.ROLLBACK_RESTORING, f"rollback: waiting for {', '.join(unhealthy)} to be healthy"
+        )
+    return Decision(
+        replace(_restating(record), phase=RollbackPhase.COMPLETED),
+        Reason.ROLLBACK_COMPLETED,
+        f"rolled back to EtcdBackup {record.backup}: the cluster serves its data under the same"
+        " name and Services",
+    )
