@@ -1,0 +1,160 @@
+"""The rollback's shell: its API calls are declared, the verification pod checks the backup's
+snapshot with the cluster's etcd, and status.rollback changes only at a RecordRollback step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube.resources.core_v1 import Pod
+
+from etcd_operator import rbac
+from etcd_operator.api import EtcdClusterStatus
+from etcd_operator.api.backup import parse_backup
+from etcd_operator.api.snapshot_source import SnapshotLocation, VolumeSnapshotSource
+from etcd_operator.handlers import apply
+from etcd_operator.handlers.observe import World
+from etcd_operator.handlers.rollback import (
+    RollbackSeen,
+    next_rollback_status,
+    observe_rollback,
+    snapshot_of,
+    verification_pod_name,
+)
+from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
+from etcd_operator.planner import (
+    Decision,
+    InSync,
+    Reason,
+    RecordRollback,
+    RollbackPhase,
+    VerifyBackup,
+)
+from etcd_operator.planner.model import RollbackState
+from unit.support.clusters import make_cluster
+from unit.support.kube import RecordingClient
+from unit.support.observed import cluster as observed_cluster
+
+SHA = "cd" * 32
+NOW = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+def _backup() -> Any:
+    return parse_backup(
+        {
+            "apiVersion": "etcd.operator.io/v1alpha1",
+            "kind": "EtcdBackup",
+            "metadata": {"name": "nightly", "namespace": "ns", "uid": "backup-uid"},
+            "spec": {"clusterName": "demo", "destination": {"volume": {"claimName": "backups"}}},
+            "status": {
+                "phase": "Succeeded",
+                "location": "file:///var/lib/etcd-backup/demo/nightly.db",
+                "sha256": SHA,
+                "revision": 42,
+                "completionTime": "2026-11-30T06:00:00Z",
+            },
+        }
+    )
+
+
+def _seen() -> RollbackSeen:
+    location = SnapshotLocation(
+        volume=VolumeSnapshotSource(claim_name="backups", path="demo/nightly.db"), sha256=SHA
+    )
+    return RollbackSeen(RollbackState(), _backup(), location)
+
+
+def _granted() -> set[tuple[str, str, str]]:
+    return {(r.group, r.resource, r.verb) for r in rbac.declared() if not r.operator_namespace}
+
+
+async def test_the_verification_pod_and_its_removal_are_declared_calls() -> None:
+    cluster = make_cluster(version="3.6.16")
+    kube = RecordingClient({})
+    world = World(observed_cluster(3), {}, None, {}, rollback=_seen())
+    for step in (
+        VerifyBackup("nightly", "backup-uid"),
+        RecordRollback(RollbackPhase.COMPLETED, "nightly", "backup-uid", 1),
+    ):
+        await apply.apply_step(
+            kube,  # type: ignore[arg-type]
+            cluster,
+            world,
+            step,
+            cluster_domain=DEFAULT_CLUSTER_DOMAIN,
+        )
+    assert ("", "pods", "create") in kube.calls and ("", "pods", "delete") in kube.calls
+    assert kube.calls <= _granted(), kube.calls - _granted()
+    pod = next(obj for verb, obj in kube.written if verb == "create")
+    assert isinstance(pod, Pod) and pod.metadata and pod.spec
+    assert pod.metadata.name == verification_pod_name(cluster, "backup-uid")
+    assert pod.metadata.ownerReferences and pod.metadata.ownerReferences[0].name == "demo"
+    fetch = pod.spec.initContainers[0] if pod.spec.initContainers else None
+    assert fetch is not None and f"--sha256={SHA}" in (fetch.args or [])
+    # The check runs the etcd the cluster runs.
+    assert pod.spec.containers[0].image is not None
+    assert "3.6.16" in pod.spec.containers[0].image
+
+
+async def test_observe_reads_the_backup_and_whether_the_confirmation_names_both() -> None:
+    cluster = make_cluster(rollback={"backup": "nightly", "confirm": "other/nightly"})
+    kube = RecordingClient({})
+    seen = await observe_rollback(kube, cluster)  # type: ignore[arg-type]
+    assert seen.state.request is not None and not seen.state.request.confirmed
+    assert ("etcd.operator.io", "etcdbackups", "get") in kube.calls
+    assert kube.calls <= _granted(), kube.calls - _granted()
+    confirmed = make_cluster(rollback={"backup": "nightly", "confirm": "demo/nightly"})
+    seen = await observe_rollback(RecordingClient({}), confirmed)  # type: ignore[arg-type]
+    assert seen.state.request is not None and seen.state.request.confirmed
+
+
+def test_status_records_the_start_with_everything_a_resumed_rollback_needs() -> None:
+    step = RecordRollback(
+        RollbackPhase.STOPPING,
+        "nightly",
+        "backup-uid",
+        2,
+        revision=42,
+        sha256=SHA,
+        from_revision=90,
+    )
+    status = next_rollback_status(
+        Decision(step, Reason.ROLLBACK_STARTED, "rolling back"),
+        None,
+        _seen(),
+        cluster_id="abc",
+        now=NOW,
+    )
+    assert status is not None
+    assert (status.phase, status.epoch, status.revision, status.from_revision) == (
+        "Stopping",
+        2,
+        42,
+        90,
+    )
+    assert status.from_cluster_id == "abc" and status.start_time == NOW
+    assert status.backup_completion_time == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    with_status = make_cluster().model_copy(update={"status": EtcdClusterStatus(rollback=status)})
+    assert snapshot_of(with_status) == _seen().location  # what Restoring's pods read
+    # Nothing else changes it; completion keeps the start and says what was rolled back.
+    same = next_rollback_status(
+        Decision(InSync(), Reason.IN_SYNC, "in sync"),
+        status,
+        RollbackSeen(RollbackState()),
+        cluster_id=None,
+        now=NOW,
+    )
+    assert same is status
+    done = next_rollback_status(
+        Decision(
+            RecordRollback(RollbackPhase.COMPLETED, "nightly", "backup-uid", 2),
+            Reason.ROLLBACK_COMPLETED,
+            "done",
+        ),
+        status,
+        RollbackSeen(RollbackState()),
+        cluster_id=None,
+        now=NOW,
+    )
+    assert done is not None and done.phase == "Completed" and done.completion_time == NOW
+    assert done.start_time == NOW and "from revision 90 to revision 42" in done.message
