@@ -1,0 +1,145 @@
+"""In-place rollback to an EtcdBackup: keys A, a backup, keys B; a confirmation naming another
+cluster is refused and changes nothing; the confirmed rollback brings the cluster back under the
+same name, and its client Service serves A and not B. The old claims are kept, retired."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRequirements
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import PersistentVolumeClaim
+
+from etcd_operator.kube import EtcdBackupResource
+from harness.clusters import (
+    condition,
+    create_ready_cluster,
+    etcd_client,
+    eventually,
+    get_cluster,
+    member_pods,
+    member_urls,
+    patch_spec,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+
+NAME = "roll"
+REPLICAS = 3
+KEYS = 200
+
+
+async def _put_all(endpoints: tuple[str, ...], prefix: str) -> int:
+    async with etcd_client(endpoints) as etcd:
+        revisions = await asyncio.gather(
+            *(etcd.put(f"/{prefix}/{i:04d}", f"{prefix}-{i}") for i in range(KEYS))
+        )
+        return max(revisions)
+
+
+async def _count(endpoints: tuple[str, ...], prefix: str) -> int:
+    """How many of the keys written under `prefix` are there, each with its value."""
+    async with etcd_client(endpoints) as etcd:
+        found = await asyncio.gather(*(etcd.get(f"/{prefix}/{i:04d}") for i in range(KEYS)))
+    return sum(1 for i, kv in enumerate(found) if kv and kv.value == f"{prefix}-{i}".encode())
+
+
+async def _backup_succeeded(kube: AsyncClient, namespace: str, name: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        got = await kube.get(EtcdBackupResource, name, namespace=namespace)
+        body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
+        phase = (body.get("status") or {}).get("phase")
+        assert phase != "Failed", body.get("status")
+        return body if phase == "Succeeded" else None
+
+    return await eventually(probe, 180, f"backup {name} succeeded")
+
+
+async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_service(
+    kube: AsyncClient, namespace: str
+) -> None:
+    await kube.create(
+        PersistentVolumeClaim(
+            metadata=ObjectMeta(name="backups", namespace=namespace),
+            spec=PersistentVolumeClaimSpec(
+                accessModes=["ReadWriteOnce"],
+                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        )
+    )
+    body = await create_ready_cluster(kube, namespace, NAME, {"replicas": REPLICAS})
+    service = (body["status"]["clientEndpoint"],)
+    members = member_urls(namespace, NAME, range(REPLICAS))
+    await _put_all(members, "a")
+    await kube.create(
+        EtcdBackupResource(
+            metadata=ObjectMeta(name="snap-a", namespace=namespace),
+            spec={"clusterName": NAME, "destination": {"volume": {"claimName": "backups"}}},
+        )
+    )
+    backup = await _backup_succeeded(kube, namespace, "snap-a")
+    served_b = await _put_all(members, "b")
+    assert served_b > backup["status"]["revision"]
+    old_pods = {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata}
+
+    # A confirmation that names another cluster: refused, nothing changed.
+    await patch_spec(
+        kube, namespace, NAME, {"rollback": {"backup": "snap-a", "confirm": "x/snap-a"}}
+    )
+
+    async def refused() -> dict[str, Any] | None:
+        got = await get_cluster(kube, namespace, NAME)
+        degraded = condition(got, "Degraded")
+        return got if degraded and degraded.get("reason") == "RollbackRefused" else None
+
+    got = await eventually(refused, 60, "the unconfirmed rollback refused")
+    assert f"{NAME}/snap-a" in str(condition(got, "Degraded"))
+    assert "rollback" not in got["status"]
+    assert await _count(service, "b") == KEYS
+    assert {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata} == (
+        old_pods
+    )
+
+    # Confirmed: rolled back under the same name.
+    confirm = {"rollback": {"backup": "snap-a", "confirm": f"{NAME}/snap-a"}}
+    await patch_spec(kube, namespace, NAME, confirm)
+
+    async def completed() -> dict[str, Any] | None:
+        got = await get_cluster(kube, namespace, NAME)
+        record = (got.get("status") or {}).get("rollback") or {}
+        return got if record.get("phase") == "Completed" else None
+
+    got = await eventually(completed, 300, "the rollback completed")
+    record = got["status"]["rollback"]
+    assert record["backup"] == "snap-a" and record["epoch"] == 1
+    assert record["revision"] == backup["status"]["revision"]
+    assert record["sha256"] == backup["status"]["sha256"]
+    assert record["fromRevision"] >= served_b
+    assert record["fromClusterID"] == body["status"]["clusterID"]
+    assert record["startTime"] <= record["completionTime"]
+    await wait_ready(kube, namespace, NAME, REPLICAS)
+    got = await get_cluster(kube, namespace, NAME)
+    assert got["status"]["clusterID"] != body["status"]["clusterID"]
+    assert got["status"]["clientEndpoint"] == service[0]
+
+    # The same client Service serves A and not B.
+    assert await _count(service, "a") == KEYS
+    assert await _count(service, "b") == 0
+    new_pods = {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata}
+    assert not new_pods & old_pods
+
+    # The old claims are kept, retired; the members run on fresh ones.
+    claims = {
+        c.metadata.name: c.metadata.annotations or {}
+        async for c in kube.list(
+            PersistentVolumeClaim, namespace=namespace, labels={"app.kubernetes.io/instance": NAME}
+        )
+        if c.metadata and c.metadata.name
+    }
+    for i in range(REPLICAS):
+        assert claims[f"{NAME}-{i}"].get("etcd.operator.io/retired") == "true"
+        assert "etcd.operator.io/retired" not in claims[f"{NAME}-{i}-1"]
