@@ -64,9 +64,11 @@ def _decide(observed: Observed) -> Decision:
     if invalid is not None:
         return invalid
     # Before the formed/bootstrap split: a rollback bootstraps a formed cluster again.
-    rollback = decide_rollback(observed, _bootstrap)
-    if rollback is not None:
-        return rollback
+    rollback = decide_rollback(observed, _bootstrap, lambda: _decide_cluster(observed))
+    return rollback if rollback is not None else _decide_cluster(observed)
+
+
+def _decide_cluster(observed: Observed) -> Decision:
     if not formed(observed):
         return _bootstrap(observed)
     if observed.members is None:

@@ -27,11 +27,13 @@ from etcd_operator.planner.steps import (
     Bootstrap,
     CreatePod,
     Decision,
+    Degraded,
     DeletePod,
     Reason,
     RecordRollback,
     RetireVolume,
     VerifyBackup,
+    acts,
     degraded,
     wait,
 )
@@ -44,8 +46,12 @@ Bootstrapper = Callable[..., Decision]
 IN_FLIGHT = (RollbackPhase.STOPPING, RollbackPhase.RESTORING)
 
 
-def decide_rollback(o: Observed, bootstrap: Bootstrapper) -> Decision | None:
-    """The rollback's next step, or None when no rollback is requested or under way."""
+def decide_rollback(
+    o: Observed, bootstrap: Bootstrapper, otherwise: Callable[[], Decision]
+) -> Decision | None:
+    """The rollback's next step, or None when no rollback is requested or under way.
+    `otherwise`: what the cluster needs without the rollback; a refused request does not stop
+    it (a member is still healed), and is reported once there is nothing else to do."""
     state = o.rollback
     record = state.record
     if record is not None and record.phase in IN_FLIGHT:
@@ -56,7 +62,12 @@ def decide_rollback(o: Observed, bootstrap: Bootstrapper) -> Decision | None:
     request = state.request
     if request is None or _done(state):
         return None
-    return _start(o, state)
+    decision = _start(o, state)
+    if decision.reason is Reason.ROLLBACK_REFUSED:
+        other = otherwise()
+        if acts(other.step) or isinstance(other.step, Degraded):
+            return other
+    return decision
 
 
 def _done(state: RollbackState) -> bool:

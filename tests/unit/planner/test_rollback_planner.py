@@ -33,7 +33,19 @@ from etcd_operator.planner import (
     split_claims,
 )
 from etcd_operator.planner.model import RollbackRecord, RollbackState, SnapshotCheck
-from unit.support.observed import NAME, UID, claim, cluster, fresh, health, mid, name, url
+from etcd_operator.planner.rollback import refusal
+from unit.support.observed import (
+    NAME,
+    UID,
+    claim,
+    cluster,
+    fresh,
+    health,
+    mid,
+    name,
+    url,
+    without_pod,
+)
 from unit.support.rollback import BACKUP, BACKUP_UID, REVISION, backup, requested, verified
 
 
@@ -59,10 +71,18 @@ def test_a_refused_rollback_changes_nothing_and_says_why(state: RollbackState, s
     assert says in d.message and "nothing changed" in d.message
 
 
-def test_a_cluster_that_never_formed_is_not_rolled_back() -> None:
-    d = decide(with_rollback(fresh(3), requested(verified())))
-    assert d.step == Degraded(Reason.ROLLBACK_REFUSED)
-    assert "spec.bootstrap.restore" in d.message
+def test_a_copied_manifest_bootstraps_a_new_cluster_empty_and_then_says_why() -> None:
+    o = with_rollback(fresh(3), requested(verified()))
+    step = decide(o).step
+    assert isinstance(step, Bootstrap) and not step.restore
+    refused = refusal(o)
+    assert refused is not None and "spec.bootstrap.restore" in refused
+
+
+def test_a_refused_request_does_not_stop_healing() -> None:
+    o = with_rollback(without_pod(cluster(3), 2), requested(verified(), confirmed=False))
+    step = decide(o).step
+    assert isinstance(step, CreatePod) and step.member == name(2)
 
 
 def test_a_backup_of_another_cluster_is_accepted_only_when_allowed() -> None:
