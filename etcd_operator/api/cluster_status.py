@@ -207,3 +207,12 @@ class EtcdClusterStatus(ApiModel):
     rollback: RollbackStatus | None = Field(
         default=None, description="The last in-place rollback to a backup, and its progress."
     )
+    last_seen_revision: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The highest etcd revision a member was seen to serve, updated only when status is"
+            " written anyway: a lower bound of what a rollback or a recovery from a backup loses."
+        ),
+        json_schema_extra={"format": "int64"},
+    )

@@ -50,7 +50,7 @@ from etcd_operator.handlers.certificates import (
 )
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
-from etcd_operator.handlers.rollback import next_rollback_status
+from etcd_operator.handlers.rollback import next_rollback_status, seen_revision
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
@@ -557,11 +557,15 @@ async def _write_status(
         cluster_id=cluster.status.cluster_id if cluster.status else None,
         now=datetime.now(UTC),
     )
-    new = new.model_copy(update={"rollback": rollback})
+    last_seen = cluster.status.last_seen_revision if cluster.status else None
+    new = new.model_copy(update={"rollback": rollback, "last_seen_revision": last_seen})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
     if payload == previous:
         return  # an unchanged status is not worth a write (and a watch event per watcher)
+    # Written anyway: the revision served now rides along (never a write of its own).
+    new = new.model_copy(update={"last_seen_revision": seen_revision(world.observed, last_seen)})
+    payload = new.model_dump(mode="json", by_alias=True)
     await kube.patch(
         EtcdClusterResource.Status,
         cluster.name,

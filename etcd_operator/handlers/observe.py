@@ -207,7 +207,7 @@ async def observe(
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
-    rollback = await observe_rollback(kube, cluster)
+    rollback = await observe_rollback(kube, cluster, answered=members is not None)
     observed = Observed(
         cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
         generation=cluster.metadata.generation or 0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from lightkube import AsyncClient
@@ -15,8 +15,9 @@ from lightkube.resources.core_v1 import Pod
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster, InvalidSpecError
-from etcd_operator.api.backup import EtcdBackup, parse_backup
+from etcd_operator.api.backup import BackupPhase, EtcdBackup, parse_backup
 from etcd_operator.api.cluster_status import RollbackStatus
+from etcd_operator.api.recovery_spec import QuorumLossRecovery
 from etcd_operator.api.restore import BackupRef, RestoreSource
 from etcd_operator.api.rollback_spec import confirmation
 from etcd_operator.api.snapshot_source import SnapshotLocation
@@ -24,6 +25,7 @@ from etcd_operator.handlers.snapshot_check import verification
 from etcd_operator.kube import EtcdBackupResource
 from etcd_operator.planner import (
     Decision,
+    Observed,
     RecordRollback,
     RollbackPhase,
 )
@@ -34,12 +36,19 @@ from etcd_operator.planner.model import (
     RollbackState,
     SnapshotCheck,
 )
+from etcd_operator.planner.rollback import QUORUM_LOSS
 from etcd_operator.resources.labels import owner_reference
 from etcd_operator.resources.restore import snapshot_check_pod
 from etcd_operator.restore.decide import VerifyPod
 from etcd_operator.restore.resolve import Unresolved, resolve
 
 rbac.needs(EtcdBackupResource, "get", why="rollback: the EtcdBackup a cluster rolls back to")
+rbac.needs(
+    EtcdBackupResource,
+    "list",
+    why="quorum loss FromLatestBackup: the newest Succeeded backup, listed only while no member"
+    " answers",
+)
 rbac.needs(Pod, "get", "create", "delete", why="rollback: the snapshot's verification pod")
 rbac.needs(Pod, "get", subresource="log", why="rollback: what the verification pod found")
 
@@ -84,10 +93,28 @@ def snapshot_of(cluster: EtcdCluster) -> SnapshotLocation | None:
     return location
 
 
-async def observe_rollback(kube: AsyncClient, cluster: EtcdCluster) -> RollbackSeen:
-    """Reads the backup and its verification pod only while a request is not yet done."""
+async def observe_rollback(
+    kube: AsyncClient, cluster: EtcdCluster, *, answered: bool
+) -> RollbackSeen:
+    """Reads the backup and its verification pod only while a request is not yet done, or
+    (spec.recovery FromLatestBackup) while no member answers: then the newest Succeeded
+    backup of this cluster. `answered`: some member answered this round."""
+    seen = await _observe(kube, cluster, answered=answered)
+    last = cluster.status.last_seen_revision if cluster.status else None
+    return replace(seen, state=replace(seen.state, last_seen_revision=last))
+
+
+async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -> RollbackSeen:
     record = record_of(cluster)
     spec = cluster.spec.rollback
+    in_flight = record is not None and record.phase is not RollbackPhase.COMPLETED
+    recovering = cluster.spec.recovery.quorum_loss is QuorumLossRecovery.FROM_LATEST_BACKUP
+    if spec is None and recovering and not answered and not in_flight:
+        newest = await _newest_backup(kube, cluster)
+        if newest is None:
+            return RollbackSeen(RollbackState(record=record))
+        request = RollbackRequest(newest.name, cause=QUORUM_LOSS)
+        return await _about(kube, cluster, newest, RollbackState(record=record, recovery=request))
     if spec is None:
         return RollbackSeen(RollbackState(record=record))
     request = RollbackRequest(
@@ -95,13 +122,19 @@ async def observe_rollback(kube: AsyncClient, cluster: EtcdCluster) -> RollbackS
         confirmed=spec.confirm == confirmation(cluster.name, spec.backup),
         allow_other_cluster=spec.allow_other_cluster,
     )
-    in_flight = record is not None and record.phase is not RollbackPhase.COMPLETED
     if in_flight or (record is not None and record.backup == spec.backup):
         return RollbackSeen(RollbackState(request, None, None, record))
     backup = await _backup(kube, cluster.namespace, spec.backup)
     if backup is None:
         return RollbackSeen(RollbackState(request, None, None, record))
-    location = resolve(RestoreSource(backup=BackupRef(name=spec.backup)), backup)
+    return await _about(kube, cluster, backup, RollbackState(request, record=record))
+
+
+async def _about(
+    kube: AsyncClient, cluster: EtcdCluster, backup: EtcdBackup, state: RollbackState
+) -> RollbackSeen:
+    """`state` completed with what `backup` records and what its verification pod found."""
+    location = resolve(RestoreSource(backup=BackupRef(name=backup.name)), backup)
     facts = _facts(backup, location)
     check = None
     if isinstance(location, SnapshotLocation) and backup.metadata.uid:
@@ -109,7 +142,26 @@ async def observe_rollback(kube: AsyncClient, cluster: EtcdCluster) -> RollbackS
         pod = await verification(kube, name, cluster.namespace)
         check = _check(pod) if pod is not None else None
     found = location if isinstance(location, SnapshotLocation) else None
-    return RollbackSeen(RollbackState(request, facts, check, record), backup, found)
+    return RollbackSeen(replace(state, backup=facts, check=check), backup, found)
+
+
+async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup | None:
+    """The newest Succeeded EtcdBackup of this cluster (by when its snapshot was stored)."""
+    newest: EtcdBackup | None = None
+    async for raw in kube.list(EtcdBackupResource, namespace=cluster.namespace):
+        try:
+            backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
+        except InvalidSpecError:
+            continue
+        status = backup.status
+        if backup.spec.cluster_name != cluster.name or status is None:
+            continue
+        if status.phase is not BackupPhase.SUCCEEDED or status.completion_time is None:
+            continue
+        newest_time = newest.status.completion_time if newest and newest.status else None
+        if newest_time is None or status.completion_time > newest_time:
+            newest = backup
+    return newest
 
 
 async def _backup(kube: AsyncClient, namespace: str, name: str) -> EtcdBackup | None:
@@ -176,6 +228,13 @@ async def delete_verification_pod(kube: AsyncClient, cluster: EtcdCluster, backu
     name = verification_pod_name(cluster, backup_uid)
     with contextlib.suppress(ApiError):
         await kube.delete(Pod, name, namespace=cluster.namespace)
+
+
+def seen_revision(observed: Observed, previous: int | None) -> int | None:
+    """The highest revision a member serves now (lower only after a rollback), else
+    `previous` (no member answers)."""
+    served = [h.revision for h in observed.member_health.values() if h.reachable and h.revision]
+    return max(served) if served else previous
 
 
 def next_rollback_status(

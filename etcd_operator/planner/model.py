@@ -227,6 +227,12 @@ class RollbackState:
     backup: BackupFacts | None = None  # None: the requested backup does not exist
     check: SnapshotCheck | None = None  # None: no verification pod for the requested backup
     record: RollbackRecord | None = None
+    # spec.recovery.quorumLoss FromLatestBackup, read while no member answers: the newest
+    # Succeeded backup of this cluster (`backup` and `check` are then about it).
+    recovery: RollbackRequest | None = None
+    # status.lastSeenRevision: the highest revision a member was seen to serve (how much
+    # history a rollback loses, when no member answers any more).
+    last_seen_revision: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from etcd_operator.naming import by_ordinal, pvc_name
 from etcd_operator.planner.model import Observed, RollbackPhase, RollbackRecord, RollbackState
+from etcd_operator.planner.recovery_facts import majority_permanently_lost
 from etcd_operator.planner.steps import (
     Bootstrap,
     CreatePod,
@@ -44,6 +45,7 @@ Bootstrapper = Callable[..., Decision]
 """decide's bootstrap of the initial members, given `epoch` and `restore`."""
 
 IN_FLIGHT = (RollbackPhase.STOPPING, RollbackPhase.RESTORING)
+QUORUM_LOSS = "QuorumLoss"  # RollbackRequest.cause of spec.recovery's FromLatestBackup
 
 
 def decide_rollback(
@@ -60,12 +62,17 @@ def decide_rollback(
             return _stop(o, record)
         return _restore(o, record, bootstrap)
     request = state.request
-    if request is None or _done(state):
+    if request is not None and _done(state):
+        request = None
+    if request is None and state.recovery is not None and majority_permanently_lost(o):
+        request = state.recovery  # spec.recovery.quorumLoss: FromLatestBackup
+    if request is None:
         return None
-    decision = _start(o, state)
+    decision = _start(o, replace(state, request=request))
     if decision.reason is Reason.ROLLBACK_REFUSED:
         other = otherwise()
-        if acts(other.step) or isinstance(other.step, Degraded):
+        requested = request is state.request  # else a recovery: its refusal says more
+        if acts(other.step) or (requested and isinstance(other.step, Degraded)):
             return other
     return decision
 
@@ -80,9 +87,9 @@ def _done(state: RollbackState) -> bool:
     return backup is None or not record.backup_uid or record.backup_uid == backup.uid
 
 
-def refusal(o: Observed) -> str | None:
+def refusal(o: Observed, state: RollbackState | None = None) -> str | None:
     """Why the requested rollback may not start (nothing changes then); None when it may."""
-    state = o.rollback
+    state = state or o.rollback
     request, backup = state.request, state.backup
     assert request is not None
     name = request.backup
@@ -112,7 +119,7 @@ def refusal(o: Observed) -> str | None:
 
 
 def _start(o: Observed, state: RollbackState) -> Decision:
-    refused = refusal(o)
+    refused = refusal(o, state)
     if refused is not None:
         return degraded(Reason.ROLLBACK_REFUSED, f"rollback refused, nothing changed: {refused}")
     request, backup, check = state.request, state.backup, state.check
@@ -128,6 +135,8 @@ def _start(o: Observed, state: RollbackState) -> Decision:
             Reason.ROLLBACK_VERIFYING, f"verifying the snapshot of EtcdBackup {backup.name}"
         )
     served = [h.revision for h in o.member_health.values() if h.reachable and h.revision]
+    if not served and state.last_seen_revision is not None:
+        served = [state.last_seen_revision]  # no member answers: the last one seen
     epoch = state.record.epoch + 1 if state.record is not None else 1
     step = RecordRollback(
         RollbackPhase.STOPPING,
@@ -139,11 +148,14 @@ def _start(o: Observed, state: RollbackState) -> Decision:
         sha256=check.sha256,
         from_revision=max(served) if served else None,
     )
-    lost = f" from revision {max(served)}" if served else ""
+    lost = ""
+    if served and check.revision is not None:
+        lost = f" from revision {max(served)} ({max(served) - check.revision} revisions lost)"
+    why = "a majority of members lost its data for good; " if request.cause == QUORUM_LOSS else ""
     return Decision(
         step,
         Reason.ROLLBACK_STARTED,
-        f"rolling back{lost} to EtcdBackup {backup.name} (revision {check.revision}):"
+        f"{why}rolling back{lost} to EtcdBackup {backup.name} (revision {check.revision}):"
         " stopping every member; their volumes are kept, retired",
     )
 

@@ -638,6 +638,14 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
     if restoring(o):
         assert not isinstance(step, DeletePod | RetireVolume | UpgradeMember)
     if isinstance(step, RecordRollback):
+        if step.phase is RollbackPhase.STOPPING and step.cause == "QuorumLoss":
+            # Recovery: nobody answers and most voters on record lost their data for good.
+            assert not in_flight and o.rollback.recovery is not None and o.members is None
+            on_record = {n for n, p in o.pvcs.items() if p.member_id is not None}
+            on_record |= {n for n, p in o.pods.items() if p.data_lost and n in URLS}
+            lost = {n for n in on_record if n in o.pods and o.pods[n].data_lost}
+            assert len(on_record) - len(lost) < quorum(len(on_record))
+            request = o.rollback.recovery
         if step.phase is RollbackPhase.STOPPING:
             assert not in_flight and request is not None and request.confirmed
             backup, check = o.rollback.backup, o.rollback.check

@@ -32,7 +32,12 @@ from etcd_operator.planner import (
     decide,
     split_claims,
 )
-from etcd_operator.planner.model import RollbackRecord, RollbackState, SnapshotCheck
+from etcd_operator.planner.model import (
+    RollbackRecord,
+    RollbackRequest,
+    RollbackState,
+    SnapshotCheck,
+)
 from etcd_operator.planner.rollback import refusal
 from unit.support.observed import (
     NAME,
@@ -296,3 +301,66 @@ def test_a_single_member_cluster_rolls_back_too() -> None:
     assert world.state.record is not None
     assert world.state.record.phase is RollbackPhase.COMPLETED
     assert mid(0) not in {m.id for m in world.members or ()}
+
+
+# --- quorum loss: FromLatestBackup ---------------------------------------------------------
+
+
+def quorum_lost(lost: int) -> Observed:
+    """Three members on record, none answering, `lost` of them with their data gone."""
+    o = replace(cluster(3), members=None, member_health={}, leader_id=None)
+    pods = {
+        n: replace(p, ready=False, data_lost=i < lost) for i, (n, p) in enumerate(o.pods.items())
+    }
+    return replace(o, pods=pods)
+
+
+def recovering(check: SnapshotCheck | None = None) -> RollbackState:
+    return RollbackState(
+        backup=backup(),
+        check=check,
+        recovery=RollbackRequest(BACKUP, cause="QuorumLoss"),
+        last_seen_revision=90,
+    )
+
+
+def test_a_majority_lost_for_good_recovers_from_the_newest_backup() -> None:
+    o = with_rollback(quorum_lost(2), recovering())
+    assert decide(o).step == VerifyBackup(BACKUP, BACKUP_UID)
+    d = decide(with_rollback(o, recovering(verified())))
+    assert d.step == RecordRollback(
+        RollbackPhase.STOPPING,
+        BACKUP,
+        BACKUP_UID,
+        1,
+        cause="QuorumLoss",
+        revision=REVISION,
+        sha256="ab" * 32,
+        from_revision=90,
+    )
+    assert "50 revisions lost" in d.message
+
+
+def test_manual_mode_only_reports_a_lost_quorum() -> None:
+    d = decide(quorum_lost(2))
+    assert d.step == Degraded(Reason.QUORUM_LOST)
+
+
+def test_a_minority_lost_is_no_reason_to_go_back_to_a_backup() -> None:
+    d = decide(with_rollback(quorum_lost(1), recovering(verified())))
+    assert not isinstance(d.step, RecordRollback | VerifyBackup)
+
+
+def test_a_recovery_whose_snapshot_fails_verification_says_so() -> None:
+    d = decide(with_rollback(quorum_lost(3), recovering(verified(ok=False))))
+    assert d.step == Degraded(Reason.ROLLBACK_REFUSED) and "failed verification" in d.message
+
+
+def test_the_recovery_runs_the_whole_sequence() -> None:
+    world = World.running(3)
+    world.members, world.health = None, {}
+    world.pods = {n: replace(p, ready=False, data_lost=n != name(0)) for n, p in world.pods.items()}
+    world.state = recovering()
+    world = run(world)
+    assert sum(isinstance(d.step, Bootstrap) for d in world.applied) == 1
+    assert all(world.claims[name(i)][1].retired for i in range(3))

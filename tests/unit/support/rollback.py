@@ -54,4 +54,7 @@ def rollback_states(rnd: random.Random) -> RollbackState:
     if request is None or rnd.random() < 0.5:
         phase = rnd.choice(list(RollbackPhase))
         record = RollbackRecord(phase, BACKUP, BACKUP_UID, rnd.randint(1, 3))
-    return RollbackState(request, facts, check, record)
+    # spec.recovery FromLatestBackup: the newest backup, offered while no member answers.
+    recovery = RollbackRequest(BACKUP, cause="QuorumLoss") if rnd.random() < 0.4 else None
+    last_seen = rnd.choice([None, 90])
+    return RollbackState(request, facts, check, record, recovery, last_seen)
