@@ -99,12 +99,12 @@ async def test_the_verification_pod_and_its_removal_are_declared_calls() -> None
 async def test_observe_reads_the_backup_and_whether_the_confirmation_names_both() -> None:
     cluster = make_cluster(rollback={"backup": "nightly", "confirm": "other/nightly"})
     kube = RecordingClient({})
-    seen = await observe_rollback(kube, cluster)  # type: ignore[arg-type]
+    seen = await observe_rollback(kube, cluster, answered=True)  # type: ignore[arg-type]
     assert seen.state.request is not None and not seen.state.request.confirmed
     assert ("etcd.operator.io", "etcdbackups", "get") in kube.calls
     assert kube.calls <= _granted(), kube.calls - _granted()
     confirmed = make_cluster(rollback={"backup": "nightly", "confirm": "demo/nightly"})
-    seen = await observe_rollback(RecordingClient({}), confirmed)  # type: ignore[arg-type]
+    seen = await observe_rollback(RecordingClient({}), confirmed, answered=True)  # type: ignore[arg-type]
     assert seen.state.request is not None and seen.state.request.confirmed
 
 
