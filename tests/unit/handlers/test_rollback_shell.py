@@ -21,6 +21,7 @@ from etcd_operator.handlers.rollback import (
     snapshot_of,
     verification_pod_name,
 )
+from etcd_operator.kube import EtcdBackupResource
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.planner import (
     Decision,
@@ -158,3 +159,39 @@ def test_status_records_the_start_with_everything_a_resumed_rollback_needs() -> 
     )
     assert done is not None and done.phase == "Completed" and done.completion_time == NOW
     assert done.start_time == NOW and "from revision 90 to revision 42" in done.message
+
+
+def _listed(name: str, cluster: str, phase: str, completed: str) -> Any:
+    return EtcdBackupResource.from_dict(
+        {
+            "apiVersion": "etcd.operator.io/v1alpha1",
+            "kind": "EtcdBackup",
+            "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"},
+            "spec": {"clusterName": cluster, "destination": {"volume": {"claimName": "b"}}},
+            "status": {
+                "phase": phase,
+                "location": f"file:///var/lib/etcd-backup/{name}.db",
+                "completionTime": completed,
+            },
+        }
+    )
+
+
+async def test_quorum_loss_recovery_offers_the_newest_succeeded_backup_of_this_cluster() -> None:
+    cluster = make_cluster(recovery={"quorumLoss": "FromLatestBackup"})
+    backups = [
+        _listed("old", "demo", "Succeeded", "2026-11-29T00:00:00Z"),
+        _listed("newest", "demo", "Succeeded", "2026-11-30T05:00:00Z"),
+        _listed("failed", "demo", "Failed", "2026-11-30T06:00:00Z"),
+        _listed("others", "other", "Succeeded", "2026-11-30T06:30:00Z"),
+    ]
+    kube = RecordingClient({}, listed={EtcdBackupResource: backups})
+    seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]
+    assert seen.state.recovery is not None and seen.state.recovery.backup == "newest"
+    assert seen.state.recovery.cause == "QuorumLoss" and seen.state.request is None
+    assert seen.state.backup is not None and seen.state.backup.uid == "uid-newest"
+    assert kube.calls <= _granted(), kube.calls - _granted()
+    # While members answer nothing is listed.
+    quiet = RecordingClient({}, listed={EtcdBackupResource: backups})
+    seen = await observe_rollback(quiet, cluster, answered=True)  # type: ignore[arg-type]
+    assert seen.state.recovery is None and not quiet.calls
