@@ -11,7 +11,7 @@ import pytest
 from lightkube import AsyncClient
 from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRequirements
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
 
 from etcd_operator.kube import EtcdBackupResource
 from harness.clusters import (
@@ -72,7 +72,9 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
         )
     )
     body = await create_ready_cluster(kube, namespace, NAME, {"replicas": REPLICAS})
-    service = (body["status"]["clientEndpoint"],)
+    client_service = await kube.get(Service, f"{NAME}-client", namespace=namespace)
+    assert client_service.spec is not None and client_service.metadata is not None
+    service = (f"http://{client_service.spec.clusterIP}:2379",)  # what an application dials
     members = member_urls(namespace, NAME, range(REPLICAS))
     await _put_all(members, "a")
     await kube.create(
@@ -124,7 +126,9 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     await wait_ready(kube, namespace, NAME, REPLICAS)
     got = await get_cluster(kube, namespace, NAME)
     assert got["status"]["clusterID"] != body["status"]["clusterID"]
-    assert got["status"]["clientEndpoint"] == service[0]
+    assert got["status"]["clientEndpoint"] == body["status"]["clientEndpoint"]
+    same = await kube.get(Service, f"{NAME}-client", namespace=namespace)
+    assert same.metadata is not None and same.metadata.uid == client_service.metadata.uid
 
     # The same client Service serves A and not B.
     assert await _count(service, "a") == KEYS
