@@ -11,7 +11,7 @@ import pytest
 from lightkube import AsyncClient
 from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRequirements
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Service
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Service
 
 from etcd_operator.kube import EtcdBackupResource
 from harness.clusters import (
@@ -25,6 +25,8 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from localcluster import faults
+from localcluster.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -147,3 +149,72 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     for i in range(REPLICAS):
         assert claims[f"{NAME}-{i}"].get("etcd.operator.io/retired") == "true"
         assert "etcd.operator.io/retired" not in claims[f"{NAME}-{i}-1"]
+
+
+async def test_two_of_three_volumes_lost_recover_from_the_latest_backup(
+    kube: AsyncClient, namespace: str, localcluster: LocalCluster
+) -> None:
+    """spec.recovery FromLatestBackup: every member stops and two of three disks come back
+    empty. No quorum can ever form again, so the cluster is recreated in place from the newest
+    backup; the lost history (keys B) is reported in status, the old claims are kept."""
+    ns, name = namespace, "lost"
+    await kube.create(
+        PersistentVolumeClaim(
+            metadata=ObjectMeta(name="backups", namespace=ns),
+            spec=PersistentVolumeClaimSpec(
+                accessModes=["ReadWriteOnce"],
+                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        )
+    )
+    spec = {"replicas": 3, "recovery": {"quorumLoss": "FromLatestBackup"}}
+    body = await create_ready_cluster(kube, ns, name, spec)
+    members = member_urls(ns, name, range(3))
+    await _put_all(members, "a")
+    await kube.create(
+        EtcdBackupResource(
+            metadata=ObjectMeta(name="latest", namespace=ns),
+            spec={"clusterName": name, "destination": {"volume": {"claimName": "backups"}}},
+        )
+    )
+    backup = await _backup_succeeded(kube, ns, "latest")
+    served_b = await _put_all(members, "b")
+
+    async def recorded() -> bool:
+        got = await get_cluster(kube, ns, name)
+        return int((got.get("status") or {}).get("lastSeenRevision") or 0) >= served_b
+
+    # The revision served rides along status writes made anyway (never one of its own): a new
+    # generation (pause, resume) makes one.
+    await patch_spec(kube, ns, name, {"paused": True})
+    await patch_spec(kube, ns, name, {"paused": False})
+    await eventually(recorded, 60, "status to record the last revision seen")
+    await patch_spec(kube, ns, name, {"paused": True})
+    for pod in await member_pods(kube, ns, name):
+        assert pod.metadata is not None and pod.metadata.name is not None
+        await kube.delete(Pod, pod.metadata.name, namespace=ns)
+
+    async def all_gone() -> bool:
+        return not await member_pods(kube, ns, name)
+
+    await eventually(all_gone, 120, "every member pod to stop")
+    faults.wipe_volume(localcluster.state, ns, f"{name}-1")
+    faults.wipe_volume(localcluster.state, ns, f"{name}-2")
+    await patch_spec(kube, ns, name, {"paused": False})
+
+    async def completed() -> dict[str, Any] | None:
+        got = await get_cluster(kube, ns, name)
+        record = (got.get("status") or {}).get("rollback") or {}
+        return got if record.get("phase") == "Completed" else None
+
+    got = await eventually(completed, 300, "the recovery from the latest backup")
+    record = got["status"]["rollback"]
+    assert record["cause"] == "QuorumLoss" and record["backup"] == "latest"
+    assert record["revision"] == backup["status"]["revision"]
+    assert record["fromRevision"] >= served_b
+    assert record["backupCompletionTime"] == backup["status"]["completionTime"]
+    await wait_ready(kube, ns, name, 3)
+    got = await get_cluster(kube, ns, name)
+    assert got["status"]["clusterID"] != body["status"]["clusterID"]
+    assert await _count(member_urls(ns, name, range(3)), "a") == KEYS
+    assert await _count(member_urls(ns, name, range(3)), "b") == 0
