@@ -109,7 +109,9 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
     spec = cluster.spec.rollback
     in_flight = record is not None and record.phase is not RollbackPhase.COMPLETED
     recovering = cluster.spec.recovery.quorum_loss is QuorumLossRecovery.FROM_LATEST_BACKUP
-    if spec is None and recovering and not answered and not in_flight:
+    # A request already done (status names its backup) does not stand in the way of recovery.
+    done = spec is not None and record is not None and record.backup == spec.backup
+    if (spec is None or done) and recovering and not answered and not in_flight:
         newest = await _newest_backup(kube, cluster)
         if newest is None:
             return RollbackSeen(RollbackState(record=record))
