@@ -43,6 +43,16 @@ async def _put_all(endpoints: tuple[str, ...], prefix: str) -> int:
         return max(revisions)
 
 
+async def _member_pod_uids(kube: AsyncClient, namespace: str, name: str) -> set[str]:
+    """UIDs of the member pods (the backup's Job pod carries the cluster's labels too)."""
+    names = {f"{name}-{i}" for i in range(REPLICAS)}
+    return {
+        p.metadata.uid or ""
+        for p in await member_pods(kube, namespace, name)
+        if p.metadata and p.metadata.name in names
+    }
+
+
 async def _count(endpoints: tuple[str, ...], prefix: str) -> int:
     """How many of the keys written under `prefix` are there, each with its value."""
     async with etcd_client(endpoints) as etcd:
@@ -88,7 +98,8 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     backup = await _backup_succeeded(kube, namespace, "snap-a")
     served_b = await _put_all(members, "b")
     assert served_b > backup["status"]["revision"]
-    old_pods = {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata}
+    old_pods = await _member_pod_uids(kube, namespace, NAME)
+    assert len(old_pods) == REPLICAS
 
     # A confirmation that names another cluster: refused, nothing changed.
     await patch_spec(
@@ -104,9 +115,7 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     assert f"{NAME}/snap-a" in str(condition(got, "Degraded"))
     assert "rollback" not in got["status"]
     assert await _count(service, "b") == KEYS
-    assert {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata} == (
-        old_pods
-    )
+    assert await _member_pod_uids(kube, namespace, NAME) == old_pods
 
     # Confirmed: rolled back under the same name.
     confirm = {"rollback": {"backup": "snap-a", "confirm": f"{NAME}/snap-a"}}
@@ -135,8 +144,8 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     # The same client Service serves A and not B.
     assert await _count(service, "a") == KEYS
     assert await _count(service, "b") == 0
-    new_pods = {p.metadata.uid for p in await member_pods(kube, namespace, NAME) if p.metadata}
-    assert not new_pods & old_pods
+    new_pods = await _member_pod_uids(kube, namespace, NAME)
+    assert len(new_pods) == REPLICAS and not new_pods & old_pods
 
     # The old claims are kept, retired; the members run on fresh ones.
     claims = {
@@ -190,12 +199,11 @@ async def test_two_of_three_volumes_lost_recover_from_the_latest_backup(
     await patch_spec(kube, ns, name, {"paused": False})
     await eventually(recorded, 60, "status to record the last revision seen")
     await patch_spec(kube, ns, name, {"paused": True})
-    for pod in await member_pods(kube, ns, name):
-        assert pod.metadata is not None and pod.metadata.name is not None
-        await kube.delete(Pod, pod.metadata.name, namespace=ns)
+    for i in range(3):
+        await kube.delete(Pod, f"{name}-{i}", namespace=ns)
 
     async def all_gone() -> bool:
-        return not await member_pods(kube, ns, name)
+        return not await _member_pod_uids(kube, ns, name)
 
     await eventually(all_gone, 120, "every member pod to stop")
     faults.wipe_volume(localcluster.state, ns, f"{name}-1")
