@@ -278,3 +278,43 @@ def test_names_fit_their_limits(name: str) -> None:
     cluster = drill_cluster_name(name, run)
     assert len(cluster) <= MAX_CLUSTER_NAME_LENGTH and re.fullmatch(CLUSTER_NAME_PATTERN, cluster)
     assert backup_name(name, run) != backup_name(name, run + timedelta(minutes=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.integers(min_value=1, max_value=6 * 60 * 60), min_size=1, max_size=30),
+    running_rounds=st.integers(min_value=0, max_value=2),
+)
+def test_rounds_over_outages_make_each_run_at_most_once_and_one_per_round(
+    gaps: list[int], running_rounds: int
+) -> None:
+    """The operator looks at random times (long gaps are outages); a backup ends after
+    `running_rounds` more rounds. Each round makes at most one backup, for the newest run
+    due; no run is made twice; none starts while another runs."""
+    spec = _spec(schedule="*/15 * * * *")
+    created = T0
+    now = T0
+    backups: list[OwnedBackup] = []
+    age: dict[str, int] = {}
+    for gap in gaps:
+        now += timedelta(seconds=gap)
+        backups = [
+            OwnedBackup(
+                b.name, b.scheduled, SUCCEEDED if age[b.name] >= running_rounds else RUNNING
+            )
+            for b in backups
+        ]
+        got = plan(now, spec, created=created, backups=backups)
+        running = [b for b in backups if not b.final]
+        if got.create is not None:
+            assert not running
+            assert got.create == latest_run(spec.schedule, None, now)
+            assert all(b.scheduled < got.create for b in backups)
+            name = backup_name("s", got.create)
+            backups.append(OwnedBackup(name, got.create, RUNNING))
+            age[name] = -1
+        for b in backups:
+            age[b.name] += 1
+    times = [b.scheduled for b in backups]
+    assert times == sorted(set(times))
+    assert len(backups) <= len(gaps)
