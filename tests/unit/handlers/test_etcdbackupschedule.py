@@ -282,3 +282,30 @@ async def test_a_failed_backup_stored_nothing_and_goes_at_once() -> None:
 def test_only_delete_policy_backups_get_the_deletion_handler() -> None:
     assert backup_delete._deletes_snapshot(spec={"deletionPolicy": "Delete"})  # type: ignore[arg-type]
     assert not backup_delete._deletes_snapshot(spec={})  # type: ignore[arg-type]
+
+
+async def test_a_due_drill_restores_the_newest_success_and_its_result_reaches_status(
+    events: list[tuple[str, str]],
+) -> None:
+    older, newest = _backup(3, "Succeeded"), _backup(2, "Succeeded")
+    schedule = _schedule(restoreDrill={"schedule": "* * * * *"})
+    kube = _kube(schedule, older, newest)
+    await _round(kube)
+    [restore] = [o for o in kube.created if isinstance(o, EtcdRestoreResource)]
+    body = restore.to_dict()
+    assert body["metadata"]["name"].startswith("hourly-drill-")
+    assert body["metadata"]["ownerReferences"][0]["uid"] == "s-1"
+    spec = body["spec"]
+    assert spec["drill"] is True and spec["source"] == {
+        "backup": {"name": newest["metadata"]["name"]}
+    }
+    assert spec["cluster"]["spec"] == {"replicas": 1}
+    assert kube.calls <= _declared(), kube.calls - _declared()
+    # The drill ran: its result is copied into status, with an Event.
+    done = {**body, "status": {"phase": "Succeeded", "drill": {"result": "Passed"}}}
+    kube.listed[EtcdRestoreResource] = [_Raw(done)]
+    await _round(kube)
+    last = kube.patches[-1]["lastDrill"]
+    assert (last["name"], last["result"]) == (body["metadata"]["name"], "Passed")
+    assert last["backup"] == newest["metadata"]["name"]
+    assert ("Normal", "DrillPassed") in events
