@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from etcd_operator.naming import url_address
 from etcd_operator.planner import (
@@ -227,3 +228,32 @@ def test_manual_never_rebuilds(o: Observed) -> None:
         o, pods={n: dataclasses.replace(p, forced=False) for n, p in o.pods.items()}
     )
     assert not isinstance(decide(o).step, ForceNewCluster | EndForcedStart)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.sampled_from([3, 5, 7]),
+    data=st.data(),
+)
+def test_the_survivor_chosen_is_the_most_up_to_date(size: int, data: st.DataObject) -> None:
+    """Any majority lost for good, the rest reporting any raft positions: the chosen one has
+    the highest (term, index); while a quorum is not lost nothing is forced."""
+    lost = data.draw(st.sets(st.integers(0, size - 1), min_size=1, max_size=size - 1))
+    o = spec(cluster(size), quorum_loss="FromSurvivor")
+    members = tuple(member(i) for i in range(size))
+    views = {}
+    for i in range(size):
+        o = pod(o, i, ready=False, data_lost=i in lost)
+        if i not in lost:
+            term = data.draw(st.integers(2, 4))
+            index = data.draw(st.integers(100, 110))
+            views[name(i)] = LocalView(mid(i), members, term, index, index)
+    o = replace(o, members=None, member_health={}, leader_id=None, local_views=views)
+    step = decide(o).step
+    if size - len(lost) >= quorum(size):
+        assert not isinstance(step, ForceNewCluster)
+        return
+    assert isinstance(step, ForceNewCluster)
+    best = max((v.raft_term, v.raft_index) for v in views.values())
+    chosen = views[step.member]
+    assert (chosen.raft_term, chosen.raft_index) == best

@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 
 from etcd_operator.naming import url_address
-from etcd_operator.planner import EtcdMember, ForcedStart, LocalView, Observed
+from etcd_operator.planner import EtcdMember, ForcedStart, LocalView, Observed, PodState
 
 MODES = ["Manual", "FromSurvivor", "FromSurvivor", "FromLatestBackup"]
 
@@ -28,16 +28,21 @@ def with_quorum_loss(
         if (n := next((by_address.get(url_address(u)) for u in m.peer_urls), None)) is not None
     }
     pods = dict(o.pods)
+    if rnd.random() < 0.5:  # every member's pod there and staying: only data decides
+        for n in slots.values():
+            pods[n] = dataclasses.replace(pods.get(n, PodState()), deleting=False)
     if rnd.random() < 0.6:  # volumes wiped: member-init refuses these members
         for n, p in o.pods.items():
             if rnd.random() < 0.5:
                 pods[n] = dataclasses.replace(p, data_lost=True)
+    if members and rnd.random() < 0.5:  # no member list answers: quorum is lost
+        o = dataclasses.replace(o, members=None, member_health={}, leader_id=None)
     views: dict[str, LocalView] = {}
     if o.members is None:
         for m in members:
             n = slots.get(m.id)
             pod = pods.get(n) if n is not None else None
-            if n is None or pod is None or pod.data_lost or rnd.random() < 0.2:
+            if n is None or pod is None or pod.data_lost or rnd.random() < 0.1:
                 continue
             term = rnd.randint(3, 4)
             raft_index = index - rnd.choice([0, 0, 7, 300])
