@@ -204,6 +204,8 @@ async def observe(
                 client = await etcd.client(endpoints, uids, config)
                 seen = await _observe_etcd(client, cluster, domain, access)
         if seen.members is None:
+            # With auth on, Status needs a user: the session's token (taken while a quorum
+            # answered; a survivor keeps honouring it) or, with TLS, the client certificate.
             local = await _local_views(client, dict(zip(names, endpoints, strict=True)))
     members, health = seen.members, seen.health
     small = {p.claim for p in current_claims.values() if p.undersized}

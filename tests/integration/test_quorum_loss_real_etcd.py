@@ -15,9 +15,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pytest
 from etcd_procs import LocalEtcdCluster
 
 from etcd_operator.etcd import (
+    AuthError,
+    Credentials,
     EtcdClient,
     EtcdError,
     LearnerNotReady,
@@ -150,3 +153,26 @@ async def test_force_new_cluster_from_the_survivor_then_readd(etcd3: LocalEtcdCl
             for i in range(KEYS):
                 kv = await _retry(lambda k=f"k{i}", e=endpoint: client.get(k, endpoint=e))
                 assert kv is not None and kv.value == f"v{i}".encode(), (endpoint, i)
+
+
+async def test_a_survivor_of_an_auth_cluster_answers_with_the_token_it_issued(
+    etcd3: LocalEtcdCluster,
+) -> None:
+    """With auth on, Status needs a user, and a new token needs a quorum (Authenticate goes
+    through raft): the operator's client, which took its token while a quorum answered, still
+    gets the survivor's local view; a client without credentials does not."""
+    async with EtcdClient(etcd3.config()) as client:
+        await client.user_add("root", "secret")
+        await client.user_grant_role("root", "root")
+        await client.auth_enable()
+    survivor = etcd3.members["m0"]
+    root = Credentials("root", "secret")
+    async with EtcdClient(etcd3.config(endpoints=(survivor.client_url,), credentials=root)) as c:
+        await c.status(survivor.client_url)  # takes a token while a quorum answers
+        for lost in ("m1", "m2"):
+            etcd3.stop(lost)
+        view = await _retry(lambda: _local_view(c, survivor.client_url))
+        assert len(view.members) == 3 and view.raft_term > 0
+    async with EtcdClient(etcd3.config(endpoints=(survivor.client_url,))) as bare:
+        with pytest.raises(AuthError):
+            await bare.status(survivor.client_url)
