@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 
 from harness.clusters import (
     condition,
@@ -111,6 +111,10 @@ async def test_quorum_loss_manual_then_from_survivor(
         for key, value in written.items():
             got = await etcd.get(key)
             assert got is not None and got.value == value.encode(), f"{key} lost"
+    events = {e.reason: e.message or "" async for e in kube.list(Event, namespace=ns)}
+    assert "ForceNewCluster" in events, sorted(events)
+    assert "may be gone" in events.get("ForcedStartDone", ""), sorted(events)
+    assert "QuorumLost" in events, "a Warning Event reported the loss"
     pods = await member_pods(kube, ns, name)
     flagged = [
         p.metadata.name
