@@ -55,6 +55,8 @@ class DesiredSpec:
     peer_tls: bool = False
     client_tls: bool = False
     client_plaintext: bool = False
+    # `spec.recovery.quorumLoss`: Manual, FromSurvivor or FromLatestBackup.
+    quorum_loss: str = "Manual"
 
     @property
     def member_tls(self) -> MemberTLS:
@@ -129,6 +131,9 @@ class PodState:
     # the peer CA, so that it can reach members that serve peers over https.
     tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False
+    # Built with `--force-new-cluster` (its annotation records it): etcd rewrites the
+    # membership to this member alone each time it starts so, until the pod is rebuilt.
+    forced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,29 @@ class AuthState:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalView:
+    """What one member said about itself while no quorum answered: its own (serializable)
+    member list, from its log, and its raft position (Maintenance.Status, served without a
+    quorum). Keyed by the name of the pod it answered in."""
+
+    member_id: int
+    members: tuple[EtcdMember, ...]
+    raft_term: int = 0
+    raft_index: int = 0
+    applied_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedStart:
+    """`status.quorumLossRecovery`: a rebuild from `member` was started (written before its
+    pod is taken down) and whether etcd was seen with it alone (`done`)."""
+
+    member: str
+    member_id: int
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -198,3 +226,6 @@ class Observed:
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
+    # Only when the member list did not answer: what each member pod's etcd says locally.
+    local_views: Mapping[str, LocalView] = field(default_factory=dict)
+    forced_start: ForcedStart | None = None

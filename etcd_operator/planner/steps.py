@@ -96,6 +96,10 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # quorum loss: FromSurvivor (branch survivor)
+    FORCE_NEW_CLUSTER = "ForceNewCluster"
+    FORCED_START_DONE = "ForcedStartDone"
+    FORCING_NEW_CLUSTER = "ForcingNewCluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +287,32 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
+# quorum loss: FromSurvivor (branch survivor)
+@dataclass(frozen=True, slots=True)
+class ForceNewCluster:
+    """Rebuild a cluster that lost a majority of its voters for good from the surviving member
+    `member`: record the start in status, take its pod down, then start it once with
+    `--force-new-cluster` (etcd keeps its data and ID and makes it the only member). Repeated
+    until its flagged pod exists; never taken while such a pod exists."""
+
+    member: str
+    member_id: int
+    lost: tuple[str, ...]  # members whose data is gone, for status and messages
+    version: str
+    initial_cluster: InitialCluster
+    claim: str = ""
+    tls: MemberTLS = PLAINTEXT  # the schemes its pod serves
+
+
+@dataclass(frozen=True, slots=True)
+class EndForcedStart:
+    """etcd shows `member` alone: record the rebuild done in status, then delete its pod if it
+    still carries `--force-new-cluster` (the heal rules recreate it without the flag)."""
+
+    member: str
+    member_id: int
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -299,6 +329,8 @@ Action = (
     | ExpandVolume
     | EnableAuth
     | DisableAuth
+    | ForceNewCluster
+    | EndForcedStart
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -345,6 +377,8 @@ def action_of(step: Step) -> Action | None:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | ForceNewCluster()
+            | EndForcedStart()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -369,6 +403,8 @@ def is_disruptive(step: Step) -> bool:
             | UpgradeMember()
             | MoveLeader()
             | UpdatePeerURL()
+            | ForceNewCluster()
+            | EndForcedStart()
         ):
             return True
         case (

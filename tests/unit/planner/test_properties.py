@@ -24,8 +24,10 @@ from etcd_operator.planner import (
     DisableAuth,
     Done,
     EnableAuth,
+    EndForcedStart,
     EtcdMember,
     ExpandVolume,
+    ForceNewCluster,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -51,6 +53,7 @@ from etcd_operator.planner import (
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
+from unit.support.quorum_loss import with_quorum_loss
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 UID = "uid"
@@ -205,7 +208,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
         leader = draw(st.sampled_from(ids)) if ids and not rare(2) else None
-    return Observed(
+    observed = Observed(
         cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(
@@ -232,6 +235,8 @@ def observed_states(draw: st.DrawFn) -> Observed:
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
     )
+    # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
+    return with_quorum_loss(observed, rnd, noise, members, INDEX)
 
 
 # --- the oracle ------------------------------------------------------------------------------
@@ -328,6 +333,8 @@ def cannot_run(o: Observed, member: str) -> bool:
 def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     step = d.step
     if not has_quorum(o):
+        if isinstance(step, ForceNewCluster | EndForcedStart):
+            return  # the rebuild from a survivor: its own properties in test_recovery.py
         if isinstance(step, UpgradeMember):
             assert cannot_run(o, step.member), step
             return
@@ -643,6 +650,8 @@ STEP_KINDS = [
     Wait,
     Degraded,
     InSync,
+    ForceNewCluster,
+    EndForcedStart,
 ]
 
 
