@@ -26,17 +26,20 @@ from etcd_operator.etcd import (
     TooManyLearners,
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
+from etcd_operator.handlers.downgrade import cancel_downgrade, enable_downgrade
 from etcd_operator.handlers.observe import World
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
+    CancelDowngrade,
     ClusterState,
     CreatePod,
     DeletePod,
     DeletePVC,
     DisableAuth,
     EnableAuth,
+    EnableDowngrade,
     ExpandVolume,
     InitialCluster,
     MoveLeader,
@@ -228,6 +231,10 @@ async def _apply(
             await enable_auth(_etcd(world), root)
         case DisableAuth():
             await _etcd(world).auth_disable()
+        case EnableDowngrade(version=version):
+            await enable_downgrade(_etcd(world), version)
+        case CancelDowngrade(member_id=member_id):
+            await cancel_downgrade(world, _etcd(world), member_id)
         case _:
             assert_never(action)
 

@@ -324,6 +324,8 @@ def _health(h: EndpointHealth) -> MemberHealth:
         db_size=s.db_size,
         is_leader=s.is_leader,
         alarms=tuple(s.errors),
+        storage_version=s.storage_version or None,
+        downgrade_target=(s.downgrade_target or None) if s.downgrade_enabled else None,
     )
 
 

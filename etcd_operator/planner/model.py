@@ -99,6 +99,11 @@ class MemberHealth:
     db_size: int = 0
     is_leader: bool = False
     alarms: tuple[str, ...] = ()
+    # etcd >= 3.6 only (None from older members): the version of the member's data, which
+    # follows the cluster version (down to the target once a downgrade is enabled), and the
+    # target of the downgrade etcd has enabled, as this member knows it.
+    storage_version: str | None = None
+    downgrade_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.downgrade import downgrade
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.rollout import (
     expand_volumes,
@@ -101,6 +102,7 @@ def decide_running(v: View) -> Decision:
         or _unhealthy(v)
         or auth_change(v)
         or _scale(v)
+        or downgrade(v)
         or _upgrade(v)
         or roll_outdated(v)
         or restart_wrong_listeners(v)

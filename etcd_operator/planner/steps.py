@@ -96,6 +96,11 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # issue 13, downgrade: one minor down with etcd's downgrade API (planner/downgrade.py)
+    ENABLE_DOWNGRADE = "EnableDowngrade"
+    CANCEL_DOWNGRADE = "CancelDowngrade"
+    DOWNGRADE = "Downgrade"  # a member restarted with the older minor
+    DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +288,25 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
+# issue 13, downgrade
+@dataclass(frozen=True, slots=True)
+class EnableDowngrade:
+    """`Downgrade(VALIDATE, version)` then `Downgrade(ENABLE, version)`: etcd lowers the cluster
+    version, then every member its storage version, to `version`'s minor. etcd's refusal is
+    reported with its reason and nothing changes; one already enabled counts as done."""
+
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDowngrade:
+    """`Downgrade(CANCEL)`, sent to `member` (one that reports the downgrade, so knows the API:
+    an etcd 3.5 member may never answer it)."""
+
+    member_id: int
+    member: str
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -299,6 +323,8 @@ Action = (
     | ExpandVolume
     | EnableAuth
     | DisableAuth
+    | EnableDowngrade
+    | CancelDowngrade
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -345,6 +371,8 @@ def action_of(step: Step) -> Action | None:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | EnableDowngrade()
+            | CancelDowngrade()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -381,6 +409,8 @@ def is_disruptive(step: Step) -> bool:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | EnableDowngrade()
+            | CancelDowngrade()
             | MarkBootstrapped()
             | Wait()
             | Degraded()
