@@ -101,6 +101,7 @@ class Reason(StrEnum):
     CANCEL_DOWNGRADE = "CancelDowngrade"
     DOWNGRADE = "Downgrade"  # a member restarted with the older minor
     DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
+    DOWNGRADE_REFUSED = "DowngradeRefused"  # degraded: etcd's validate refused the target
 
 
 @dataclass(frozen=True, slots=True)
