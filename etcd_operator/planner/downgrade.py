@@ -39,6 +39,24 @@ FIRST_WITH_DOWNGRADE = Version(3, 6, 0)
 """etcd gained the downgrade API (and storage versions) in 3.6."""
 
 
+def cancel_downgrade(v: View) -> Decision | None:
+    """etcd's downgrade is enabled to another minor than `spec.version` asks for: cancel it.
+    Runs before the rules for stalled and unhealthy members: while it is enabled etcd refuses
+    to start a member of any other minor, so rolling a member that cannot run the target
+    forward needs it cancelled first. Cancelling takes nothing away (quorum is checked first)."""
+    desired = v.observed.spec.version
+    enabled = _enabled(v)
+    if enabled is None or same_minor(enabled[1], desired):
+        return None
+    member, target = enabled
+    return Decision(
+        CancelDowngrade(member.id, v.label(member)),
+        Reason.CANCEL_DOWNGRADE,
+        f"spec.version is {desired}: cancelling etcd's downgrade to {target}; members then"
+        " move to the desired version as in an upgrade",
+    )
+
+
 def downgrade(v: View) -> Decision | None:
     """The next step of a downgrade, or None when none is asked for or in progress. Runs after
     the rules that make the cluster calm (every member healthy, no learner, no alarm, at the
@@ -46,13 +64,7 @@ def downgrade(v: View) -> Decision | None:
     desired = v.observed.spec.version
     enabled = _enabled(v)
     if enabled is not None and not same_minor(enabled[1], desired):
-        member, target = enabled
-        return Decision(
-            CancelDowngrade(member.id, v.label(member)),
-            Reason.CANCEL_DOWNGRADE,
-            f"spec.version is {desired}: cancelling etcd's downgrade to {target}; members"
-            " then move to the desired version as in an upgrade",
-        )
+        return cancel_downgrade(v)
     stale = [
         (m, ver)
         for m in v.voters

@@ -130,3 +130,14 @@ def test_an_unfinished_upgrade_is_still_rolled_back_without_the_api() -> None:
     o = _at(_upgraded(), 0, OLD)  # etcd-0 never left 3.5: the cluster version never moved
     d = decide(o)
     assert isinstance(d.step, UpgradeMember) and d.reason is Reason.UPGRADE
+
+
+def test_a_member_that_cannot_run_the_target_is_rolled_forward_only_after_a_cancel() -> None:
+    # etcd-2 was restarted at 3.5 and keeps crashing; the user sets spec.version back to 3.6.
+    # While the downgrade is enabled etcd would refuse a 3.6 member, so cancel comes first.
+    o = _at(_upgraded(**ENABLED), 2, OLD)
+    o = pod(unhealthy(o, 2), 2, ready=False, crash_looping=True)
+    o = spec(o, version=NEW)
+    assert next_step(o) == CancelDowngrade(mid(0), name(0))
+    cancelled = _at(_at(o, 0, NEW), 1, NEW)
+    assert isinstance(next_step(cancelled), UpgradeMember)
