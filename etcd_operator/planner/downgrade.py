@@ -61,10 +61,11 @@ def downgrade(v: View) -> Decision | None:
     """The next step of a downgrade, or None when none is asked for or in progress. Runs after
     the rules that make the cluster calm (every member healthy, no learner, no alarm, at the
     desired size), before the upgrade rules."""
+    cancel = cancel_downgrade(v)  # runs earlier in the chain too; here for completeness
+    if cancel is not None:
+        return cancel
     desired = v.observed.spec.version
     enabled = _enabled(v)
-    if enabled is not None and not same_minor(enabled[1], desired):
-        return cancel_downgrade(v)
     stale = [
         (m, ver)
         for m in v.voters
@@ -77,7 +78,10 @@ def downgrade(v: View) -> Decision | None:
         # Some voter runs another minor: an unfinished upgrade (the cluster version never
         # moved), which the upgrade rules roll back, or a change they refuse.
         return None
-    what = lambda name, ver: f"downgrading {name} from {ver} to {desired}"  # noqa: E731
+
+    def what(name: str, ver: str) -> str:
+        return f"downgrading {name} from {ver} to {desired}"
+
     restart = restart_in_turn(v, stale, desired, Reason.DOWNGRADE, what)
     if isinstance(restart.step, Degraded):
         return restart  # e.g. one member on an emptyDir: refused before anything changes
