@@ -247,6 +247,7 @@ async def observe(
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
+        status_downgrade=status.downgrade_target if status else None,
     )
     return World(observed, pods, members, health, client)
 

@@ -87,6 +87,13 @@ def downgrade(v: View) -> Decision | None:
         return restart  # e.g. one member on an emptyDir: refused before anything changes
     if enabled is None:
         return _enable(v, stale, desired)
+    if v.observed.status_downgrade is None:
+        # Recorded first: a member restarted while no other answers (one member) must start
+        # at the target, and only this record says so then.
+        return wait(
+            Reason.DOWNGRADE_PENDING,
+            f"recording etcd's downgrade to {enabled[1]} in status before a member restarts",
+        )
     moving = [
         v.label(m)
         for m, _ in stale

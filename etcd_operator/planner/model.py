@@ -203,3 +203,7 @@ class Observed:
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
+    # status.downgradeTarget: etcd's downgrade target (e.g. "3.5.0") recorded while a downgrade is
+    # enabled, so that a member recreated while no member answers (one member mid-restart)
+    # runs the target, which is all etcd accepts then.
+    status_downgrade: str | None = None

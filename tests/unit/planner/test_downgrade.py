@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from etcd_operator.planner import (
     CancelDowngrade,
+    CreatePod,
     Degraded,
     EnableDowngrade,
     MoveLeader,
@@ -27,6 +28,7 @@ from unit.support.observed import (
     set_health,
     spec,
     unhealthy,
+    without_pod,
 )
 
 NEW, OLD = "3.6.16", "3.5.35"
@@ -47,7 +49,8 @@ def _upgraded(n: int = 3, **health: object) -> Observed:
     o = spec(cluster(n), version=OLD)
     for i in range(n):
         o = _at(o, i, NEW, **health)
-    return replace(o, status_version=NEW)
+    recorded = health.get("downgrade_target")  # status records what etcd reports
+    return replace(o, status_version=NEW, status_downgrade=recorded)
 
 
 ENABLED = {"storage_version": "3.5.0", "downgrade_target": "3.5.0"}
@@ -141,3 +144,20 @@ def test_a_member_that_cannot_run_the_target_is_rolled_forward_only_after_a_canc
     assert next_step(o) == CancelDowngrade(mid(0), name(0))
     cancelled = _at(_at(o, 0, NEW), 1, NEW)
     assert isinstance(next_step(cancelled), UpgradeMember)
+
+
+def test_the_first_restart_waits_until_status_records_etcds_target() -> None:
+    o = replace(_upgraded(**ENABLED), status_downgrade=None)
+    d = decide(o)
+    assert d.step == Wait(Reason.DOWNGRADE_PENDING) and "status" in d.message
+
+
+def test_a_member_recreated_mid_downgrade_runs_the_target() -> None:
+    # etcd-2's pod is gone (evicted for its restart): the others report the downgrade.
+    o = without_pod(unhealthy(_upgraded(**ENABLED), 2), 2)
+    step = next_step(o)
+    assert isinstance(step, CreatePod) and step.member == name(2) and step.version == OLD
+    # One member, its pod gone and nobody answering: status' record says what etcd accepts.
+    single = without_pod(replace(_upgraded(1, **ENABLED), members=None, member_health={}), 0)
+    step = next_step(single)
+    assert isinstance(step, CreatePod) and step.version == OLD
