@@ -41,9 +41,9 @@ FIRST_WITH_DOWNGRADE = Version(3, 6, 0)
 
 def cancel_downgrade(v: View) -> Decision | None:
     """etcd's downgrade is enabled to another minor than `spec.version` asks for: cancel it.
-    Runs before the rules for stalled and unhealthy members: while it is enabled etcd refuses
-    to start a member of any other minor, so rolling a member that cannot run the target
-    forward needs it cancelled first. Cancelling takes nothing away (quorum is checked first)."""
+    It takes nothing away (quorum is checked first), so it runs before the rules for stalled
+    and unhealthy members: members rolled forward or repaired meanwhile must not find etcd
+    still holding its cluster version at the target."""
     desired = v.observed.spec.version
     enabled = _enabled(v)
     if enabled is None or same_minor(enabled[1], desired):

@@ -205,5 +205,5 @@ class Observed:
     auth: AuthState = field(default_factory=AuthState)
     # status.downgradeTarget: etcd's downgrade target (e.g. "3.5.0") recorded while a downgrade is
     # enabled, so that a member recreated while no member answers (one member mid-restart)
-    # runs the target, which is all etcd accepts then.
+    # runs the target rather than the version it is being moved away from.
     status_downgrade: str | None = None

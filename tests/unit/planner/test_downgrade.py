@@ -157,7 +157,7 @@ def test_a_member_recreated_mid_downgrade_runs_the_target() -> None:
     o = without_pod(unhealthy(_upgraded(**ENABLED), 2), 2)
     step = next_step(o)
     assert isinstance(step, CreatePod) and step.member == name(2) and step.version == OLD
-    # One member, its pod gone and nobody answering: status' record says what etcd accepts.
+    # One member, its pod gone and nobody answering: status' record says where it goes.
     single = without_pod(replace(_upgraded(1, **ENABLED), members=None, member_health={}), 0)
     step = next_step(single)
     assert isinstance(step, CreatePod) and step.version == OLD

@@ -1,7 +1,6 @@
-"""Downgrades in the simulated world, whose etcd refuses a member below its cluster version or
-of another minor than an enabled downgrade's target: 3.6 -> 3.5 reaches every member once,
-the leader last, never costs quorum, and survives the operator being killed after any call;
-setting the version back up cancels and rolls forward."""
+"""Downgrades in the simulated world, whose etcd refuses a member below its cluster version:
+3.6 -> 3.5 reaches every member once, the leader last, never costs quorum, and survives the
+operator being killed after any call; setting the version back up cancels and rolls forward."""
 
 from __future__ import annotations
 
