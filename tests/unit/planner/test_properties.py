@@ -215,10 +215,12 @@ def observed_states(draw: st.DrawFn) -> Observed:
     # Downgrades (issue 13; drawn after the rest, so the worlds above stay as they were):
     # members of 3.6 and later report their storage version and the downgrade etcd enabled,
     # and the spec often asks for one minor down from 3.6.
+    status_downgrade: str | None = None
     if rnd.random() < 0.25:
         if version == "3.6.0" and rnd.random() < 0.6:
             desired_version = "3.5.17"
         target = rnd.choice([None, "3.5.0", "3.5.0", "3.6.0"])
+        status_downgrade = target if rnd.random() < 0.8 else rnd.choice([None, "3.5.0"])
         for member_id, h in list(health.items()):
             parsed = parse_version(h.version or "")
             if parsed is None or parsed < Version(3, 6, 0):
@@ -266,6 +268,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
+        status_downgrade=status_downgrade,
     )
 
 
@@ -581,16 +584,20 @@ def downgrading(o: Observed, step: UpgradeMember) -> bool:
     """A restart with the lower minor while etcd's downgrade to it is enabled and etcd has
     lowered the storage version of every member still at the higher minor."""
     reports = [h for m in voters(o) if (h := o.member_health.get(m.id)) is not None]
-    return any(
-        h.reachable and h.downgrade_target and same_minor(h.downgrade_target, step.to_version)
-        for h in reports
-    ) and all(
-        h.storage_version is not None and same_minor(h.storage_version, step.to_version)
-        for m in voters(o)
-        if (h := o.member_health.get(m.id)) is not None
-        and (p := o.pods.get(slot(m) or "")) is not None
-        and p.version is not None
-        and version_change(p.version, step.to_version) is VersionChange.MINOR_ROLLBACK
+    return (
+        o.status_downgrade is not None
+        and any(
+            h.reachable and h.downgrade_target and same_minor(h.downgrade_target, step.to_version)
+            for h in reports
+        )
+        and all(
+            h.storage_version is not None and same_minor(h.storage_version, step.to_version)
+            for m in voters(o)
+            if (h := o.member_health.get(m.id)) is not None
+            and (p := o.pods.get(slot(m) or "")) is not None
+            and p.version is not None
+            and version_change(p.version, step.to_version) is VersionChange.MINOR_ROLLBACK
+        )
     )
 
 
@@ -612,6 +619,16 @@ def check_downgrades_follow_etcds_api(o: Observed, d: Decision) -> None:
             assert (parse_version(running) or Version(0, 0, 0)) >= Version(3, 6, 0)
             assert h.storage_version is not None and same_minor(h.storage_version, running)
             assert not h.downgrade_target
+    target = next(
+        (
+            h.downgrade_target
+            for h in o.member_health.values()
+            if h.reachable and h.storage_version and h.downgrade_target
+        ),
+        None,
+    )
+    if isinstance(step, CreatePod) and target and same_minor(target, o.spec.version):
+        assert step.version == o.spec.version  # a member made mid-downgrade runs the target
     if isinstance(step, CancelDowngrade):
         h = o.member_health.get(step.member_id)
         assert h is not None and h.reachable and h.downgrade_target
