@@ -237,13 +237,10 @@ def version_for_new_pod(observed: Observed, running: Iterable[str | None]) -> st
     desired = observed.spec.version
     known = [v for v in running if v is not None and parse_version(v) is not None]
     target = downgrade_target(observed)
-    if target is not None:
-        # While a downgrade is enabled etcd starts members of its target minor only.
-        if same_minor(target, desired):
-            return desired
-        matching = [v for v in known if same_minor(v, target)]
-        if matching:
-            return max(matching, key=lambda v: parse_version(v) or Version(0, 0, 0))
+    if target is not None and same_minor(target, desired):
+        # A downgrade is enabled: a member made now (e.g. after its eviction for the restart)
+        # runs the target, or it would only be restarted again.
+        return desired
     if not known and observed.status_version is not None:
         known = [observed.status_version]
     if not known:
