@@ -184,3 +184,12 @@ class EtcdClusterStatus(ApiModel):
         default=None,
         description="spec.recovery.quorumLoss FromSurvivor: the last rebuild from a survivor.",
     )
+    downgrade_target: str | None = Field(
+        default=None,
+        alias="downgradeTarget",
+        max_length=32,
+        description=(
+            "The target of the downgrade etcd has enabled (e.g. 3.5.0), as etcd reports it;"
+            " recorded so that a member restarted while no member answers runs it."
+        ),
+    )

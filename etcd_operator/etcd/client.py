@@ -36,6 +36,7 @@ import grpc
 from aetcd import rpc as pb
 
 from etcd_operator.etcd._channels import Connection, open_connection, resolve, wait_ready
+from etcd_operator.etcd._status_extras import status_extras
 from etcd_operator.etcd.config import EtcdConfig, parse_endpoint
 from etcd_operator.etcd.errors import (
     AuthError,
@@ -214,6 +215,7 @@ class EtcdClient:
     async def status(self, endpoint: str, *, timeout: float | None = None) -> MemberStatus:  # noqa: ASYNC109
         """Maintenance.Status answered by the member at ``endpoint`` (works on learners)."""
         resp = await self._unary(endpoint, "maintenance", "Status", pb.StatusRequest(), timeout)
+        extras = status_extras(resp.SerializeToString())
         return MemberStatus(
             endpoint=endpoint,
             member_id=int(resp.header.member_id),
@@ -228,6 +230,9 @@ class EtcdClient:
             errors=tuple(str(e) for e in resp.errors),
             is_learner=bool(resp.isLearner),
             revision=int(resp.header.revision),
+            storage_version=extras.storage_version,
+            downgrade_enabled=extras.downgrade_enabled,
+            downgrade_target=extras.downgrade_target,
         )
 
     async def statuses(
@@ -333,6 +338,35 @@ class EtcdClient:
             resp = await self._any("maintenance", "Alarm", request, read=True)
             disarmed.extend(_alarm(a) for a in resp.alarms)
         return tuple(disarmed)
+
+    # ---- downgrade (etcd >= 3.6) -----------------------------------------------------------
+
+    async def downgrade_validate(self, version: str) -> str:
+        """Whether etcd would downgrade to ``version`` (one minor below the cluster version);
+        returns the cluster version. Refusals raise DowngradeRefused with etcd's reason."""
+        return await self._downgrade(pb.DowngradeRequest.VALIDATE, version)
+
+    async def downgrade_enable(self, version: str) -> str:
+        """Start the downgrade to ``version``: etcd lowers the cluster version (and then each
+        member its storage version) to that minor, after which members may be restarted with
+        the older binary. Raises DowngradeInProgress when one is already enabled."""
+        return await self._downgrade(pb.DowngradeRequest.ENABLE, version)
+
+    async def downgrade_cancel(self, endpoint: str | None = None) -> str:
+        """Cancel the enabled downgrade (etcd 3.6 answers success when none is); the cluster
+        version goes back up once every member runs the higher minor again. ``endpoint``: a
+        member that knows the downgrade API (3.6), since a 3.5 member may never answer
+        (found with real etcd 3.5.35)."""
+        return await self._downgrade(pb.DowngradeRequest.CANCEL, "", endpoint)
+
+    async def _downgrade(self, action: int, version: str, endpoint: str | None = None) -> str:
+        request = pb.DowngradeRequest(action=action, version=version)
+        if endpoint is not None:
+            resp = await self._unary(endpoint, "maintenance", "Downgrade", request, None)
+        else:
+            # Not a read: ENABLE and CANCEL are proposals, moved on only when surely not applied.
+            resp = await self._any("maintenance", "Downgrade", request, read=False)
+        return str(resp.version)
 
     def snapshot(self, endpoint: str, *, chunk_timeout: float | None = None) -> SnapshotStream:
         """Stream a snapshot of one member's backend; see SnapshotStream."""

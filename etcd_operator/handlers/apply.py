@@ -26,18 +26,21 @@ from etcd_operator.etcd import (
     TooManyLearners,
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
+from etcd_operator.handlers.downgrade import cancel_downgrade, enable_downgrade
 from etcd_operator.handlers.observe import World
 from etcd_operator.handlers.recovery import record_forcing, record_recovered
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
+    CancelDowngrade,
     ClusterState,
     CreatePod,
     DeletePod,
     DeletePVC,
     DisableAuth,
     EnableAuth,
+    EnableDowngrade,
     EndForcedStart,
     ExpandVolume,
     ForceNewCluster,
@@ -260,6 +263,10 @@ async def _apply(
             pod = world.pods.get(name)
             if pod is not None and _forced(pod):
                 await _delete(kube, Pod, name, cluster.namespace)
+        case EnableDowngrade(version=version):
+            await enable_downgrade(_etcd(world), version)
+        case CancelDowngrade(member_id=member_id):
+            await cancel_downgrade(world, _etcd(world), member_id)
         case _:
             assert_never(action)
 

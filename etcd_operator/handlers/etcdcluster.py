@@ -38,7 +38,7 @@ from etcd_operator.api import (
     InvalidSpecError,
     parse_cluster,
 )
-from etcd_operator.etcd import EtcdError
+from etcd_operator.etcd import DowngradeRefused, EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
 from etcd_operator.handlers.auth import RootSecretUnavailable
@@ -48,6 +48,7 @@ from etcd_operator.handlers.certificates import (
     member_trust,
     wake_by,
 )
+from etcd_operator.handlers.downgrade import refused as downgrade_refused
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.recovery import RECORD_FIELD
@@ -428,6 +429,8 @@ async def reconcile_once(
         )
     except StepNotReady:
         not_ready = True
+    except DowngradeRefused as e:
+        decision = downgrade_refused(decision, e)  # etcd's own reason, as Degraded
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
     clog.info("%s (%s)", decision.reason.value, decision.message)

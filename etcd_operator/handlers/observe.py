@@ -259,6 +259,7 @@ async def observe(
         auth=_auth_state(cluster, root, seen),
         local_views=local,
         forced_start=_forced_start(cluster),
+        status_downgrade=status.downgrade_target if status else None,
     )
     return World(observed, pods, members, health, client)
 
@@ -371,6 +372,8 @@ def _health(h: EndpointHealth) -> MemberHealth:
         db_size=s.db_size,
         is_leader=s.is_leader,
         alarms=tuple(s.errors),
+        storage_version=s.storage_version or None,
+        downgrade_target=(s.downgrade_target or None) if s.downgrade_enabled else None,
     )
 
 

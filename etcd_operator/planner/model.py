@@ -101,6 +101,11 @@ class MemberHealth:
     db_size: int = 0
     is_leader: bool = False
     alarms: tuple[str, ...] = ()
+    # etcd >= 3.6 only (None from older members): the version of the member's data, which
+    # follows the cluster version (down to the target once a downgrade is enabled), and the
+    # target of the downgrade etcd has enabled, as this member knows it.
+    storage_version: str | None = None
+    downgrade_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +234,7 @@ class Observed:
     # Only when the member list did not answer: what each member pod's etcd says locally.
     local_views: Mapping[str, LocalView] = field(default_factory=dict)
     forced_start: ForcedStart | None = None
+    # status.downgradeTarget: etcd's downgrade target (e.g. "3.5.0") recorded while a downgrade is
+    # enabled, so that a member recreated while no member answers (one member mid-restart)
+    # runs the target rather than the version it is being moved away from.
+    status_downgrade: str | None = None

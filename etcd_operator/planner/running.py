@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.downgrade import cancel_downgrade, downgrade
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.recovery import forced_start
 from etcd_operator.planner.rollout import (
@@ -99,10 +100,12 @@ def decide_running(v: View) -> Decision:
         or record_volumes(v)
         or expand_volumes(v)
         or _learner_in_flight(v)
+        or cancel_downgrade(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
         or auth_change(v)
         or _scale(v)
+        or downgrade(v)
         or _upgrade(v)
         or roll_outdated(v)
         or restart_wrong_listeners(v)

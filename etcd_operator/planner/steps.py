@@ -100,6 +100,12 @@ class Reason(StrEnum):
     FORCE_NEW_CLUSTER = "ForceNewCluster"
     FORCED_START_DONE = "ForcedStartDone"
     FORCING_NEW_CLUSTER = "ForcingNewCluster"
+    # issue 13, downgrade: one minor down with etcd's downgrade API (planner/downgrade.py)
+    ENABLE_DOWNGRADE = "EnableDowngrade"
+    CANCEL_DOWNGRADE = "CancelDowngrade"
+    DOWNGRADE = "Downgrade"  # a member restarted with the older minor
+    DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
+    DOWNGRADE_REFUSED = "DowngradeRefused"  # degraded: etcd's validate refused the target
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,25 @@ class EndForcedStart:
     member_id: int
 
 
+# issue 13, downgrade
+@dataclass(frozen=True, slots=True)
+class EnableDowngrade:
+    """`Downgrade(VALIDATE, version)` then `Downgrade(ENABLE, version)`: etcd lowers the cluster
+    version, then every member its storage version, to `version`'s minor. etcd's refusal is
+    reported with its reason and nothing changes; one already enabled counts as done."""
+
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDowngrade:
+    """`Downgrade(CANCEL)`, sent to `member` (one that reports the downgrade, so knows the API:
+    an etcd 3.5 member may never answer it)."""
+
+    member_id: int
+    member: str
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -331,6 +356,8 @@ Action = (
     | DisableAuth
     | ForceNewCluster
     | EndForcedStart
+    | EnableDowngrade
+    | CancelDowngrade
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -379,6 +406,8 @@ def action_of(step: Step) -> Action | None:
             | DisableAuth()
             | ForceNewCluster()
             | EndForcedStart()
+            | EnableDowngrade()
+            | CancelDowngrade()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -417,6 +446,8 @@ def is_disruptive(step: Step) -> bool:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | EnableDowngrade()
+            | CancelDowngrade()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

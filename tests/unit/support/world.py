@@ -27,6 +27,7 @@ from etcd_operator.naming import MAX_REPLICAS, PLAINTEXT, MemberTLS, member_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
+    CancelDowngrade,
     ClusterRef,
     ClusterState,
     CreatePod,
@@ -36,6 +37,7 @@ from etcd_operator.planner import (
     DeletePVC,
     DesiredSpec,
     Done,
+    EnableDowngrade,
     EndForcedStart,
     EtcdMember,
     ExpandVolume,
@@ -65,6 +67,7 @@ from etcd_operator.planner import (
     split_claims,
 )
 from etcd_operator.planner.tls_switch import serves_plaintext_clients
+from etcd_operator.versions import Version, parse_version
 
 CLUSTER = "demo"
 UID = "uid-1"
@@ -143,6 +146,13 @@ class World:
     quorum_loss: str = "Manual"
     record: ForcedStart | None = None
     forced_starts: int = 0
+    # etcd's versions (issue 13, downgrade): the cluster version's minor (up to the lowest minor
+    # members run, down only to an enabled downgrade's target), the storage version following
+    # it one tick later, and the target of an enabled downgrade.
+    cluster_minor: str | None = None
+    storage_minor: str | None = None
+    downgrade: str | None = None
+    status_downgrade: str | None = None  # status.downgradeTarget, as the shell writes it
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -211,6 +221,7 @@ class World:
         self._elect()
         if self.has_quorum():
             self.last_version = self.version_of_cluster()
+        self._advance_versions()
 
     def _elect(self) -> None:
         if not self.has_quorum():
@@ -294,6 +305,7 @@ class World:
                 raft_index=m.index,
                 applied_index=m.index,
                 is_leader=m.id == self.leader,
+                **self._version_reports(self.pods[m.slot].version),
             )
             for m in self.members.values()
             if self.healthy(m) and self.formed
@@ -354,6 +366,7 @@ class World:
             pods=pods,
             pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
+            status_downgrade=self.status_downgrade,
             other_claims=others if not self.empty_dir else {},
             local_views=local,
             forced_start=self.record,
@@ -425,6 +438,10 @@ class World:
                 return [lambda: self._update_peer_url(mid, peer_url)]
             case ExpandVolume():
                 return []
+            case EnableDowngrade(version=version):
+                return [lambda: self._enable_downgrade(version)]
+            case CancelDowngrade():
+                return [self._cancel_downgrade]
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
             case ForceNewCluster(member=name, member_id=mid, version=version, claim=claim, tls=tls):
@@ -512,6 +529,7 @@ class World:
         member = self.slot_member(name)
         if member is not None and not member.started and member.https != tls.peer:
             raise WorldError(f"{name} would advertise another peer URL than it was added with")
+        self._check_version_accepted(name, version)
         self.pods[name] = WPod(
             version,
             boot,
@@ -523,6 +541,73 @@ class World:
         )
         if self.empty_dir:
             self.pvcs[claim] = WPvc(member=name)  # a new, empty emptyDir
+
+    # --- etcd's versions and downgrades (issue 13) ----------------------------------------
+
+    def _advance_versions(self) -> None:
+        if not self.has_quorum():
+            return
+        # status.downgradeTarget: etcd's record while a 3.6 member answers (status.py)
+        up = [self.pods[m.slot].version for m in self.voters() if self.healthy(m)]
+        if any(self._version_reports(version) for version in up):
+            self.status_downgrade = f"{self.downgrade}.0" if self.downgrade else None
+        elif (
+            self.status_downgrade
+            and len(up) == len(self.voters())
+            and all(_minor(version) + ".0" == self.status_downgrade for version in up)
+        ):
+            self.status_downgrade = None
+        self.storage_minor = self.cluster_minor
+        running = [_minor(self.pods[m.slot].version) for m in self.voters() if self.healthy(m)]
+        if self.downgrade is not None:
+            self.cluster_minor = self.downgrade
+            everyone = len(running) == len(self.members)
+            if everyone and all(r == self.downgrade for r in running):
+                self.downgrade = None  # etcd ends the downgrade itself
+            return
+        lowest = min(running, key=_minor_key)
+        if self.cluster_minor is None or _minor_key(lowest) > _minor_key(self.cluster_minor):
+            self.cluster_minor = lowest
+
+    def _version_reports(self, version: str) -> dict[str, str | None]:
+        """What an etcd of `version` says of its storage version and the downgrade (3.6+)."""
+        parsed = parse_version(version)
+        if parsed is None or parsed < Version(3, 6, 0):
+            return {}
+        return {
+            "storage_version": f"{self.storage_minor}.0" if self.storage_minor else None,
+            "downgrade_target": f"{self.downgrade}.0" if self.downgrade else None,
+        }
+
+    def _check_version_accepted(self, name: str, version: str) -> None:
+        """etcd refuses to start a member below the cluster version (the fatal "invalid
+        downgrade; server version is lower than determined cluster version", seen with real
+        etcd 3.5.35 on 3.6 data); during a downgrade the cluster version is its target. A 3.6
+        member restarting during a downgrade to 3.5 runs (seen with etcd 3.6.16): a planner that
+        recreates it there would only restart it again, which `converge` reports."""
+        minor = _minor(version)
+        floor = self.downgrade or self.cluster_minor
+        if floor is not None and _minor_key(minor) < _minor_key(floor):
+            raise WorldError(f"{name} at {version}: below the cluster version {self.cluster_minor}")
+
+    def _enable_downgrade(self, version: str) -> None:
+        self._require_quorum("downgrade enable")
+        target = _minor(version)
+        if self.downgrade == target:
+            return  # "a downgrade job in progress": the shell counts it as done
+        current = self.cluster_minor
+        if (
+            self.downgrade is not None
+            or current is None
+            or _minor_key(current) < (3, 6)
+            or _minor_key(target) != (_minor_key(current)[0], _minor_key(current)[1] - 1)
+        ):
+            raise WorldError(f"etcd refuses a downgrade to {version} from {current}")
+        self.downgrade = target
+
+    def _cancel_downgrade(self) -> None:
+        self._require_quorum("downgrade cancel")
+        self.downgrade = None
 
     def _record(self, claim: str, mid: int) -> None:
         pvc = self.pvcs.get(claim)
@@ -737,3 +822,12 @@ class World:
         ).member_tls
         assert all(p.tls == want for p in self.pods.values()), self.pods
         assert all(m.https == self.peer_tls for m in self.members.values())
+
+
+def _minor(version: str) -> str:
+    return version.rsplit(".", 1)[0]
+
+
+def _minor_key(minor: str) -> tuple[int, int]:
+    major, _, rest = minor.partition(".")
+    return int(major), int(rest)
