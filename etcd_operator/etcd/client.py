@@ -377,7 +377,11 @@ class EtcdClient:
         """How many keys the store held at ``revision`` (a count-only Range over every key);
         from ``endpoint`` if given. RevisionCompacted / FutureRevision when etcd cannot say."""
         request = pb.RangeRequest(
-            key=b"\0", range_end=b"\0", count_only=True, revision=revision, serializable=serializable
+            key=b"\0",
+            range_end=b"\0",
+            count_only=True,
+            revision=revision,
+            serializable=serializable,
         )
         if endpoint is None:
             resp = await self._any("kv", "Range", request, read=True)

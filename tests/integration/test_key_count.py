@@ -3,6 +3,7 @@ checks), against real etcd; a compacted revision is reported, not guessed."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 import pytest
@@ -26,7 +27,8 @@ async def test_keys_are_counted_at_a_past_revision_until_it_is_compacted(
         assert await client.key_count(at_30, serializable=True, endpoint=endpoint) == 30
         with pytest.raises(FutureRevision):
             await client.key_count(now + 100)
-        subprocess.run(
+        await asyncio.to_thread(
+            subprocess.run,
             [str(etcd_bins_checked.etcdctl), f"--endpoints={endpoint}", "compact", str(now)],
             check=True,
             capture_output=True,

@@ -96,6 +96,7 @@
   - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -121,6 +122,12 @@
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:
@@ -241,6 +248,7 @@
   - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -266,6 +274,12 @@
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:
