@@ -163,6 +163,8 @@ def _follow(o: RestoreObserved, cluster: ClusterSeen) -> RestoreDecision:
             Reason.WAITING_FOR_CLUSTER,
             f"waiting for EtcdCluster {o.cluster_name} to be ready ({cluster.summary})",
         )
+    if o.drill is not None:  # a failure is recorded first, so its cluster is deleted too
+        return drill_check(o, o.drill, o.served_revision)
     if o.verified is None:  # status lost what the verification found: nothing to check against
         return decision(
             Fail(snapshot=False),
@@ -170,8 +172,6 @@ def _follow(o: RestoreObserved, cluster: ClusterSeen) -> RestoreDecision:
             Reason.VERIFICATION_LOST,
             "status no longer records the snapshot's revision; the cluster cannot be checked",
         )
-    if o.drill is not None:
-        return drill_check(o, o.drill, o.served_revision)
     wanted = o.verified.revision
     if o.served_revision < wanted:
         return decision(

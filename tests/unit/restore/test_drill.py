@@ -166,6 +166,9 @@ def test_only_a_drill_deletes_and_only_its_own_cluster_after_recording_the_resul
     if isinstance(d.step, RecordDrill):
         assert drill is not None and drill.recorded is None  # recorded once, never rewritten
         assert cluster is not None and cluster.restored_by == "u-1"
+    if drill is not None and cluster is not None and cluster.restored_by == "u-1":
+        # A drill never ends while its own cluster exists: every failure is recorded first.
+        assert not isinstance(d.step, Fail | Succeed) or phase is not RestorePhase.RESTORING
     if isinstance(d.step, Succeed) and drill is not None:
         assert drill.recorded == PASSED
     ends = d.phase in (RestorePhase.SUCCEEDED, RestorePhase.FAILED)
@@ -177,3 +180,9 @@ def test_only_a_drill_deletes_and_only_its_own_cluster_after_recording_the_resul
     ):
         # The end comes only once the throwaway cluster is gone (or is not ours).
         assert cluster is None or cluster.restored_by != "u-1"
+
+
+def test_a_drill_whose_status_lost_its_expectations_fails_and_still_deletes() -> None:
+    lost = replace(CHECKING, verified=None, drill=DrillSeen(served_keys=300))
+    d = decide_restore(lost)
+    assert d.step == RecordDrill(DrillResult.FAILED, 305) and d.reason == "VerificationLost"
