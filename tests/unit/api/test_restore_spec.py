@@ -108,7 +108,7 @@ def test_a_drill_and_a_ready_timeout_are_opt_in_and_checked() -> None:
     assert plain.spec.drill is False and plain.spec.ready_within.total_seconds() == 600
     drill = parse_restore(_restore({**_valid_spec(), "drill": True, "readyTimeout": "1h30m"}))
     assert drill.spec.drill is True and drill.spec.ready_within.total_seconds() == 5400
-    with pytest.raises(InvalidSpecError, match="ready_timeout|readyTimeout"):
+    with pytest.raises(InvalidSpecError, match=r"ready_timeout|readyTimeout"):
         parse_restore(_restore({**_valid_spec(), "readyTimeout": "10"}))
     schema = openapi_schema(ETCD_RESTORE)["properties"]["spec"]["properties"]
     assert schema["drill"]["default"] is False
