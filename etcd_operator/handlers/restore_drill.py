@@ -64,6 +64,7 @@ def drill_seen(restore: EtcdRestore, backup: EtcdBackup | None, served: Served |
         promised=promised,
         served_keys=served.keys if served else None,
         keys_error=served.keys_error if served else None,
+        source_cluster=backup.spec.cluster_name if backup is not None else None,
     )
 
 

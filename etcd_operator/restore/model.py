@@ -62,6 +62,7 @@ class DrillSeen:
     # This round: what the source promises (for RecordVerified), and what the cluster holds
     # at the expected revision (None: not read; `keys_error`: etcd refused to count).
     promised: DrillExpected | None = None
+    source_cluster: str | None = None  # the named EtcdBackup's cluster, as soon as it is read
     served_keys: int | None = None
     keys_error: str | None = None
 

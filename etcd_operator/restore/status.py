@@ -127,6 +127,9 @@ def _drill(  # noqa: PLR0917
     its result (a check, or any failure before one) with the DrillPassed condition."""
     drill = current or DrillStatus(start_time=now)
     assert o.drill is not None
+    if drill.source_cluster is None and o.drill.source_cluster is not None:
+        # Known before anything is checked: a drill that fails at once is reported under it.
+        drill = drill.model_copy(update={"source_cluster": o.drill.source_cluster})
     result: DrillResult | None = None
     match d.step:
         case RecordVerified(facts=facts):

@@ -187,3 +187,43 @@ def test_the_throwaway_emptydir_has_room_for_the_snapshot() -> None:
 
 def test_the_drill_module_exports_what_the_shell_uses() -> None:
     assert restore_drill.serving is not None and restore_drill.drill_seen is not None
+
+
+async def test_a_drill_refused_at_verification_is_reported_under_the_backups_cluster(
+    monkeypatch: pytest.MonkeyPatch, events: list[tuple[str, str, str]]
+) -> None:
+    api = DrillApi(backup_keys=7)
+    api.backup["spec"]["clusterName"] = "refused-src"
+    await _round(api)
+    assert api.pod is not None
+    api.pod.status = Pod.from_dict(
+        {
+            "status": {
+                "phase": "Failed",
+                "initContainerStatuses": [
+                    {
+                        "name": "snapshot-fetch",
+                        "state": {"terminated": {"exitCode": 46}},
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": "i",
+                        "imageID": "",
+                    }
+                ],
+            }
+        }
+    ).status
+    api.logs["snapshot-fetch"] = ["snapshot-fetch: SHA256Mismatch: not the recorded one"]
+    assert await _round(api)
+    drill = api.restore["status"]["drill"]
+    assert (drill["result"], drill["reason"], drill["sourceCluster"]) == (
+        "Failed",
+        "SHA256Mismatch",
+        "refused-src",
+    )
+    assert api.cluster is None
+    assert ("Warning", "SHA256Mismatch") in {(t, r) for t, r, _ in events}
+    samples = metrics.exposition().decode()
+    assert 'etcd_operator_restore_drill_last_result{name="refused-src",namespace="ns"} 0.0' in (
+        samples
+    )

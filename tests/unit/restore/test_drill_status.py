@@ -65,8 +65,13 @@ def test_a_location_source_expects_the_snapshots_revision_and_no_key_count() -> 
 
 
 def test_a_refused_snapshot_is_a_failed_drill_and_nothing_to_delete() -> None:
-    o = replace(NEW, pod=VerifyPod("Failed", failure=("SHA256Mismatch", "not the recorded one")))
+    o = replace(
+        NEW,
+        pod=VerifyPod("Failed", failure=("SHA256Mismatch", "not the recorded one")),
+        drill=DrillSeen(promised=PROMISED, source_cluster="src"),
+    )
     status = _step(EtcdRestoreStatus(), o, T0)
+    assert status.drill is not None and status.drill.source_cluster == "src"  # for its metric
     assert status.phase is RestorePhase.FAILED
     assert status.drill is not None and status.drill.result is DrillResult.FAILED
     assert status.drill.reason == "SHA256Mismatch" and status.drill.completion_time == T0
