@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etcd_operator.api.restore import DrillResult, RestorePhase
@@ -134,6 +134,7 @@ _clusters = st.none() | st.builds(
 )
 
 
+@settings(max_examples=400)
 @given(
     phase=st.sampled_from(list(RestorePhase)),
     drill=_drills,
@@ -186,3 +187,33 @@ def test_a_drill_whose_status_lost_its_expectations_fails_and_still_deletes() ->
     lost = replace(CHECKING, verified=None, drill=DrillSeen(served_keys=300))
     d = decide_restore(lost)
     assert d.step == RecordDrill(DrillResult.FAILED, 305) and d.reason == "VerificationLost"
+
+
+@given(
+    ready=st.booleans(),
+    created=st.sampled_from([None, NOW - timedelta(minutes=1), NOW - timedelta(hours=1)]),
+    verified=st.none() | st.just(FACTS),
+    served=st.none() | st.integers(300, 310),
+    expected=st.none() | st.just(EXPECTED) | st.just(replace(EXPECTED, keys=None)),
+    served_keys=st.none() | st.integers(290, 310),
+    keys_error=st.none() | st.just("compacted"),
+)
+def test_a_drill_with_its_cluster_up_never_ends_before_recording_and_deleting(
+    ready: bool,
+    created: datetime | None,
+    verified: SnapshotFacts | None,
+    served: int | None,
+    expected: DrillExpected | None,
+    served_keys: int | None,
+    keys_error: str | None,
+) -> None:
+    o = replace(
+        CHECKING,
+        cluster=replace(READY, ready=ready, created=created),
+        verified=verified,
+        served_revision=served,
+        drill=DrillSeen(expected=expected, served_keys=served_keys, keys_error=keys_error),
+    )
+    d = decide_restore(o)
+    assert d.phase is RestorePhase.RESTORING
+    assert isinstance(d.step, RecordDrill | Wait), d
