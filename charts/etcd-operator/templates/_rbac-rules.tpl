@@ -65,6 +65,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -73,7 +74,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -90,6 +93,27 @@
   - etcd.operator.io
   resources:
   - etcdbackups/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
 - verbs:
   - get
   - list
@@ -117,7 +141,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -217,6 +243,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -225,7 +252,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -242,6 +271,27 @@
   - etcd.operator.io
   resources:
   - etcdbackups/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
 - verbs:
   - get
   - list
@@ -269,7 +319,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
