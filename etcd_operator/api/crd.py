@@ -126,6 +126,7 @@ ETCD_RESTORE = Kind(
         PrinterColumn("Cluster", "string", ".spec.cluster.name", "The EtcdCluster created."),
         PrinterColumn("Phase", "string", ".status.phase", "Where the restore is."),
         PrinterColumn("Revision", "integer", ".status.revision", "The snapshot's revision."),
+        PrinterColumn("Drill", "string", ".status.drill.result", "A drill's result."),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
     ),
 )

@@ -417,6 +417,24 @@ class EtcdClient:
         resp = await self._any("kv", "Range", request, read=True)
         return int(resp.header.revision)
 
+    async def key_count(
+        self, revision: int, *, serializable: bool = False, endpoint: str | None = None
+    ) -> int:
+        """How many keys the store held at ``revision`` (a count-only Range over every key);
+        from ``endpoint`` if given. RevisionCompacted / FutureRevision when etcd cannot say."""
+        request = pb.RangeRequest(
+            key=b"\0",
+            range_end=b"\0",
+            count_only=True,
+            revision=revision,
+            serializable=serializable,
+        )
+        if endpoint is None:
+            resp = await self._any("kv", "Range", request, read=True)
+        else:
+            resp = await self._unary(endpoint, "kv", "Range", request, None)
+        return int(resp.count)
+
     async def get(
         self, key: bytes | str, *, serializable: bool = False, endpoint: str | None = None
     ) -> KeyValue | None:

@@ -120,6 +120,7 @@
   - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -147,6 +148,12 @@
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:
@@ -291,6 +298,7 @@
   - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -318,6 +326,12 @@
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:
