@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from etcd_operator import __version__
-from etcd_operator.leader import LEADER_ELECT_ENV
-from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
 from etcd_operator.naming import CLUSTER_DOMAIN_ENV, DEFAULT_CLUSTER_DOMAIN, valid_cluster_domain
 from etcd_operator.scope import NAMESPACES_ENV, parse_namespaces, valid_namespace
 
@@ -34,6 +32,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"etcd-operator run: {e}", file=sys.stderr)
         return 2
+    from etcd_operator.leader import LEADER_ELECT_ENV
+
     kopf_args = ["run", "--module", "etcd_operator.handlers", "--log-format", args.log_format]
     if args.standalone or os.environ.get(LEADER_ELECT_ENV):
         # With --leader-elect our Lease decides who acts; kopf's own peering stays off.
@@ -130,9 +130,12 @@ def _version(_args: argparse.Namespace) -> int:
 
 
 def _manifests(args: argparse.Namespace) -> int:
+    # Imported here: the init containers' subcommands start without lightkube and pydantic.
+    from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
+
     if args.namespaced:
         objects = namespaced_install(
-            args.namespaced, name=args.name, operator_namespace=args.operator_namespace
+            args.namespaced, name=args.name or NAME, operator_namespace=args.operator_namespace
         )
         sys.stdout.write(to_yaml(objects))
         return 0
@@ -306,7 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         " default: etcd-operator-system, created)",
     )
     manifests.add_argument(
-        "--name", default=NAME, type=_namespace, help="with --namespaced: the install's name"
+        "--name",
+        type=_namespace,
+        help="with --namespaced: the install's name (default: etcd-operator)",
     )
     manifests.set_defaults(func=_manifests)
 
@@ -357,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="(backup Job) stream one member's snapshot to the destination in the environment",
     )
     backup.set_defaults(func=_backup)
+    backup_delete = sub.add_parser(
+        "backup-delete",
+        help="(backup delete Job) remove a stored snapshot and its manifest (the environment's)",
+    )
+    backup_delete.set_defaults(func=_backup_delete)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)
@@ -369,6 +379,12 @@ def _backup(args: argparse.Namespace) -> int:
     from etcd_operator.backup.run import main as run_backup
 
     return run_backup()
+
+
+def _backup_delete(args: argparse.Namespace) -> int:
+    from etcd_operator.backup.delete import main as run_delete
+
+    return run_delete()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,10 @@ exactly these series. Per-cluster series carry `namespace` and `name` labels and
 dropped when the cluster's loop ends, so a deleted cluster leaves no stale series.
 
 `record_round` takes what a round saw and did; `set_last_backup` is the hook backups call
-after a snapshot is stored.
+after a snapshot is stored; `record_drill` the one restore drills call with the result their
+status records (every round of a finished drill, so a restarted operator exports them again).
+Drill series are labelled by the backed-up cluster and outlive its loop: a drill's result is
+a fact about its backups, not about the running cluster.
 """
 
 from __future__ import annotations
@@ -113,6 +116,19 @@ LEADERSHIP_CHANGES = Counter(
     registry=REGISTRY,
 )
 
+DRILL_RESULT = Gauge(
+    "etcd_operator_restore_drill_last_result",
+    "Result of the latest restore drill of a backup of the cluster: 1 passed, 0 failed",
+    _CLUSTER,
+    registry=REGISTRY,
+)
+DRILL_LAST_SUCCESS = Gauge(
+    "etcd_operator_restore_drill_last_success_timestamp_seconds",
+    "When a restore drill of a backup of the cluster last passed (Unix time; 0: none passed)",
+    _CLUSTER,
+    registry=REGISTRY,
+)
+
 _PER_CLUSTER: tuple[Gauge | Counter, ...] = (
     MEMBERS_DESIRED,
     MEMBERS_READY,
@@ -191,6 +207,25 @@ def record_error(namespace: str, name: str, *, step: str = "none") -> None:
 def set_last_backup(namespace: str, name: str, at: float) -> None:
     """Hook for backups: the cluster's latest stored snapshot was taken at `at` (Unix time)."""
     LAST_BACKUP.labels(namespace, name).set(at)
+
+
+# Per cluster: the completion time of the drill whose result is exported, and of the latest
+# passed one (drills are reported in any order: after a restart, each restore's first round).
+_drill_latest: dict[tuple[str, str], float] = {}
+_drill_passed: dict[tuple[str, str], float] = {}
+
+
+def record_drill(namespace: str, name: str, *, passed: bool, at: float) -> None:
+    """A restore drill of a backup of `namespace/name` completed at `at` (Unix time). The
+    latest completion decides the result; a cluster with no passed drill exports 0 as its
+    last success, so "no successful drill in N days" fires for it as well."""
+    key = (namespace, name)
+    if at >= _drill_latest.get(key, float("-inf")):
+        _drill_latest[key] = at
+        DRILL_RESULT.labels(*key).set(1 if passed else 0)
+    if passed and at > _drill_passed.get(key, 0.0):
+        _drill_passed[key] = at
+    DRILL_LAST_SUCCESS.labels(*key).set(_drill_passed.get(key, 0.0))
 
 
 def set_leader(leader: bool) -> None:

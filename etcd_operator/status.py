@@ -31,9 +31,11 @@ from etcd_operator.naming import (
 )
 from etcd_operator.pacing import OBJECT_APPLY_FAILED, STEP_FAILED
 from etcd_operator.planner import (
+    CancelDowngrade,
     Decision,
     Degraded,
     Done,
+    EnableDowngrade,
     InSync,
     MarkBootstrapped,
     Observed,
@@ -45,7 +47,7 @@ from etcd_operator.planner import (
     quorum,
 )
 from etcd_operator.resources.labels import member_selector_of, selector_string
-from etcd_operator.versions import version_key
+from etcd_operator.versions import parse_version, same_minor, version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
 _SCALING = {
@@ -274,6 +276,7 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         current_version=current_version,
         client_endpoint=r.client_endpoint,
         last_operation=_last_operation(r, previous.last_operation if previous else None, now),
+        downgradeTarget=_downgrade_target(r, previous.downgrade_target if previous else None),
     )
 
 
@@ -298,3 +301,27 @@ def _current_version(r: Round, previous: str | None) -> str | None:
     if len(versions) < len(voters) and previous is not None:
         return min(oldest, previous, key=version_key)
     return oldest
+
+
+def _downgrade_target(r: Round, previous: str | None) -> str | None:
+    """status.downgradeTarget: written by the step that enables the downgrade, then etcd's own
+    record while an etcd 3.6 member answers; with none answering it stays until every voter
+    answers with the target's minor (etcd then ends the downgrade itself)."""
+    step = r.decision.step
+    if r.error is None and isinstance(step, EnableDowngrade):
+        parsed = parse_version(step.version)
+        return f"{parsed.major}.{parsed.minor}.0" if parsed is not None else step.version
+    if r.error is None and isinstance(step, CancelDowngrade):
+        return None
+    health = r.observed.member_health.values()
+    reports = [h for h in health if h.reachable and h.storage_version]
+    if reports:
+        return next((h.downgrade_target for h in reports if h.downgrade_target), None)
+    voters = [m for m in r.members if not m.is_learner]
+    if (
+        previous is not None
+        and voters
+        and all(m.version is not None and same_minor(m.version, previous) for m in voters)
+    ):
+        return None
+    return previous

@@ -71,6 +71,15 @@ class EtcdBackupStatus(ApiModel):
         description="etcd revision of the snapshot.",
         json_schema_extra={"format": "int64"},
     )
+    keys: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Keys at `revision`, counted on the member right after the snapshot; unset when"
+            " that revision was compacted meanwhile. Restore drills check it."
+        ),
+        json_schema_extra={"format": "int64"},
+    )
     cluster_id: str | None = Field(
         default=None, alias="clusterID", pattern=_HEX_ID, description="etcd cluster ID, hex."
     )

@@ -365,7 +365,8 @@ class EtcdClusterSpec(ApiModel):
         description=(
             "etcd version, e.g. 3.6.16. Changing it performs a rolling upgrade, one member "
             "at a time: to any patch of the same minor, or to the next minor. Going back one "
-            "minor is only possible while the upgrade to it has not finished."
+            "minor rolls back an unfinished upgrade, or after a finished one uses etcd's "
+            "downgrade API (etcd 3.6 and later)."
         ),
         json_schema_extra=validations(
             # The pattern guarantees 3.MINOR.PATCH, so split and int() cannot fail.

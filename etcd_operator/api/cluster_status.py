@@ -152,6 +152,39 @@ class RollbackStatus(ApiModel):
     message: str = Field(default="", max_length=1024, description="What was rolled back.")
 
 
+class RecoveryPhase(StrEnum):
+    FORCING = "Forcing"  # recorded before the survivor's pod is taken down
+    RECOVERED = "Recovered"  # etcd showed the survivor alone in its member list
+
+
+class QuorumLossRecoveryStatus(ApiModel):
+    """FromSurvivor: the rebuild of the cluster from one surviving member, written by the step
+    that starts it (Forcing) and the step that sees it done (Recovered), so an operator
+    restarted in between resumes it and never forces a second start."""
+
+    model_config = _LENIENT
+
+    phase: str = Field(max_length=32, description="Forcing, then Recovered.")
+    member: str = Field(
+        max_length=63, description="The surviving member the cluster is rebuilt from."
+    )
+    member_id: str = Field(
+        alias="memberID",
+        pattern=_HEX_ID,
+        description="Its etcd member ID (hex), kept by --force-new-cluster.",
+    )
+    lost_members: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Members whose data was lost; they come back as new members.",
+    )
+    message: str = Field(default="", max_length=1024, description="What was done and why.")
+    started_at: datetime | None = Field(default=None, description="When the forced start began.")
+    finished_at: datetime | None = Field(
+        default=None, description="When etcd showed the survivor alone in its member list."
+    )
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -215,4 +248,17 @@ class EtcdClusterStatus(ApiModel):
             " written anyway: a lower bound of what a rollback or a recovery from a backup loses."
         ),
         json_schema_extra={"format": "int64"},
+    )
+    quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
+        default=None,
+        description="spec.recovery.quorumLoss FromSurvivor: the last rebuild from a survivor.",
+    )
+    downgrade_target: str | None = Field(
+        default=None,
+        alias="downgradeTarget",
+        max_length=32,
+        description=(
+            "The target of the downgrade etcd has enabled (e.g. 3.5.0), as etcd reports it;"
+            " recorded so that a member restarted while no member answers runs it."
+        ),
     )

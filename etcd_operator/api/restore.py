@@ -8,7 +8,7 @@ another object.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal, Self
 
@@ -22,6 +22,7 @@ from etcd_operator.api.cluster import (
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.common import ApiModel, Condition, cel, validations
+from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 from etcd_operator.api.snapshot_source import (
     SHA256_PATTERN,
     S3SnapshotSource,
@@ -127,6 +128,9 @@ class RestoreCluster(ApiModel):
         return self
 
 
+DEFAULT_READY_TIMEOUT = "10m"
+
+
 class EtcdRestoreSpec(ApiModel):
     """What to restore and into which new cluster. Immutable."""
 
@@ -136,6 +140,23 @@ class EtcdRestoreSpec(ApiModel):
 
     source: RestoreSource = Field(description="The snapshot to restore.")
     cluster: RestoreCluster = Field(description="The EtcdCluster to create from it.")
+    drill: bool = Field(
+        default=False,
+        description="Restore into a throwaway one-member cluster, check it, delete it.",
+    )
+    ready_timeout: str = Field(
+        default=DEFAULT_READY_TIMEOUT,
+        pattern=DURATION_PATTERN,
+        description=(
+            "How long the created cluster may take to become ready, from its creation (e.g."
+            " 10m, 1h). Past it the restore fails with ClusterNotReady; the cluster is left"
+            " for inspection (a drill's throwaway cluster is deleted)."
+        ),
+    )
+
+    @property
+    def ready_within(self) -> timedelta:
+        return parse_duration(self.ready_timeout)
 
 
 class RestorePhase(StrEnum):
@@ -151,6 +172,54 @@ class RestoreConditionType(StrEnum):
     VERIFIED = "Verified"
     # The cluster serves the snapshot's data (True), or the restore gave up (False).
     RESTORED = "Restored"
+    # A drill's throwaway cluster served the expected revision and key count (True), or not.
+    DRILL_PASSED = "DrillPassed"
+
+
+class DrillResult(StrEnum):
+    PASSED = "Passed"
+    FAILED = "Failed"
+
+
+class DrillStatus(ApiModel):
+    """What a restore drill expected and found. `result` is written once the throwaway
+    cluster was checked (or could not be), before it is deleted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    result: DrillResult | None = Field(
+        default=None, description="Passed or Failed; unset: under way."
+    )
+    reason: str | None = Field(default=None, description="Why, in CamelCase.")
+    message: str | None = Field(default=None, description="What was checked, or what failed.")
+    source_cluster: str | None = Field(
+        default=None,
+        description="The cluster the EtcdBackup was taken of (unset for a location source).",
+    )
+    expected_revision: int | None = Field(
+        default=None,
+        description="The revision the backup recorded (else the snapshot's own).",
+        json_schema_extra={"format": "int64"},
+    )
+    expected_keys: int | None = Field(
+        default=None,
+        description="Keys the backup counted at it; unset: the revision alone is checked.",
+        json_schema_extra={"format": "int64"},
+    )
+    served_revision: int | None = Field(
+        default=None,
+        description="The revision the throwaway cluster served.",
+        json_schema_extra={"format": "int64"},
+    )
+    served_keys: int | None = Field(
+        default=None,
+        description="Keys the throwaway cluster held at the expected revision.",
+        json_schema_extra={"format": "int64"},
+    )
+    start_time: datetime | None = Field(default=None, description="When the drill began.")
+    completion_time: datetime | None = Field(
+        default=None, description="When the result was recorded."
+    )
 
 
 class EtcdRestoreStatus(ApiModel):
@@ -180,6 +249,7 @@ class EtcdRestoreStatus(ApiModel):
     completion_time: datetime | None = Field(
         default=None, description="When the restore succeeded or failed."
     )
+    drill: DrillStatus | None = Field(default=None, description="A drill's checks and result.")
 
 
 class RestoreMeta(ObjectMeta):

@@ -71,6 +71,7 @@ class Result:
     cluster_id: str | None = None
     etcd_version: str | None = None
     member: str | None = None
+    keys: int | None = None  # keys at `revision`; None when it could not be counted
     start_time: str | None = None
     completion_time: str | None = None
 

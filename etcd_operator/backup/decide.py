@@ -208,6 +208,7 @@ def next_status(seen: BackupObserved, decision: Decision, now: datetime) -> Etcd
             size=result.size,
             sha256=result.sha256,
             revision=result.revision,
+            keys=result.keys,
             cluster_id=result.cluster_id,
             etcd_version=result.etcd_version,
             member=result.member,

@@ -106,6 +106,20 @@ async def _choose(client: EtcdClient) -> Candidate:
     return found[0]
 
 
+async def _key_count(client: EtcdClient, chosen: Candidate) -> int | None:
+    """Keys at the recorded revision, read from the member that served the snapshot (it has
+    applied that revision), so a restore drill can check the restored cluster against it.
+    None when etcd cannot say (the revision was compacted meanwhile): the drill then checks
+    the revision only; a failed count never fails a snapshot that is stored."""
+    try:
+        return await client.key_count(
+            chosen.status.revision, serializable=True, endpoint=chosen.endpoint
+        )
+    except EtcdError as e:
+        print(f"backup: no key count at revision {chosen.status.revision}: {e}", flush=True)
+        return None
+
+
 _POD_MOUNTS = contract.Mounts()
 
 
@@ -140,6 +154,7 @@ async def attempt(env: Mapping[str, str], mounts: contract.Mounts = _POD_MOUNTS)
                 async for chunk in stream:
                     await writer.write(chunk)
                 assert stream.sha256 is not None  # set once the stream ended verified
+                keys = await _key_count(client, chosen)
                 manifest = Manifest(
                     sha256=stream.sha256,
                     size=stream.size,
@@ -149,6 +164,7 @@ async def attempt(env: Mapping[str, str], mounts: contract.Mounts = _POD_MOUNTS)
                     member=chosen.name,
                     start_time=start,
                     completion_time=_now(),
+                    keys=keys,
                 )
                 await writer.commit(manifest)
     except BackupFailed as e:
@@ -168,6 +184,7 @@ async def attempt(env: Mapping[str, str], mounts: contract.Mounts = _POD_MOUNTS)
         cluster_id=manifest.cluster_id,
         etcd_version=manifest.etcd_version,
         member=manifest.member,
+        keys=manifest.keys,
         start_time=manifest.start_time,
         completion_time=manifest.completion_time,
     )

@@ -36,6 +36,7 @@ import grpc
 from aetcd import rpc as pb
 
 from etcd_operator.etcd._channels import Connection, open_connection, resolve, wait_ready
+from etcd_operator.etcd._status_extras import status_extras
 from etcd_operator.etcd.config import EtcdConfig, parse_endpoint
 from etcd_operator.etcd.errors import (
     AuthError,
@@ -122,6 +123,18 @@ class EtcdClient:
         )
         return _cluster_members(resp.header, resp.members)
 
+    async def local_member_list(
+        self,
+        endpoint: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ClusterMembers:
+        """The member list as the member at ``endpoint`` knows it from its own log, answered
+        without a quorum (serializable): what a survivor of a lost quorum still knows."""
+        request = pb.MemberListRequest(linearizable=False)
+        resp = await self._unary(endpoint, "cluster", "MemberList", request, timeout)
+        return _cluster_members(resp.header, resp.members)
+
     async def member_add(self, peer_urls: Sequence[str], *, learner: bool = True) -> MemberAdded:
         """Add a member (a learner unless ``learner=False``); start its process afterwards with
         ``--initial-cluster-state=existing`` and an initial cluster built from ``.members``."""
@@ -202,6 +215,7 @@ class EtcdClient:
     async def status(self, endpoint: str, *, timeout: float | None = None) -> MemberStatus:  # noqa: ASYNC109
         """Maintenance.Status answered by the member at ``endpoint`` (works on learners)."""
         resp = await self._unary(endpoint, "maintenance", "Status", pb.StatusRequest(), timeout)
+        extras = status_extras(resp.SerializeToString())
         return MemberStatus(
             endpoint=endpoint,
             member_id=int(resp.header.member_id),
@@ -216,6 +230,9 @@ class EtcdClient:
             errors=tuple(str(e) for e in resp.errors),
             is_learner=bool(resp.isLearner),
             revision=int(resp.header.revision),
+            storage_version=extras.storage_version,
+            downgrade_enabled=extras.downgrade_enabled,
+            downgrade_target=extras.downgrade_target,
         )
 
     async def statuses(
@@ -322,6 +339,35 @@ class EtcdClient:
             disarmed.extend(_alarm(a) for a in resp.alarms)
         return tuple(disarmed)
 
+    # ---- downgrade (etcd >= 3.6) -----------------------------------------------------------
+
+    async def downgrade_validate(self, version: str) -> str:
+        """Whether etcd would downgrade to ``version`` (one minor below the cluster version);
+        returns the cluster version. Refusals raise DowngradeRefused with etcd's reason."""
+        return await self._downgrade(pb.DowngradeRequest.VALIDATE, version)
+
+    async def downgrade_enable(self, version: str) -> str:
+        """Start the downgrade to ``version``: etcd lowers the cluster version (and then each
+        member its storage version) to that minor, after which members may be restarted with
+        the older binary. Raises DowngradeInProgress when one is already enabled."""
+        return await self._downgrade(pb.DowngradeRequest.ENABLE, version)
+
+    async def downgrade_cancel(self, endpoint: str | None = None) -> str:
+        """Cancel the enabled downgrade (etcd 3.6 answers success when none is); the cluster
+        version goes back up once every member runs the higher minor again. ``endpoint``: a
+        member that knows the downgrade API (3.6), since a 3.5 member may never answer
+        (found with real etcd 3.5.35)."""
+        return await self._downgrade(pb.DowngradeRequest.CANCEL, "", endpoint)
+
+    async def _downgrade(self, action: int, version: str, endpoint: str | None = None) -> str:
+        request = pb.DowngradeRequest(action=action, version=version)
+        if endpoint is not None:
+            resp = await self._unary(endpoint, "maintenance", "Downgrade", request, None)
+        else:
+            # Not a read: ENABLE and CANCEL are proposals, moved on only when surely not applied.
+            resp = await self._any("maintenance", "Downgrade", request, read=False)
+        return str(resp.version)
+
     def snapshot(self, endpoint: str, *, chunk_timeout: float | None = None) -> SnapshotStream:
         """Stream a snapshot of one member's backend; see SnapshotStream."""
         return SnapshotStream(self, endpoint, chunk_timeout or self.config.snapshot_chunk_timeout)
@@ -370,6 +416,24 @@ class EtcdClient:
         request = pb.RangeRequest(key=b"\0", limit=1, keys_only=True)
         resp = await self._any("kv", "Range", request, read=True)
         return int(resp.header.revision)
+
+    async def key_count(
+        self, revision: int, *, serializable: bool = False, endpoint: str | None = None
+    ) -> int:
+        """How many keys the store held at ``revision`` (a count-only Range over every key);
+        from ``endpoint`` if given. RevisionCompacted / FutureRevision when etcd cannot say."""
+        request = pb.RangeRequest(
+            key=b"\0",
+            range_end=b"\0",
+            count_only=True,
+            revision=revision,
+            serializable=serializable,
+        )
+        if endpoint is None:
+            resp = await self._any("kv", "Range", request, read=True)
+        else:
+            resp = await self._unary(endpoint, "kv", "Range", request, None)
+        return int(resp.count)
 
     async def get(
         self, key: bytes | str, *, serializable: bool = False, endpoint: str | None = None

@@ -116,6 +116,18 @@ class RootUserMissing(EtcdError):
     """AuthEnable refused: user `root` does not exist or lacks role `root`."""
 
 
+class DowngradeRefused(EtcdError):
+    """etcd refused the downgrade target (not one minor below the cluster version)."""
+
+
+class DowngradeInProgress(EtcdError):
+    """A downgrade is already enabled."""
+
+
+class NoDowngradeInProgress(EtcdError):
+    """Cancel of a downgrade while none is enabled."""
+
+
 class SnapshotIntegrityError(EtcdError):
     """The snapshot stream ended without a valid sha256 trailer."""
 
@@ -146,6 +158,9 @@ _BY_MESSAGE: tuple[tuple[str, type[EtcdError]], ...] = (
     ("etcdserver: user name already exists", UserExists),
     ("etcdserver: root user does not exist", RootUserMissing),
     ("etcdserver: root user does not have root role", RootUserMissing),
+    ("etcdserver: invalid downgrade target version", DowngradeRefused),
+    ("etcdserver: cluster has a downgrade job in progress", DowngradeInProgress),
+    ("etcdserver: no inflight downgrade job", NoDowngradeInProgress),
 )
 
 

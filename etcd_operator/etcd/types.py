@@ -98,6 +98,12 @@ class MemberStatus:
     errors: tuple[str, ...]  # e.g. active alarms ("memberID:... alarm:NOSPACE")
     is_learner: bool
     revision: int
+    # etcd >= 3.6 only ("" / False from older members): the version of the member's data
+    # (it follows the cluster version, e.g. down to the target once a downgrade is enabled),
+    # and the cluster's downgrade as this member knows it.
+    storage_version: str = ""
+    downgrade_enabled: bool = False
+    downgrade_target: str = ""  # e.g. "3.5.0" while a downgrade is enabled
 
     @property
     def is_leader(self) -> bool:

@@ -38,7 +38,7 @@ from etcd_operator.api import (
     InvalidSpecError,
     parse_cluster,
 )
-from etcd_operator.etcd import EtcdError
+from etcd_operator.etcd import DowngradeRefused, EtcdError
 from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import ForeignClaim, StepNotReady, apply_step
 from etcd_operator.handlers.auth import RootSecretUnavailable
@@ -48,8 +48,10 @@ from etcd_operator.handlers.certificates import (
     member_trust,
     wake_by,
 )
+from etcd_operator.handlers.downgrade import refused as downgrade_refused
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
+from etcd_operator.handlers.recovery import RECORD_FIELD
 from etcd_operator.handlers.rollback import next_rollback_status, seen_revision
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.health import WatchFreshness
@@ -428,6 +430,8 @@ async def reconcile_once(
         )
     except StepNotReady:
         not_ready = True
+    except DowngradeRefused as e:
+        decision = downgrade_refused(decision, e)  # etcd's own reason, as Degraded
     except (EtcdError, ApiError, ForeignClaim, RootSecretUnavailable) as e:
         error = str(e)
     clog.info("%s (%s)", decision.reason.value, decision.message)
@@ -561,6 +565,9 @@ async def _write_status(
     new = new.model_copy(update={"rollback": rollback, "last_seen_revision": last_seen})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
+    # Only its steps write the rebuild record (this round's step may just have).
+    for written in (payload, previous or {}):
+        written.pop(RECORD_FIELD, None)
     if payload == previous:
         return  # an unchanged status is not worth a write (and a watch event per watcher)
     # Written anyway: the revision served now rides along (never a write of its own).

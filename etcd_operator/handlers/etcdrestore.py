@@ -23,34 +23,38 @@ from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, EtcdCluster, InvalidSpecError, parse_cluster
-from etcd_operator.api.backup import parse_backup
-from etcd_operator.api.restore import PLURAL, EtcdRestore, RestorePhase, parse_restore
+from etcd_operator.api.backup import EtcdBackup, parse_backup
+from etcd_operator.api.restore import (
+    PLURAL,
+    DrillResult,
+    EtcdRestore,
+    RestorePhase,
+    parse_restore,
+)
 from etcd_operator.api.snapshot_source import SnapshotLocation
-from etcd_operator.etcd import EtcdClient, EtcdError
-from etcd_operator.handlers.access import etcd_access
 from etcd_operator.handlers.apply import operator_image
-from etcd_operator.handlers.auth import read_root
-from etcd_operator.handlers.secrets import SecretReader
-from etcd_operator.handlers.snapshot_check import verification
+from etcd_operator.handlers.restore_drill import Served, drill_metrics, drill_seen, serving
+from etcd_operator.handlers.restore_verify import verify_pod
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
-from etcd_operator.naming import client_url, member_name
 from etcd_operator.resources.restore import (
     verification_pod,
     verification_pod_name,
 )
+from etcd_operator.resources.restore_drill import drill_cluster
 from etcd_operator.restore.decide import (
     ClusterSeen,
     CreateCluster,
     CreateVerifyPod,
+    DeleteCluster,
     DeleteVerifyPod,
     Done,
     Fail,
+    RecordDrill,
     RecordVerified,
     RestoreDecision,
     RestoreObserved,
     SnapshotFacts,
     Succeed,
-    VerifyPod,
     Wait,
     decide_restore,
 )
@@ -75,6 +79,13 @@ rbac.needs(Pod, "get", "create", "delete", why="restore: the snapshot's verifica
 rbac.needs(Pod, "get", subresource="log", why="restore: what the verification pod found")
 rbac.needs(PersistentVolumeClaim, "get", why="restore: the claim holding the snapshot exists")
 rbac.needs(EtcdClusterResource, "get", "create", why="restore: the cluster it creates")
+rbac.needs(EtcdClusterResource, "delete", why="restore drill: its throwaway cluster, once checked")
+rbac.needs(
+    EtcdRestoreResource,
+    "update",
+    subresource="finalizers",
+    why="restore drill: blockOwnerDeletion on its throwaway cluster",
+)
 rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
 
 log = logging.getLogger(__name__)
@@ -120,10 +131,11 @@ async def restore_once(
         # Admission refuses what the model refuses; an old object may still disagree.
         kopf.warn(body, reason="InvalidSpec", message=str(e)[:1024])
         return True
-    location = await _location(kube, restore)
-    observed = await observe_restore(kube, restore, domain, location)
+    location, backup = await _location(kube, restore)
+    observed = await observe_restore(kube, restore, domain, location, backup)
     decision = decide_restore(observed)
     if isinstance(decision.step, Done):
+        drill_metrics(restore, restore.status)
         return True
     created = await _apply(kube, restore, decision, body_dict, location)
     now = datetime.now(UTC)
@@ -144,12 +156,15 @@ async def restore_once(
             patch_type=PatchType.MERGE,
         )
     _event(body, decision, changed=new.phase is not restore.status.phase)
+    drill_metrics(restore, new)
     return decision.phase in (RestorePhase.SUCCEEDED, RestorePhase.FAILED)
 
 
 def _event(body: kopf.Body, d: RestoreDecision, *, changed: bool) -> None:
     match d.step:
         case Fail():
+            kopf.warn(body, reason=d.reason, message=d.message)
+        case RecordDrill(result=DrillResult.FAILED):
             kopf.warn(body, reason=d.reason, message=d.message)
         case Wait():
             if changed:
@@ -158,7 +173,9 @@ def _event(body: kopf.Body, d: RestoreDecision, *, changed: bool) -> None:
             kopf.info(body, reason=d.reason, message=d.message)
 
 
-async def _location(kube: AsyncClient, restore: EtcdRestore) -> SnapshotLocation | Unresolved:
+async def _location(
+    kube: AsyncClient, restore: EtcdRestore
+) -> tuple[SnapshotLocation | Unresolved, EtcdBackup | None]:
     backup = None
     if restore.spec.source.backup is not None:
         try:
@@ -171,7 +188,7 @@ async def _location(kube: AsyncClient, restore: EtcdRestore) -> SnapshotLocation
                 raise
         except InvalidSpecError:
             backup = None
-    return resolve(restore.spec.source, backup)
+    return resolve(restore.spec.source, backup), backup
 
 
 async def _apply(
@@ -196,7 +213,13 @@ async def _apply(
             assert isinstance(location, SnapshotLocation), "verified, so it has a location"
             await kube.create(_cluster_object(restore, raw, location))
             return True
-        case RecordVerified() | Wait() | Succeed() | Fail() | Done():
+        case DeleteCluster():
+            try:
+                await kube.delete(EtcdClusterResource, restore.spec.cluster.name, namespace=ns)
+            except ApiError as e:
+                if e.status.code != _NOT_FOUND:
+                    raise
+        case RecordVerified() | RecordDrill() | Wait() | Succeed() | Fail() | Done():
             pass
     return False
 
@@ -229,27 +252,29 @@ async def _delete_pod(kube: AsyncClient, name: str, namespace: str) -> None:
 
 def _cluster_object(restore: EtcdRestore, raw: dict[str, Any], location: SnapshotLocation) -> Any:
     """The EtcdCluster: the user's spec as written (the server defaults it) plus the verified
-    snapshot as `bootstrap.restore`; annotated with the restore, owned by nobody."""
+    snapshot as `bootstrap.restore`; annotated with the restore, owned by nobody (a drill's:
+    one member on an emptyDir, owned by the restore)."""
     user_spec = dict(((raw.get("spec") or {}).get("cluster") or {}).get("spec") or {})
     source = location.to_k8s()
     if restore.status.sha256:  # pin what was verified, also when the spec named no sha256
         source["sha256"] = restore.status.sha256
     spec = {**user_spec, "bootstrap": {"restore": source}}
-    return EtcdClusterResource.from_dict(
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "EtcdCluster",
-            "metadata": {
-                "name": restore.spec.cluster.name,
-                "namespace": restore.namespace,
-                "annotations": {
-                    RESTORED_FROM_ANNOTATION: restore.name,
-                    RESTORE_UID_ANNOTATION: restore.metadata.uid,
-                },
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "EtcdCluster",
+        "metadata": {
+            "name": restore.spec.cluster.name,
+            "namespace": restore.namespace,
+            "annotations": {
+                RESTORED_FROM_ANNOTATION: restore.name,
+                RESTORE_UID_ANNOTATION: restore.metadata.uid,
             },
-            "spec": spec,
-        }
-    )
+        },
+        "spec": spec,
+    }
+    if restore.spec.drill:
+        body = drill_cluster(restore, body)
+    return EtcdClusterResource.from_dict(body)
 
 
 async def observe_restore(
@@ -257,6 +282,7 @@ async def observe_restore(
     restore: EtcdRestore,
     domain: str,
     location: SnapshotLocation | Unresolved,
+    backup: EtcdBackup | None = None,
 ) -> RestoreObserved:
     status = restore.status
     verified = None
@@ -265,12 +291,16 @@ async def observe_restore(
     ):
         verified = SnapshotFacts(status.revision, status.sha256, status.size)
     cluster, ready_cluster = await _cluster(kube, restore)
-    served = None
-    if cluster is not None and cluster.ready and ready_cluster is not None:
-        served = await served_revision(kube, ready_cluster, domain)
+    served: Served | None = None
+    count_at = None
+    if restore.spec.drill and status.drill is not None and status.drill.expected_keys is not None:
+        count_at = status.drill.expected_revision
+    recorded = status.drill is not None and status.drill.result is not None
+    if cluster is not None and cluster.ready and ready_cluster is not None and not recorded:
+        served = await serving(kube, ready_cluster, domain, count_at)
     pod = None
     if cluster is None or cluster.restored_by == restore.metadata.uid:
-        pod = await _verify_pod(kube, restore)
+        pod = await verify_pod(kube, restore)
     source_exists = True
     unresolved = None
     if isinstance(location, Unresolved):
@@ -287,8 +317,11 @@ async def observe_restore(
         source_exists=source_exists,
         pod=pod,
         cluster=cluster,
-        served_revision=served,
+        served_revision=served.revision if served else None,
         unresolved=unresolved,
+        drill=drill_seen(restore, backup, served) if restore.spec.drill else None,
+        now=datetime.now(UTC),
+        ready_timeout=restore.spec.ready_within,
     )
 
 
@@ -313,35 +346,24 @@ async def _cluster(
         typed: EtcdCluster | None = parse_cluster(body)
     except InvalidSpecError:
         typed = None
-    seen = ClusterSeen(annotations.get(RESTORE_UID_ANNOTATION), ready, phase)
+    metadata = body.get("metadata") or {}
+    created = metadata.get("creationTimestamp")
+    seen = ClusterSeen(
+        annotations.get(RESTORE_UID_ANNOTATION),
+        ready,
+        phase,
+        created=_timestamp(created),
+        deleting=bool(metadata.get("deletionTimestamp")),
+    )
     return seen, typed
 
 
-async def served_revision(kube: AsyncClient, cluster: EtcdCluster, domain: str) -> int | None:
-    """The revision the cluster serves, asked through the operator's usual access (TLS and
-    root's credentials as the cluster's loop uses them); None when it cannot be asked."""
-    access = await etcd_access(SecretReader(kube, cluster.namespace), cluster)
-    if not access.usable:
-        return None
-    credentials = None
-    if cluster.spec.auth.enabled:
-        credentials = (await read_root(kube, cluster)).credentials
-    endpoints = [
-        client_url(
-            member_name(cluster.name, i),
-            cluster.name,
-            cluster.namespace,
-            domain,
-            tls=access.member_tls,
-        )
-        for i in range(cluster.spec.replicas)
-    ]
-    try:
-        async with EtcdClient(access.config(endpoints, credentials)) as client:
-            return await client.revision()
-    except EtcdError as e:
-        log.info("restore: %s/%s does not answer yet: %s", cluster.namespace, cluster.name, e)
-        return None
+def _timestamp(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
 
 
 async def _claim_exists(kube: AsyncClient, namespace: str, location: SnapshotLocation) -> bool:
@@ -358,13 +380,4 @@ async def _claim_exists(kube: AsyncClient, namespace: str, location: SnapshotLoc
     return True
 
 
-async def _verify_pod(kube: AsyncClient, restore: EtcdRestore) -> VerifyPod | None:
-    return await verification(kube, verification_pod_name(restore), restore.namespace)
-
-
-__all__ = [
-    "RESTORED_FROM_ANNOTATION",
-    "RESTORE_UID_ANNOTATION",
-    "restore_forever",
-    "restore_once",
-]
+__all__ = ["RESTORED_FROM_ANNOTATION", "RESTORE_UID_ANNOTATION", "restore_forever", "restore_once"]

@@ -21,7 +21,7 @@ from etcd_operator.api.recovery_spec import QuorumLossRecovery
 from etcd_operator.api.restore import BackupRef, RestoreSource
 from etcd_operator.api.rollback_spec import confirmation
 from etcd_operator.api.snapshot_source import SnapshotLocation
-from etcd_operator.handlers.snapshot_check import verification
+from etcd_operator.handlers.restore_verify import verification
 from etcd_operator.kube import EtcdBackupResource
 from etcd_operator.planner import (
     Decision,

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 FORMAT = 1
+# Fields added after format 1 shipped: absent in older manifests.
+_OPTIONAL = frozenset({"keys"})
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,13 @@ class Manifest:
     member: str  # the member it was taken from
     start_time: str  # RFC 3339, UTC
     completion_time: str
+    # Keys at `revision`, counted on the same member right after the snapshot; None when
+    # that revision was compacted meanwhile (or the manifest predates the count).
+    keys: int | None = None
 
     def to_json(self) -> bytes:
-        body = {"format": FORMAT, **{_camel(k): v for k, v in asdict(self).items()}}
+        fields = asdict(self)
+        body = {"format": FORMAT, **{_camel(k): v for k, v in fields.items() if v is not None}}
         return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
 
     @classmethod
@@ -35,11 +41,16 @@ class Manifest:
             body: dict[str, Any] = json.loads(data)
             if body.get("format") != FORMAT:
                 raise ValueError(f"unknown manifest format {body.get('format')!r}")
-            manifest = cls(**{k: body[_camel(k)] for k in cls.__dataclass_fields__})
+            manifest = cls(
+                **{k: body[_camel(k)] for k in cls.__dataclass_fields__ if k not in _OPTIONAL},
+                **{k: body[_camel(k)] for k in _OPTIONAL if _camel(k) in body},
+            )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"not a snapshot manifest: {e}") from None
         if not isinstance(manifest.size, int) or not isinstance(manifest.revision, int):
             raise ValueError("not a snapshot manifest: size and revision must be integers")
+        if manifest.keys is not None and not isinstance(manifest.keys, int):
+            raise ValueError("not a snapshot manifest: keys must be an integer")
         return manifest
 
 

@@ -55,6 +55,8 @@ class DesiredSpec:
     peer_tls: bool = False
     client_tls: bool = False
     client_plaintext: bool = False
+    # `spec.recovery.quorumLoss`: Manual, FromSurvivor or FromLatestBackup.
+    quorum_loss: str = "Manual"
 
     @property
     def member_tls(self) -> MemberTLS:
@@ -100,6 +102,11 @@ class MemberHealth:
     is_leader: bool = False
     alarms: tuple[str, ...] = ()
     revision: int = 0  # the revision it serves (its answer's header)
+    # etcd >= 3.6 only (None from older members): the version of the member's data, which
+    # follows the cluster version (down to the target once a downgrade is enabled), and the
+    # target of the downgrade etcd has enabled, as this member knows it.
+    storage_version: str | None = None
+    downgrade_target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +137,9 @@ class PodState:
     # the peer CA, so that it can reach members that serve peers over https.
     tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False
+    # Built with `--force-new-cluster` (its annotation records it): etcd rewrites the
+    # membership to this member alone each time it starts so, until the pod is rebuilt.
+    forced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +246,29 @@ class RollbackState:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalView:
+    """What one member said about itself while no quorum answered: its own (serializable)
+    member list, from its log, and its raft position (Maintenance.Status, served without a
+    quorum). Keyed by the name of the pod it answered in."""
+
+    member_id: int
+    members: tuple[EtcdMember, ...]
+    raft_term: int = 0
+    raft_index: int = 0
+    applied_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedStart:
+    """`status.quorumLossRecovery`: a rebuild from `member` was started (written before its
+    pod is taken down) and whether etcd was seen with it alone (`done`)."""
+
+    member: str
+    member_id: int
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -269,3 +302,10 @@ class Observed:
     auth: AuthState = field(default_factory=AuthState)
     # In-place rollback to a backup: the request, the backup, its verification, status's record.
     rollback: RollbackState = field(default_factory=RollbackState)
+    # Only when the member list did not answer: what each member pod's etcd says locally.
+    local_views: Mapping[str, LocalView] = field(default_factory=dict)
+    forced_start: ForcedStart | None = None
+    # status.downgradeTarget: etcd's downgrade target (e.g. "3.5.0") recorded while a downgrade is
+    # enabled, so that a member recreated while no member answers (one member mid-restart)
+    # runs the target rather than the version it is being moved away from.
+    status_downgrade: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from etcd_operator.naming import by_ordinal
 from etcd_operator.planner.model import Observed
+from etcd_operator.planner.recovery import quorum_lost_for_good
 from etcd_operator.planner.view import quorum
 
 
@@ -26,9 +27,13 @@ def permanently_lost(o: Observed) -> list[str]:
 
 
 def majority_permanently_lost(o: Observed) -> bool:
-    """No member answers and too few voters keep their data to ever form a quorum again."""
+    """No member answers and too few voters keep their data to ever form a quorum again: by
+    the claims' records and member-init's verdicts, or by the FromSurvivor rules' own fact
+    (planner/recovery.py, which also reads the survivors' own member lists)."""
     if o.members is not None:
         return False
     voters = voters_on_record(o)
     lost = permanently_lost(o)
-    return bool(voters) and len(voters) - len(lost) < quorum(len(voters))
+    if voters and len(voters) - len(lost) < quorum(len(voters)):
+        return True
+    return quorum_lost_for_good(o) is not None

@@ -106,6 +106,16 @@ class Reason(StrEnum):
     ROLLBACK_RESTORING = "RollbackRestoring"
     ROLLBACK_COMPLETED = "RollbackCompleted"
     ROLLBACK_REFUSED = "RollbackRefused"
+    # quorum loss: FromSurvivor (branch survivor)
+    FORCE_NEW_CLUSTER = "ForceNewCluster"
+    FORCED_START_DONE = "ForcedStartDone"
+    FORCING_NEW_CLUSTER = "ForcingNewCluster"
+    # issue 13, downgrade: one minor down with etcd's downgrade API (planner/downgrade.py)
+    ENABLE_DOWNGRADE = "EnableDowngrade"
+    CANCEL_DOWNGRADE = "CancelDowngrade"
+    DOWNGRADE = "Downgrade"  # a member restarted with the older minor
+    DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
+    DOWNGRADE_REFUSED = "DowngradeRefused"  # degraded: etcd's validate refused the target
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +329,51 @@ class RecordRollback:
     from_revision: int | None = None  # the highest revision a member was seen to serve
 
 
+# quorum loss: FromSurvivor (branch survivor)
+@dataclass(frozen=True, slots=True)
+class ForceNewCluster:
+    """Rebuild a cluster that lost a majority of its voters for good from the surviving member
+    `member`: record the start in status, take its pod down, then start it once with
+    `--force-new-cluster` (etcd keeps its data and ID and makes it the only member). Repeated
+    until its flagged pod exists; never taken while such a pod exists."""
+
+    member: str
+    member_id: int
+    lost: tuple[str, ...]  # members whose data is gone, for status and messages
+    version: str
+    initial_cluster: InitialCluster
+    claim: str = ""
+    tls: MemberTLS = PLAINTEXT  # the schemes its pod serves
+
+
+@dataclass(frozen=True, slots=True)
+class EndForcedStart:
+    """etcd shows `member` alone: record the rebuild done in status, then delete its pod if it
+    still carries `--force-new-cluster` (the heal rules recreate it without the flag)."""
+
+    member: str
+    member_id: int
+
+
+# issue 13, downgrade
+@dataclass(frozen=True, slots=True)
+class EnableDowngrade:
+    """`Downgrade(VALIDATE, version)` then `Downgrade(ENABLE, version)`: etcd lowers the cluster
+    version, then every member its storage version, to `version`'s minor. etcd's refusal is
+    reported with its reason and nothing changes; one already enabled counts as done."""
+
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDowngrade:
+    """`Downgrade(CANCEL)`, sent to `member` (one that reports the downgrade, so knows the API:
+    an etcd 3.5 member may never answer it)."""
+
+    member_id: int
+    member: str
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -337,6 +392,10 @@ Action = (
     | DisableAuth
     | VerifyBackup
     | RecordRollback
+    | ForceNewCluster
+    | EndForcedStart
+    | EnableDowngrade
+    | CancelDowngrade
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -385,6 +444,10 @@ def action_of(step: Step) -> Action | None:
             | DisableAuth()
             | VerifyBackup()
             | RecordRollback()
+            | ForceNewCluster()
+            | EndForcedStart()
+            | EnableDowngrade()
+            | CancelDowngrade()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -409,6 +472,8 @@ def is_disruptive(step: Step) -> bool:
             | UpgradeMember()
             | MoveLeader()
             | UpdatePeerURL()
+            | ForceNewCluster()
+            | EndForcedStart()
         ):
             return True
         case (
@@ -423,6 +488,8 @@ def is_disruptive(step: Step) -> bool:
             | DisableAuth()
             | VerifyBackup()
             | RecordRollback()
+            | EnableDowngrade()
+            | CancelDowngrade()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

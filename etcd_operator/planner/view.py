@@ -236,9 +236,23 @@ def version_for_new_pod(observed: Observed, running: Iterable[str | None]) -> st
     """
     desired = observed.spec.version
     known = [v for v in running if v is not None and parse_version(v) is not None]
+    target = downgrade_target(observed)
+    if target is not None and same_minor(target, desired):
+        # A downgrade is enabled: a member made now (e.g. after its eviction for the restart)
+        # runs the target, or it would only be restarted again.
+        return desired
     if not known and observed.status_version is not None:
         known = [observed.status_version]
     if not known:
         return desired
     oldest = min(known, key=lambda v: parse_version(v) or Version(0, 0, 0))
     return desired if change_allowed(oldest, desired) else oldest
+
+
+def downgrade_target(observed: Observed) -> str | None:
+    """The target of the downgrade etcd has enabled: as a member reports it (etcd 3.6), else as
+    status recorded it (when no member answers)."""
+    reports = [h for h in observed.member_health.values() if h.reachable and h.storage_version]
+    if reports:  # etcd's own record wins
+        return next((h.downgrade_target for h in reports if h.downgrade_target), None)
+    return observed.status_downgrade

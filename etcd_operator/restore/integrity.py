@@ -38,20 +38,28 @@ class Checker:
     """The checks of `copy_checked`, fed chunk by chunk (for any stream of the snapshot)."""
 
     def __init__(self) -> None:
-        self._whole = hashlib.sha256()
+        # One pass of sha256: the body's, fed all but the last 32 bytes seen so far; the whole
+        # file's is the body's continued with those 32 bytes.
         self._body = hashlib.sha256()
         self._tail = b""
         self.size = 0
 
     def update(self, chunk: bytes) -> None:
-        self._whole.update(chunk)
         self.size += len(chunk)
+        if len(chunk) >= TRAILER:
+            view = memoryview(chunk)
+            self._body.update(self._tail)
+            self._body.update(view[:-TRAILER])
+            self._tail = bytes(view[-TRAILER:])
+            return
         joined = self._tail + chunk
         self._body.update(joined[:-TRAILER])
         self._tail = joined[-TRAILER:]
 
     def finish(self, expected_sha256: str | None) -> Checked:
-        digest = self._whole.hexdigest()
+        whole = self._body.copy()
+        whole.update(self._tail)
+        digest = whole.hexdigest()
         if expected_sha256 is not None and digest != expected_sha256:
             raise SnapshotInvalid(
                 "SHA256Mismatch",

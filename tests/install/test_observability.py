@@ -26,6 +26,8 @@ OPERATOR_SERIES = {
     "etcd_operator_cluster_db_quota_bytes",
     "etcd_operator_cluster_last_backup_timestamp_seconds",
     "etcd_operator_cluster_last_successful_round_timestamp_seconds",
+    "etcd_operator_restore_drill_last_result",
+    "etcd_operator_restore_drill_last_success_timestamp_seconds",
     "etcd_operator_reconcile_rounds_total",
     "etcd_operator_reconcile_errors_total",
     "etcd_operator_reconcile_duration_seconds_bucket",
@@ -47,6 +49,8 @@ REQUIRED_ALERTS = {
     "EtcdLeaderFlapping",
     "EtcdDatabaseNearQuota",
     "EtcdNoRecentBackup",
+    "EtcdRestoreDrillFailing",
+    "EtcdNoRecentRestoreDrill",
 }
 _DURATION = re.compile(r"^\d+[smhd]$")
 
@@ -91,9 +95,17 @@ def test_alert_rules_are_valid_promql_over_known_series() -> None:
 def test_alert_thresholds_come_from_values() -> None:
     rules = {
         r["alert"]: r["expr"]
-        for r in _rules({"backupMaxAgeHours": 6, "dbQuotaFraction": 0.9, "leaderChangesPerHour": 5})
+        for r in _rules(
+            {
+                "backupMaxAgeHours": 6,
+                "dbQuotaFraction": 0.9,
+                "leaderChangesPerHour": 5,
+                "drillMaxAgeDays": 3,
+            }
+        )
     }
     assert "> 21600" in rules["EtcdNoRecentBackup"]
+    assert "> 259200" in rules["EtcdNoRecentRestoreDrill"]
     assert "> 0.9" in rules["EtcdDatabaseNearQuota"]
     assert "> 5" in rules["EtcdLeaderFlapping"]
 
@@ -103,6 +115,8 @@ def test_alert_annotations_keep_prometheus_templates() -> None:
     summaries = {r["alert"]: r["annotations"]["summary"] for r in _rules()}
     assert "{{ $labels.namespace }}/{{ $labels.name }}" in summaries["EtcdQuorumLost"]
     assert "{{ $labels.name }}" in summaries["EtcdNoRecentBackup"]
+    assert "{{ $labels.namespace }}/{{ $labels.name }}" in summaries["EtcdRestoreDrillFailing"]
+    assert "{{ $labels.name }} passed in 8 days" in summaries["EtcdNoRecentRestoreDrill"]
 
 
 def _dashboard() -> dict[str, Any]:

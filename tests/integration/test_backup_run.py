@@ -53,6 +53,7 @@ async def test_a_backup_to_s3_comes_from_a_follower_with_its_manifest(
     assert result.outcome == "Succeeded", result
     assert result.location == "s3://run-it/ns/c/b.db"
     assert result.revision == revision
+    assert result.keys == 200  # counted at the snapshot's revision, for restore drills
     async with EtcdClient(etcd3.config()) as client:
         leader = (await client.status(etcd3.endpoints[0])).leader
         statuses = {m.name: await client.status(m.client_url) for m in etcd3.members.values()}
@@ -63,6 +64,7 @@ async def test_a_backup_to_s3_comes_from_a_follower_with_its_manifest(
     credentials = S3Credentials(s3_server.access_key, s3_server.secret_key)
     manifest = await read_manifest(replace(location, credentials=credentials))
     assert manifest.sha256 == result.sha256 and manifest.revision == revision
+    assert manifest.keys == 200
 
 
 async def test_a_member_down_does_not_fail_the_backup(

@@ -53,3 +53,22 @@ def test_a_round_exports_the_cluster_series_and_a_deleted_cluster_none() -> None
     assert got[("etcd_operator_reconcile_duration_seconds_count", (("step", "InSync"),))] >= 2
     metrics.forget_cluster("ns", "m1")
     assert not any(dict(labels).get("name") == "m1" for _, labels in _samples())
+
+
+def test_drill_series_follow_the_latest_drill_whatever_order_they_are_reported_in() -> None:
+    c = (("name", "drilled"), ("namespace", "ns"))
+    result = ("etcd_operator_restore_drill_last_result", c)
+    success = ("etcd_operator_restore_drill_last_success_timestamp_seconds", c)
+    metrics.record_drill("ns", "drilled", passed=False, at=100.0)
+    assert _samples()[result] == 0
+    assert _samples()[success] == 0  # none passed yet: "no successful drill" can fire
+    metrics.record_drill("ns", "drilled", passed=True, at=300.0)
+    assert _samples()[result] == 1 and _samples()[success] == 300
+    # An older drill reported later (a restarted operator) changes neither.
+    metrics.record_drill("ns", "drilled", passed=False, at=200.0)
+    metrics.record_drill("ns", "drilled", passed=True, at=250.0)
+    assert _samples()[result] == 1 and _samples()[success] == 300
+    metrics.record_drill("ns", "drilled", passed=False, at=400.0)
+    assert _samples()[result] == 0 and _samples()[success] == 300
+    metrics.forget_cluster("ns", "drilled")  # a fact about its backups: kept
+    assert _samples()[result] == 0

@@ -17,10 +17,12 @@ from etcd_operator.leader import AlwaysLeader
 from etcd_operator.manifests import cluster_role, leader_election_rbac
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.planner import (
+    CancelDowngrade,
     DeletePod,
     DeletePVC,
     DisableAuth,
     EnableAuth,
+    EnableDowngrade,
     ExpandVolume,
     UpgradeMember,
 )
@@ -126,7 +128,7 @@ async def test_every_api_call_of_apply_and_delete_is_declared(
             step,
             cluster_domain=DEFAULT_CLUSTER_DOMAIN,
         )
-    for step in (EnableAuth(), DisableAuth()):
+    for step in (EnableAuth(), DisableAuth(), EnableDowngrade("3.5.35"), CancelDowngrade(1, "x")):
         # No etcd client in this world: the Secret is read (and generated) before etcd is asked.
         with pytest.raises(EtcdUnavailable):
             await apply.apply_step(

@@ -150,3 +150,30 @@ def test_member_rows_name_members_by_peer_url_and_report_what_they_said() -> Non
     assert r.cluster_id == "abc"
     assert r.client_endpoint == "http://etcd-client.ns.svc:2379"
     assert r.ready_replicas == 3
+
+
+def test_the_downgrade_target_is_recorded_when_enabled_and_kept_while_nobody_answers() -> None:
+    from etcd_operator.planner import EnableDowngrade
+    from unit.support.observed import replace, set_health
+
+    def members(*versions: str | None) -> list[MemberStatus]:
+        return [MemberStatus(name=name(i), version=v) for i, v in enumerate(versions)]
+
+    def at(o, versions, decision, previous):  # type: ignore[no-untyped-def]
+        r = Round(o, decision, members(*versions), 1, "abc", None, "http://x:2379")
+        return next_status(r, previous, T0)
+
+    o = cluster(1)
+    enable = Decision(EnableDowngrade("3.5.35"), Reason.ENABLE_DOWNGRADE, "enable")
+    first = at(o, ["3.6.16"], enable, None)
+    assert first.downgrade_target == "3.5.0"
+    waiting = Decision(Wait(Reason.DOWNGRADE_PENDING), Reason.DOWNGRADE_PENDING, "wait")
+    # etcd's own record while a 3.6 member answers: none enabled means none.
+    told = set_health(o, 0, storage_version="3.6.0", downgrade_target=None)
+    assert at(told, ["3.6.16"], waiting, first).downgrade_target is None
+    # Nobody answers (the only member restarting): kept.
+    gone = replace(o, member_health={}, members=None)
+    kept = at(gone, [None], waiting, first)
+    assert kept.downgrade_target == "3.5.0"
+    # Every voter answers at the target's minor: etcd has ended it.
+    assert at(o, ["3.5.35"], waiting, kept).downgrade_target is None

@@ -65,6 +65,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -73,7 +74,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -94,8 +97,30 @@
   - get
   - list
   - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
+- verbs:
+  - get
+  - list
+  - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -116,11 +141,19 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:
@@ -210,6 +243,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -218,7 +252,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -239,8 +275,30 @@
   - get
   - list
   - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
+- verbs:
+  - get
+  - list
+  - watch
   - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -261,11 +319,19 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
   - etcdrestores
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdrestores/finalizers
 - verbs:
   - patch
   apiGroups:

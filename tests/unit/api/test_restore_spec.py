@@ -101,3 +101,26 @@ def test_a_restore_may_name_an_s3_object_or_an_etcdbackup() -> None:
     backup = parse_restore(_restore({**_valid_spec(), "source": {"backup": {"name": "nightly"}}}))
     assert backup.spec.source.location() is None
     assert backup.spec.source.describe() == "EtcdBackup nightly"
+
+
+def test_a_drill_and_a_ready_timeout_are_opt_in_and_checked() -> None:
+    plain = parse_restore(_restore(_valid_spec()))
+    assert plain.spec.drill is False and plain.spec.ready_within.total_seconds() == 600
+    drill = parse_restore(_restore({**_valid_spec(), "drill": True, "readyTimeout": "1h30m"}))
+    assert drill.spec.drill is True and drill.spec.ready_within.total_seconds() == 5400
+    with pytest.raises(InvalidSpecError, match=r"ready_timeout|readyTimeout"):
+        parse_restore(_restore({**_valid_spec(), "readyTimeout": "10"}))
+    schema = openapi_schema(ETCD_RESTORE)["properties"]["spec"]["properties"]
+    assert schema["drill"]["default"] is False
+    assert schema["readyTimeout"]["default"] == "10m" and "pattern" in schema["readyTimeout"]
+
+
+def test_the_drill_example_is_a_valid_drill() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).parents[3] / "examples" / "etcdrestore-drill.yaml"
+    (doc,) = yaml.safe_load_all(path.read_text())
+    drill = parse_restore({**doc, "metadata": {**doc["metadata"], "namespace": "ns"}})
+    assert drill.spec.drill and drill.spec.source.backup is not None

@@ -3,6 +3,8 @@ independent oracle of health and quorum (not the planner's own helpers)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from etcd_operator.planner import (
     AddLearner,
     AuthState,
     Bootstrap,
+    CancelDowngrade,
     ClusterRef,
     ClusterState,
     CreatePod,
@@ -24,8 +27,11 @@ from etcd_operator.planner import (
     DisableAuth,
     Done,
     EnableAuth,
+    EnableDowngrade,
+    EndForcedStart,
     EtcdMember,
     ExpandVolume,
+    ForceNewCluster,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -52,8 +58,16 @@ from etcd_operator.planner import (
     quorum,
 )
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
-from etcd_operator.versions import VersionChange, change_allowed, version_change
+from etcd_operator.versions import (
+    Version,
+    VersionChange,
+    change_allowed,
+    parse_version,
+    same_minor,
+    version_change,
+)
 from unit.support.observed import INDEX, NAME, URLS, name
+from unit.support.quorum_loss import with_quorum_loss
 from unit.support.rollback import rollback_states
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
@@ -205,13 +219,39 @@ def observed_states(draw: st.DrawFn) -> Observed:
         secret_problem="Secret ns/etcd-root does not exist" if rare(2) else None,
         rejected="authentication failed" if enabled and rare(2) else None,
     )
+    # Downgrades (issue 13; drawn after the rest, so the worlds above stay as they were):
+    # members of 3.6 and later report their storage version and the downgrade etcd enabled,
+    # and the spec often asks for one minor down from 3.6.
+    status_downgrade: str | None = None
+    if rnd.random() < 0.25:
+        if version == "3.6.0" and rnd.random() < 0.6:
+            desired_version = "3.5.17"
+        target = rnd.choice([None, "3.5.0", "3.5.0", "3.6.0"])
+        status_downgrade = target if rnd.random() < 0.8 else rnd.choice([None, "3.5.0"])
+        for member_id, h in list(health.items()):
+            parsed = parse_version(h.version or "")
+            if parsed is None or parsed < Version(3, 6, 0):
+                continue
+            settled = f"{parsed.major}.{parsed.minor}.0"
+            storage = (
+                target
+                if target is not None and rnd.random() < 0.8
+                else settled
+                if rnd.random() < 0.8
+                else rnd.choice(["3.5.0", "3.6.0"])
+            )
+            health[member_id] = dataclasses.replace(
+                h,
+                storage_version=storage,
+                downgrade_target=target if rnd.random() < 0.9 else None,
+            )
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
         leader = draw(st.sampled_from(ids)) if ids and not rare(2) else None
     # Drawn last as well: an in-place rollback requested or under way, in a few worlds.
     rollback = rollback_states(rnd)
-    return Observed(
+    observed = Observed(
         cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(
@@ -238,7 +278,10 @@ def observed_states(draw: st.DrawFn) -> Observed:
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
         rollback=rollback,
+        status_downgrade=status_downgrade,
     )
+    # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
+    return with_quorum_loss(observed, rnd, noise, members, INDEX)
 
 
 # --- the oracle ------------------------------------------------------------------------------
@@ -349,6 +392,8 @@ def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     if stopping(o) and isinstance(step, DeletePod):
         return
     if not has_quorum(o):
+        if isinstance(step, ForceNewCluster | EndForcedStart):
+            return  # the rebuild from a survivor: its own properties in test_recovery.py
         if isinstance(step, UpgradeMember):
             assert cannot_run(o, step.member), step
             return
@@ -562,7 +607,63 @@ def check_upgrades_restart_one_follower_without_losing_quorum(o: Observed, d: De
         and h.version.rsplit(".", 1)[0] == step.to_version.rsplit(".", 1)[0]
         for m in voters(o)
     )
-    assert change_allowed(step.from_version, step.to_version) or rollback
+    assert change_allowed(step.from_version, step.to_version) or rollback or downgrading(o, step)
+
+
+def downgrading(o: Observed, step: UpgradeMember) -> bool:
+    """A restart with the lower minor while etcd's downgrade to it is enabled and etcd has
+    lowered the storage version of every member still at the higher minor."""
+    reports = [h for m in voters(o) if (h := o.member_health.get(m.id)) is not None]
+    return (
+        o.status_downgrade is not None
+        and any(
+            h.reachable and h.downgrade_target and same_minor(h.downgrade_target, step.to_version)
+            for h in reports
+        )
+        and all(
+            h.storage_version is not None and same_minor(h.storage_version, step.to_version)
+            for m in voters(o)
+            if (h := o.member_health.get(m.id)) is not None
+            and (p := o.pods.get(slot(m) or "")) is not None
+            and p.version is not None
+            and version_change(p.version, step.to_version) is VersionChange.MINOR_ROLLBACK
+        )
+    )
+
+
+def check_downgrades_follow_etcds_api(o: Observed, d: Decision) -> None:
+    """Enabled only in a calm cluster whose every voter runs the minor above spec.version (3.6
+    or later) with its storage settled there, and never twice; cancelled only while etcd
+    reports one to another minor than spec.version, through a member that reports it."""
+    step = d.step
+    if isinstance(step, EnableDowngrade):
+        assert step.version == o.spec.version
+        members = o.members or ()
+        assert members and all(not m.is_learner and healthy(o, m) for m in members)
+        for m in voters(o):
+            h = o.member_health[m.id]
+            p = o.pods.get(slot(m) or "")
+            running = p.version if p is not None and p.version is not None else h.version
+            assert running is not None
+            assert version_change(running, step.version) is VersionChange.MINOR_ROLLBACK
+            assert (parse_version(running) or Version(0, 0, 0)) >= Version(3, 6, 0)
+            assert h.storage_version is not None and same_minor(h.storage_version, running)
+            assert not h.downgrade_target
+    target = next(
+        (
+            h.downgrade_target
+            for h in o.member_health.values()
+            if h.reachable and h.storage_version and h.downgrade_target
+        ),
+        None,
+    )
+    if isinstance(step, CreatePod) and target and same_minor(target, o.spec.version):
+        assert step.version == o.spec.version  # a member made mid-downgrade runs the target
+    if isinstance(step, CancelDowngrade):
+        h = o.member_health.get(step.member_id)
+        assert h is not None and h.reachable and h.downgrade_target
+        assert not same_minor(h.downgrade_target, o.spec.version)
+        assert step.member_id in {m.id for m in voters(o)}
 
 
 def check_volumes_grow_only_where_the_class_allows_it(o: Observed, d: Decision) -> None:
@@ -639,12 +740,8 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
         assert not isinstance(step, DeletePod | RetireVolume | UpgradeMember)
     if isinstance(step, RecordRollback):
         if step.phase is RollbackPhase.STOPPING and step.cause == "QuorumLoss":
-            # Recovery: nobody answers and most voters on record lost their data for good.
+            # Recovery: only while no member list answers (the loss itself: recovery tests).
             assert not in_flight and o.rollback.recovery is not None and o.members is None
-            on_record = {n for n, p in o.pvcs.items() if p.member_id is not None}
-            on_record |= {n for n, p in o.pods.items() if p.data_lost and n in URLS}
-            lost = {n for n in on_record if n in o.pods and o.pods[n].data_lost}
-            assert len(on_record) - len(lost) < quorum(len(on_record))
             request = o.rollback.recovery
         if step.phase is RollbackPhase.STOPPING:
             assert not in_flight and request is not None and request.confirmed
@@ -683,6 +780,7 @@ CHECKS = [
     check_peers_switch_to_tls_only_when_every_pod_trusts_it,
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
     check_a_rollback_acts_only_from_its_record_and_never_deletes,
+    check_downgrades_follow_etcds_api,
 ]
 
 
@@ -709,12 +807,16 @@ STEP_KINDS = [
     ExpandVolume,
     EnableAuth,
     DisableAuth,
+    EnableDowngrade,
+    CancelDowngrade,
     MarkBootstrapped,
     Wait,
     Degraded,
     InSync,
     VerifyBackup,
     RecordRollback,
+    ForceNewCluster,
+    EndForcedStart,
 ]
 
 
@@ -742,6 +844,8 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.TLS_RESTART,
         Reason.PEERS_WITHOUT_TLS,
         Reason.UPDATE_PEER_URL,  # the only reason of UpdatePeerURL steps
+        Reason.DOWNGRADE,
+        Reason.DOWNGRADE_PENDING,
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from etcd_operator.datadir import read_identity
-from etcd_operator.restore.integrity import SnapshotInvalid, copy_checked, fetch_file
+from etcd_operator.restore.integrity import (
+    Checked,
+    Checker,
+    SnapshotInvalid,
+    copy_checked,
+    fetch_file,
+)
 from etcd_operator.restore.staging import Commit, commit
 from unit.support.wal_files import write_wal
 
@@ -82,3 +91,27 @@ def test_commit_refuses_an_incomplete_restore(tmp_path: Path) -> None:
     (staging / "member" / "snap").mkdir(parents=True)
     assert commit(staging, data)[0] is Commit.INCOMPLETE
     assert not data.exists()
+
+
+@given(
+    pages=st.integers(1, 6),
+    cuts=st.lists(st.integers(0, 6 * 512 + 32), max_size=8),
+    flip=st.none() | st.integers(0, 6 * 512 + 31),
+)
+def test_the_one_pass_checks_agree_with_hashing_the_file_whatever_the_chunks(
+    pages: int, cuts: list[int], flip: int | None
+) -> None:
+    data = bytearray(_snapshot(pages))
+    if flip is not None and flip < len(data):
+        data[flip] ^= 0x01
+    checker = Checker()
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    for start, end in itertools.pairwise(bounds):
+        checker.update(bytes(data[start:end]))
+    whole = hashlib.sha256(data).hexdigest()
+    intact = hashlib.sha256(data[:-32]).digest() == bytes(data[-32:])
+    if intact:
+        assert checker.finish(whole) == Checked(len(data), whole)
+    else:
+        with pytest.raises(SnapshotInvalid, match="altered"):
+            checker.finish(whole)

@@ -27,6 +27,7 @@ from etcd_operator.naming import MAX_REPLICAS, PLAINTEXT, MemberTLS, member_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
+    CancelDowngrade,
     ClusterRef,
     ClusterState,
     CreatePod,
@@ -36,9 +37,14 @@ from etcd_operator.planner import (
     DeletePVC,
     DesiredSpec,
     Done,
+    EnableDowngrade,
+    EndForcedStart,
     EtcdMember,
     ExpandVolume,
+    ForcedStart,
+    ForceNewCluster,
     InSync,
+    LocalView,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -61,6 +67,7 @@ from etcd_operator.planner import (
     split_claims,
 )
 from etcd_operator.planner.tls_switch import serves_plaintext_clients
+from etcd_operator.versions import Version, parse_version
 
 CLUSTER = "demo"
 UID = "uid-1"
@@ -99,6 +106,7 @@ class WPod:
     template: int = 0  # the World.template the pod was built from
     tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False  # holds the peer certificate, trusts the peer CA
+    forced: bool = False  # built with --force-new-cluster
 
 
 @dataclass
@@ -133,6 +141,18 @@ class World:
     peer_tls: bool = False  # spec.tls (a TLS change also bumps `template`, as its hash does)
     client_tls: bool = False
     client_plaintext: bool = False
+    # Quorum loss (branch survivor): spec.recovery.quorumLoss, status.quorumLossRecovery, and
+    # how many times etcd actually rewrote the membership to one member.
+    quorum_loss: str = "Manual"
+    record: ForcedStart | None = None
+    forced_starts: int = 0
+    # etcd's versions (issue 13, downgrade): the cluster version's minor (up to the lowest minor
+    # members run, down only to an enabled downgrade's target), the storage version following
+    # it one tick later, and the target of an enabled downgrade.
+    cluster_minor: str | None = None
+    storage_minor: str | None = None
+    downgrade: str | None = None
+    status_downgrade: str | None = None  # status.downgradeTarget, as the shell writes it
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -192,6 +212,8 @@ class World:
             self._form()
         for name, pod in self.pods.items():
             self._start(name, pod)
+        for name, pod in self.pods.items():
+            self._force_new_cluster(name, pod)
         for m in self.members.values():
             if self.healthy(m):
                 step = LEADER_INDEX if not m.learner else CATCH_UP_PER_TICK
@@ -199,6 +221,7 @@ class World:
         self._elect()
         if self.has_quorum():
             self.last_version = self.version_of_cluster()
+        self._advance_versions()
 
     def _elect(self) -> None:
         if not self.has_quorum():
@@ -235,6 +258,17 @@ class World:
         pvc.data = member.id
         member.started = True
 
+    def _force_new_cluster(self, name: str, pod: WPod) -> None:
+        """etcd started with --force-new-cluster: only it remains, with its data and ID. It does
+        so at every start of that pod; a pod here starts once, so once per flagged pod."""
+        member = self.runs_as(name)
+        if not pod.forced or member is None or list(self.members) == [member.id]:
+            return
+        member.learner = False
+        self.members = {member.id: member}
+        self.forced_starts += 1
+        self._elect()
+
     def _new_id(self) -> int:
         self.next_id += 0x101
         return self.next_id
@@ -246,18 +280,23 @@ class World:
     # --- observation ---------------------------------------------------------------------
 
     def observe(self) -> Observed:
-        members = None
-        if self.has_quorum():
-            members = tuple(
-                EtcdMember(
-                    m.id,
-                    m.slot if m.started else "",
-                    (url(m.slot, m.https),),
-                    (url(m.slot).replace("2380", "2379"),) if m.started else (),
-                    m.learner,
-                )
-                for m in sorted(self.members.values(), key=lambda m: m.id)
+        listed = tuple(
+            EtcdMember(
+                m.id,
+                m.slot if m.started else "",
+                (url(m.slot, m.https),),
+                (url(m.slot).replace("2380", "2379"),) if m.started else (),
+                m.learner,
             )
+            for m in sorted(self.members.values(), key=lambda m: m.id)
+        )
+        members = listed if self.has_quorum() else None
+        # No quorum: each running member still answers its own member list and raft position.
+        local = {
+            n: LocalView(m.id, listed, 1, m.index, m.index)
+            for n in self.pods
+            if members is None and (m := self.runs_as(n)) is not None
+        }
         health = {
             m.id: MemberHealth(
                 reachable=True,
@@ -266,6 +305,7 @@ class World:
                 raft_index=m.index,
                 applied_index=m.index,
                 is_leader=m.id == self.leader,
+                **self._version_reports(self.pods[m.slot].version),
             )
             for m in self.members.values()
             if self.healthy(m) and self.formed
@@ -286,6 +326,7 @@ class World:
                 outdated=pod.template != self.template,
                 tls=pod.tls,
                 peer_tls=pod.peer_tls,
+                forced=pod.forced,
             )
         current, others = split_claims(
             (
@@ -315,6 +356,7 @@ class World:
                 peer_tls=self.peer_tls,
                 client_tls=self.client_tls,
                 client_plaintext=self.client_plaintext,
+                quorum_loss=self.quorum_loss,
             ),
             bootstrapped=self.bootstrapped,
             members=members,
@@ -324,7 +366,10 @@ class World:
             pods=pods,
             pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
+            status_downgrade=self.status_downgrade,
             other_claims=others if not self.empty_dir else {},
+            local_views=local,
+            forced_start=self.record,
         )
 
     def _joining(self, name: str) -> bool:
@@ -393,8 +438,22 @@ class World:
                 return [lambda: self._update_peer_url(mid, peer_url)]
             case ExpandVolume():
                 return []
+            case EnableDowngrade(version=version):
+                return [lambda: self._enable_downgrade(version)]
+            case CancelDowngrade():
+                return [self._cancel_downgrade]
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
+            case ForceNewCluster(member=name, member_id=mid, version=version, claim=claim, tls=tls):
+                return [
+                    lambda: self._record_forced_start(ForcedStart(name, mid)),
+                    lambda: self._force_pod(name, version, claim or pvc_name(name), mid, tls),
+                ]
+            case EndForcedStart(member=name, member_id=mid):
+                return [
+                    lambda: self._record_forced_start(ForcedStart(name, mid, done=True)),
+                    lambda: self._end_forced_start(name),
+                ]
             case Wait() | Degraded() | Paused() | InSync() | Done():
                 return []
             case _:
@@ -427,7 +486,9 @@ class World:
                 and not step.evict
                 and not self.empty_dir
             )
-            if not small:
+            # The rebuilt survivor, alone, restarts once without --force-new-cluster.
+            rebuilt = isinstance(step, EndForcedStart) and len(self.voters()) == 1
+            if not small and not rebuilt:
                 raise WorldError(f"{decision} lost quorum")
         self._check_reachable(decision)
 
@@ -468,6 +529,7 @@ class World:
         member = self.slot_member(name)
         if member is not None and not member.started and member.https != tls.peer:
             raise WorldError(f"{name} would advertise another peer URL than it was added with")
+        self._check_version_accepted(name, version)
         self.pods[name] = WPod(
             version,
             boot,
@@ -479,6 +541,73 @@ class World:
         )
         if self.empty_dir:
             self.pvcs[claim] = WPvc(member=name)  # a new, empty emptyDir
+
+    # --- etcd's versions and downgrades (issue 13) ----------------------------------------
+
+    def _advance_versions(self) -> None:
+        if not self.has_quorum():
+            return
+        # status.downgradeTarget: etcd's record while a 3.6 member answers (status.py)
+        up = [self.pods[m.slot].version for m in self.voters() if self.healthy(m)]
+        if any(self._version_reports(version) for version in up):
+            self.status_downgrade = f"{self.downgrade}.0" if self.downgrade else None
+        elif (
+            self.status_downgrade
+            and len(up) == len(self.voters())
+            and all(_minor(version) + ".0" == self.status_downgrade for version in up)
+        ):
+            self.status_downgrade = None
+        self.storage_minor = self.cluster_minor
+        running = [_minor(self.pods[m.slot].version) for m in self.voters() if self.healthy(m)]
+        if self.downgrade is not None:
+            self.cluster_minor = self.downgrade
+            everyone = len(running) == len(self.members)
+            if everyone and all(r == self.downgrade for r in running):
+                self.downgrade = None  # etcd ends the downgrade itself
+            return
+        lowest = min(running, key=_minor_key)
+        if self.cluster_minor is None or _minor_key(lowest) > _minor_key(self.cluster_minor):
+            self.cluster_minor = lowest
+
+    def _version_reports(self, version: str) -> dict[str, str | None]:
+        """What an etcd of `version` says of its storage version and the downgrade (3.6+)."""
+        parsed = parse_version(version)
+        if parsed is None or parsed < Version(3, 6, 0):
+            return {}
+        return {
+            "storage_version": f"{self.storage_minor}.0" if self.storage_minor else None,
+            "downgrade_target": f"{self.downgrade}.0" if self.downgrade else None,
+        }
+
+    def _check_version_accepted(self, name: str, version: str) -> None:
+        """etcd refuses to start a member below the cluster version (the fatal "invalid
+        downgrade; server version is lower than determined cluster version", seen with real
+        etcd 3.5.35 on 3.6 data); during a downgrade the cluster version is its target. A 3.6
+        member restarting during a downgrade to 3.5 runs (seen with etcd 3.6.16): a planner that
+        recreates it there would only restart it again, which `converge` reports."""
+        minor = _minor(version)
+        floor = self.downgrade or self.cluster_minor
+        if floor is not None and _minor_key(minor) < _minor_key(floor):
+            raise WorldError(f"{name} at {version}: below the cluster version {self.cluster_minor}")
+
+    def _enable_downgrade(self, version: str) -> None:
+        self._require_quorum("downgrade enable")
+        target = _minor(version)
+        if self.downgrade == target:
+            return  # "a downgrade job in progress": the shell counts it as done
+        current = self.cluster_minor
+        if (
+            self.downgrade is not None
+            or current is None
+            or _minor_key(current) < (3, 6)
+            or _minor_key(target) != (_minor_key(current)[0], _minor_key(current)[1] - 1)
+        ):
+            raise WorldError(f"etcd refuses a downgrade to {version} from {current}")
+        self.downgrade = target
+
+    def _cancel_downgrade(self) -> None:
+        self._require_quorum("downgrade cancel")
+        self.downgrade = None
 
     def _record(self, claim: str, mid: int) -> None:
         pvc = self.pvcs.get(claim)
@@ -541,6 +670,25 @@ class World:
             raise WorldError(f"MemberRemove {mid:x}: member not found")
         del self.members[mid]
         self._elect()
+
+    def _record_forced_start(self, record: ForcedStart) -> None:
+        self.record = record  # status.quorumLossRecovery, one merge patch
+
+    def _force_pod(self, name: str, version: str, claim: str, mid: int, tls: MemberTLS) -> None:
+        pod = self.pods.get(name)
+        if pod is not None:
+            if pod.forced:
+                raise WorldError(f"ForceNewCluster while {name}'s pod already carries the flag")
+            self._delete_pod(name)  # its pod goes first; the step comes back once it is gone
+            return
+        self._create_pvc(name, claim)
+        self._create_pod(name, version, (), claim, mid, tls)
+        self.pods[name].forced = True
+
+    def _end_forced_start(self, name: str) -> None:
+        pod = self.pods.get(name)
+        if pod is not None and pod.forced:
+            self._delete_pod(name)
 
     def _delete_pod(self, name: str) -> None:
         if name in self.pods:
@@ -674,3 +822,12 @@ class World:
         ).member_tls
         assert all(p.tls == want for p in self.pods.values()), self.pods
         assert all(m.https == self.peer_tls for m in self.members.values())
+
+
+def _minor(version: str) -> str:
+    return version.rsplit(".", 1)[0]
+
+
+def _minor_key(minor: str) -> tuple[int, int]:
+    major, _, rest = minor.partition(".")
+    return int(major), int(rest)

@@ -1,5 +1,5 @@
-"""What a snapshot-checking pod found (the EtcdRestore's verification pod, an in-place
-rollback's): read from its phase and its containers' logs."""
+"""The EtcdRestore shell's view of its verification pod: its phase, and what its containers'
+logs say it found (the snapshot's size, sha256 and revision) or why it refused the snapshot."""
 
 from __future__ import annotations
 
@@ -12,14 +12,25 @@ from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Pod
 
-from etcd_operator.resources.restore import CHECK_CONTAINER, FETCH_CONTAINER, STATUS_CONTAINER
+from etcd_operator.api.restore import EtcdRestore
+from etcd_operator.resources.restore import (
+    CHECK_CONTAINER,
+    FETCH_CONTAINER,
+    STATUS_CONTAINER,
+    verification_pod_name,
+)
 from etcd_operator.restore.decide import SnapshotFacts, VerifyPod
 
 _NOT_FOUND = 404
 
 
+async def verify_pod(kube: AsyncClient, restore: EtcdRestore) -> VerifyPod | None:
+    return await verification(kube, verification_pod_name(restore), restore.namespace)
+
+
 async def verification(kube: AsyncClient, name: str, namespace: str) -> VerifyPod | None:
-    """What the snapshot-checking pod `name` found so far (None: no such pod)."""
+    """What the snapshot-checking pod `name` found so far (None: no such pod); also an
+    in-place rollback's verification pod."""
     try:
         pod = await kube.get(Pod, name, namespace=namespace)
     except ApiError as e:

@@ -1,0 +1,223 @@
+"""Restore drills against localcluster: an EtcdBackup on a claim is restored into a throwaway
+one-member cluster owned by the drill, checked against the revision and key count the backup
+recorded, and deleted; the same backup altered on the claim fails the drill loudly before any
+cluster exists; an operator started afterwards exports both results from status alone."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRequirements
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim
+from prometheus_client.parser import text_string_to_metric_families
+
+from etcd_operator.api import GROUP, VERSION
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from harness.clusters import (
+    condition,
+    create_ready_cluster,
+    etcd_client,
+    eventually,
+    member_pods,
+    member_urls,
+)
+from harness.operator_process import OperatorProcess
+from localcluster import faults
+from localcluster.cluster import LocalCluster
+
+pytestmark = pytest.mark.e2e
+
+EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", "etcdrestores")
+KEYS = 300
+
+
+async def _get(kube: AsyncClient, kind: Any, namespace: str, name: str) -> dict[str, Any]:
+    got = await kube.get(kind, name, namespace=namespace)
+    body: dict[str, Any] = got.to_dict()
+    return body
+
+
+async def _final(kube: AsyncClient, kind: Any, namespace: str, name: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body = await _get(kube, kind, namespace, name)
+        phase = (body.get("status") or {}).get("phase")
+        return body if phase in ("Succeeded", "Failed") else None
+
+    return await eventually(probe, 180, f"{name} to finish", interval=0.3)
+
+
+async def _drill(kube: AsyncClient, namespace: str, name: str, cluster: str) -> None:
+    await kube.create(
+        EtcdRestoreResource.from_dict(
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "EtcdRestore",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "source": {"backup": {"name": "nightly"}},
+                    # Asks for three members on claims: a drill makes it one on an emptyDir.
+                    "cluster": {"name": cluster, "spec": {"replicas": 3}},
+                    "drill": True,
+                },
+            }
+        )
+    )
+
+
+async def _absent(kube: AsyncClient, namespace: str, cluster: str) -> bool:
+    try:
+        await kube.get(EtcdClusterResource, cluster, namespace=namespace)
+    except ApiError as e:
+        return e.status.code == 404
+    return False
+
+
+async def _gone(kube: AsyncClient, namespace: str, cluster: str) -> bool:
+    return await _absent(kube, namespace, cluster) and not await member_pods(
+        kube, namespace, cluster
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _drill_samples(port: int, namespace: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("etcd_operator_restore_drill_")
+        and s.labels == {"namespace": namespace, "name": "src"}
+    }
+
+
+async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_one(
+    kube: AsyncClient, namespace: str, localcluster: LocalCluster, operator: OperatorProcess
+) -> None:
+    ns = namespace
+    await kube.create(
+        PersistentVolumeClaim(
+            metadata=ObjectMeta(name="backups", namespace=ns),
+            spec=PersistentVolumeClaimSpec(
+                accessModes=["ReadWriteOnce"],
+                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
+            ),
+        )
+    )
+    await create_ready_cluster(kube, ns, "src", {"replicas": 1})
+    async with etcd_client(member_urls(ns, "src", [0])) as etcd:
+        for start in range(0, KEYS, 100):
+            await asyncio.gather(
+                *(etcd.put(f"/drill/{i:04d}", f"v{i}") for i in range(start, start + 100))
+            )
+        # Overwrites move the revision, not the key count: the two checks differ.
+        revision = max(
+            await asyncio.gather(*(etcd.put(f"/drill/{i:04d}", "again") for i in range(20)))
+        )
+    await kube.create(
+        EtcdBackupResource(
+            metadata=ObjectMeta(name="nightly", namespace=ns),
+            spec={"clusterName": "src", "destination": {"volume": {"claimName": "backups"}}},
+        )
+    )
+    backup = (await _final(kube, EtcdBackupResource, ns, "nightly"))["status"]
+    assert backup["phase"] == "Succeeded", backup
+    assert (backup["revision"], backup["keys"]) == (revision, KEYS)
+
+    # A good backup: the throwaway cluster is one member on an emptyDir, owned by the drill.
+    await _drill(kube, ns, "drill-good", "thrown")
+
+    async def throwaway() -> dict[str, Any] | None:
+        return (
+            None
+            if await _absent(kube, ns, "thrown")
+            else await _get(kube, EtcdClusterResource, ns, "thrown")
+        )
+
+    cluster = await eventually(throwaway, 120, "the throwaway cluster", interval=0.2)
+    assert cluster["spec"]["replicas"] == 1 and cluster["spec"]["storage"]["emptyDir"] is True
+    assert cluster["metadata"]["labels"][f"{GROUP}/restore-drill"] == "drill-good"
+    (owner,) = cluster["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("EtcdRestore", "drill-good")
+    body = await _final(kube, EtcdRestoreResource, ns, "drill-good")
+    drill = body["status"]["drill"]
+    assert body["status"]["phase"] == "Succeeded", body["status"]
+    assert drill["result"] == "Passed", drill
+    assert drill["expectedRevision"] == drill["servedRevision"] == revision
+    assert drill["expectedKeys"] == drill["servedKeys"] == KEYS
+    assert drill["sourceCluster"] == "src"
+    passed = condition(body, "DrillPassed")
+    assert passed is not None and passed["status"] == "True"
+    # Gone afterwards: the cluster at once (the drill ends after it), its pod soon after.
+    assert await _absent(kube, ns, "thrown")
+    await eventually(lambda: _gone(kube, ns, "thrown"), 60, "the throwaway pod gone")
+    passed_at = datetime.fromisoformat(drill["completionTime"].replace("Z", "+00:00"))
+
+    # The same backup, altered on the claim: refused by the verification, no cluster made.
+    inside = backup["location"].removeprefix("file:///backup/")
+    stored = faults.volume_path(localcluster.state, ns, "backups") / inside
+    _flip_a_byte(stored)
+    await _drill(kube, ns, "drill-altered", "never")
+    body = await _final(kube, EtcdRestoreResource, ns, "drill-altered")
+    drill = body["status"]["drill"]
+    assert body["status"]["phase"] == "Failed" and drill["result"] == "Failed", drill
+    assert drill["reason"] == "SHA256Mismatch", drill
+    failed = condition(body, "DrillPassed")
+    assert failed is not None and failed["status"] == "False"
+    warnings = [
+        (e.reason, e.message or "")
+        async for e in kube.list(Event, namespace=ns)
+        if e.involvedObject.name == "drill-altered" and e.type == "Warning"
+    ]
+    assert any(r == "SHA256Mismatch" and "refused" in m for r, m in warnings), warnings
+    assert await _gone(kube, ns, "never")
+
+    # An operator started now knows both results from status alone: the latest drill failed,
+    # the last that passed is the good one.
+    port = _free_port()
+    operator.stop()
+    metered = OperatorProcess(
+        localcluster.state,
+        "drill-metrics",
+        namespaces=(ns,),
+        extra_args=["--metrics-port", str(port)],
+    )
+    metered.start()
+    try:
+
+        async def exported() -> dict[str, float] | None:
+            try:
+                samples = await asyncio.to_thread(_drill_samples, port, ns)
+            except OSError:
+                return None
+            return samples if len(samples) == 2 else None
+
+        samples = await eventually(exported, 60, "the drill metrics", interval=0.5)
+    finally:
+        metered.stop()
+        operator.start()
+    assert samples["etcd_operator_restore_drill_last_result"] == 0
+    assert samples["etcd_operator_restore_drill_last_success_timestamp_seconds"] == (
+        passed_at.timestamp()
+    )
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
