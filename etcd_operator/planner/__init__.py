@@ -16,6 +16,7 @@ from etcd_operator.planner.model import (
     PodState,
     PvcRetention,
     PvcState,
+    ReplacementRecord,
 )
 from etcd_operator.planner.steps import (
     Action,
@@ -38,6 +39,7 @@ from etcd_operator.planner.steps import (
     Paused,
     PromoteLearner,
     Reason,
+    RecordReplacement,
     RecordVolume,
     RemoveMember,
     Report,
@@ -85,8 +87,10 @@ __all__ = [
     "PvcRetention",
     "PvcState",
     "Reason",
+    "RecordReplacement",
     "RecordVolume",
     "RemoveMember",
+    "ReplacementRecord",
     "Report",
     "RetireVolume",
     "Step",

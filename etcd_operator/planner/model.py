@@ -167,6 +167,16 @@ class AuthState:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplacementRecord:
+    """status.replacement: the request acted on, and the member it replaces (by ID, so that
+    the fresh member that takes the name is never mistaken for the one to remove)."""
+
+    request: str
+    member: str
+    member_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -198,3 +208,7 @@ class Observed:
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
+    # replace (issue 13): the `etcd.operator.io/replace-member` annotation's value (a member's
+    # name; None: no request), and status's record of the request acted on.
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None

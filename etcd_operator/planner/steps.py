@@ -96,6 +96,11 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # replace: a chosen member, storage growth by replacement (issue 13)
+    REPLACE_REQUESTED = "ReplaceRequested"
+    REPLACE_CHOSEN_MEMBER = "ReplaceChosenMember"
+    REPLACE_REFUSED = "ReplaceRefused"
+    GROW_BY_REPLACEMENT = "GrowByReplacement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +288,19 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
+# replace: a chosen member (issue 13)
+@dataclass(frozen=True, slots=True)
+class RecordReplacement:
+    """Record in status that request `request` (the `etcd.operator.io/replace-member`
+    annotation's value) replaces member `member_id`, named `member`. Written before the member
+    is removed, so that a restarted operator finishes this replacement and never starts a
+    second one for the same request."""
+
+    request: str
+    member: str
+    member_id: int
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -303,7 +321,7 @@ Action = (
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
 
-Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done
+Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done | RecordReplacement
 """Steps that change nothing but status."""
 
 Step = Action | Report
@@ -347,7 +365,15 @@ def action_of(step: Step) -> Action | None:
             | DisableAuth()
         ):
             return step
-        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
+        case (
+            MarkBootstrapped()
+            | Wait()
+            | Degraded()
+            | Paused()
+            | InSync()
+            | Done()
+            | RecordReplacement()
+        ):
             return None
         case _:
             assert_never(step)
@@ -387,6 +413,7 @@ def is_disruptive(step: Step) -> bool:
             | Paused()
             | InSync()
             | Done()
+            | RecordReplacement()
         ):
             return False
         case _:

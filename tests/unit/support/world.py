@@ -49,8 +49,10 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     PvcState,
+    RecordReplacement,
     RecordVolume,
     RemoveMember,
+    ReplacementRecord,
     RetireVolume,
     Step,
     UpdatePeerURL,
@@ -133,6 +135,9 @@ class World:
     peer_tls: bool = False  # spec.tls (a TLS change also bumps `template`, as its hash does)
     client_tls: bool = False
     client_plaintext: bool = False
+    # replace (issue 13): the replace-member annotation, and status.replacement
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -325,6 +330,8 @@ class World:
             pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
             other_claims=others if not self.empty_dir else {},
+            replace_request=self.replace_request,
+            replacement=self.replacement,
         )
 
     def _joining(self, name: str) -> bool:
@@ -395,6 +402,9 @@ class World:
                 return []
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
+            case RecordReplacement(request=request, member=name, member_id=mid):
+                record = ReplacementRecord(request, name, mid)
+                return [lambda: setattr(self, "replacement", record)]
             case Wait() | Degraded() | Paused() | InSync() | Done():
                 return []
             case _:
