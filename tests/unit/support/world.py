@@ -138,6 +138,8 @@ class World:
     # replace (issue 13): the replace-member annotation, and status.replacement
     replace_request: str | None = None
     replacement: ReplacementRecord | None = None
+    # Claims below spec.storage.size whose StorageClass cannot expand (storage growth).
+    small_claims: set[str] = field(default_factory=set)
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -303,6 +305,7 @@ class World:
                         cluster_uid=p.uid,
                         member_id=p.recorded,
                         retired=p.retired,
+                        undersized=c in self.small_claims,
                     ),
                 )
                 for c, p in self.pvcs.items()
@@ -332,6 +335,7 @@ class World:
             other_claims=others if not self.empty_dir else {},
             replace_request=self.replace_request,
             replacement=self.replacement,
+            volume_expansion=False if any(p.undersized for p in current.values()) else None,
         )
 
     def _joining(self, name: str) -> bool:
@@ -594,6 +598,7 @@ class World:
             pvc.deleting = True  # kubernetes.io/pvc-protection keeps it while a pod uses it
         else:
             del self.pvcs[claim]
+            self.small_claims.discard(claim)  # a claim made again has the new size
 
     def _mark_bootstrapped(self) -> None:
         if not self.formed:
