@@ -20,6 +20,7 @@ from etcd_operator.api import (
     LastOperation,
     MemberStatus,
     OperationState,
+    ReplacementStatus,
 )
 from etcd_operator.naming import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -39,6 +40,7 @@ from etcd_operator.planner import (
     Observed,
     Paused,
     Reason,
+    RecordReplacement,
     RecordVolume,
     acts,
     formed,
@@ -274,7 +276,22 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         current_version=current_version,
         client_endpoint=r.client_endpoint,
         last_operation=_last_operation(r, previous.last_operation if previous else None, now),
+        replacement=_replacement(r, previous.replacement if previous else None),
     )
+
+
+def _replacement(r: Round, previous: ReplacementStatus | None) -> ReplacementStatus | None:
+    """status.replacement: written by the step that records a request, kept while the
+    annotation asks for it, gone with the annotation (the same member may then be asked for
+    again)."""
+    step = r.decision.step
+    if isinstance(step, RecordReplacement):
+        return ReplacementStatus.model_validate(
+            {"request": step.request, "member": step.member, "memberID": f"{step.member_id:x}"}
+        )
+    if r.observed.replace_request is None:
+        return None
+    return previous
 
 
 def _upgrading(o: Observed) -> bool:

@@ -31,6 +31,7 @@ from etcd_operator.api.cluster_status import (
     ConditionType,
     EtcdClusterStatus,
     MemberStatus,
+    ReplacementStatus,
 )
 from etcd_operator.api.common import (
     API_VERSION,
@@ -69,6 +70,7 @@ __all__ = [
     "PodDisruptionBudgetSpec",
     "PodTemplate",
     "PvcRetentionPolicy",
+    "ReplacementStatus",
     "ResourceRequirements",
     "StorageSpec",
     "parse_cluster",

@@ -95,6 +95,25 @@ class CARotationStatus(ApiModel):
     )
 
 
+class ReplacementStatus(ApiModel):
+    """A member replaced on request (the etcd.operator.io/replace-member annotation)."""
+
+    model_config = _LENIENT
+
+    request: str = Field(
+        max_length=253, description="The value of the annotation this replacement acts on."
+    )
+    member: str = Field(max_length=253, description="The name of the member replaced.")
+    member_id: str = Field(
+        alias="memberID",
+        pattern=_HEX_ID,
+        description=(
+            "The etcd member ID (hex) being replaced; the replacement is done once it has left"
+            " the member list and a fresh member of that name votes."
+        ),
+    )
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -146,4 +165,8 @@ class EtcdClusterStatus(ApiModel):
     )
     ca_rotation: CARotationStatus | None = Field(
         default=None, description="Mode Auto: the CA rotation's progress."
+    )
+    replacement: ReplacementStatus | None = Field(
+        default=None,
+        description="The member replaced on request (etcd.operator.io/replace-member).",
     )

@@ -66,6 +66,7 @@ from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    REPLACE_MEMBER_ANNOTATION,
     ROTATE_CA_ANNOTATION,
     member_selector,
 )
@@ -126,6 +127,8 @@ class ClusterLoop:
     generation: int | None = None
     # The rotate-ca annotation as the last round read it: a new value wakes the loop too.
     rotate_ca: str | None = None
+    # The replace-member annotation as the last round read it: a new value wakes the loop too.
+    replace_member: str | None = None
 
 
 _loops: dict[tuple[str, str], ClusterLoop] = {}
@@ -246,6 +249,7 @@ async def cluster_changed(
     loop = _loops.get((namespace or "default", name))
     meta = body.get("metadata", {})
     rotate_ca = (meta.get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    replace_member = (meta.get("annotations") or {}).get(REPLACE_MEMBER_ANNOTATION)
     freshness: WatchFreshness | None = getattr(memo, "freshness", None)
     if freshness is not None:
         key = (namespace or "default", name)
@@ -254,6 +258,7 @@ async def cluster_changed(
         meta.get("deletionTimestamp")
         or meta.get("generation") != loop.generation
         or rotate_ca != loop.rotate_ca
+        or replace_member != loop.replace_member
     ):
         loop.wake.set()
 
@@ -356,6 +361,7 @@ async def reconcile_once(
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
     loop.rotate_ca = (body["metadata"].get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    loop.replace_member = (body["metadata"].get("annotations") or {}).get(REPLACE_MEMBER_ANNOTATION)
     try:
         cluster = parse_cluster(body)
     except InvalidSpecError as e:

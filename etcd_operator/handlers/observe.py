@@ -52,6 +52,7 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    ReplacementRecord,
     split_claims,
 )
 from etcd_operator.resources.labels import (
@@ -60,6 +61,7 @@ from etcd_operator.resources.labels import (
     ETCD_VERSION_ANNOTATION,
     MEMBER_ID_ANNOTATION,
     MEMBER_LABEL,
+    REPLACE_MEMBER_ANNOTATION,
     RETIRED_ANNOTATION,
     member_selector,
 )
@@ -247,6 +249,8 @@ async def observe(
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
+        replace_request=(cluster.metadata.annotations or {}).get(REPLACE_MEMBER_ANNOTATION),
+        replacement=_replacement(cluster),
     )
     return World(observed, pods, members, health, client)
 
@@ -436,3 +440,11 @@ async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> b
             return False
         raise
     return bool(storage_class.allowVolumeExpansion)
+
+
+def _replacement(cluster: EtcdCluster) -> ReplacementRecord | None:
+    """status.replacement, the record of the replace-member request acted on."""
+    record = cluster.status.replacement if cluster.status else None
+    if record is None:
+        return None
+    return ReplacementRecord(record.request, record.member, int(record.member_id, 16))

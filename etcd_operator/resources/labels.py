@@ -45,6 +45,10 @@ TRUST_BUNDLE_ANNOTATION = "etcd.operator.io/trust-bundle"
 # the value it handled, written in the same patch as the new CA.
 ROTATE_CA_ANNOTATION = "etcd.operator.io/rotate-ca"
 ROTATE_CA_HANDLED_ANNOTATION = "etcd.operator.io/rotate-ca-handled"
+# On the EtcdCluster: a member's name asks for that member to be replaced by a fresh one (new
+# member ID, new claim). status.replacement records the request acted on; remove the
+# annotation once done to be able to ask for the same member again.
+REPLACE_MEMBER_ANNOTATION = "etcd.operator.io/replace-member"
 # Services and the PDB carry the hash of what the operator last applied (resources.applied).
 APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 
