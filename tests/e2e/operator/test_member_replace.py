@@ -1,0 +1,200 @@
+"""Replacing members by fresh ones (planner/replace.py): a chosen member on request, under a
+client writing throughout; members whose claims cannot grow, onto new claims of the new size."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.resources.storage_v1 import StorageClass
+from lightkube.types import PatchType
+
+from etcd_operator.etcd import EtcdClient, EtcdError
+from etcd_operator.kube import EtcdClusterResource
+from harness.clusters import (
+    create_ready_cluster,
+    etcd_client,
+    eventually,
+    get_cluster,
+    member_urls,
+    patch_spec,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.e2e
+
+REPLACE = "etcd.operator.io/replace-member"
+RETIRED = "etcd.operator.io/retired"
+
+
+@dataclass
+class _Writer:
+    """Puts one key after another until stopped; remembers what etcd acknowledged."""
+
+    acknowledged: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, etcd: EtcdClient) -> None:
+        n = 0
+        while not self.stop.is_set():
+            key, value = f"w/{n:06d}", f"v{n}"
+            try:
+                await etcd.put(key, value)
+                self.acknowledged[key] = value
+            except EtcdError as e:
+                # Not acknowledged (e.g. sent to the member being removed): not promised.
+                self.failures.append(f"{key}: {e}")
+            n += 1
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _writing(urls: tuple[str, ...]) -> AsyncIterator[_Writer]:
+    writer = _Writer()
+    async with etcd_client(urls) as etcd:
+        task = asyncio.create_task(writer.run(etcd))
+        try:
+            yield writer
+        finally:
+            writer.stop.set()
+            await task
+
+
+async def _ids(urls: tuple[str, ...]) -> dict[str, tuple[int, bool]]:
+    async with etcd_client(urls) as etcd:
+        return {m.name: (m.id, m.is_learner) for m in (await etcd.member_list()).members}
+
+
+async def _claims(kube: AsyncClient, ns: str) -> dict[str, PersistentVolumeClaim]:
+    return {
+        c.metadata.name: c
+        async for c in kube.list(PersistentVolumeClaim, namespace=ns)
+        if c.metadata and c.metadata.name
+    }
+
+
+async def _annotate(kube: AsyncClient, ns: str, name: str, value: str | None) -> None:
+    await kube.patch(
+        EtcdClusterResource,
+        name,
+        {"metadata": {"annotations": {REPLACE: value}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def test_the_chosen_member_is_replaced_on_request_and_no_acknowledged_write_is_lost(
+    kube: AsyncClient, namespace: str
+) -> None:
+    ns, name = namespace, "swap"
+    await create_ready_cluster(kube, ns, name, {"replicas": 3})
+    urls = member_urls(ns, name, range(3))
+    before = await _ids(urls)
+    chosen = f"{name}-1"
+    started = time.monotonic()
+    async with _writing(urls) as writer:
+        await _annotate(kube, ns, name, chosen)
+
+        async def replaced() -> bool:
+            now = await _ids(urls)
+            return (
+                len(now) == 3
+                and now.get(chosen, (before[chosen][0], True))[0] != before[chosen][0]
+                and not any(learner for _, learner in now.values())
+            )
+
+        await eventually(replaced, 180, f"{chosen} to be replaced by a voting new member")
+        await wait_ready(kube, ns, name, 3)
+    took = time.monotonic() - started
+    print(
+        f"replace: {took:.1f}s, {len(writer.acknowledged)} writes acknowledged,"
+        f" {len(writer.failures)} failed"
+    )
+    after = await _ids(urls)
+    assert set(after) == set(before)
+    assert {n: i for n, i in after.items() if n != chosen} == {
+        n: i for n, i in before.items() if n != chosen
+    }, "the other members are untouched"
+    assert writer.acknowledged, "the writer made progress"
+    async with etcd_client(urls) as etcd:
+        for key, value in writer.acknowledged.items():
+            got = await etcd.get(key)
+            assert got is not None and got.value == value.encode(), f"{key} lost"
+    body = await get_cluster(kube, ns, name)
+    record = (body.get("status") or {}).get("replacement") or {}
+    assert record == {"request": chosen, "member": chosen, "memberID": f"{before[chosen][0]:x}"}
+    claims = await _claims(kube, ns)
+    old = claims[chosen]
+    assert ((old.metadata.annotations if old.metadata else None) or {}).get(RETIRED) == "true"
+    assert f"{chosen}-1" in claims, "the fresh member got a fresh claim"
+    # The request stays handled: nothing more is replaced; removing it clears the record.
+    await _annotate(kube, ns, name, None)
+
+    async def cleared() -> bool:
+        status = (await get_cluster(kube, ns, name)).get("status") or {}
+        return "replacement" not in status
+
+    await eventually(cleared, 60, "status.replacement to go with the annotation")
+    assert await _ids(urls) == after
+
+
+async def _claim_size(kube: AsyncClient, ns: str, claim: str) -> str:
+    pvc = await kube.get(PersistentVolumeClaim, claim, namespace=ns)
+    assert pvc.spec is not None and pvc.spec.resources is not None
+    return (pvc.spec.resources.requests or {}).get("storage", "")
+
+
+async def test_members_whose_claims_cannot_grow_move_to_new_claims_one_at_a_time(
+    kube: AsyncClient, namespace: str
+) -> None:
+    ns, name = namespace, "move"
+    storage_class = f"fixed-{uuid.uuid4().hex[:6]}"
+    await kube.create(
+        StorageClass(
+            metadata=ObjectMeta(name=storage_class),
+            provisioner="kubernetes.io/host-path",
+            reclaimPolicy="Delete",
+            volumeBindingMode="Immediate",
+            allowVolumeExpansion=False,
+        )
+    )
+    try:
+        spec = {"replicas": 2, "storage": {"storageClassName": storage_class}}
+        await create_ready_cluster(kube, ns, name, spec)
+        urls = member_urls(ns, name, range(2))
+        async with etcd_client(urls) as etcd:
+            await etcd.put("kept", "yes")
+        before = await _ids(urls)
+        started = time.monotonic()
+        await patch_spec(kube, ns, name, {"storage": {"size": "2Gi"}})
+
+        async def moved() -> bool:
+            now = await _ids(urls)
+            return (
+                len(now) == 2
+                and all(now.get(n, before[n])[0] != before[n][0] for n in before)
+                and not any(learner for _, learner in now.values())
+            )
+
+        await eventually(moved, 240, "both members to be replaced")
+        await wait_ready(kube, ns, name, 2)
+        print(f"growth by replacement: {time.monotonic() - started:.1f}s")
+        for n in before:
+            assert await _claim_size(kube, ns, f"{n}-1") == "2Gi"
+            assert await _claim_size(kube, ns, n) == "1Gi", "the old claim is kept as it was"
+        async with etcd_client(urls) as etcd:
+            got = await etcd.get("kept")
+        assert got is not None and got.value == b"yes"
+    finally:
+        with contextlib.suppress(ApiError):
+            await kube.delete(StorageClass, storage_class)
