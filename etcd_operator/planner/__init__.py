@@ -4,12 +4,14 @@ The shell builds an `Observed`, calls `decide()` (or `next_step()`), applies exa
 returned step and writes status. All safety rules live here; see docs/planner.md.
 """
 
+from etcd_operator.planner.corruption import diverged_members
 from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
     AuthState,
     ClusterRef,
     DesiredSpec,
     EtcdMember,
+    KvHash,
     MemberHealth,
     Observed,
     PodPhase,
@@ -76,6 +78,7 @@ __all__ = [
     "ExpandVolume",
     "InSync",
     "InitialCluster",
+    "KvHash",
     "MarkBootstrapped",
     "MemberHealth",
     "MoveLeader",
@@ -101,6 +104,7 @@ __all__ = [
     "acts",
     "claim_of",
     "decide",
+    "diverged_members",
     "formed",
     "is_disruptive",
     "next_step",

@@ -177,6 +177,16 @@ class ReplacementRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KvHash:
+    """One member's HashKV at a revision: members agree on `hash` for the same revision and
+    compact revision, unless one's data diverged."""
+
+    revision: int
+    compact_revision: int
+    hash: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -212,3 +222,6 @@ class Observed:
     # name; None: no request), and status's record of the request acted on.
     replace_request: str | None = None
     replacement: ReplacementRecord | None = None
+    # corruption check (issue 13): each voter's HashKV at one common revision, by member ID;
+    # empty unless a check ran this round.
+    kv_hashes: Mapping[int, KvHash] = field(default_factory=dict)

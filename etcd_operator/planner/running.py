@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.corruption import replace_corrupt
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.replace import (
     grow_by_replacement,
@@ -103,6 +104,7 @@ def decide_running(v: View) -> Decision:
         or expand_volumes(v)
         or _learner_in_flight(v)
         or _stalled_upgrade(v, v.voters)
+        or replace_corrupt(v)
         or _unhealthy(v)
         or auth_change(v)
         or replace_requested(v)

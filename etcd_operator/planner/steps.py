@@ -101,6 +101,8 @@ class Reason(StrEnum):
     REPLACE_CHOSEN_MEMBER = "ReplaceChosenMember"
     REPLACE_REFUSED = "ReplaceRefused"
     GROW_BY_REPLACEMENT = "GrowByReplacement"
+    REPLACE_CORRUPT_MEMBER = "ReplaceCorruptMember"
+    CORRUPTION_SUSPECTED = "CorruptionSuspected"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from etcd_operator.planner import (
     EtcdMember,
     ExpandVolume,
     InSync,
+    KvHash,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -213,6 +214,15 @@ def observed_states(draw: st.DrawFn) -> Observed:
             recorded_id = rnd.choice([*ids, 0x990]) if ids else 0x990
             request = replace_request if rnd.random() < 0.8 else name(3)
             replacement = ReplacementRecord(request, request, recorded_id)
+    # corruption check (issue 13): voters' HashKV at one revision, one of them maybe diverged,
+    # or all of them disagreeing.
+    kv_hashes: dict[int, KvHash] = {}
+    if rnd.random() < 0.2:
+        odd = rnd.choice(voter_ids) if voter_ids else None
+        chaos = rnd.random() < 0.2
+        for i, vid in enumerate(voter_ids):
+            hashed = 0xBAD if vid == odd else 0xA11 + (i if chaos else 0)
+            kv_hashes[vid] = KvHash(INDEX, 1 if rnd.random() < 0.95 else 2, hashed)
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
@@ -245,6 +255,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         auth=auth,
         replace_request=replace_request,
         replacement=replacement,
+        kv_hashes=kv_hashes,
     )
 
 
@@ -387,6 +398,7 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
             replacing = replacing or d.reason in (
                 Reason.REPLACE_CHOSEN_MEMBER,
                 Reason.GROW_BY_REPLACEMENT,
+                Reason.REPLACE_CORRUPT_MEMBER,
             )
             assert len(voters(o)) > o.spec.replicas or replacing
             assert not any(m.is_learner for m in o.members or ())
@@ -629,6 +641,12 @@ def check_replacements_take_only_the_chosen_or_undersized_member(o: Observed, d:
         assert isinstance(step, RemoveMember)
         assert o.replacement is not None and o.replacement.request == o.replace_request
         assert step.member_id == o.replacement.member_id
+    if d.reason is Reason.REPLACE_CORRUPT_MEMBER:
+        # Only a member whose hash differs from one that a strict majority of voters share.
+        assert isinstance(step, RemoveMember)
+        hashes = [o.kv_hashes[m.id].hash for m in voters(o) if m.id in o.kv_hashes]
+        mine = o.kv_hashes[step.member_id].hash
+        assert any(hashes.count(h) >= quorum(len(voters(o))) for h in set(hashes) - {mine})
     if d.reason is Reason.GROW_BY_REPLACEMENT:
         assert isinstance(step, RemoveMember)
         assert o.volume_expansion is False
@@ -718,6 +736,8 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.REPLACE_CHOSEN_MEMBER,
         Reason.GROW_BY_REPLACEMENT,
         Reason.REPLACE_REFUSED,
+        Reason.REPLACE_CORRUPT_MEMBER,
+        Reason.CORRUPTION_SUSPECTED,
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:
