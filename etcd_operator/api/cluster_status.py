@@ -114,6 +114,23 @@ class ReplacementStatus(ApiModel):
     )
 
 
+class CorruptionCheckStatus(ApiModel):
+    """The last comparison of the members' HashKV."""
+
+    model_config = _LENIENT
+
+    last_time: datetime = Field(description="When the members' hashes were last compared.")
+    revision: int = Field(
+        ge=0, description="The revision hashed.", json_schema_extra={"format": "int64"}
+    )
+    diverged: list[str] = Field(
+        default_factory=list,
+        max_length=9,
+        description="Members whose hash differs from the majority's (replaced in turn).",
+    )
+    message: str = Field(default="", max_length=1024, description="The outcome, for humans.")
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -165,6 +182,9 @@ class EtcdClusterStatus(ApiModel):
     )
     ca_rotation: CARotationStatus | None = Field(
         default=None, description="Mode Auto: the CA rotation's progress."
+    )
+    corruption_check: CorruptionCheckStatus | None = Field(
+        default=None, description="The last comparison of the members' HashKV."
     )
     replacement: ReplacementStatus | None = Field(
         default=None,

@@ -61,7 +61,15 @@ from etcd_operator.naming import (
     valid_cluster_domain,
 )
 from etcd_operator.pacing import PAUSED, Outcome, Pace, after_round, backoff
-from etcd_operator.planner import Decision, Paused, Reason, decide, pdb_voters
+from etcd_operator.planner import (
+    Decision,
+    Observed,
+    Paused,
+    Reason,
+    decide,
+    diverged_members,
+    pdb_voters,
+)
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
@@ -511,7 +519,16 @@ def _figures(cluster: EtcdCluster, world: World) -> metrics.ClusterFigures:
         db_size=metrics.max_or_none(s.db_size for s in statuses),
         db_in_use=metrics.max_or_none(s.db_size_in_use for s in statuses),
         quota=cluster.spec.etcd.quota_backend_bytes or metrics.DEFAULT_QUOTA_BYTES,
+        diverged=_diverged(observed),
     )
+
+
+def _diverged(observed: Observed) -> int | None:
+    """How many voters the corruption check of this round found diverged (None: no check)."""
+    if not observed.kv_hashes:
+        return None
+    voters = sum(1 for m in observed.members or () if not m.is_learner)
+    return len(diverged_members(observed.kv_hashes, voters) or ())
 
 
 def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:

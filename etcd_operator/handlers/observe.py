@@ -32,6 +32,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
+from etcd_operator.handlers.corruption import observe_hashes
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -205,6 +206,7 @@ async def observe(
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
+    now = datetime.now(UTC)
     observed = Observed(
         cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
         generation=cluster.metadata.generation or 0,
@@ -245,12 +247,15 @@ async def observe(
         },
         pvcs=current_claims,
         status_version=status.current_version if status else None,
-        now=datetime.now(UTC),
+        now=now,
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
         replace_request=(cluster.metadata.annotations or {}).get(REPLACE_MEMBER_ANNOTATION),
         replacement=_replacement(cluster),
+        kv_hashes=await observe_hashes(client, cluster, members, health, now)
+        if client is not None
+        else {},
     )
     return World(observed, pods, members, health, client)
 
