@@ -20,14 +20,18 @@ from etcd_operator.planner.steps import Decision, Reason, degraded
 from etcd_operator.planner.view import View, quorum
 
 
+def comparable(hashes: Mapping[int, KvHash]) -> bool:
+    """Hashes say something only when taken at one revision and one compact revision."""
+    return len({(h.revision, h.compact_revision) for h in hashes.values()}) == 1
+
+
 def diverged_members(hashes: Mapping[int, KvHash], voters: int) -> tuple[int, ...] | None:
     """The members (IDs, sorted) whose hash differs from that of a strict majority of
-    `voters`; () when all comparable hashes agree; None when they disagree without a majority
-    (or are not comparable: taken at different revisions or compact revisions)."""
+    `voters`; () when all hashes agree (or there are none); None when they disagree without
+    a majority, or are not comparable."""
     if not hashes:
         return ()
-    points = {(h.revision, h.compact_revision) for h in hashes.values()}
-    if len(points) != 1:
+    if not comparable(hashes):
         return None
     counts = Counter(h.hash for h in hashes.values())
     if len(counts) == 1:
@@ -41,8 +45,8 @@ def diverged_members(hashes: Mapping[int, KvHash], voters: int) -> tuple[int, ..
 def replace_corrupt(v: View) -> Decision | None:
     """A voter diverged from the majority's HashKV is replaced from the majority."""
     hashes = {m.id: h for m in v.voters if (h := v.observed.kv_hashes.get(m.id)) is not None}
-    if not hashes:
-        return None
+    if not hashes or not comparable(hashes):
+        return None  # e.g. a compaction applied by some members only: the next check decides
     verdict = diverged_members(hashes, len(v.voters))
     if verdict == ():
         return None

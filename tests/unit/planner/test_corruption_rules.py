@@ -67,3 +67,8 @@ def test_a_diverged_member_is_not_removed_when_that_would_cost_quorum() -> None:
     o = replace(unhealthy(cluster(3), 1), kv_hashes=_hashes(GOOD, GOOD, BAD))
     step = next_step(o)
     assert not isinstance(step, RemoveMember)
+
+
+def test_hashes_at_different_compact_revisions_decide_nothing() -> None:
+    mixed = {**_hashes(GOOD, GOOD), mid(2): KvHash(100, 2, BAD)}
+    assert isinstance(next_step(replace(cluster(3), kv_hashes=mixed)), InSync)
