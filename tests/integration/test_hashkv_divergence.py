@@ -8,11 +8,14 @@ true; only comparing members' hashes at one revision shows which member diverged
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from etcd_procs import LocalEtcdCluster
 
+from etcd_operator.api import parse_cluster
 from etcd_operator.etcd import EtcdClient, MemberStatus
+from etcd_operator.handlers.corruption import observe_hashes
 from etcd_operator.planner import KvHash, diverged_members
 
 TRUE = b"payload-0123456789-true"
@@ -59,3 +62,19 @@ async def test_a_member_altered_on_disk_diverges_from_the_majority_in_hash_kv(
     assert len({h.hash for h in hashes.values()}) == 2
     verdict = diverged_members(hashes, voters=3)
     assert verdict == (victim_id,), "the altered member, and only it, is the minority"
+
+    # The shell's own observation finds the same, at the revision every voter has applied.
+    cluster = parse_cluster(
+        {
+            "apiVersion": "etcd.operator.io/v1alpha1",
+            "kind": "EtcdCluster",
+            "metadata": {"name": "it", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {"maintenance": {"corruptionCheck": {"schedule": "0 3 * * *"}}},
+        }
+    )
+    health = {h.status.member_id: h for h in await client3.health_all() if h.status}
+    observed = await observe_hashes(
+        client3, cluster, await client3.member_list(), health, datetime.now(UTC)
+    )
+    assert set(observed) == set(hashes)
+    assert diverged_members(observed, voters=3) == (victim_id,)
