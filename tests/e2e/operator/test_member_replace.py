@@ -1,5 +1,6 @@
 """Replacing members by fresh ones (planner/replace.py): a chosen member on request, under a
-client writing throughout; members whose claims cannot grow, onto new claims of the new size."""
+client writing throughout; a member whose data was altered on disk, found by HashKV; members
+whose claims cannot grow, onto new claims of the new size."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim
+from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.resources.storage_v1 import StorageClass
 from lightkube.types import PatchType
 
@@ -25,10 +27,13 @@ from harness.clusters import (
     etcd_client,
     eventually,
     get_cluster,
+    member_pods,
     member_urls,
     patch_spec,
     wait_ready,
 )
+from localcluster import faults
+from localcluster.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -198,3 +203,91 @@ async def test_members_whose_claims_cannot_grow_move_to_new_claims_one_at_a_time
     finally:
         with contextlib.suppress(ApiError):
             await kube.delete(StorageClass, storage_class)
+
+
+TRUE = b"payload-0123456789-true"
+FALSE = b"payload-0123456789-fals"  # same length: only bytes change in the bbolt file
+
+
+def _alter_in_place(volume: Path) -> None:
+    dbs = list(volume.glob("**/member/snap/db"))
+    assert len(dbs) == 1, dbs
+    data = bytearray(dbs[0].read_bytes())
+    at = data.find(TRUE)
+    assert at >= 0 and data.find(TRUE, at + 1) < 0, "exactly one copy of the value on disk"
+    data[at : at + len(FALSE)] = FALSE
+    dbs[0].write_bytes(bytes(data))
+
+
+async def test_a_member_whose_data_was_altered_on_disk_is_found_by_hash_kv_and_replaced(
+    kube: AsyncClient, namespace: str, localcluster: LocalCluster
+) -> None:
+    ns, name = namespace, "rot"
+    victim = f"{name}-2"
+    await create_ready_cluster(kube, ns, name, {"replicas": 3})
+    urls = member_urls(ns, name, range(3))
+    async with etcd_client(urls) as etcd:
+        for i in range(20):
+            await etcd.put(f"k{i}", f"v{i}")
+        await etcd.put("victim", TRUE.decode())
+
+        async def everywhere() -> bool:
+            got = [await etcd.get("victim", serializable=True, endpoint=u) for u in urls]
+            return all(g is not None and g.value == TRUE for g in got)
+
+        await eventually(everywhere, 30, "every member to hold the value")
+    before = await _ids(urls)
+    # The member stops (a graceful stop commits its backend), its file is altered, it starts
+    # again on it with its own member ID: etcd checks nothing at start.
+    await patch_spec(kube, ns, name, {"paused": True})
+    await kube.delete(Pod, victim, namespace=ns)
+
+    async def stopped() -> bool:
+        pods = await member_pods(kube, ns, name)
+        return all(p.metadata is not None and p.metadata.name != victim for p in pods)
+
+    await eventually(stopped, 90, f"{victim}'s pod to stop")
+    _alter_in_place(faults.volume_path(localcluster.state, ns, victim))
+    await patch_spec(kube, ns, name, {"paused": False})
+    await wait_ready(kube, ns, name, 3)
+    assert await _ids(urls) == before, f"{victim} rejoined as itself"
+    async with etcd_client(urls) as etcd:
+        got = await etcd.get("victim", serializable=True, endpoint=urls[2])
+    assert got is not None and got.value == FALSE, f"{victim} serves the altered value"
+
+    started = time.monotonic()
+    schedule = {"maintenance": {"corruptionCheck": {"schedule": "0 3 * * *"}}}
+    await patch_spec(kube, ns, name, schedule)  # no check on record: the first one runs now
+
+    async def replaced() -> bool:
+        now = await _ids(urls)
+        return (
+            len(now) == 3
+            and now.get(victim, before[victim])[0] != before[victim][0]
+            and not any(learner for _, learner in now.values())
+        )
+
+    await eventually(replaced, 180, f"{victim} to be replaced from the majority")
+    await wait_ready(kube, ns, name, 3)
+    print(f"corruption: replaced {time.monotonic() - started:.1f}s after the check was enabled")
+    after = await _ids(urls)
+    assert {n: i for n, i in after.items() if n != victim} == {
+        n: i for n, i in before.items() if n != victim
+    }, "the majority is untouched"
+    async with etcd_client(urls) as etcd:
+        for url in urls:
+            got = await etcd.get("victim", serializable=True, endpoint=url)
+            assert got is not None and got.value == TRUE, url
+
+    async def agreeing() -> dict[str, object] | None:
+        status = (await get_cluster(kube, ns, name)).get("status") or {}
+        check = status.get("corruptionCheck") or {}
+        return check if check and not check.get("diverged") else None
+
+    await eventually(agreeing, 60, "the next check to find every member agreeing")
+    warnings = [
+        e
+        async for e in kube.list(Event, namespace=ns)
+        if e.reason == "ReplaceCorruptMember" and e.type == "Warning"
+    ]
+    assert warnings and victim in (warnings[0].message or "")
