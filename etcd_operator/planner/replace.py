@@ -74,8 +74,8 @@ def _only_copy(name: str, why: str) -> Decision:
 
 def replace_requested(v: View) -> Decision | None:
     """`etcd.operator.io/replace-member: <name>` on the EtcdCluster: replace that member by a
-    fresh one. A request names a voter of this cluster; anything else is reported (at the end
-    of the chain, see `replacement_refused`) and blocks nothing."""
+    fresh one. A request names a voter of a cluster of two or more voters; anything else is
+    reported (at the end of the chain, see `replacement_refused`) and blocks nothing."""
     o = v.observed
     request = o.replace_request
     if request is None:
@@ -93,10 +93,8 @@ def replace_requested(v: View) -> Decision | None:
             f" member of that name joins as a learner on a new volume",
         )
     target = _requested_voter(v, request)
-    if target is None:
-        return None
-    if len(v.voters) == 1:
-        return _only_copy(request, f"replacing {request} on request")
+    if target is None or len(v.voters) == 1:
+        return None  # reported at the end (`replacement_refused`): scaling out goes on
     return Decision(
         RecordReplacement(request, request, target.id),
         Reason.REPLACE_REQUESTED,
@@ -110,12 +108,14 @@ def _requested_voter(v: View, request: str) -> EtcdMember | None:
 
 
 def replacement_refused(v: View) -> Decision | None:
-    """A request naming no voter of this cluster: said once everything else is in sync."""
+    """A request naming no voter, or the only one: said once everything else is in sync."""
     o = v.observed
     request = o.replace_request
     if request is None or (o.replacement is not None and o.replacement.request == request):
         return None
     if _requested_voter(v, request) is not None:
+        if len(v.voters) == 1:
+            return _only_copy(request, f"replacing {request} on request")
         return None
     voters = ", ".join(v.label(m) for m in v.voters)
     return degraded(

@@ -98,14 +98,14 @@ async def _annotate(kube: AsyncClient, ns: str, name: str, value: str | None) ->
     )
 
 
-async def test_the_chosen_member_is_replaced_on_request_and_no_acknowledged_write_is_lost(
+async def test_the_middle_member_of_five_is_replaced_on_request_losing_no_acknowledged_write(
     kube: AsyncClient, namespace: str
 ) -> None:
     ns, name = namespace, "swap"
-    await create_ready_cluster(kube, ns, name, {"replicas": 3})
-    urls = member_urls(ns, name, range(3))
+    await create_ready_cluster(kube, ns, name, {"replicas": 5})
+    urls = member_urls(ns, name, range(5))
     before = await _ids(urls)
-    chosen = f"{name}-1"
+    chosen = f"{name}-2"  # the middle one of five
     started = time.monotonic()
     async with _writing(urls) as writer:
         await _annotate(kube, ns, name, chosen)
@@ -113,13 +113,13 @@ async def test_the_chosen_member_is_replaced_on_request_and_no_acknowledged_writ
         async def replaced() -> bool:
             now = await _ids(urls)
             return (
-                len(now) == 3
+                len(now) == 5
                 and now.get(chosen, (before[chosen][0], True))[0] != before[chosen][0]
                 and not any(learner for _, learner in now.values())
             )
 
         await eventually(replaced, 180, f"{chosen} to be replaced by a voting new member")
-        await wait_ready(kube, ns, name, 3)
+        await wait_ready(kube, ns, name, 5)
     took = time.monotonic() - started
     print(
         f"replace: {took:.1f}s, {len(writer.acknowledged)} writes acknowledged,"

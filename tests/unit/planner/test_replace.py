@@ -93,10 +93,11 @@ def test_no_request_is_started_while_a_member_is_unhealthy_or_a_learner_is_in_fl
     assert not isinstance(step, RecordReplacement) and step != RemoveMember(mid(1), name(1))
 
 
-def test_a_single_member_is_never_replaced() -> None:
+def test_a_single_member_is_never_replaced_and_scaling_out_as_advised_goes_on() -> None:
     d = decide(_requested(cluster(1), 0))
     assert d.step == Degraded(Reason.REPLACE_REFUSED)
     assert "only voting member" in d.message and "spec.replicas: 3" in d.message
+    assert isinstance(next_step(_requested(cluster(1, replicas=3), 0)), AddLearner)
 
 
 def test_one_of_two_voters_is_replaced_while_both_answer() -> None:
