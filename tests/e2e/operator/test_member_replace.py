@@ -249,11 +249,16 @@ async def test_a_member_whose_data_was_altered_on_disk_is_found_by_hash_kv_and_r
     await eventually(stopped, 90, f"{victim}'s pod to stop")
     _alter_in_place(faults.volume_path(localcluster.state, ns, victim))
     await patch_spec(kube, ns, name, {"paused": False})
+
+    async def serves_altered() -> bool:
+        async with etcd_client(urls) as etcd:
+            got = await etcd.get("victim", serializable=True, endpoint=urls[2])
+        return got is not None and got.value == FALSE
+
+    # (status still says Running from before the pause: ask the member itself)
+    await eventually(serves_altered, 120, f"{victim} to serve the altered value")
     await wait_ready(kube, ns, name, 3)
     assert await _ids(urls) == before, f"{victim} rejoined as itself"
-    async with etcd_client(urls) as etcd:
-        got = await etcd.get("victim", serializable=True, endpoint=urls[2])
-    assert got is not None and got.value == FALSE, f"{victim} serves the altered value"
 
     started = time.monotonic()
     schedule = {"maintenance": {"corruptionCheck": {"schedule": "0 3 * * *"}}}
