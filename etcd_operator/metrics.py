@@ -73,6 +73,12 @@ DB_QUOTA = Gauge(
     _CLUSTER,
     registry=REGISTRY,
 )
+DIVERGED_MEMBERS = Gauge(
+    "etcd_operator_cluster_diverged_members",
+    "Members whose HashKV differed from the majority's at the last corruption check",
+    _CLUSTER,
+    registry=REGISTRY,
+)
 LAST_BACKUP = Gauge(
     "etcd_operator_cluster_last_backup_timestamp_seconds",
     "When the last backup of the cluster was stored (Unix time)",
@@ -140,6 +146,7 @@ _PER_CLUSTER: tuple[Gauge | Counter, ...] = (
     DB_QUOTA,
     LAST_BACKUP,
     LAST_SUCCESS,
+    DIVERGED_MEMBERS,
 )
 _PER_STEP: tuple[Counter, ...] = (ROUNDS, ERRORS)
 # The etcd leader each cluster had at its last round (to count changes).
@@ -159,6 +166,8 @@ class ClusterFigures:
     db_size: int | None
     db_in_use: int | None
     quota: int
+    # The last corruption check's diverged members; None: no check ran this round.
+    diverged: int | None = None
 
 
 def record_round(
@@ -188,6 +197,8 @@ def record_round(
     if figures.db_in_use is not None:
         DB_IN_USE.labels(*key).set(figures.db_in_use)
     DB_QUOTA.labels(*key).set(figures.quota)
+    if figures.diverged is not None:
+        DIVERGED_MEMBERS.labels(*key).set(figures.diverged)
     _steps.setdefault(key, set()).add(step)
     ROUNDS.labels(*key, step).inc()
     errors = ERRORS.labels(*key, step)

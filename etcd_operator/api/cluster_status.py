@@ -128,6 +128,42 @@ class QuorumLossRecoveryStatus(ApiModel):
     )
 
 
+class ReplacementStatus(ApiModel):
+    """A member replaced on request (the etcd.operator.io/replace-member annotation)."""
+
+    model_config = _LENIENT
+
+    request: str = Field(
+        max_length=253, description="The value of the annotation this replacement acts on."
+    )
+    member: str = Field(max_length=253, description="The name of the member replaced.")
+    member_id: str = Field(
+        alias="memberID",
+        pattern=_HEX_ID,
+        description=(
+            "The etcd member ID (hex) being replaced; the replacement is done once it has left"
+            " the member list and a fresh member of that name votes."
+        ),
+    )
+
+
+class CorruptionCheckStatus(ApiModel):
+    """The last comparison of the members' HashKV."""
+
+    model_config = _LENIENT
+
+    last_time: datetime = Field(description="When the members' hashes were last compared.")
+    revision: int = Field(
+        ge=0, description="The revision hashed.", json_schema_extra={"format": "int64"}
+    )
+    diverged: list[str] = Field(
+        default_factory=list,
+        max_length=9,
+        description="Members whose hash differs from the majority's (replaced in turn).",
+    )
+    message: str = Field(default="", max_length=1024, description="The outcome, for humans.")
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -192,4 +228,11 @@ class EtcdClusterStatus(ApiModel):
             "The target of the downgrade etcd has enabled (e.g. 3.5.0), as etcd reports it;"
             " recorded so that a member restarted while no member answers runs it."
         ),
+    )
+    corruption_check: CorruptionCheckStatus | None = Field(
+        default=None, description="The last comparison of the members' HashKV."
+    )
+    replacement: ReplacementStatus | None = Field(
+        default=None,
+        description="The member replaced on request (etcd.operator.io/replace-member).",
     )

@@ -33,6 +33,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
+from etcd_operator.handlers.corruption import observe_hashes
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -55,6 +56,7 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    ReplacementRecord,
     split_claims,
 )
 from etcd_operator.resources.labels import (
@@ -64,6 +66,7 @@ from etcd_operator.resources.labels import (
     FORCE_NEW_CLUSTER_ANNOTATION,
     MEMBER_ID_ANNOTATION,
     MEMBER_LABEL,
+    REPLACE_MEMBER_ANNOTATION,
     RETIRED_ANNOTATION,
     member_selector,
 )
@@ -212,6 +215,7 @@ async def observe(
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
     status = cluster.status
     spec = cluster.spec
+    now = datetime.now(UTC)
     observed = Observed(
         cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
         generation=cluster.metadata.generation or 0,
@@ -253,13 +257,18 @@ async def observe(
         },
         pvcs=current_claims,
         status_version=status.current_version if status else None,
-        now=datetime.now(UTC),
+        now=now,
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
         local_views=local,
         forced_start=_forced_start(cluster),
         status_downgrade=status.downgrade_target if status else None,
+        replace_request=(cluster.metadata.annotations or {}).get(REPLACE_MEMBER_ANNOTATION),
+        replacement=_replacement(cluster),
+        kv_hashes=await observe_hashes(client, cluster, members, health, now)
+        if client is not None
+        else {},
     )
     return World(observed, pods, members, health, client)
 
@@ -487,3 +496,11 @@ async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> b
             return False
         raise
     return bool(storage_class.allowVolumeExpansion)
+
+
+def _replacement(cluster: EtcdCluster) -> ReplacementRecord | None:
+    """status.replacement, the record of the replace-member request acted on."""
+    record = cluster.status.replacement if cluster.status else None
+    if record is None:
+        return None
+    return ReplacementRecord(record.request, record.member, int(record.member_id, 16))

@@ -4,6 +4,7 @@ The shell builds an `Observed`, calls `decide()` (or `next_step()`), applies exa
 returned step and writes status. All safety rules live here; see docs/planner.md.
 """
 
+from etcd_operator.planner.corruption import diverged_members
 from etcd_operator.planner.decide import decide, next_step, pdb_voters
 from etcd_operator.planner.model import (
     AuthState,
@@ -11,6 +12,7 @@ from etcd_operator.planner.model import (
     DesiredSpec,
     EtcdMember,
     ForcedStart,
+    KvHash,
     LocalView,
     MemberHealth,
     Observed,
@@ -18,6 +20,7 @@ from etcd_operator.planner.model import (
     PodState,
     PvcRetention,
     PvcState,
+    ReplacementRecord,
 )
 from etcd_operator.planner.steps import (
     Action,
@@ -44,6 +47,7 @@ from etcd_operator.planner.steps import (
     Paused,
     PromoteLearner,
     Reason,
+    RecordReplacement,
     RecordVolume,
     RemoveMember,
     Report,
@@ -85,6 +89,7 @@ __all__ = [
     "ForcedStart",
     "InSync",
     "InitialCluster",
+    "KvHash",
     "LocalView",
     "MarkBootstrapped",
     "MemberHealth",
@@ -97,8 +102,10 @@ __all__ = [
     "PvcRetention",
     "PvcState",
     "Reason",
+    "RecordReplacement",
     "RecordVolume",
     "RemoveMember",
+    "ReplacementRecord",
     "Report",
     "RetireVolume",
     "Step",
@@ -109,6 +116,7 @@ __all__ = [
     "acts",
     "claim_of",
     "decide",
+    "diverged_members",
     "formed",
     "is_disruptive",
     "next_step",

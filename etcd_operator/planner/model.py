@@ -200,6 +200,26 @@ class ForcedStart:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplacementRecord:
+    """status.replacement: the request acted on, and the member it replaces (by ID, so that
+    the fresh member that takes the name is never mistaken for the one to remove)."""
+
+    request: str
+    member: str
+    member_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class KvHash:
+    """One member's HashKV at a revision: members agree on `hash` for the same revision and
+    compact revision, unless one's data diverged."""
+
+    revision: int
+    compact_revision: int
+    hash: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -238,3 +258,10 @@ class Observed:
     # enabled, so that a member recreated while no member answers (one member mid-restart)
     # runs the target rather than the version it is being moved away from.
     status_downgrade: str | None = None
+    # replace (issue 13): the `etcd.operator.io/replace-member` annotation's value (a member's
+    # name; None: no request), and status's record of the request acted on.
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
+    # corruption check (issue 13): each voter's HashKV at one common revision, by member ID;
+    # empty unless a check ran this round.
+    kv_hashes: Mapping[int, KvHash] = field(default_factory=dict)

@@ -12,9 +12,15 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.corruption import replace_corrupt
 from etcd_operator.planner.downgrade import cancel_downgrade, downgrade
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.recovery import forced_start
+from etcd_operator.planner.replace import (
+    grow_by_replacement,
+    replace_requested,
+    replacement_refused,
+)
 from etcd_operator.planner.rollout import (
     expand_volumes,
     expansion_refused,
@@ -103,14 +109,18 @@ def decide_running(v: View) -> Decision:
         or cancel_downgrade(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
+        or replace_corrupt(v)
         or auth_change(v)
+        or replace_requested(v)
         or _scale(v)
         or downgrade(v)
         or _upgrade(v)
         or roll_outdated(v)
         or restart_wrong_listeners(v)
         or switch_peer_urls(v)
+        or grow_by_replacement(v)
         or expansion_refused(v)
+        or replacement_refused(v)
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
 

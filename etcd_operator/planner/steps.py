@@ -106,6 +106,13 @@ class Reason(StrEnum):
     DOWNGRADE = "Downgrade"  # a member restarted with the older minor
     DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
     DOWNGRADE_REFUSED = "DowngradeRefused"  # degraded: etcd's validate refused the target
+    # replace: a chosen member, storage growth by replacement (issue 13)
+    REPLACE_REQUESTED = "ReplaceRequested"
+    REPLACE_CHOSEN_MEMBER = "ReplaceChosenMember"
+    REPLACE_REFUSED = "ReplaceRefused"
+    GROW_BY_REPLACEMENT = "GrowByReplacement"
+    REPLACE_CORRUPT_MEMBER = "ReplaceCorruptMember"
+    CORRUPTION_SUSPECTED = "CorruptionSuspected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +326,19 @@ class EndForcedStart:
     member_id: int
 
 
+# replace: a chosen member (issue 13)
+@dataclass(frozen=True, slots=True)
+class RecordReplacement:
+    """Record in status that request `request` (the `etcd.operator.io/replace-member`
+    annotation's value) replaces member `member_id`, named `member`. Written before the member
+    is removed, so that a restarted operator finishes this replacement and never starts a
+    second one for the same request."""
+
+    request: str
+    member: str
+    member_id: int
+
+
 # issue 13, downgrade
 @dataclass(frozen=True, slots=True)
 class EnableDowngrade:
@@ -362,7 +382,7 @@ Action = (
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
 
-Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done
+Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done | RecordReplacement
 """Steps that change nothing but status."""
 
 Step = Action | Report
@@ -410,7 +430,15 @@ def action_of(step: Step) -> Action | None:
             | CancelDowngrade()
         ):
             return step
-        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
+        case (
+            MarkBootstrapped()
+            | Wait()
+            | Degraded()
+            | Paused()
+            | InSync()
+            | Done()
+            | RecordReplacement()
+        ):
             return None
         case _:
             assert_never(step)
@@ -454,6 +482,7 @@ def is_disruptive(step: Step) -> bool:
             | Paused()
             | InSync()
             | Done()
+            | RecordReplacement()
         ):
             return False
         case _:

@@ -33,6 +33,7 @@ from etcd_operator.planner import (
     ExpandVolume,
     ForceNewCluster,
     InSync,
+    KvHash,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -44,8 +45,10 @@ from etcd_operator.planner import (
     PvcRetention,
     PvcState,
     Reason,
+    RecordReplacement,
     RecordVolume,
     RemoveMember,
+    ReplacementRecord,
     RetireVolume,
     UpdatePeerURL,
     UpgradeMember,
@@ -241,6 +244,29 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 storage_version=storage,
                 downgrade_target=target if rnd.random() < 0.9 else None,
             )
+    # replace (issue 13): a request naming a member (or not), and status's record of one,
+    # for the member named or another (drawn last: the worlds above stay what they were).
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
+    if rnd.random() < 0.25:
+        replace_request = rnd.choice([name(0), name(1), name(2), name(8), "unknown"])
+        if rnd.random() < 0.5:
+            recorded_id = rnd.choice([*ids, 0x990]) if ids else 0x990
+            request = replace_request if rnd.random() < 0.8 else name(3)
+            replacement = ReplacementRecord(request, request, recorded_id)
+    # corruption check (issue 13): voters' HashKV at one revision, one of them maybe diverged,
+    # or all of them disagreeing.
+    kv_hashes: dict[int, KvHash] = {}
+    # Growth by replacement needs two voters; a single one with small claims is refused: make
+    # that rarer state common enough to be reached.
+    if len(voter_ids) == 1 and rnd.random() < 0.5:
+        pvcs = {n: dataclasses.replace(p, undersized=True) for n, p in pvcs.items()}
+    if rnd.random() < 0.2:
+        odd = rnd.choice(voter_ids) if voter_ids else None
+        chaos = rnd.random() < 0.2
+        for i, vid in enumerate(voter_ids):
+            hashed = 0xBAD if vid == odd else 0xA11 + (i if chaos else 0)
+            kv_hashes[vid] = KvHash(INDEX, 1 if rnd.random() < 0.95 else 2, hashed)
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
@@ -272,6 +298,9 @@ def observed_states(draw: st.DrawFn) -> Observed:
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
         status_downgrade=status_downgrade,
+        replace_request=replace_request,
+        replacement=replacement,
+        kv_hashes=kv_hashes,
     )
     # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
     return with_quorum_loss(observed, rnd, noise, members, INDEX)
@@ -414,6 +443,12 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
             # a healthy voter goes only to scale in, one member at a time, or to replace one
             # of two emptyDir members for a rollout (the other goes on alone, as available)
             replacing = o.spec.empty_dir and len(voters(o)) == 2 == o.spec.replicas
+            # or to replace a chosen member, or one whose claim cannot grow (issue 13)
+            replacing = replacing or d.reason in (
+                Reason.REPLACE_CHOSEN_MEMBER,
+                Reason.GROW_BY_REPLACEMENT,
+                Reason.REPLACE_CORRUPT_MEMBER,
+            )
             assert len(voters(o)) > o.spec.replicas or replacing
             assert not any(m.is_learner for m in o.members or ())
             assert target.id != leader(o)
@@ -695,6 +730,36 @@ def check_auth_changes_only_in_a_calm_cluster_with_root_usable(o: Observed, d: D
         assert d.reason in (Reason.AUTH_SECRET_INVALID, Reason.AUTH_REJECTED)
 
 
+def check_replacements_take_only_the_chosen_or_undersized_member(o: Observed, d: Decision) -> None:
+    """A replacement is recorded only for a voter named by the request, in a calm cluster of
+    two or more voters; the removal that follows takes exactly the recorded member; storage
+    growth removes only a voter whose claim is undersized and cannot expand."""
+    step = d.step
+    if isinstance(step, RecordReplacement):
+        assert step.request == o.replace_request == step.member
+        target = member_by_id(o, step.member_id)
+        assert not target.is_learner and slot(target) == step.member
+        assert len(voters(o)) >= 2
+        assert all(healthy(o, m) for m in o.members or ())
+        assert not any(m.is_learner for m in o.members or ())
+    if d.reason is Reason.REPLACE_CHOSEN_MEMBER:
+        assert isinstance(step, RemoveMember)
+        assert o.replacement is not None and o.replacement.request == o.replace_request
+        assert step.member_id == o.replacement.member_id
+    if d.reason is Reason.REPLACE_CORRUPT_MEMBER:
+        # Only a member whose hash differs from one that a strict majority of voters share.
+        assert isinstance(step, RemoveMember)
+        hashes = [o.kv_hashes[m.id].hash for m in voters(o) if m.id in o.kv_hashes]
+        mine = o.kv_hashes[step.member_id].hash
+        assert any(hashes.count(h) >= quorum(len(voters(o))) for h in set(hashes) - {mine})
+    if d.reason is Reason.GROW_BY_REPLACEMENT:
+        assert isinstance(step, RemoveMember)
+        assert o.volume_expansion is False
+        claim = o.pvcs.get(step.member)
+        assert claim is not None and claim.undersized
+        assert len(voters(o)) >= 2
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -715,6 +780,7 @@ CHECKS = [
     check_peers_switch_to_tls_only_when_every_pod_trusts_it,
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
     check_downgrades_follow_etcds_api,
+    check_replacements_take_only_the_chosen_or_undersized_member,
 ]
 
 
@@ -749,6 +815,7 @@ STEP_KINDS = [
     InSync,
     ForceNewCluster,
     EndForcedStart,
+    RecordReplacement,
 ]
 
 
@@ -778,6 +845,11 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.UPDATE_PEER_URL,  # the only reason of UpdatePeerURL steps
         Reason.DOWNGRADE,
         Reason.DOWNGRADE_PENDING,
+        Reason.REPLACE_CHOSEN_MEMBER,
+        Reason.GROW_BY_REPLACEMENT,
+        Reason.REPLACE_REFUSED,
+        Reason.REPLACE_CORRUPT_MEMBER,
+        Reason.CORRUPTION_SUSPECTED,
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:
