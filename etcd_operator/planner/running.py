@@ -20,6 +20,7 @@ from etcd_operator.planner.rollout import (
     roll_outdated,
     transfer_target,
 )
+from etcd_operator.planner.space import alarms, defragment
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -99,6 +100,7 @@ def decide_running(v: View) -> Decision:
         or _learner_in_flight(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
+        or alarms(v)  # any alarm stops what follows; NOSPACE is recovered from
         or auth_change(v)
         or _scale(v)
         or _upgrade(v)
@@ -106,6 +108,7 @@ def decide_running(v: View) -> Decision:
         or restart_wrong_listeners(v)
         or switch_peer_urls(v)
         or expansion_refused(v)
+        or defragment(v)  # maintenance: only when nothing else is to be done
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
 
@@ -262,12 +265,6 @@ def _unhealthy(v: View) -> Decision | None:
         if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
             return wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
         return wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
-    for m in v.sorted_members():
-        health = v.observed.member_health.get(m.id)
-        if health is not None and health.alarms:
-            return degraded(
-                Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
-            )
     return None
 
 

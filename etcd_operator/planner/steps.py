@@ -96,6 +96,11 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # space, alarms and defragmentation (issue 13, part `space`)
+    COMPACT = "Compact"  # action: NOSPACE recovery's first step
+    DEFRAGMENT = "Defragment"  # action: one member, followers first, the leader last
+    SPACE_RECOVERED = "SpaceRecovered"  # action: the NOSPACE alarm disarmed
+    NO_SPACE = "NoSpace"  # degraded: live data alone fills the quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +253,41 @@ class DisableAuth:
     """Disable authentication (users and roles stay in etcd)."""
 
 
+# --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------
+
+
+class DefragTrigger(StrEnum):
+    """Why a member is defragmented (recorded in `status.maintenance.lastDefrag`)."""
+
+    NO_SPACE = "NoSpace"
+    THRESHOLD = "Threshold"
+    SCHEDULE = "Schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class Compact:
+    """Compact etcd's key history at its current revision, physically (the shell reads the
+    revision). Compacting again at a compacted revision changes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defragment:
+    """Defragment one member (it serves nothing while it runs). `new_run`: this member starts
+    a new defragmentation run in status rather than joining the one recorded."""
+
+    member_id: int
+    member: str
+    trigger: DefragTrigger
+    new_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmAlarm:
+    """Deactivate the NOSPACE alarms raised by `member_ids` (space was freed first)."""
+
+    member_ids: tuple[int, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class MarkBootstrapped:
     """The cluster has formed: status records its cluster ID (`status.clusterID`), and from then
@@ -299,6 +339,9 @@ Action = (
     | ExpandVolume
     | EnableAuth
     | DisableAuth
+    | Compact
+    | Defragment
+    | DisarmAlarm
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -345,6 +388,9 @@ def action_of(step: Step) -> Action | None:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | Compact()
+            | Defragment()
+            | DisarmAlarm()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -369,6 +415,7 @@ def is_disruptive(step: Step) -> bool:
             | UpgradeMember()
             | MoveLeader()
             | UpdatePeerURL()
+            | Defragment()  # its member serves nothing while it runs
         ):
             return True
         case (
@@ -381,6 +428,8 @@ def is_disruptive(step: Step) -> bool:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | Compact()
+            | DisarmAlarm()
             | MarkBootstrapped()
             | Wait()
             | Degraded()
