@@ -45,6 +45,7 @@ from etcd_operator.planner import (
     quorum,
 )
 from etcd_operator.resources.labels import member_selector_of, selector_string
+from etcd_operator.status_space import maintenance_status
 from etcd_operator.versions import version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
@@ -138,6 +139,7 @@ def member_rows(
                     "healthy": bool(health and health.healthy),
                     "version": health.version if health and reachable else None,
                     "dbSize": health.db_size if health and reachable else None,
+                    "dbSizeInUse": health.db_size_in_use if health and reachable else None,
                 }
             )
         )
@@ -274,6 +276,9 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         current_version=current_version,
         client_endpoint=r.client_endpoint,
         last_operation=_last_operation(r, previous.last_operation if previous else None, now),
+        maintenance=maintenance_status(
+            r.observed, r.decision, r.error, previous.maintenance if previous else None, now
+        ),
     )
 
 

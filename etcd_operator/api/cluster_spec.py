@@ -22,6 +22,7 @@ from etcd_operator.api.common import (
     cel,
     validations,
 )
+from etcd_operator.api.maintenance_spec import MaintenanceSpec
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.api.snapshot_source import BootstrapSpec
 from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
@@ -440,6 +441,11 @@ class EtcdClusterSpec(ApiModel):
             **_object_default(),
             **validations(cel("self == oldSelf", "spec.bootstrap is immutable")),
         },
+    )
+    maintenance: MaintenanceSpec = Field(
+        default_factory=MaintenanceSpec,
+        description="Routine maintenance: defragmentation.",
+        json_schema_extra=_object_default(),
     )
     paused: bool = Field(
         default=False,

@@ -27,15 +27,19 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
+from etcd_operator.handlers.space import apply_space
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
     ClusterState,
+    Compact,
     CreatePod,
+    Defragment,
     DeletePod,
     DeletePVC,
     DisableAuth,
+    DisarmAlarm,
     EnableAuth,
     ExpandVolume,
     InitialCluster,
@@ -228,6 +232,8 @@ async def _apply(
             await enable_auth(_etcd(world), root)
         case DisableAuth():
             await _etcd(world).auth_disable()
+        case Compact() | Defragment() | DisarmAlarm():
+            await apply_space(_etcd(world), world.health, action)
         case _:
             assert_never(action)
 

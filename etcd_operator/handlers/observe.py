@@ -32,6 +32,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
+from etcd_operator.handlers.space import observe_space
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -247,6 +248,7 @@ async def observe(
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
+        space=await observe_space(client, cluster, health),
     )
     return World(observed, pods, members, health, client)
 
@@ -324,6 +326,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
         db_size=s.db_size,
         is_leader=s.is_leader,
         alarms=tuple(s.errors),
+        db_size_in_use=s.db_size_in_use,
     )
 
 
