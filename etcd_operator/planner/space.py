@@ -20,6 +20,7 @@ from datetime import datetime
 from croniter import croniter
 
 from etcd_operator.planner.model import DefragPolicy, MemberHealth, SpaceState
+from etcd_operator.planner.rollout import roll_outdated
 from etcd_operator.planner.steps import (
     Compact,
     Decision,
@@ -35,8 +36,8 @@ from etcd_operator.planner.view import View
 NOSPACE = "NOSPACE"
 
 NO_SPACE_DEFRAG_FREE = 0.1
-"""During NOSPACE recovery a member with at least this fraction of its backend free (after
-the compaction) is defragmented; below it, it counts as done."""
+"""During NOSPACE recovery, after every member was defragmented once, a member whose backend
+is larger than the smallest by this fraction of the largest is defragmented again."""
 
 LIVE_DATA_LIMIT = 0.9
 """Live data above this fraction of the quota after compaction and defragmentation: disarming
@@ -133,24 +134,41 @@ def _recover_space(v: View, space: SpaceState) -> Decision:
             f"NOSPACE: the largest backend holds {mib(largest)} of a {mib(space.quota)} quota;"
             " compacting the key history at the current revision",
         )
+    # Every member is defragmented once since the compaction, as status records: its free
+    # space cannot be told before, since a member refreshes dbSizeInUse only when it commits
+    # a write, and a cluster under NOSPACE writes nothing.
     run = space.last_defrag
-    new_run = (
-        run is None or run.trigger != DefragTrigger.NO_SPACE or run.started < space.compacted_at
+    in_run = (
+        run is not None
+        and run.trigger == DefragTrigger.NO_SPACE
+        and run.started >= space.compacted_at
     )
-    pick = _pick(
-        v,
-        lambda _, h: free_fraction(h) >= NO_SPACE_DEFRAG_FREE,
-        DefragTrigger.NO_SPACE,
-        new_run,
-    )
+    done = run.members if run is not None and in_run else ()
+    pick = _pick(v, lambda n, _: n not in done, DefragTrigger.NO_SPACE, not in_run)
     if pick is not None:
         return pick
-    live = max((h.db_size_in_use for m in v.members if (h := health.get(m.id))), default=0)
+    # Members hold the same keys, so their defragmented files are about the same size; one
+    # much larger had not applied the compaction yet when it was defragmented (each member
+    # compacts on its own once raft hands it the request): once more.
+    smallest = min(sizes, default=0)
+    lagging = _pick(
+        v,
+        lambda _, h: h.db_size - smallest > NO_SPACE_DEFRAG_FREE * largest,
+        DefragTrigger.NO_SPACE,
+        False,
+    )
+    if lagging is not None:
+        return lagging
+    # Members restart with the spec's quota (e.g. raised to get out of NOSPACE) before it is
+    # judged against: disarming under the old one would raise the alarm again at once.
+    rollout = roll_outdated(v)
+    if rollout is not None:
+        return rollout
     if largest >= LIVE_DATA_LIMIT * space.quota:
         return degraded(
             Reason.NO_SPACE,
             f"NOSPACE: after compaction and defragmentation the live data still takes"
-            f" {mib(max(live, largest))} of the {mib(space.quota)} quota; the alarm stays"
+            f" {mib(largest)} of the {mib(space.quota)} quota; the alarm stays"
             " (disarming would raise it again at the next writes). Raise"
             " spec.etcd.quotaBackendBytes or delete keys",
         )

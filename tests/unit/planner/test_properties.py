@@ -263,10 +263,11 @@ def space_world(
     the world's own Random after everything else, so the worlds above stay as they were."""
     if rnd.random() < 0.5:
         return SpaceState(), health, None
+    uniform = rnd.choice([None, 8 * MIB, 100 * MIB])  # e.g. every member just defragmented
     sized = {
         mid: dataclasses.replace(
             h,
-            db_size=(size := rnd.choice([0, 8 * MIB, 60 * MIB, 100 * MIB])),
+            db_size=(size := uniform or rnd.choice([0, 8 * MIB, 60 * MIB, 100 * MIB])),
             db_size_in_use=int(size * rnd.choice([1.0, 0.95, 0.5, 0.1])),
         )
         for mid, h in health.items()
@@ -284,12 +285,14 @@ def space_world(
             threshold=rnd.choice([None, 0.3, 0.5]),
             min_db_size=rnd.choice([0, 64 * MIB]),
         )
-    done = tuple(name(i) for i in range(9) if rnd.random() < 0.3)
+    everyone = rnd.random() < 0.3
+    done = tuple(name(i) for i in range(9) if everyone or rnd.random() < 0.3)
     run = rnd.choice(
         [
             None,
             DefragRun(rnd.choice(list(DefragTrigger)).value, NOW - timedelta(hours=2), done),
             DefragRun(DefragTrigger.SCHEDULE.value, NOW - timedelta(minutes=1), done),
+            DefragRun(DefragTrigger.NO_SPACE.value, NOW - timedelta(minutes=1), done),
         ]
     )
     space = SpaceState(
@@ -692,7 +695,14 @@ def check_space_steps_only_in_a_calm_cluster_with_nospace(o: Observed, d: Decisi
         h = o.member_health[m.id]
         match step.trigger:
             case DefragTrigger.NO_SPACE:
-                return free_fraction(h) >= NO_SPACE_DEFRAG_FREE
+                # once each since the compaction (as status records), then any lagging one
+                run, compacted = o.space.last_defrag, o.space.compacted_at
+                in_run = run is not None and run.trigger == "NoSpace"
+                in_run = in_run and compacted is not None and run.started >= compacted
+                done = run.members if run is not None and in_run else ()
+                sizes = [o.member_health[x.id].db_size for x in members]
+                lagging = h.db_size - min(sizes) > NO_SPACE_DEFRAG_FREE * max(sizes)
+                return slot(m) not in done or lagging
             case DefragTrigger.THRESHOLD:
                 assert policy is not None and policy.threshold is not None
                 return h.db_size >= policy.min_db_size and free_fraction(h) >= policy.threshold

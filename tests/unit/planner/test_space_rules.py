@@ -24,7 +24,7 @@ from etcd_operator.planner import (
     next_step,
 )
 from etcd_operator.planner.space import schedule_due
-from unit.support.observed import cluster, mid, name, set_health, spec, unhealthy
+from unit.support.observed import cluster, mid, name, pod, set_health, spec, unhealthy
 
 MIB = 1024**2
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -55,27 +55,50 @@ def test_nospace_is_compacted_first() -> None:
 
 
 def test_after_compaction_members_are_defragmented_followers_first_and_the_leader_last() -> None:
-    o = sized(space(full(leader=1), compacted_at=NOW), 16 * MIB, 2 * MIB)
+    o = space(full(leader=1), compacted_at=NOW - timedelta(seconds=5))
     assert next_step(o) == Defragment(mid(0), name(0), DefragTrigger.NO_SPACE, new_run=True)
-    o = sized(o, 2 * MIB, 2 * MIB, 0)  # etcd-0 done: its file shrank to its live data
-    o = space(o, last_defrag=DefragRun("NoSpace", NOW, (name(0),)))
+    o = sized(space(o, last_defrag=DefragRun("NoSpace", NOW, (name(0),))), 2 * MIB, 2 * MIB, 0)
     assert next_step(o) == Defragment(mid(2), name(2), DefragTrigger.NO_SPACE)
-    o = sized(o, 2 * MIB, 2 * MIB, 2)
+    o = space(o, last_defrag=DefragRun("NoSpace", NOW, (name(0), name(2))))
     assert next_step(o) == Defragment(mid(1), name(1), DefragTrigger.NO_SPACE)  # the leader
 
 
+def test_a_run_from_before_the_compaction_does_not_count() -> None:
+    earlier = DefragRun("NoSpace", NOW - timedelta(hours=1), (name(0), name(1), name(2)))
+    o = space(full(), compacted_at=NOW - timedelta(seconds=5), last_defrag=earlier)
+    assert next_step(o) == Defragment(mid(1), name(1), DefragTrigger.NO_SPACE, new_run=True)
+
+
+ALL_DONE = DefragRun("NoSpace", NOW, (name(0), name(1), name(2)))
+
+
 def test_nospace_is_disarmed_once_every_backend_shrank() -> None:
-    o = sized(space(full(), compacted_at=NOW, db_size_before=16 * MIB), 2 * MIB, 2 * MIB)
-    d = decide(o)
+    o = space(full(), compacted_at=NOW, db_size_before=16 * MIB, last_defrag=ALL_DONE)
+    d = decide(sized(o, 2 * MIB, 2 * MIB))
     assert d.step == DisarmAlarm((mid(0),)) and d.reason is Reason.SPACE_RECOVERED
     assert "16.0 MiB to 2.0 MiB" in d.message
 
 
+def test_a_member_that_compacted_late_is_defragmented_again() -> None:
+    o = space(full(), compacted_at=NOW, last_defrag=ALL_DONE)
+    o = sized(sized(o, 2 * MIB, 2 * MIB), 16 * MIB, 16 * MIB, 2)
+    assert next_step(o) == Defragment(mid(2), name(2), DefragTrigger.NO_SPACE)
+
+
 def test_live_data_filling_the_quota_is_reported_not_disarmed_in_a_loop() -> None:
-    o = sized(space(full(), compacted_at=NOW), 15 * MIB, 15 * MIB)
+    o = sized(space(full(), compacted_at=NOW, last_defrag=ALL_DONE), 15 * MIB, 15 * MIB)
     d = decide(o)
     assert d.reason is Reason.NO_SPACE
     assert "quotaBackendBytes" in d.message
+
+
+def test_a_raised_quota_is_rolled_out_before_the_alarm_is_judged_against_it() -> None:
+    o = sized(space(full(), compacted_at=NOW, last_defrag=ALL_DONE), 15 * MIB, 15 * MIB)
+    o = space(pod(o, 2, outdated=True), quota=64 * MIB)  # spec.etcd.quotaBackendBytes raised
+    d = decide(o)
+    assert isinstance(d.step, UpgradeMember) and d.reason is Reason.ROLLING_RESTART
+    assert d.step.member == name(2)
+    assert isinstance(next_step(pod(o, 2, outdated=False)), DisarmAlarm)
 
 
 def test_nospace_waits_for_an_unhealthy_member_and_never_defragments_then() -> None:
