@@ -45,7 +45,7 @@ from etcd_operator.planner import (
     quorum,
 )
 from etcd_operator.resources.labels import member_selector_of, selector_string
-from etcd_operator.status_space import maintenance_status
+from etcd_operator.status_space import maintenance_status, refusing_writes
 from etcd_operator.versions import version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
@@ -203,6 +203,9 @@ def _degraded(r: Round) -> tuple[ConditionStatus, str, str]:
     if isinstance(d.step, Degraded):
         return ConditionStatus.TRUE, d.reason.value, d.message
     desired = r.observed.spec.replicas
+    no_space = refusing_writes(r.observed)
+    if no_space is not None:
+        return ConditionStatus.TRUE, no_space, f"{d.message} (etcd refuses writes meanwhile)"
     if r.objects_error is not None:
         return ConditionStatus.TRUE, OBJECT_APPLY_FAILED, r.objects_error
     if r.ready_replicas < desired and r.observed.bootstrapped:

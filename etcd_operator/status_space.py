@@ -12,7 +12,7 @@ from etcd_operator.api.maintenance_status import (
     NoSpaceStatus,
 )
 from etcd_operator.naming import url_address
-from etcd_operator.planner import Compact, Decision, Defragment, DisarmAlarm, Observed
+from etcd_operator.planner import Compact, Decision, Defragment, DisarmAlarm, Observed, Reason
 
 _NOSPACE = "NOSPACE"
 
@@ -24,6 +24,14 @@ def _names(o: Observed) -> dict[int, str]:
         found = (by_address.get(url_address(u)) for u in m.peer_urls)
         names[m.id] = next((n for n in found if n), m.name or f"{m.id:x}")
     return names
+
+
+def refusing_writes(o: Observed) -> str | None:
+    """The Degraded reason while etcd refuses writes for lack of space (NOSPACE is active and
+    being recovered from), else None."""
+    if any(kind == _NOSPACE for _, kind in o.space.alarms):
+        return Reason.NO_SPACE.value
+    return None
 
 
 def maintenance_status(

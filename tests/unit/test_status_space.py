@@ -19,6 +19,7 @@ from etcd_operator.planner import (
     Reason,
     decide,
 )
+from etcd_operator.status import next_status, round_of
 from etcd_operator.status_space import maintenance_status
 from unit.support.observed import cluster, mid, name, set_health
 
@@ -96,3 +97,11 @@ def test_a_defrag_spec_parses_with_its_minimum_size() -> None:
     spec = parse_spec({"maintenance": {"defrag": {"schedule": "0 3 * * 0"}}})
     assert spec.maintenance.defrag is not None
     assert spec.maintenance.defrag.min_db_bytes == 64 * MIB
+
+
+def test_degraded_says_nospace_while_the_alarm_is_recovered_from() -> None:
+    o = alarmed()
+    r = round_of(o, decide(o), cluster_id=1, error=None)
+    degraded = next(c for c in next_status(r, None, T0).conditions or [] if c.type == "Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "NoSpace")
+    assert "compacting" in degraded.message
