@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,9 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
                 return True
             return False
 
+        refused = time.monotonic()
         await eventually(accepts_writes, 120, "the cluster to accept writes again on its own")
+        print(f"NOSPACE: writes accepted again {time.monotonic() - refused:.1f}s after refused")
         for key, value in written.items():
             got = await etcd.get(key)
             assert got is not None and got.value == value.encode(), f"{key} lost"
@@ -157,7 +160,9 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
                 return None
             return status if all(sizes[n] < before[n] / 2 for n in sizes) else None
 
+        asked = time.monotonic()
         status = await eventually(shrunk, 120, "every member defragmented by the threshold")
+        print(f"threshold: every member done {time.monotonic() - asked:.1f}s after the patch")
         await asyncio.sleep(1)  # the client keeps going a little after the last one
     after = {m["name"]: m["dbSize"] for m in status["members"]}
     print(f"threshold: dbSize before {before}, after {after}; {len(client.acknowledged)} writes")
