@@ -357,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="(backup Job) stream one member's snapshot to the destination in the environment",
     )
     backup.set_defaults(func=_backup)
+    backup_delete = sub.add_parser(
+        "backup-delete",
+        help="(backup delete Job) remove a stored snapshot and its manifest (the environment's)",
+    )
+    backup_delete.set_defaults(func=_backup_delete)
 
     version = sub.add_parser("version", help="print the operator version")
     version.set_defaults(func=_version)
@@ -369,6 +374,12 @@ def _backup(args: argparse.Namespace) -> int:
     from etcd_operator.backup.run import main as run_backup
 
     return run_backup()
+
+
+def _backup_delete(args: argparse.Namespace) -> int:
+    from etcd_operator.backup.delete import main as run_delete
+
+    return run_delete()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,3 +18,6 @@ def new_client() -> AsyncClient:
 
 
 EtcdBackupResource = create_namespaced_resource(GROUP, VERSION, "EtcdBackup", "etcdbackups")
+EtcdBackupScheduleResource = create_namespaced_resource(
+    GROUP, VERSION, "EtcdBackupSchedule", "etcdbackupschedules"
+)

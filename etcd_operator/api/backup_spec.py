@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from etcd_operator.api.cluster import CLUSTER_NAME_PATTERN, MAX_CLUSTER_NAME_LENGTH
 from etcd_operator.api.cluster_spec import ResourceRequirements
-from etcd_operator.api.common import ApiModel, FreeForm, cel, validations
+from etcd_operator.api.common import ApiModel, FreeForm, RetentionPolicy, cel, validations
 
 # A relative path inside a claim or bucket: no leading "/", no ".." segment.
 RELATIVE_PATH_PATTERN = r"^$|^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$"
@@ -172,4 +172,10 @@ class EtcdBackupSpec(ApiModel):
         le=10,
         description="Attempts after the first before the backup is Failed (the Job's "
         "backoffLimit).",
+    )
+    deletion_policy: RetentionPolicy = Field(
+        default="Retain",
+        description="Retain (default): deleting the EtcdBackup leaves the snapshot in the "
+        "store. Delete: the stored snapshot and its manifest are removed first (by a short Job "
+        "under a finalizer; a snapshot already gone counts as removed).",
     )

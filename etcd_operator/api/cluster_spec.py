@@ -24,6 +24,7 @@ from etcd_operator.api.common import (
 )
 from etcd_operator.api.maintenance_spec import MaintenanceSpec
 from etcd_operator.api.quantity import parse_quantity
+from etcd_operator.api.recovery_spec import RecoverySpec
 from etcd_operator.api.snapshot_source import BootstrapSpec
 from etcd_operator.api.tls_spec import TLS_MODE_RULES, TLSSpec
 from etcd_operator.naming import MAX_REPLICAS
@@ -432,6 +433,11 @@ class EtcdClusterSpec(ApiModel):
     auth: AuthSpec = Field(
         default_factory=AuthSpec,
         description="etcd authentication (user root, its password in a Secret).",
+        json_schema_extra=_object_default(),
+    )
+    recovery: RecoverySpec = Field(
+        default_factory=RecoverySpec,
+        description="What to do when a majority of members is permanently lost.",
         json_schema_extra=_object_default(),
     )
     bootstrap: BootstrapSpec = Field(

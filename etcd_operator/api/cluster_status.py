@@ -103,6 +103,39 @@ class CARotationStatus(ApiModel):
     )
 
 
+class RecoveryPhase(StrEnum):
+    FORCING = "Forcing"  # recorded before the survivor's pod is taken down
+    RECOVERED = "Recovered"  # etcd showed the survivor alone in its member list
+
+
+class QuorumLossRecoveryStatus(ApiModel):
+    """FromSurvivor: the rebuild of the cluster from one surviving member, written by the step
+    that starts it (Forcing) and the step that sees it done (Recovered), so an operator
+    restarted in between resumes it and never forces a second start."""
+
+    model_config = _LENIENT
+
+    phase: str = Field(max_length=32, description="Forcing, then Recovered.")
+    member: str = Field(
+        max_length=63, description="The surviving member the cluster is rebuilt from."
+    )
+    member_id: str = Field(
+        alias="memberID",
+        pattern=_HEX_ID,
+        description="Its etcd member ID (hex), kept by --force-new-cluster.",
+    )
+    lost_members: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Members whose data was lost; they come back as new members.",
+    )
+    message: str = Field(default="", max_length=1024, description="What was done and why.")
+    started_at: datetime | None = Field(default=None, description="When the forced start began.")
+    finished_at: datetime | None = Field(
+        default=None, description="When etcd showed the survivor alone in its member list."
+    )
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -157,4 +190,8 @@ class EtcdClusterStatus(ApiModel):
     )
     maintenance: MaintenanceStatus | None = Field(
         default=None, description="Backend quota, alarms, NOSPACE recovery, defragmentation."
+    )
+    quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
+        default=None,
+        description="spec.recovery.quorumLoss FromSurvivor: the last rebuild from a survivor.",
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from etcd_operator.api import backup, cluster, restore
+from etcd_operator.api import backup, backup_schedule, cluster, restore
 from etcd_operator.api.backup_spec import EtcdBackupSpec
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.cluster_status import EtcdClusterStatus
@@ -158,7 +158,38 @@ ETCD_BACKUP = Kind(
     ),
 )
 
-KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_BACKUP, ETCD_RESTORE)
+ETCD_BACKUP_SCHEDULE = Kind(
+    kind=backup_schedule.KIND,
+    plural=backup_schedule.PLURAL,
+    singular=backup_schedule.SINGULAR,
+    short_names=backup_schedule.SHORT_NAMES,
+    description=(
+        "EtcdBackupSchedule creates EtcdBackups of a cluster on a cron schedule, at most one "
+        "at a time, and prunes old ones (the resources and their stored snapshots)."
+    ),
+    spec=backup_schedule.EtcdBackupScheduleSpec,
+    status=backup_schedule.EtcdBackupScheduleStatus,
+    printer_columns=(
+        PrinterColumn("Cluster", "string", ".spec.clusterName", "The EtcdCluster backed up."),
+        PrinterColumn("Schedule", "string", ".spec.schedule", "Cron expression."),
+        PrinterColumn("Suspend", "boolean", ".spec.suspend", "No new backups while true."),
+        PrinterColumn("Active", "string", ".status.active", "The backup running now."),
+        PrinterColumn(
+            "Last Success", "date", ".status.lastSuccessfulTime", "Newest Succeeded backup."
+        ),
+        PrinterColumn("Next", "date", ".status.nextScheduleTime", "When the next one is due."),
+        PrinterColumn("Age", "date", ".metadata.creationTimestamp", "Time since creation."),
+    ),
+    root_rules=(
+        cel(
+            f"size(self.metadata.name) <= {backup_schedule.MAX_SCHEDULE_NAME_LENGTH}",
+            f"metadata.name must be at most {backup_schedule.MAX_SCHEDULE_NAME_LENGTH} "
+            "characters: its backups are named after it",
+        ),
+    ),
+)
+
+KINDS: tuple[Kind, ...] = (ETCD_CLUSTER, ETCD_BACKUP, ETCD_RESTORE, ETCD_BACKUP_SCHEDULE)
 
 
 def openapi_schema(kind: Kind) -> Schema:

@@ -136,6 +136,10 @@ class EtcdRestoreSpec(ApiModel):
 
     source: RestoreSource = Field(description="The snapshot to restore.")
     cluster: RestoreCluster = Field(description="The EtcdCluster to create from it.")
+    drill: bool = Field(
+        default=False,
+        description="Restore into a throwaway one-member cluster, check it, delete it.",
+    )
 
 
 class RestorePhase(StrEnum):

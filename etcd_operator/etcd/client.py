@@ -122,6 +122,18 @@ class EtcdClient:
         )
         return _cluster_members(resp.header, resp.members)
 
+    async def local_member_list(
+        self,
+        endpoint: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ClusterMembers:
+        """The member list as the member at ``endpoint`` knows it from its own log, answered
+        without a quorum (serializable): what a survivor of a lost quorum still knows."""
+        request = pb.MemberListRequest(linearizable=False)
+        resp = await self._unary(endpoint, "cluster", "MemberList", request, timeout)
+        return _cluster_members(resp.header, resp.members)
+
     async def member_add(self, peer_urls: Sequence[str], *, learner: bool = True) -> MemberAdded:
         """Add a member (a learner unless ``learner=False``); start its process afterwards with
         ``--initial-cluster-state=existing`` and an initial cluster built from ``.members``."""

@@ -27,6 +27,7 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.observe import World
+from etcd_operator.handlers.recovery import record_forcing, record_recovered
 from etcd_operator.handlers.space import apply_space
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
@@ -41,7 +42,9 @@ from etcd_operator.planner import (
     DisableAuth,
     DisarmAlarm,
     EnableAuth,
+    EndForcedStart,
     ExpandVolume,
+    ForceNewCluster,
     InitialCluster,
     MoveLeader,
     PromoteLearner,
@@ -57,6 +60,7 @@ from etcd_operator.planner import (
 from etcd_operator.resources import member_pod, member_pvc
 from etcd_operator.resources.labels import (
     CLUSTER_UID_LABEL,
+    FORCE_NEW_CLUSTER_ANNOTATION,
     MEMBER_ID_ANNOTATION,
     MEMBER_LABEL,
     RETIRED_ANNOTATION,
@@ -234,8 +238,41 @@ async def _apply(
             await _etcd(world).auth_disable()
         case Compact() | Defragment() | DisarmAlarm():
             await apply_space(_etcd(world), world.health, action)
+        case ForceNewCluster(
+            member=name, member_id=mid, initial_cluster=initial, version=version, tls=tls
+        ):
+            await record_forcing(kube, cluster, action)  # first: a killed operator resumes it
+            pod = world.pods.get(name)
+            if pod is not None:
+                # Its pod goes first; once gone, it comes back flagged, on the same claim.
+                if not _forced(pod) and not (pod.metadata and pod.metadata.deletionTimestamp):
+                    await _delete(kube, Pod, name, cluster.namespace)
+                return
+            await _create_member_pod(
+                kube,
+                cluster,
+                name,
+                initial,
+                version,
+                domain=domain,
+                tls=tls,
+                claim=action.claim or None,
+                member_id=mid,
+                trust=trust,
+                force_new_cluster=True,
+            )
+        case EndForcedStart(member=name):
+            await record_recovered(kube, cluster, action)  # before the flag's pod goes
+            pod = world.pods.get(name)
+            if pod is not None and _forced(pod):
+                await _delete(kube, Pod, name, cluster.namespace)
         case _:
             assert_never(action)
+
+
+def _forced(pod: Pod) -> bool:
+    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    return annotations.get(FORCE_NEW_CLUSTER_ANNOTATION) == "true"
 
 
 def _current_cluster(world: World, cluster: EtcdCluster) -> InitialCluster:
@@ -266,6 +303,7 @@ async def _create_member_pod(
     member_id: int | None = None,
     trust: Trust | None = None,
     restore: bool = False,
+    force_new_cluster: bool = False,
 ) -> None:
     """`tls`: the schemes the planner chose for the member's pod (its registered peer URL's,
     and plaintext clients beside TLS ones while a cluster switches to TLS)."""
@@ -287,6 +325,7 @@ async def _create_member_pod(
         tls=tls,
         trust=trust,
         restore=snapshot,
+        force_new_cluster=force_new_cluster,
     )
     await _create(kube, pod)
 

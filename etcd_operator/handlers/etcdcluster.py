@@ -50,6 +50,7 @@ from etcd_operator.handlers.certificates import (
 )
 from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
+from etcd_operator.handlers.recovery import RECORD_FIELD
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.handlers.space import next_defrag
 from etcd_operator.health import WatchFreshness
@@ -553,6 +554,9 @@ async def _write_status(
     new = new.model_copy(update={"ca_rotation": rotation or previous_rotation})
     payload = new.model_dump(mode="json", by_alias=True)
     previous = cluster.status.model_dump(mode="json", by_alias=True) if cluster.status else None
+    # Only its steps write the rebuild record (this round's step may just have).
+    for written in (payload, previous or {}):
+        written.pop(RECORD_FIELD, None)
     if payload == previous:
         return  # an unchanged status is not worth a write (and a watch event per watcher)
     await kube.patch(

@@ -20,6 +20,7 @@ from lightkube.resources.storage_v1 import StorageClass
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
+from etcd_operator.api.cluster_status import RecoveryPhase
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.etcd import (
     AuthError,
@@ -47,6 +48,8 @@ from etcd_operator.planner import (
     ClusterRef,
     DesiredSpec,
     EtcdMember,
+    ForcedStart,
+    LocalView,
     MemberHealth,
     Observed,
     PodPhase,
@@ -59,6 +62,7 @@ from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
     CLUSTER_UID_LABEL,
     ETCD_VERSION_ANNOTATION,
+    FORCE_NEW_CLUSTER_ANNOTATION,
     MEMBER_ID_ANNOTATION,
     MEMBER_LABEL,
     RETIRED_ANNOTATION,
@@ -185,6 +189,7 @@ async def observe(
     # needed to turn it off, and to see anything at all).
     root = await read_root(kube, cluster) if cluster.spec.auth.enabled else None
     seen = _EtcdView(None, {}, None, None)
+    local: dict[str, LocalView] = {}
     if pods and access.usable:
         names = sorted(pods)
         tls = access.member_tls
@@ -199,6 +204,10 @@ async def observe(
                 config = access.config(endpoints, root.credentials)
                 client = await etcd.client(endpoints, uids, config)
                 seen = await _observe_etcd(client, cluster, domain, access)
+        if seen.members is None:
+            # With auth on, Status needs a user: the session's token (taken while a quorum
+            # answered; a survivor keeps honouring it) or, with TLS, the client certificate.
+            local = await _local_views(client, dict(zip(names, endpoints, strict=True)))
     members, health = seen.members, seen.health
     small = {p.claim for p in current_claims.values() if p.undersized}
     grow = next((c for c in raw_claims if c.metadata and c.metadata.name in small), None)
@@ -218,6 +227,7 @@ async def observe(
             peer_tls=spec.tls.peer.mode != "Disabled",
             client_tls=spec.tls.client.mode != "Disabled",
             client_plaintext=spec.tls.client.allow_plaintext,
+            quorum_loss=spec.recovery.quorum_loss.value,
         ),
         bootstrapped=bool(status and status.cluster_id),
         members=(
@@ -249,8 +259,45 @@ async def observe(
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
         space=await observe_space(client, cluster, health),
+        local_views=local,
+        forced_start=_forced_start(cluster),
     )
     return World(observed, pods, members, health, client)
+
+
+async def _local_views(etcd: EtcdClient, endpoints: Mapping[str, str]) -> dict[str, LocalView]:
+    """No quorum answered: what each member pod's etcd knows alone (its member list from its
+    log, its raft position), by pod name. A member that does not answer is left out."""
+
+    async def ask(endpoint: str) -> LocalView | None:
+        try:
+            status = await etcd.status(endpoint)
+            members = await etcd.local_member_list(endpoint)
+        except EtcdError:
+            return None
+        return LocalView(
+            member_id=status.member_id,
+            members=tuple(
+                EtcdMember(m.id, m.name, m.peer_urls, m.client_urls, m.is_learner)
+                for m in members.members
+            ),
+            raft_term=status.raft_term,
+            raft_index=status.raft_index,
+            applied_index=status.raft_applied_index,
+        )
+
+    answers = await asyncio.gather(*(ask(e) for e in endpoints.values()))
+    return {n: v for n, v in zip(endpoints, answers, strict=True) if v is not None}
+
+
+def _forced_start(cluster: EtcdCluster) -> ForcedStart | None:
+    """`status.quorumLossRecovery`, the durable record of a rebuild from a survivor."""
+    record = cluster.status.quorum_loss_recovery if cluster.status else None
+    if record is None:
+        return None
+    return ForcedStart(
+        record.member, int(record.member_id, 16), done=record.phase == RecoveryPhase.RECOVERED
+    )
 
 
 @dataclass(frozen=True)
@@ -387,6 +434,7 @@ def _pod_state(
         outdated=outdated,
         tls=served[0],
         peer_tls=served[1],
+        forced=annotations.get(FORCE_NEW_CLUSTER_ANNOTATION) == "true",
     )
 
 

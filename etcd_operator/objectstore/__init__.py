@@ -15,6 +15,7 @@ The whole API (the backup Job writes, a restore reads):
         async for chunk in reader: ...
     manifest = await fetch(location, Path("/tmp/snap.db"))  # verified local copy (atomic)
     manifest = await verify(location)              # stream it, check size and sha256
+    await delete(location)                         # manifest first, then the snapshot
 
 Memory stays flat: nothing holds a whole snapshot (S3 parts of `part_size` bytes, at most
 two uploading while the next fills). Every failure is an ObjectStoreError with a `reason`.
@@ -55,6 +56,7 @@ __all__ = [
     "SSEAlgorithm",
     "SnapshotReader",
     "SnapshotWriter",
+    "delete",
     "fetch",
     "join_key",
     "open_reader",
@@ -163,3 +165,19 @@ def _check(location: Location, manifest: Manifest, size: int, sha256: str) -> No
         raise IntegrityError(
             f"{location.uri}: sha256 {sha256}, the manifest says {manifest.sha256}"
         )
+
+
+async def delete(location: Location) -> None:
+    """Remove the snapshot and its manifest; what is already gone counts as removed. The
+    manifest goes first: a snapshot left without one (a failure between the two) is
+    incomplete to every reader, never a backup that seems whole but is not."""
+    if isinstance(location, S3Location):
+        from etcd_operator.objectstore.s3 import delete_object
+
+        await delete_object(location.manifest())
+        await delete_object(location)
+        return
+    from etcd_operator.objectstore.files import delete_file
+
+    await delete_file(location.manifest())
+    await delete_file(location)

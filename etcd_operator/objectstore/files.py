@@ -143,3 +143,18 @@ class FileReader(SnapshotReader):
         if self._in is not None:
             self._in.close()
             self._in = None
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    _sync_dir(path.parent)
+
+
+async def delete_file(location: FileLocation) -> None:
+    """Remove the file (gone already: nothing to do) and sync its directory."""
+    path = Path(location.path)
+    try:
+        if path.parent.is_dir():
+            await asyncio.to_thread(_unlink, path)
+    except OSError as e:
+        raise _os_error(location, e) from None

@@ -236,3 +236,12 @@ class S3Reader(SnapshotReader):
         if self._body is not None:
             self._body.close()
             self._body = None
+
+
+async def delete_object(location: S3Location) -> None:
+    """DeleteObject: S3 answers the same whether the key existed or not."""
+    s3 = client(location)
+    with contextlib.suppress(NotFound):  # some S3-compatible stores answer 404 for it
+        await _call(
+            location, "DeleteObject", s3.delete_object, Bucket=location.bucket, Key=location.key
+        )

@@ -13,6 +13,7 @@ from etcd_operator.naming import (
 )
 from etcd_operator.planner.auth import auth_unusable
 from etcd_operator.planner.model import Observed
+from etcd_operator.planner.recovery import forced_start, quorum_lost_for_good
 from etcd_operator.planner.running import decide_running, repair_failed_rollout
 from etcd_operator.planner.steps import (
     Bootstrap,
@@ -161,6 +162,9 @@ def _no_answer(o: Observed) -> Decision:
     """No member answered: quorum is lost or every pod is gone. Never bootstrap again; only
     start pods on the current claims of members (never a retired or foreign one), each expecting
     the log recorded on it, which brings members back with their own data."""
+    forcing = forced_start(o)  # before restarts: the survivor's pod is rebuilt with the flag
+    if forcing is not None:
+        return forcing
     pods = _ours(o)
     volumes = by_ordinal(n for n in o.pvcs if n in o.expected_peer_urls)
     intact = [n for n in volumes if not o.pvcs[n].deleting]
@@ -195,7 +199,7 @@ def _no_answer(o: Observed) -> Decision:
         repair = repair_failed_rollout(o, name, None, settled, ())
         if repair is not None:
             return repair
-    return Decision(
+    return quorum_lost_for_good(o) or Decision(
         Degraded(Reason.QUORUM_LOST),
         Reason.QUORUM_LOST,
         f"no member answers; {len(pods)} pods exist",

@@ -55,6 +55,8 @@ class DesiredSpec:
     peer_tls: bool = False
     client_tls: bool = False
     client_plaintext: bool = False
+    # `spec.recovery.quorumLoss`: Manual, FromSurvivor or FromLatestBackup.
+    quorum_loss: str = "Manual"
 
     @property
     def member_tls(self) -> MemberTLS:
@@ -130,6 +132,9 @@ class PodState:
     # the peer CA, so that it can reach members that serve peers over https.
     tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False
+    # Built with `--force-new-cluster` (its annotation records it): etcd rewrites the
+    # membership to this member alone each time it starts so, until the pod is rebuilt.
+    forced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +213,29 @@ class SpaceState:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalView:
+    """What one member said about itself while no quorum answered: its own (serializable)
+    member list, from its log, and its raft position (Maintenance.Status, served without a
+    quorum). Keyed by the name of the pod it answered in."""
+
+    member_id: int
+    members: tuple[EtcdMember, ...]
+    raft_term: int = 0
+    raft_index: int = 0
+    applied_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ForcedStart:
+    """`status.quorumLossRecovery`: a rebuild from `member` was started (written before its
+    pod is taken down) and whether etcd was seen with it alone (`done`)."""
+
+    member: str
+    member_id: int
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Observed:
     cluster: ClusterRef
     generation: int
@@ -240,3 +268,6 @@ class Observed:
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
     space: SpaceState = field(default_factory=SpaceState)
+    # Only when the member list did not answer: what each member pod's etcd says locally.
+    local_views: Mapping[str, LocalView] = field(default_factory=dict)
+    forced_start: ForcedStart | None = None

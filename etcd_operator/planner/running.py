@@ -13,6 +13,7 @@ from datetime import timedelta
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
+from etcd_operator.planner.recovery import forced_start
 from etcd_operator.planner.rollout import (
     expand_volumes,
     expansion_refused,
@@ -91,7 +92,8 @@ def _create_pod(v: View, name: str, reason: Reason, message: str) -> Decision:
 
 def decide_running(v: View) -> Decision:
     return (
-        _while_quorum_lost(v)
+        forced_start(v.observed)  # a --force-new-cluster pod must go before anyone joins
+        or _while_quorum_lost(v)
         or _membership_anomalies(v)
         or _heal(v)
         or retire_removed(v)

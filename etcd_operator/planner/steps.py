@@ -101,6 +101,10 @@ class Reason(StrEnum):
     DEFRAGMENT = "Defragment"  # action: one member, followers first, the leader last
     SPACE_RECOVERED = "SpaceRecovered"  # action: the NOSPACE alarm disarmed
     NO_SPACE = "NoSpace"  # degraded: live data alone fills the quota
+    # quorum loss: FromSurvivor (branch survivor)
+    FORCE_NEW_CLUSTER = "ForceNewCluster"
+    FORCED_START_DONE = "ForcedStartDone"
+    FORCING_NEW_CLUSTER = "ForcingNewCluster"
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +327,32 @@ class Done:
     """The resource is being deleted: the shell's finalizer takes over."""
 
 
+# quorum loss: FromSurvivor (branch survivor)
+@dataclass(frozen=True, slots=True)
+class ForceNewCluster:
+    """Rebuild a cluster that lost a majority of its voters for good from the surviving member
+    `member`: record the start in status, take its pod down, then start it once with
+    `--force-new-cluster` (etcd keeps its data and ID and makes it the only member). Repeated
+    until its flagged pod exists; never taken while such a pod exists."""
+
+    member: str
+    member_id: int
+    lost: tuple[str, ...]  # members whose data is gone, for status and messages
+    version: str
+    initial_cluster: InitialCluster
+    claim: str = ""
+    tls: MemberTLS = PLAINTEXT  # the schemes its pod serves
+
+
+@dataclass(frozen=True, slots=True)
+class EndForcedStart:
+    """etcd shows `member` alone: record the rebuild done in status, then delete its pod if it
+    still carries `--force-new-cluster` (the heal rules recreate it without the flag)."""
+
+    member: str
+    member_id: int
+
+
 Action = (
     Bootstrap
     | CreatePod
@@ -342,6 +372,8 @@ Action = (
     | Compact
     | Defragment
     | DisarmAlarm
+    | ForceNewCluster
+    | EndForcedStart
 )
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
@@ -391,6 +423,8 @@ def action_of(step: Step) -> Action | None:
             | Compact()
             | Defragment()
             | DisarmAlarm()
+            | ForceNewCluster()
+            | EndForcedStart()
         ):
             return step
         case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
@@ -416,6 +450,8 @@ def is_disruptive(step: Step) -> bool:
             | MoveLeader()
             | UpdatePeerURL()
             | Defragment()  # its member serves nothing while it runs
+            | ForceNewCluster()
+            | EndForcedStart()
         ):
             return True
         case (

@@ -32,6 +32,7 @@ from etcd_operator.planner.steps import (
     Bootstrap,
     CreatePod,
     Decision,
+    ForceNewCluster,
     Reason,
     UpdatePeerURL,
     UpgradeMember,
@@ -100,7 +101,7 @@ def with_tls(o: Observed, decision: Decision) -> Decision:
     match step:
         case Bootstrap():
             step = replace(step, tls=o.spec.member_tls)
-        case CreatePod() | UpgradeMember():
+        case CreatePod() | UpgradeMember() | ForceNewCluster():
             step = replace(step, tls=tls_for(o, step.member))
         case _:
             return decision

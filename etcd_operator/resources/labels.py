@@ -45,6 +45,9 @@ TRUST_BUNDLE_ANNOTATION = "etcd.operator.io/trust-bundle"
 # the value it handled, written in the same patch as the new CA.
 ROTATE_CA_ANNOTATION = "etcd.operator.io/rotate-ca"
 ROTATE_CA_HANDLED_ANNOTATION = "etcd.operator.io/rotate-ca-handled"
+# A pod built with `--force-new-cluster` (a rebuild from a survivor of a lost quorum): etcd
+# drops every other member each time it starts so, so the pod is rebuilt without it at once.
+FORCE_NEW_CLUSTER_ANNOTATION = "etcd.operator.io/force-new-cluster"
 # Services and the PDB carry the hash of what the operator last applied (resources.applied).
 APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 

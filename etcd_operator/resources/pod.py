@@ -62,6 +62,7 @@ from etcd_operator.planner import ClusterState, InitialCluster
 from etcd_operator.resources.labels import (
     BOOTSTRAP_MEMBERS_ANNOTATION,
     ETCD_VERSION_ANNOTATION,
+    FORCE_NEW_CLUSTER_ANNOTATION,
     SPEC_HASH_ANNOTATION,
     TEMPLATE_HASH_ANNOTATION,
     TRUST_BUNDLE_ANNOTATION,
@@ -507,6 +508,7 @@ def member_pod(
     tls: MemberTLS | None = None,
     restore: SnapshotLocation | None = None,
     trust: Trust | None = None,
+    force_new_cluster: bool = False,
 ) -> Pod:
     """The pod of `member`, running etcd `version`.
 
@@ -521,9 +523,15 @@ def member_pod(
     ca.crt hold now (recorded on a pod that mounts them, see `trust_outdated`). `restore`: an
     initial member of a cluster bootstrapped from this snapshot (only with state `new`): init
     steps after member-init restore it as this member into an empty data directory.
+    `force_new_cluster`: the survivor of a lost quorum starts once as the only member, with
+    its data (`--force-new-cluster`; recorded in an annotation).
     """
     tls = tls if tls is not None else cluster.spec.tls.member_tls()
     args = etcd_args(cluster, member, initial, cluster_domain=cluster_domain, tls=tls)
+    if force_new_cluster:
+        if member_id is None:
+            raise ValueError("only a member with data can be forced into a new cluster")
+        args.append("--force-new-cluster")
     template = cluster.spec.pod_template
     init = [_member_init(cluster, member, operator_image, member_id)]
     extra_volumes: list[Volume] = []
@@ -565,6 +573,8 @@ def member_pod(
     }
     if trust is not None and _mounts_tls(pod):
         pod.metadata.annotations[TRUST_BUNDLE_ANNOTATION] = trust.digest
+    if force_new_cluster:
+        pod.metadata.annotations[FORCE_NEW_CLUSTER_ANNOTATION] = "true"
     if initial.state is ClusterState.NEW:
         bootstrap = ",".join(name for name, _ in initial.peers)
         pod.metadata.annotations[BOOTSTRAP_MEMBERS_ANNOTATION] = bootstrap

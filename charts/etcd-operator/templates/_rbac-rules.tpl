@@ -65,6 +65,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -73,7 +74,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -90,6 +93,27 @@
   - etcd.operator.io
   resources:
   - etcdbackups/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
 - verbs:
   - get
   - list
@@ -116,7 +140,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -210,6 +236,7 @@
 - verbs:
   - get
   - create
+  - delete
   apiGroups:
   - batch
   resources:
@@ -218,7 +245,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:
@@ -235,6 +264,27 @@
   - etcd.operator.io
   resources:
   - etcdbackups/status
+- verbs:
+  - get
+  - list
+  - watch
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules
+- verbs:
+  - update
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/finalizers
+- verbs:
+  - patch
+  apiGroups:
+  - etcd.operator.io
+  resources:
+  - etcdbackupschedules/status
 - verbs:
   - get
   - list
@@ -261,7 +311,9 @@
   - get
   - list
   - watch
+  - create
   - patch
+  - delete
   apiGroups:
   - etcd.operator.io
   resources:

@@ -34,8 +34,10 @@ from etcd_operator.planner import (
     DisarmAlarm,
     Done,
     EnableAuth,
+    EndForcedStart,
     EtcdMember,
     ExpandVolume,
+    ForceNewCluster,
     InSync,
     MarkBootstrapped,
     MemberHealth,
@@ -63,6 +65,7 @@ from etcd_operator.planner.space import LIVE_DATA_LIMIT, NO_SPACE_DEFRAG_FREE, f
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import VersionChange, change_allowed, version_change
 from unit.support.observed import INDEX, NAME, URLS, name
+from unit.support.quorum_loss import with_quorum_loss
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 UID = "uid"
@@ -217,8 +220,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
         leader = draw(st.sampled_from(ids)) if ids and not rare(2) else None
-    space, health, now = space_world(rnd, members, health)
-    return Observed(
+    observed = Observed(
         cluster=ClusterRef(NAME, "ns", UID),
         generation=1,
         spec=DesiredSpec(
@@ -244,9 +246,12 @@ def observed_states(draw: st.DrawFn) -> Observed:
         other_claims=others,
         volume_expansion=draw(st.sampled_from([None, True, False])),
         auth=auth,
-        now=now,
-        space=space,
     )
+    # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
+    observed = with_quorum_loss(observed, rnd, noise, members, INDEX)
+    # And after it: backends, alarms and defragmentation (part space).
+    space, sized, now = space_world(rnd, list(observed.members or ()), dict(observed.member_health))
+    return dataclasses.replace(observed, member_health=sized, now=now, space=space)
 
 
 # --- space, alarms and defragmentation (issue 13, part `space`) ------------------------------
@@ -401,6 +406,8 @@ def cannot_run(o: Observed, member: str) -> bool:
 def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     step = d.step
     if not has_quorum(o):
+        if isinstance(step, ForceNewCluster | EndForcedStart):
+            return  # the rebuild from a survivor: its own properties in test_recovery.py
         if isinstance(step, UpgradeMember):
             assert cannot_run(o, step.member), step
             return
@@ -774,6 +781,8 @@ STEP_KINDS = [
     Wait,
     Degraded,
     InSync,
+    ForceNewCluster,
+    EndForcedStart,
 ]
 
 

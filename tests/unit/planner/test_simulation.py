@@ -297,3 +297,35 @@ def test_upgrade_that_skips_a_minor_is_refused_and_changes_nothing() -> None:
     assert d.step == Degraded(Reason.UPGRADE_BLOCKED)
     assert "skip a minor" in d.message
     assert not w.restarted
+
+
+@pytest.mark.parametrize("crash_at", [None, 0, 1])
+def test_two_of_three_wiped_manual_then_rebuilt_from_the_survivor(crash_at: int | None) -> None:
+    """Manual changes nothing; FromSurvivor forces the survivor exactly once, even with the
+    operator killed after any call of any step, and the cluster comes back with three members
+    around the survivor's ID."""
+    w = World(replicas=3)
+    w.converge()
+    survivor = w.slot_member(member_name("demo", 0))
+    assert survivor is not None
+    for lost in (member_name("demo", 1), member_name("demo", 2)):
+        w.fault_wipe(lost)
+        w.fault_kill_pod(lost)
+    claims = dict(w.pvcs)
+    for _ in range(20):
+        d = w.round()
+    assert isinstance(d.step, Degraded) and "for good" in d.message, d
+    assert w.pvcs == claims and w.forced_starts == 0
+    w.quorum_loss = "FromSurvivor"
+    for i in range(200):
+        # Killed after `crash_at` calls in every other round: each step is resumed from the
+        # state a partial one left.
+        d = w.round(crash_after=crash_at if i % 2 == 0 else None)
+        if isinstance(d.step, InSync):
+            break
+    w.converge()
+    w.assert_settled()
+    assert w.forced_starts == 1
+    assert survivor.id in w.members
+    assert not any(p.forced for p in w.pods.values())
+    assert w.record is not None and w.record.done

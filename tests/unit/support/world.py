@@ -36,9 +36,13 @@ from etcd_operator.planner import (
     DeletePVC,
     DesiredSpec,
     Done,
+    EndForcedStart,
     EtcdMember,
     ExpandVolume,
+    ForcedStart,
+    ForceNewCluster,
     InSync,
+    LocalView,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -99,6 +103,7 @@ class WPod:
     template: int = 0  # the World.template the pod was built from
     tls: MemberTLS = PLAINTEXT
     peer_tls: bool = False  # holds the peer certificate, trusts the peer CA
+    forced: bool = False  # built with --force-new-cluster
 
 
 @dataclass
@@ -133,6 +138,11 @@ class World:
     peer_tls: bool = False  # spec.tls (a TLS change also bumps `template`, as its hash does)
     client_tls: bool = False
     client_plaintext: bool = False
+    # Quorum loss (branch survivor): spec.recovery.quorumLoss, status.quorumLossRecovery, and
+    # how many times etcd actually rewrote the membership to one member.
+    quorum_loss: str = "Manual"
+    record: ForcedStart | None = None
+    forced_starts: int = 0
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -192,6 +202,8 @@ class World:
             self._form()
         for name, pod in self.pods.items():
             self._start(name, pod)
+        for name, pod in self.pods.items():
+            self._force_new_cluster(name, pod)
         for m in self.members.values():
             if self.healthy(m):
                 step = LEADER_INDEX if not m.learner else CATCH_UP_PER_TICK
@@ -235,6 +247,17 @@ class World:
         pvc.data = member.id
         member.started = True
 
+    def _force_new_cluster(self, name: str, pod: WPod) -> None:
+        """etcd started with --force-new-cluster: only it remains, with its data and ID. It does
+        so at every start of that pod; a pod here starts once, so once per flagged pod."""
+        member = self.runs_as(name)
+        if not pod.forced or member is None or list(self.members) == [member.id]:
+            return
+        member.learner = False
+        self.members = {member.id: member}
+        self.forced_starts += 1
+        self._elect()
+
     def _new_id(self) -> int:
         self.next_id += 0x101
         return self.next_id
@@ -246,18 +269,23 @@ class World:
     # --- observation ---------------------------------------------------------------------
 
     def observe(self) -> Observed:
-        members = None
-        if self.has_quorum():
-            members = tuple(
-                EtcdMember(
-                    m.id,
-                    m.slot if m.started else "",
-                    (url(m.slot, m.https),),
-                    (url(m.slot).replace("2380", "2379"),) if m.started else (),
-                    m.learner,
-                )
-                for m in sorted(self.members.values(), key=lambda m: m.id)
+        listed = tuple(
+            EtcdMember(
+                m.id,
+                m.slot if m.started else "",
+                (url(m.slot, m.https),),
+                (url(m.slot).replace("2380", "2379"),) if m.started else (),
+                m.learner,
             )
+            for m in sorted(self.members.values(), key=lambda m: m.id)
+        )
+        members = listed if self.has_quorum() else None
+        # No quorum: each running member still answers its own member list and raft position.
+        local = {
+            n: LocalView(m.id, listed, 1, m.index, m.index)
+            for n in self.pods
+            if members is None and (m := self.runs_as(n)) is not None
+        }
         health = {
             m.id: MemberHealth(
                 reachable=True,
@@ -286,6 +314,7 @@ class World:
                 outdated=pod.template != self.template,
                 tls=pod.tls,
                 peer_tls=pod.peer_tls,
+                forced=pod.forced,
             )
         current, others = split_claims(
             (
@@ -315,6 +344,7 @@ class World:
                 peer_tls=self.peer_tls,
                 client_tls=self.client_tls,
                 client_plaintext=self.client_plaintext,
+                quorum_loss=self.quorum_loss,
             ),
             bootstrapped=self.bootstrapped,
             members=members,
@@ -325,6 +355,8 @@ class World:
             pvcs=current if not self.empty_dir else {},  # emptyDirs are part of their pods
             status_version=self.last_version,
             other_claims=others if not self.empty_dir else {},
+            local_views=local,
+            forced_start=self.record,
         )
 
     def _joining(self, name: str) -> bool:
@@ -395,6 +427,16 @@ class World:
                 return []
             case MarkBootstrapped():
                 return [self._mark_bootstrapped]
+            case ForceNewCluster(member=name, member_id=mid, version=version, claim=claim, tls=tls):
+                return [
+                    lambda: self._record_forced_start(ForcedStart(name, mid)),
+                    lambda: self._force_pod(name, version, claim or pvc_name(name), mid, tls),
+                ]
+            case EndForcedStart(member=name, member_id=mid):
+                return [
+                    lambda: self._record_forced_start(ForcedStart(name, mid, done=True)),
+                    lambda: self._end_forced_start(name),
+                ]
             case Wait() | Degraded() | Paused() | InSync() | Done():
                 return []
             case _:
@@ -427,7 +469,9 @@ class World:
                 and not step.evict
                 and not self.empty_dir
             )
-            if not small:
+            # The rebuilt survivor, alone, restarts once without --force-new-cluster.
+            rebuilt = isinstance(step, EndForcedStart) and len(self.voters()) == 1
+            if not small and not rebuilt:
                 raise WorldError(f"{decision} lost quorum")
         self._check_reachable(decision)
 
@@ -541,6 +585,25 @@ class World:
             raise WorldError(f"MemberRemove {mid:x}: member not found")
         del self.members[mid]
         self._elect()
+
+    def _record_forced_start(self, record: ForcedStart) -> None:
+        self.record = record  # status.quorumLossRecovery, one merge patch
+
+    def _force_pod(self, name: str, version: str, claim: str, mid: int, tls: MemberTLS) -> None:
+        pod = self.pods.get(name)
+        if pod is not None:
+            if pod.forced:
+                raise WorldError(f"ForceNewCluster while {name}'s pod already carries the flag")
+            self._delete_pod(name)  # its pod goes first; the step comes back once it is gone
+            return
+        self._create_pvc(name, claim)
+        self._create_pod(name, version, (), claim, mid, tls)
+        self.pods[name].forced = True
+
+    def _end_forced_start(self, name: str) -> None:
+        pod = self.pods.get(name)
+        if pod is not None and pod.forced:
+            self._delete_pod(name)
 
     def _delete_pod(self, name: str) -> None:
         if name in self.pods:

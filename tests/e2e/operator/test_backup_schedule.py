@@ -1,0 +1,182 @@
+"""EtcdBackupSchedule against localcluster: a real one-member cluster, a real S3 server
+(SeaweedFS), backups made by the schedule every minute, pruned (resource, object and
+manifest), suspended; and a deletionPolicy Delete backup deleted by hand."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
+
+from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
+from harness.clusters import create_ready_cluster, eventually
+from harness.operator_process import OperatorProcess
+from harness.s3server import REGION, S3Server
+
+pytestmark = pytest.mark.e2e
+
+BUCKET = "etcd-schedules"
+SCHEDULE = "every-minute"
+LABEL = "etcd.operator.io/backup-schedule"
+
+
+def _destination(s3: S3Server) -> dict[str, Any]:
+    return {
+        "s3": {
+            "bucket": BUCKET,
+            "prefix": "sched",
+            "endpointURL": s3.pod_endpoint,
+            "region": REGION,
+            "forcePathStyle": True,
+            "credentialsSecretName": "s3-keys",
+        }
+    }
+
+
+async def _body(kube: AsyncClient, kind: Any, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        got = await kube.get(kind, name, namespace=ns)
+    except ApiError as e:
+        if e.status.code == 404:
+            return None
+        raise
+    body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
+    return body
+
+
+async def _scheduled(kube: AsyncClient, ns: str) -> dict[str, dict[str, Any]]:
+    return {
+        b.metadata.name: b.to_dict()  # type: ignore[no-untyped-call,union-attr]
+        async for b in kube.list(EtcdBackupResource, namespace=ns, labels={LABEL: SCHEDULE})
+    }
+
+
+def _keys(s3: S3Server, prefix: str) -> list[str]:
+    listed = s3.client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def _key(location: str) -> str:
+    return location.removeprefix(f"s3://{BUCKET}/")
+
+
+async def _succeeded(kube: AsyncClient, ns: str, name: str, timeout: float) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body = await _body(kube, EtcdBackupResource, ns, name)
+        phase = ((body or {}).get("status") or {}).get("phase")
+        assert phase != "Failed", body
+        return body if phase == "Succeeded" else None
+
+    return await eventually(probe, timeout, f"backup {name} Succeeded")
+
+
+async def _gone(kube: AsyncClient, ns: str, name: str, timeout: float) -> None:
+    async def probe() -> bool:
+        return await _body(kube, EtcdBackupResource, ns, name) is None
+
+    await eventually(probe, timeout, f"backup {name} deleted")
+
+
+async def test_schedule_makes_prunes_and_suspends_backups_and_delete_policy_removes_objects(
+    kube: AsyncClient, namespace: str, operator: OperatorProcess, s3_server: S3Server
+) -> None:
+    ns = namespace
+    s3_server.create_bucket(BUCKET)
+    keys = {"accessKeyID": s3_server.access_key, "secretAccessKey": s3_server.secret_key}
+    data = {k: base64.b64encode(v.encode()).decode() for k, v in keys.items()}
+    await kube.create(Secret(metadata=ObjectMeta(name="s3-keys", namespace=ns), data=data))
+    await create_ready_cluster(kube, ns, "sched", {"replicas": 1})
+
+    schedule = EtcdBackupScheduleResource(
+        metadata=ObjectMeta(name=SCHEDULE, namespace=ns),
+        spec={
+            "clusterName": "sched",
+            "schedule": "* * * * *",
+            "backupTemplate": {"destination": _destination(s3_server)},
+            "retention": {"keepLast": 1},
+        },
+    )
+    await kube.create(schedule)
+
+    # While the schedule waits for its first minute: a hand-made Delete backup, deleted.
+    by_hand = EtcdBackupResource(
+        metadata=ObjectMeta(name="by-hand", namespace=ns),
+        spec={
+            "clusterName": "sched",
+            "destination": _destination(s3_server),
+            "deletionPolicy": "Delete",
+        },
+    )
+    await kube.create(by_hand)
+    body = await _succeeded(kube, ns, "by-hand", 120)
+    assert "etcd.operator.io/finalizer" in body["metadata"].get("finalizers", [])
+    key = _key(body["status"]["location"])
+    assert _keys(s3_server, key) == [key, key + ".json"]
+    await kube.delete(EtcdBackupResource, "by-hand", namespace=ns)
+    await _gone(kube, ns, "by-hand", 90)
+    assert _keys(s3_server, key) == []
+
+    # The schedule: one backup per minute, owned and labelled; keepLast 1 prunes the older.
+    async def backups(count: int) -> dict[str, dict[str, Any]] | None:
+        found = await _scheduled(kube, ns)
+        return found if len(found) >= count else None
+
+    first = min(await eventually(lambda: backups(1), 90, "the first scheduled backup"))
+    first_body = await _succeeded(kube, ns, first, 90)
+    owners = first_body["metadata"]["ownerReferences"]
+    assert [(o["kind"], o["name"]) for o in owners] == [("EtcdBackupSchedule", SCHEDULE)]
+    assert first_body["spec"]["deletionPolicy"] == "Delete"
+    first_key = _key(first_body["status"]["location"])
+    assert _keys(s3_server, first_key) == [first_key, first_key + ".json"]
+
+    async def second_backup() -> str | None:
+        names = sorted(await _scheduled(kube, ns))
+        return names[-1] if names and names[-1] != first else None
+
+    second = await eventually(second_backup, 90, "the second scheduled backup")
+    second_body = await _succeeded(kube, ns, second, 90)
+    await _gone(kube, ns, first, 90)
+    assert _keys(s3_server, first_key) == []  # the object and its manifest went too
+    second_key = _key(second_body["status"]["location"])
+    assert _keys(s3_server, second_key) == [second_key, second_key + ".json"]
+
+    async def status_after_second() -> dict[str, Any] | None:
+        got = await _body(kube, EtcdBackupScheduleResource, ns, SCHEDULE)
+        status = (got or {}).get("status") or {}
+        return status if status.get("lastSuccessfulBackup") == second else None
+
+    status = await eventually(status_after_second, 30, "status names the second backup")
+    assert status["nextScheduleTime"] > status["lastScheduleTime"]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {"Ready": "True", "Suspended": "False", "Degraded": "False"}
+
+    # Suspended: the next minute passes without a backup.
+    await kube.patch(
+        EtcdBackupScheduleResource, SCHEDULE, {"spec": {"suspend": True}},
+        namespace=ns, patch_type=PatchType.MERGE,
+    )  # fmt: skip
+
+    async def suspended() -> dict[str, Any] | None:
+        got = await _body(kube, EtcdBackupScheduleResource, ns, SCHEDULE)
+        status = (got or {}).get("status") or {}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        return status if conditions.get("Suspended") == "True" else None
+
+    status = await eventually(suspended, 30, "the schedule Suspended")
+    assert "nextScheduleTime" not in status
+    minute = datetime.now(UTC).replace(second=0, microsecond=0).timestamp() + 60
+    # A backup the schedule would have made would exist a few seconds into the next minute.
+    remaining = minute + 10 - datetime.now(UTC).timestamp()
+
+    async def after_next_minute() -> bool:
+        return datetime.now(UTC).timestamp() >= minute + 10
+
+    await eventually(after_next_minute, remaining + 5, "the next minute", interval=1.0)
+    assert sorted(await _scheduled(kube, ns)) == [second]
