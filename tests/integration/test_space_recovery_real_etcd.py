@@ -160,7 +160,7 @@ async def test_a_cluster_filled_to_its_quota_recovers_and_accepts_writes(
         await fill(client, keys=8)
         # What makes the shell read etcd's alarm list: members report it in their status.
         statuses = [s for s in (await client.statuses()).values() if not isinstance(s, Exception)]
-        assert all(any("NOSPACE" in e for e in s.errors) for s in statuses), statuses
+        assert any(any("NOSPACE" in e for e in s.errors) for s in statuses), statuses
         led: list[int] = []
         steps = await recover(client, led)
         kinds = [type(s).__name__ for s in steps]
