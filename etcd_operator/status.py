@@ -51,6 +51,7 @@ from etcd_operator.planner import (
     quorum,
 )
 from etcd_operator.resources.labels import member_selector_of, selector_string
+from etcd_operator.status_space import maintenance_status, refusing_writes
 from etcd_operator.versions import parse_version, same_minor, version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
@@ -144,6 +145,7 @@ def member_rows(
                     "healthy": bool(health and health.healthy),
                     "version": health.version if health and reachable else None,
                     "dbSize": health.db_size if health and reachable else None,
+                    "dbSizeInUse": health.db_size_in_use if health and reachable else None,
                 }
             )
         )
@@ -207,6 +209,9 @@ def _degraded(r: Round) -> tuple[ConditionStatus, str, str]:
     if isinstance(d.step, Degraded):
         return ConditionStatus.TRUE, d.reason.value, d.message
     desired = r.observed.spec.replicas
+    no_space = refusing_writes(r.observed)
+    if no_space is not None:
+        return ConditionStatus.TRUE, no_space, f"{d.message} (etcd refuses writes meanwhile)"
     if r.objects_error is not None:
         return ConditionStatus.TRUE, OBJECT_APPLY_FAILED, r.objects_error
     if r.ready_replicas < desired and r.observed.bootstrapped:
@@ -283,6 +288,9 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         downgradeTarget=_downgrade_target(r, previous.downgrade_target if previous else None),
         replacement=_replacement(r, previous.replacement if previous else None),
         corruption_check=_corruption_check(r, previous.corruption_check if previous else None, now),
+        maintenance=maintenance_status(
+            r.observed, r.decision, r.error, previous.maintenance if previous else None, now
+        ),
     )
 
 

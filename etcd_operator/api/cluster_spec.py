@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from croniter import croniter
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from etcd_operator.api.common import (
     ApiModel,
@@ -23,6 +22,7 @@ from etcd_operator.api.common import (
     cel,
     validations,
 )
+from etcd_operator.api.maintenance_spec import MaintenanceSpec
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.api.recovery_spec import RecoverySpec
 from etcd_operator.api.snapshot_source import BootstrapSpec
@@ -335,43 +335,6 @@ class NetworkPolicySpec(ApiModel):
 
 
 # Five cron fields (minute hour day-of-month month day-of-week); croniter checks the values.
-_CRON_PATTERN = r"^\S+( +\S+){4}$"
-
-
-class CorruptionCheck(ApiModel):
-    """Compare the members' keyspaces with etcd's HashKV at a common revision."""
-
-    schedule: str | None = Field(
-        default=None,
-        min_length=9,
-        max_length=128,
-        pattern=_CRON_PATTERN,
-        description=(
-            "When to check, as a cron expression in UTC (e.g. `0 3 * * *`). Unset: never. A"
-            " member whose hash differs from that of a majority of the voters is reported"
-            " (condition, Warning Event, metric) and replaced by a fresh member copying the"
-            " majority's data; without a majority nothing is replaced."
-        ),
-    )
-
-    @field_validator("schedule")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
-            raise ValueError(f"corruptionCheck.schedule {value!r} is not a cron expression")
-        return value
-
-
-class Maintenance(ApiModel):
-    """Scheduled maintenance of a running cluster."""
-
-    corruption_check: CorruptionCheck = Field(
-        default_factory=CorruptionCheck,
-        description="Detect members whose data diverged, and replace them.",
-        json_schema_extra=_object_default(),
-    )
-
-
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
@@ -487,9 +450,9 @@ class EtcdClusterSpec(ApiModel):
             **validations(cel("self == oldSelf", "spec.bootstrap is immutable")),
         },
     )
-    maintenance: Maintenance = Field(
-        default_factory=Maintenance,
-        description="Scheduled maintenance: corruption checks.",
+    maintenance: MaintenanceSpec = Field(
+        default_factory=MaintenanceSpec,
+        description="Routine maintenance: defragmentation and corruption checks.",
         json_schema_extra=_object_default(),
     )
     paused: bool = Field(

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from etcd_operator.api.common import ApiModel, Condition, LastOperation
+from etcd_operator.api.maintenance_status import MaintenanceStatus
 
 
 class ClusterPhase(StrEnum):
@@ -67,6 +68,13 @@ class MemberStatus(ApiModel):
         default=None,
         ge=0,
         description="Size of the member's backend database in bytes.",
+        json_schema_extra={"format": "int64"},
+    )
+    db_size_in_use: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes of the backend holding live data; the rest is free after compaction"
+        " and returned to the disk by defragmentation.",
         json_schema_extra={"format": "int64"},
     )
 
@@ -215,6 +223,9 @@ class EtcdClusterStatus(ApiModel):
     )
     ca_rotation: CARotationStatus | None = Field(
         default=None, description="Mode Auto: the CA rotation's progress."
+    )
+    maintenance: MaintenanceStatus | None = Field(
+        default=None, description="Backend quota, alarms, NOSPACE recovery, defragmentation."
     )
     quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
         default=None,

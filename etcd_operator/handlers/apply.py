@@ -29,16 +29,20 @@ from etcd_operator.handlers.auth import enable_auth, root_credentials
 from etcd_operator.handlers.downgrade import cancel_downgrade, enable_downgrade
 from etcd_operator.handlers.observe import World
 from etcd_operator.handlers.recovery import record_forcing, record_recovered
+from etcd_operator.handlers.space import apply_space
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
     CancelDowngrade,
     ClusterState,
+    Compact,
     CreatePod,
+    Defragment,
     DeletePod,
     DeletePVC,
     DisableAuth,
+    DisarmAlarm,
     EnableAuth,
     EnableDowngrade,
     EndForcedStart,
@@ -235,6 +239,8 @@ async def _apply(
             await enable_auth(_etcd(world), root)
         case DisableAuth():
             await _etcd(world).auth_disable()
+        case Compact() | Defragment() | DisarmAlarm():
+            await apply_space(_etcd(world), world.health, action)
         case ForceNewCluster(
             member=name, member_id=mid, initial_cluster=initial, version=version, tls=tls
         ):

@@ -53,6 +53,7 @@ from etcd_operator.handlers.objects import sync_cluster_objects
 from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.recovery import RECORD_FIELD
 from etcd_operator.handlers.secrets import SecretReader
+from etcd_operator.handlers.space import next_defrag
 from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
 from etcd_operator.logs import for_cluster
@@ -473,7 +474,9 @@ async def reconcile_once(
         newly_degraded=_newly_degraded(cluster, decision),
         not_ready=not_ready,
     )
-    return wake_by(certificates.renew_at, datetime.now(UTC), _paced(loop, body, outcome))
+    now = datetime.now(UTC)
+    delay = wake_by(certificates.renew_at, now, _paced(loop, body, outcome))
+    return wake_by(next_defrag(cluster, now), now, delay)  # a cron schedule's next time
 
 
 def _rotation_status(

@@ -34,6 +34,7 @@ from etcd_operator.etcd import (
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
 from etcd_operator.handlers.corruption import observe_hashes
+from etcd_operator.handlers.space import observe_space
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -261,6 +262,7 @@ async def observe(
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
+        space=await observe_space(client, cluster, health),
         local_views=local,
         forced_start=_forced_start(cluster),
         status_downgrade=status.downgrade_target if status else None,
@@ -383,6 +385,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
         alarms=tuple(s.errors),
         storage_version=s.storage_version or None,
         downgrade_target=(s.downgrade_target or None) if s.downgrade_enabled else None,
+        db_size_in_use=s.db_size_in_use,
     )
 
 

@@ -106,6 +106,7 @@ class MemberHealth:
     # target of the downgrade etcd has enabled, as this member knows it.
     storage_version: str | None = None
     downgrade_target: str | None = None
+    db_size_in_use: int = 0  # bytes of the backend holding live data (the rest is free pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,46 @@ class AuthState:
     secret_problem: str | None = None
     # etcd refused root's password from the Secret; None otherwise.
     rejected: str | None = None
+
+
+# --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------
+
+DEFAULT_QUOTA_BYTES = 2 * 1024**3
+"""etcd's --quota-backend-bytes when the spec sets none."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefragPolicy:
+    """`spec.maintenance.defrag`: when to defragment members beyond NOSPACE recovery."""
+
+    schedule: str | None = None  # cron expression (UTC)
+    threshold: float | None = None  # free fraction of a member's backend that triggers it
+    min_db_size: int = 64 * 1024**2  # members with a smaller backend are left alone
+
+
+@dataclass(frozen=True, slots=True)
+class DefragRun:
+    """`status.maintenance.lastDefrag`: the last run, written at each Defragment step."""
+
+    trigger: str  # a DefragTrigger value
+    started: datetime
+    members: tuple[str, ...] = ()  # defragmented so far, in order
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceState:
+    """Alarms, quota and defragmentation: etcd's alarm list and what status recorded."""
+
+    # etcd's replicated alarm list: (member id, "NOSPACE" | "CORRUPT" | ...).
+    alarms: tuple[tuple[int, str], ...] = ()
+    quota: int = DEFAULT_QUOTA_BYTES
+    defrag: DefragPolicy | None = None
+    last_defrag: DefragRun | None = None
+    # status.maintenance.noSpace: the history was compacted during the current NOSPACE
+    # alarm, at this time, when the largest member's backend held `db_size_before` bytes.
+    compacted_at: datetime | None = None
+    db_size_before: int = 0
+    created: datetime | None = None  # the EtcdCluster's creation: a schedule's first base
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +292,7 @@ class Observed:
     # None when no claim is undersized (the shell reads the class only then) or unknown.
     volume_expansion: bool | None = None
     auth: AuthState = field(default_factory=AuthState)
+    space: SpaceState = field(default_factory=SpaceState)
     # Only when the member list did not answer: what each member pod's etcd says locally.
     local_views: Mapping[str, LocalView] = field(default_factory=dict)
     forced_start: ForcedStart | None = None

@@ -28,6 +28,7 @@ from etcd_operator.planner.rollout import (
     roll_outdated,
     transfer_target,
 )
+from etcd_operator.planner.space import alarms, defragment
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -110,6 +111,7 @@ def decide_running(v: View) -> Decision:
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
         or replace_corrupt(v)
+        or alarms(v)  # any alarm stops what follows; NOSPACE is recovered from
         or auth_change(v)
         or replace_requested(v)
         or _scale(v)
@@ -121,6 +123,7 @@ def decide_running(v: View) -> Decision:
         or grow_by_replacement(v)
         or expansion_refused(v)
         or replacement_refused(v)
+        or defragment(v)  # maintenance: only when nothing else is to be done
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
 
@@ -277,12 +280,6 @@ def _unhealthy(v: View) -> Decision | None:
         if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
             return wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
         return wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
-    for m in v.sorted_members():
-        health = v.observed.member_health.get(m.id)
-        if health is not None and health.alarms:
-            return degraded(
-                Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
-            )
     return None
 
 

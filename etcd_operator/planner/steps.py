@@ -96,6 +96,11 @@ class Reason(StrEnum):
     IN_SYNC = "InSync"
     PAUSED = "Paused"
     DELETING = "Deleting"
+    # space, alarms and defragmentation (issue 13, part `space`)
+    COMPACT = "Compact"  # action: NOSPACE recovery's first step
+    DEFRAGMENT = "Defragment"  # action: one member, followers first, the leader last
+    SPACE_RECOVERED = "SpaceRecovered"  # action: the NOSPACE alarm disarmed
+    NO_SPACE = "NoSpace"  # degraded: live data alone fills the quota
     # quorum loss: FromSurvivor (branch survivor)
     FORCE_NEW_CLUSTER = "ForceNewCluster"
     FORCED_START_DONE = "ForcedStartDone"
@@ -265,6 +270,41 @@ class DisableAuth:
     """Disable authentication (users and roles stay in etcd)."""
 
 
+# --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------
+
+
+class DefragTrigger(StrEnum):
+    """Why a member is defragmented (recorded in `status.maintenance.lastDefrag`)."""
+
+    NO_SPACE = "NoSpace"
+    THRESHOLD = "Threshold"
+    SCHEDULE = "Schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class Compact:
+    """Compact etcd's key history at its current revision, physically (the shell reads the
+    revision). Compacting again at a compacted revision changes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defragment:
+    """Defragment one member (it serves nothing while it runs). `new_run`: this member starts
+    a new defragmentation run in status rather than joining the one recorded."""
+
+    member_id: int
+    member: str
+    trigger: DefragTrigger
+    new_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmAlarm:
+    """Deactivate the NOSPACE alarms raised by `member_ids` (space was freed first)."""
+
+    member_ids: tuple[int, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class MarkBootstrapped:
     """The cluster has formed: status records its cluster ID (`status.clusterID`), and from then
@@ -374,6 +414,9 @@ Action = (
     | ExpandVolume
     | EnableAuth
     | DisableAuth
+    | Compact
+    | Defragment
+    | DisarmAlarm
     | ForceNewCluster
     | EndForcedStart
     | EnableDowngrade
@@ -424,6 +467,9 @@ def action_of(step: Step) -> Action | None:
             | ExpandVolume()
             | EnableAuth()
             | DisableAuth()
+            | Compact()
+            | Defragment()
+            | DisarmAlarm()
             | ForceNewCluster()
             | EndForcedStart()
             | EnableDowngrade()
@@ -460,6 +506,7 @@ def is_disruptive(step: Step) -> bool:
             | UpgradeMember()
             | MoveLeader()
             | UpdatePeerURL()
+            | Defragment()  # its member serves nothing while it runs
             | ForceNewCluster()
             | EndForcedStart()
         ):
@@ -476,6 +523,8 @@ def is_disruptive(step: Step) -> bool:
             | DisableAuth()
             | EnableDowngrade()
             | CancelDowngrade()
+            | Compact()
+            | DisarmAlarm()
             | MarkBootstrapped()
             | Wait()
             | Degraded()

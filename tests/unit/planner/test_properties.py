@@ -4,6 +4,8 @@ independent oracle of health and quorum (not the planner's own helpers)."""
 from __future__ import annotations
 
 import dataclasses
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
@@ -18,13 +20,19 @@ from etcd_operator.planner import (
     CancelDowngrade,
     ClusterRef,
     ClusterState,
+    Compact,
     CreatePod,
     Decision,
+    Defragment,
+    DefragPolicy,
+    DefragRun,
+    DefragTrigger,
     Degraded,
     DeletePod,
     DeletePVC,
     DesiredSpec,
     DisableAuth,
+    DisarmAlarm,
     Done,
     EnableAuth,
     EnableDowngrade,
@@ -50,6 +58,7 @@ from etcd_operator.planner import (
     RemoveMember,
     ReplacementRecord,
     RetireVolume,
+    SpaceState,
     UpdatePeerURL,
     UpgradeMember,
     Wait,
@@ -57,6 +66,7 @@ from etcd_operator.planner import (
     is_disruptive,
     quorum,
 )
+from etcd_operator.planner.space import LIVE_DATA_LIMIT, NO_SPACE_DEFRAG_FREE, free_fraction
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import (
     Version,
@@ -303,7 +313,68 @@ def observed_states(draw: st.DrawFn) -> Observed:
         kv_hashes=kv_hashes,
     )
     # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
-    return with_quorum_loss(observed, rnd, noise, members, INDEX)
+    observed = with_quorum_loss(observed, rnd, noise, members, INDEX)
+    # And after it: backends, alarms and defragmentation (part space).
+    space, sized, now = space_world(rnd, list(observed.members or ()), dict(observed.member_health))
+    return dataclasses.replace(observed, member_health=sized, now=now, space=space)
+
+
+# --- space, alarms and defragmentation (issue 13, part `space`) ------------------------------
+
+MIB = 1024**2
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def space_world(
+    rnd: random.Random, members: list[EtcdMember], health: dict[int, MemberHealth]
+) -> tuple[SpaceState, dict[int, MemberHealth], datetime | None]:
+    """Backends of several sizes and fragmentations, NOSPACE (rarely CORRUPT) alarms, records
+    of a compaction and of a defragmentation run, and defragmentation policies. Drawn from
+    the world's own Random after everything else, so the worlds above stay as they were."""
+    if rnd.random() < 0.5:
+        return SpaceState(), health, None
+    uniform = rnd.choice([None, 8 * MIB, 100 * MIB])  # e.g. every member just defragmented
+    sized = {
+        mid: dataclasses.replace(
+            h,
+            db_size=(size := uniform or rnd.choice([0, 8 * MIB, 60 * MIB, 100 * MIB])),
+            db_size_in_use=int(size * rnd.choice([1.0, 0.95, 0.5, 0.1])),
+        )
+        for mid, h in health.items()
+    }
+    voter_ids = [m.id for m in members if not m.is_learner]
+    alarms: tuple[tuple[int, str], ...] = ()
+    if voter_ids and rnd.random() < 0.5:
+        alarms = ((rnd.choice(voter_ids), "NOSPACE"),)
+        if rnd.random() < 0.1:
+            alarms = (*alarms, (rnd.choice(voter_ids), "CORRUPT"))
+    policy = None
+    if rnd.random() < 0.7:
+        policy = DefragPolicy(
+            schedule=rnd.choice([None, "0 3 * * *", "*/5 * * * *"]),
+            threshold=rnd.choice([None, 0.3, 0.5]),
+            min_db_size=rnd.choice([0, 64 * MIB]),
+        )
+    everyone = rnd.random() < 0.3
+    done = tuple(name(i) for i in range(9) if everyone or rnd.random() < 0.3)
+    run = rnd.choice(
+        [
+            None,
+            DefragRun(rnd.choice(list(DefragTrigger)).value, NOW - timedelta(hours=2), done),
+            DefragRun(DefragTrigger.SCHEDULE.value, NOW - timedelta(minutes=1), done),
+            DefragRun(DefragTrigger.NO_SPACE.value, NOW - timedelta(minutes=1), done),
+        ]
+    )
+    space = SpaceState(
+        alarms=alarms,
+        quota=rnd.choice([64 * MIB, 128 * MIB, 2048 * MIB]),
+        defrag=policy,
+        last_defrag=run,
+        compacted_at=NOW - timedelta(minutes=3) if rnd.random() < 0.5 else None,
+        db_size_before=64 * MIB,
+        created=NOW - timedelta(days=rnd.choice([0, 2])),
+    )
+    return space, sized, NOW
 
 
 # --- the oracle ------------------------------------------------------------------------------
@@ -760,6 +831,60 @@ def check_replacements_take_only_the_chosen_or_undersized_member(o: Observed, d:
         assert len(voters(o)) >= 2
 
 
+def check_space_steps_only_in_a_calm_cluster_with_nospace(o: Observed, d: Decision) -> None:
+    """Compaction, defragmentation and disarming: only with every member healthy and no
+    learner; one member at a time, followers before the leader; never with a CORRUPT alarm;
+    NOSPACE disarmed only once every backend is back well under the quota."""
+    step = d.step
+    if not isinstance(step, Compact | Defragment | DisarmAlarm):
+        return
+    kinds = {kind for _, kind in o.space.alarms}
+    assert "CORRUPT" not in kinds
+    members = o.members or ()
+    assert has_quorum(o)
+    assert members and all(healthy(o, m) and not m.is_learner for m in members)
+    if isinstance(step, Compact | DisarmAlarm):
+        assert "NOSPACE" in kinds
+    if isinstance(step, DisarmAlarm):
+        assert o.space.compacted_at is not None
+        assert all(o.member_health[m.id].db_size < LIVE_DATA_LIMIT * o.space.quota for m in members)
+        assert set(step.member_ids) == {mid for mid, kind in o.space.alarms if kind == "NOSPACE"}
+    if not isinstance(step, Defragment):
+        return
+    target = member_by_id(o, step.member_id)
+    assert slot(target) == step.member
+    policy = o.space.defrag
+
+    def wants(m: EtcdMember) -> bool:
+        h = o.member_health[m.id]
+        match step.trigger:
+            case DefragTrigger.NO_SPACE:
+                # once each since the compaction (as status records), then any lagging one
+                run, compacted = o.space.last_defrag, o.space.compacted_at
+                in_run = run is not None and run.trigger == "NoSpace"
+                in_run = in_run and compacted is not None and run.started >= compacted
+                done = run.members if run is not None and in_run else ()
+                sizes = [o.member_health[x.id].db_size for x in members]
+                lagging = h.db_size - min(sizes) > NO_SPACE_DEFRAG_FREE * max(sizes)
+                return slot(m) not in done or lagging
+            case DefragTrigger.THRESHOLD:
+                assert policy is not None and policy.threshold is not None
+                return h.db_size >= policy.min_db_size and free_fraction(h) >= policy.threshold
+            case DefragTrigger.SCHEDULE:
+                assert policy is not None and policy.schedule is not None
+                run = o.space.last_defrag
+                done = run.members if run is not None and not step.new_run else ()
+                return h.db_size >= policy.min_db_size and slot(m) not in done
+
+    if step.trigger is DefragTrigger.NO_SPACE:
+        assert "NOSPACE" in kinds and o.space.compacted_at is not None
+    else:
+        assert not kinds and policy is not None
+    assert wants(target)
+    if target.id == leader(o):
+        assert not any(wants(m) for m in members if m.id != target.id), "followers first"
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -781,6 +906,7 @@ CHECKS = [
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
     check_downgrades_follow_etcds_api,
     check_replacements_take_only_the_chosen_or_undersized_member,
+    check_space_steps_only_in_a_calm_cluster_with_nospace,
 ]
 
 
@@ -809,6 +935,9 @@ STEP_KINDS = [
     DisableAuth,
     EnableDowngrade,
     CancelDowngrade,
+    Compact,
+    Defragment,
+    DisarmAlarm,
     MarkBootstrapped,
     Wait,
     Degraded,
