@@ -29,6 +29,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "prometheusRule": {"enabled": True},
         "grafanaDashboard": {"enabled": True},
     },
+    "members-monitored": {
+        "watchNamespaces": ["team-a"],
+        "members": {
+            "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kp"}}
+        },
+    },
     "pinned-image": {
         "image": {"repository": "registry.example/etcd-operator", "digest": "sha256:" + "a" * 64},
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
