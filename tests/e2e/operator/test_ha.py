@@ -22,7 +22,7 @@ from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
 from etcd_operator.kube import EtcdClusterResource
-from etcd_operator.manifests import NAMESPACE as OPERATOR_NAMESPACE
+from harness.chart import NAMESPACE as OPERATOR_NAMESPACE
 from harness.clusters import (
     create_ready_cluster,
     delete_clusters,
