@@ -152,6 +152,9 @@ _PER_STEP: tuple[Counter, ...] = (ROUNDS, ERRORS)
 # The etcd leader each cluster had at its last round (to count changes).
 _leaders: dict[tuple[str, str], int] = {}
 _steps: dict[tuple[str, str], set[str]] = {}
+# The latest stored backup per cluster: backups are handled in any order (several at once, all
+# of them again after a restart), and an older one must not move the series back.
+_last_backups: dict[tuple[str, str], float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +219,12 @@ def record_error(namespace: str, name: str, *, step: str = "none") -> None:
 
 
 def set_last_backup(namespace: str, name: str, at: float) -> None:
-    """Hook for backups: the cluster's latest stored snapshot was taken at `at` (Unix time)."""
-    LAST_BACKUP.labels(namespace, name).set(at)
+    """Hook for backups: a snapshot of the cluster was stored at `at` (Unix time); the series
+    keeps the latest."""
+    key = (namespace, name)
+    latest = max(at, _last_backups.get(key, at))
+    _last_backups[key] = latest
+    LAST_BACKUP.labels(*key).set(latest)
 
 
 # Per cluster: the completion time of the drill whose result is exported, and of the latest
@@ -255,6 +262,7 @@ def forget_cluster(namespace: str, name: str) -> None:
             with contextlib.suppress(KeyError):
                 counter.remove(*key, step)
     _leaders.pop(key, None)
+    _last_backups.pop(key, None)
 
 
 def max_or_none(values: Iterable[int]) -> int | None:
