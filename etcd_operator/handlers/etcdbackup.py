@@ -68,6 +68,7 @@ _NOT_FOUND = 404
 _CONFLICT = 409
 RUNNING_DELAY = 2.0
 BLOCKED_DELAY = 10.0
+NOT_LEADER_DELAY = 5.0
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -75,6 +76,9 @@ async def follow_backup(
     stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     while not stopped:
+        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
+            await stopped.wait(NOT_LEADER_DELAY)
+            continue
         try:
             delay = await backup_round(memo.kube, namespace or "default", name)
         except asyncio.CancelledError:
