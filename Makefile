@@ -57,11 +57,11 @@ e2e: install localcluster helm ## end-to-end tests against localcluster
 test: lint localcluster helm ## lint, then every test of the three packages (what CI runs)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-manifests: install helm ## regenerate the CRDs and manifests in deploy/, the chart's CRDs and RBAC rules
-	$(BIN)/etcd-operator manifests --output deploy
+manifests: install helm ## regenerate the chart's CRDs and RBAC rules, docs/api.md, rbac.md, deploy/
+	$(BIN)/etcd-operator manifests
 	$(BIN)/python -m harness.chart deploy/etcd-operator.yaml
 
-demo: install localcluster ## start localcluster, run the operator, create a 3-member etcd cluster
+demo: install localcluster helm ## start localcluster, run the operator, create a 3-member etcd cluster
 	$(BIN)/python -m harness.demo
 
 demo-down: install ## stop the demo: its operator, the etcd pods, localcluster

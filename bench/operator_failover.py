@@ -25,7 +25,7 @@ import urllib.request
 
 from lightkube import AsyncClient, KubeConfig
 
-from etcd_operator.manifests import NAMESPACE as OPERATOR_NAMESPACE
+from harness.chart import NAMESPACE as OPERATOR_NAMESPACE
 from harness.clusters import create_ready_cluster, patch_spec, scratch_namespace, wait_ready
 from harness.operator_process import OperatorProcess, install_crds
 from localcluster import cluster

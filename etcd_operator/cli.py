@@ -131,19 +131,11 @@ def _version(_args: argparse.Namespace) -> int:
 
 def _manifests(args: argparse.Namespace) -> int:
     # Imported here: the init containers' subcommands start without lightkube and pydantic.
-    from etcd_operator.manifests import NAME, generated_files, namespaced_install, to_yaml
+    from etcd_operator.manifests import generated_files
 
-    if args.namespaced:
-        objects = namespaced_install(
-            args.namespaced, name=args.name or NAME, operator_namespace=args.operator_namespace
-        )
-        sys.stdout.write(to_yaml(objects))
-        return 0
     stale = []
     for path, content in generated_files().items():
-        if path.parts[0] == "deploy":
-            target = Path(args.output).joinpath(*path.parts[1:])
-        elif path.parts[0] == "charts":
+        if path.parts[0] == "charts":
             target = Path(args.chart).joinpath(*path.parts[2:])
         elif path.parts[0] == "docs":
             # --docs names the API reference; other generated pages go beside it.
@@ -193,16 +185,6 @@ def _namespace(value: str) -> str:
     if not valid_namespace(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a namespace name")
     return value
-
-
-def _namespace_list(value: str) -> tuple[str, ...]:
-    try:
-        names = parse_namespaces([value])
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    if not names:
-        raise argparse.ArgumentTypeError("name at least one namespace")
-    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -278,10 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     manifests = sub.add_parser(
-        "manifests", help="write the CRDs, install manifests and API reference"
-    )
-    manifests.add_argument(
-        "-o", "--output", default="deploy", help="deploy directory (crds/, manifests/)"
+        "manifests", help="write the chart's CRDs and RBAC rules, and the API and RBAC references"
     )
     manifests.add_argument(
         "--docs",
@@ -295,23 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     manifests.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file is out of date"
-    )
-    manifests.add_argument(
-        "--namespaced",
-        type=_namespace_list,
-        metavar="NS1,NS2",
-        help="print (write nothing) a namespaced install watching only these namespaces",
-    )
-    manifests.add_argument(
-        "--operator-namespace",
-        type=_namespace,
-        help="with --namespaced: where the operator runs (an existing namespace;"
-        " default: etcd-operator-system, created)",
-    )
-    manifests.add_argument(
-        "--name",
-        type=_namespace,
-        help="with --namespaced: the install's name (default: etcd-operator)",
     )
     manifests.set_defaults(func=_manifests)
 

@@ -73,6 +73,12 @@ DB_QUOTA = Gauge(
     _CLUSTER,
     registry=REGISTRY,
 )
+DIVERGED_MEMBERS = Gauge(
+    "etcd_operator_cluster_diverged_members",
+    "Members whose HashKV differed from the majority's at the last corruption check",
+    _CLUSTER,
+    registry=REGISTRY,
+)
 LAST_BACKUP = Gauge(
     "etcd_operator_cluster_last_backup_timestamp_seconds",
     "When the last backup of the cluster was stored (Unix time)",
@@ -140,11 +146,15 @@ _PER_CLUSTER: tuple[Gauge | Counter, ...] = (
     DB_QUOTA,
     LAST_BACKUP,
     LAST_SUCCESS,
+    DIVERGED_MEMBERS,
 )
 _PER_STEP: tuple[Counter, ...] = (ROUNDS, ERRORS)
 # The etcd leader each cluster had at its last round (to count changes).
 _leaders: dict[tuple[str, str], int] = {}
 _steps: dict[tuple[str, str], set[str]] = {}
+# The latest stored backup per cluster: backups are handled in any order (several at once, all
+# of them again after a restart), and an older one must not move the series back.
+_last_backups: dict[tuple[str, str], float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +169,8 @@ class ClusterFigures:
     db_size: int | None
     db_in_use: int | None
     quota: int
+    # The last corruption check's diverged members; None: no check ran this round.
+    diverged: int | None = None
 
 
 def record_round(
@@ -188,6 +200,8 @@ def record_round(
     if figures.db_in_use is not None:
         DB_IN_USE.labels(*key).set(figures.db_in_use)
     DB_QUOTA.labels(*key).set(figures.quota)
+    if figures.diverged is not None:
+        DIVERGED_MEMBERS.labels(*key).set(figures.diverged)
     _steps.setdefault(key, set()).add(step)
     ROUNDS.labels(*key, step).inc()
     errors = ERRORS.labels(*key, step)
@@ -205,8 +219,12 @@ def record_error(namespace: str, name: str, *, step: str = "none") -> None:
 
 
 def set_last_backup(namespace: str, name: str, at: float) -> None:
-    """Hook for backups: the cluster's latest stored snapshot was taken at `at` (Unix time)."""
-    LAST_BACKUP.labels(namespace, name).set(at)
+    """Hook for backups: a snapshot of the cluster was stored at `at` (Unix time); the series
+    keeps the latest."""
+    key = (namespace, name)
+    latest = max(at, _last_backups.get(key, at))
+    _last_backups[key] = latest
+    LAST_BACKUP.labels(*key).set(latest)
 
 
 # Per cluster: the completion time of the drill whose result is exported, and of the latest
@@ -244,6 +262,7 @@ def forget_cluster(namespace: str, name: str) -> None:
             with contextlib.suppress(KeyError):
                 counter.remove(*key, step)
     _leaders.pop(key, None)
+    _last_backups.pop(key, None)
 
 
 def max_or_none(values: Iterable[int]) -> int | None:

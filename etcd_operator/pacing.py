@@ -21,7 +21,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from etcd_operator.planner import Decision, Degraded, Done, InSync, Paused, Wait, acts
+from etcd_operator.planner import (
+    Decision,
+    Degraded,
+    Done,
+    InSync,
+    Paused,
+    Reason,
+    Wait,
+    acts,
+)
 
 # Seconds until the next round when nothing wakes the loop earlier.
 AFTER_ACTION = 1.0
@@ -104,12 +113,17 @@ def delay_after(outcome: Outcome, failures: int) -> float:
             return AFTER_ACTION
 
 
+# Actions that answer something a human should know went wrong (a member's data diverged).
+_WARNING_ACTIONS = {Reason.REPLACE_CORRUPT_MEMBER}
+
+
 def wanted_events(outcome: Outcome) -> list[EventNote]:
     """Every Event this round has something to say with, before de-duplication."""
     d = outcome.decision
     notes: list[EventNote] = []
     if acts(d.step):
-        notes.append(EventNote(EventType.NORMAL, d.reason.value, d.message))
+        kind = EventType.WARNING if d.reason in _WARNING_ACTIONS else EventType.NORMAL
+        notes.append(EventNote(kind, d.reason.value, d.message))
     elif isinstance(d.step, Degraded) and outcome.newly_degraded:
         notes.append(EventNote(EventType.WARNING, d.reason.value, d.message))
     elif isinstance(d.step, Paused):

@@ -11,7 +11,7 @@ _HEADER = """\
 
 One row per declaration beside the code (`rbac.needs(...)`). **Granted by** says where each
 permission lands: in a cluster-wide install everything is in the ClusterRole
-`etcd-operator`; in a namespaced install (`etcd-operator manifests --namespaced NS,...`)
+`etcd-operator`; in a namespaced install (the chart's `watchNamespaces`)
 rules on namespaced resources go into a Role in each watched namespace, rules on
 cluster-scoped resources into the ClusterRole `<name>-cluster-scoped`, and rules marked
 cluster-wide only are not granted at all (the operator does not use them in that mode).

@@ -16,10 +16,12 @@ from etcd_operator.api import (
     Condition,
     ConditionStatus,
     ConditionType,
+    CorruptionCheckStatus,
     EtcdClusterStatus,
     LastOperation,
     MemberStatus,
     OperationState,
+    ReplacementStatus,
 )
 from etcd_operator.naming import (
     DEFAULT_CLUSTER_DOMAIN,
@@ -41,12 +43,15 @@ from etcd_operator.planner import (
     Observed,
     Paused,
     Reason,
+    RecordReplacement,
     RecordVolume,
     acts,
+    diverged_members,
     formed,
     quorum,
 )
 from etcd_operator.resources.labels import member_selector_of, selector_string
+from etcd_operator.status_space import maintenance_status, refusing_writes
 from etcd_operator.versions import parse_version, same_minor, version_key
 
 _CREATING = {Reason.BOOTSTRAP, Reason.BOOTSTRAP_RESUME, Reason.BOOTSTRAPPING, Reason.BOOTSTRAPPED}
@@ -140,6 +145,7 @@ def member_rows(
                     "healthy": bool(health and health.healthy),
                     "version": health.version if health and reachable else None,
                     "dbSize": health.db_size if health and reachable else None,
+                    "dbSizeInUse": health.db_size_in_use if health and reachable else None,
                 }
             )
         )
@@ -203,6 +209,9 @@ def _degraded(r: Round) -> tuple[ConditionStatus, str, str]:
     if isinstance(d.step, Degraded):
         return ConditionStatus.TRUE, d.reason.value, d.message
     desired = r.observed.spec.replicas
+    no_space = refusing_writes(r.observed)
+    if no_space is not None:
+        return ConditionStatus.TRUE, no_space, f"{d.message} (etcd refuses writes meanwhile)"
     if r.objects_error is not None:
         return ConditionStatus.TRUE, OBJECT_APPLY_FAILED, r.objects_error
     if r.ready_replicas < desired and r.observed.bootstrapped:
@@ -277,7 +286,53 @@ def next_status(r: Round, previous: EtcdClusterStatus | None, now: datetime) -> 
         client_endpoint=r.client_endpoint,
         last_operation=_last_operation(r, previous.last_operation if previous else None, now),
         downgradeTarget=_downgrade_target(r, previous.downgrade_target if previous else None),
+        replacement=_replacement(r, previous.replacement if previous else None),
+        corruption_check=_corruption_check(r, previous.corruption_check if previous else None, now),
+        maintenance=maintenance_status(
+            r.observed, r.decision, r.error, previous.maintenance if previous else None, now
+        ),
     )
+
+
+def _corruption_check(
+    r: Round, previous: CorruptionCheckStatus | None, now: datetime
+) -> CorruptionCheckStatus | None:
+    """status.corruptionCheck: the outcome of this round's comparison of HashKV, if one ran."""
+    hashes = r.observed.kv_hashes
+    if not hashes:
+        return previous
+    voters = [m for m in r.observed.members or () if not m.is_learner]
+    names = {int(row.id, 16): row.name for row in r.members if row.id is not None}
+    verdict = diverged_members(hashes, len(voters))
+    revision = next(iter(hashes.values())).revision
+    if verdict is None:
+        listed = ", ".join(f"{names.get(i, f'{i:x}')}={h.hash:x}" for i, h in hashes.items())
+        message = f"members disagree without a majority at revision {revision}: {listed}"
+        diverged: list[str] = []
+    else:
+        diverged = [names.get(i, f"{i:x}") for i in verdict]
+        message = (
+            f"{', '.join(diverged)} diverged from the majority at revision {revision}"
+            if diverged
+            else f"all {len(hashes)} voters agree at revision {revision}"
+        )
+    return CorruptionCheckStatus(
+        last_time=now, revision=revision, diverged=diverged, message=message[:1024]
+    )
+
+
+def _replacement(r: Round, previous: ReplacementStatus | None) -> ReplacementStatus | None:
+    """status.replacement: written by the step that records a request, kept while the
+    annotation asks for it, gone with the annotation (the same member may then be asked for
+    again)."""
+    step = r.decision.step
+    if isinstance(step, RecordReplacement):
+        return ReplacementStatus.model_validate(
+            {"request": step.request, "member": step.member, "memberID": f"{step.member_id:x}"}
+        )
+    if r.observed.replace_request is None:
+        return None
+    return previous
 
 
 def _upgrading(o: Observed) -> bool:

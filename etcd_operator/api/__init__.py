@@ -29,8 +29,10 @@ from etcd_operator.api.cluster_status import (
     CARotationStatus,
     ClusterPhase,
     ConditionType,
+    CorruptionCheckStatus,
     EtcdClusterStatus,
     MemberStatus,
+    ReplacementStatus,
 )
 from etcd_operator.api.common import (
     API_VERSION,
@@ -56,6 +58,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ConditionType",
+    "CorruptionCheckStatus",
     "EtcdCluster",
     "EtcdClusterSpec",
     "EtcdClusterStatus",
@@ -69,6 +72,7 @@ __all__ = [
     "PodDisruptionBudgetSpec",
     "PodTemplate",
     "PvcRetentionPolicy",
+    "ReplacementStatus",
     "ResourceRequirements",
     "StorageSpec",
     "parse_cluster",

@@ -22,6 +22,7 @@ from etcd_operator.api.common import (
     cel,
     validations,
 )
+from etcd_operator.api.maintenance_spec import MaintenanceSpec
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.api.recovery_spec import RecoverySpec
 from etcd_operator.api.rollback_spec import RollbackSpec
@@ -334,6 +335,7 @@ class NetworkPolicySpec(ApiModel):
     )
 
 
+# Five cron fields (minute hour day-of-month month day-of-week); croniter checks the values.
 class EtcdClusterSpec(ApiModel):
     """The desired state of an etcd cluster."""
 
@@ -455,6 +457,11 @@ class EtcdClusterSpec(ApiModel):
             "Roll the cluster back in place to an EtcdBackup (same name and Services). Done once"
             " per backup: status.rollback records it."
         ),
+    )
+    maintenance: MaintenanceSpec = Field(
+        default_factory=MaintenanceSpec,
+        description="Routine maintenance: defragmentation and corruption checks.",
+        json_schema_extra=_object_default(),
     )
     paused: bool = Field(
         default=False,

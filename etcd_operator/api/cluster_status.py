@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from etcd_operator.api.common import ApiModel, Condition, LastOperation
+from etcd_operator.api.maintenance_status import MaintenanceStatus
 from etcd_operator.api.snapshot_source import SnapshotLocation
 
 
@@ -68,6 +69,13 @@ class MemberStatus(ApiModel):
         default=None,
         ge=0,
         description="Size of the member's backend database in bytes.",
+        json_schema_extra={"format": "int64"},
+    )
+    db_size_in_use: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes of the backend holding live data; the rest is free after compaction"
+        " and returned to the disk by defragmentation.",
         json_schema_extra={"format": "int64"},
     )
 
@@ -185,6 +193,42 @@ class QuorumLossRecoveryStatus(ApiModel):
     )
 
 
+class ReplacementStatus(ApiModel):
+    """A member replaced on request (the etcd.operator.io/replace-member annotation)."""
+
+    model_config = _LENIENT
+
+    request: str = Field(
+        max_length=253, description="The value of the annotation this replacement acts on."
+    )
+    member: str = Field(max_length=253, description="The name of the member replaced.")
+    member_id: str = Field(
+        alias="memberID",
+        pattern=_HEX_ID,
+        description=(
+            "The etcd member ID (hex) being replaced; the replacement is done once it has left"
+            " the member list and a fresh member of that name votes."
+        ),
+    )
+
+
+class CorruptionCheckStatus(ApiModel):
+    """The last comparison of the members' HashKV."""
+
+    model_config = _LENIENT
+
+    last_time: datetime = Field(description="When the members' hashes were last compared.")
+    revision: int = Field(
+        ge=0, description="The revision hashed.", json_schema_extra={"format": "int64"}
+    )
+    diverged: list[str] = Field(
+        default_factory=list,
+        max_length=9,
+        description="Members whose hash differs from the majority's (replaced in turn).",
+    )
+    message: str = Field(default="", max_length=1024, description="The outcome, for humans.")
+
+
 class EtcdClusterStatus(ApiModel):
     """The observed state of an etcd cluster."""
 
@@ -249,6 +293,9 @@ class EtcdClusterStatus(ApiModel):
         ),
         json_schema_extra={"format": "int64"},
     )
+    maintenance: MaintenanceStatus | None = Field(
+        default=None, description="Backend quota, alarms, NOSPACE recovery, defragmentation."
+    )
     quorum_loss_recovery: QuorumLossRecoveryStatus | None = Field(
         default=None,
         description="spec.recovery.quorumLoss FromSurvivor: the last rebuild from a survivor.",
@@ -261,4 +308,11 @@ class EtcdClusterStatus(ApiModel):
             "The target of the downgrade etcd has enabled (e.g. 3.5.0), as etcd reports it;"
             " recorded so that a member restarted while no member answers runs it."
         ),
+    )
+    corruption_check: CorruptionCheckStatus | None = Field(
+        default=None, description="The last comparison of the members' HashKV."
+    )
+    replacement: ReplacementStatus | None = Field(
+        default=None,
+        description="The member replaced on request (etcd.operator.io/replace-member).",
     )

@@ -316,6 +316,19 @@ class EtcdClient:
             timeout or self.config.defragment_timeout,
         )
 
+    async def compact(self, revision: int, *, physical: bool = True) -> None:
+        """Discard the key history before ``revision`` on every member (through raft).
+
+        ``physical``: answer only once the member that took the request has removed the old
+        revisions from its backend, so the space shows as free (``db_size_in_use``) there;
+        the others follow as they apply it. Raises RevisionCompacted when ``revision`` is
+        already compacted (compacting again changes nothing), FutureRevision when it is
+        newer than the store. Allowed under NOSPACE.
+        """
+        request = pb.CompactionRequest(revision=revision, physical=physical)
+        # Safe to send again elsewhere: a repeated compaction only says it was done.
+        await self._any("kv", "Compact", request, read=True)
+
     async def alarms(self) -> tuple[Alarm, ...]:
         """Active alarms of all members (the alarm list is replicated through raft)."""
         request = pb.AlarmRequest(action=pb.AlarmRequest.GET, memberID=0, alarm=pb.NONE)

@@ -34,16 +34,20 @@ from etcd_operator.handlers.rollback import (
     delete_verification_pod,
     snapshot_of,
 )
+from etcd_operator.handlers.space import apply_space
 from etcd_operator.naming import MemberTLS, cluster_token, pvc_name
 from etcd_operator.planner import (
     AddLearner,
     Bootstrap,
     CancelDowngrade,
     ClusterState,
+    Compact,
     CreatePod,
+    Defragment,
     DeletePod,
     DeletePVC,
     DisableAuth,
+    DisarmAlarm,
     EnableAuth,
     EnableDowngrade,
     EndForcedStart,
@@ -253,6 +257,8 @@ async def _apply(
             # status records the phase (after this); the checked snapshot's pod is no longer needed.
             if phase is RollbackPhase.COMPLETED:
                 await delete_verification_pod(kube, cluster, uid)
+        case Compact() | Defragment() | DisarmAlarm():
+            await apply_space(_etcd(world), world.health, action)
         case ForceNewCluster(
             member=name, member_id=mid, initial_cluster=initial, version=version, tls=tls
         ):

@@ -6,6 +6,8 @@ it is deleted, a short Job of the operator's image removes the snapshot and its 
 and only once that Job completed does the handler return and kopf release the finalizer.
 A backup that never stored anything (Failed, or never started) goes at once. A backup
 still running is stopped first (its Job deleted), so nothing is written after the delete.
+A backup deleted because its schedule is being deleted keeps its snapshot: removing a
+schedule is not a decision to destroy every backup it took (only its retention prunes).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from etcd_operator.api.backup import PLURAL, BackupPhase, EtcdBackup, parse_back
 from etcd_operator.backup.contract import Result
 from etcd_operator.backup.destination import location_of, to_env
 from etcd_operator.handlers.apply import operator_image
-from etcd_operator.kube import EtcdBackupResource
+from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
 from etcd_operator.resources.backup_delete_job import (
     DELETE_LABEL,
     backup_delete_job,
@@ -36,6 +38,9 @@ from etcd_operator.resources.backup_job import BACKUP_LABEL, CONTAINER, job_name
 
 rbac.needs(Job, "get", "create", "delete", why="backup deletion: the Job removing the snapshot")
 rbac.needs(Pod, "list", why="backup deletion: the delete pod's result, or backup pods still up")
+rbac.needs(
+    EtcdBackupScheduleResource, "get", why="backup deletion: is the owning schedule going too?"
+)
 rbac.needs(
     EtcdBackupResource, "patch", why="kopf: the finalizer of backups with deletionPolicy Delete"
 )
@@ -92,6 +97,19 @@ def _job_failed(job: Job) -> bool:
     return any(c.type == "Failed" and c.status == "True" for c in conditions)
 
 
+def owning_schedule(body: kopf.Body) -> str | None:
+    """The EtcdBackupSchedule that owns this backup, if any (pure)."""
+    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        if owner.get("kind") == "EtcdBackupSchedule":
+            return str(owner.get("name"))
+    return None
+
+
+async def _schedule_going(kube: AsyncClient, schedule: str, namespace: str) -> bool:
+    found = await _get(kube, EtcdBackupScheduleResource, schedule, namespace)
+    return found is None or bool(found.to_dict().get("metadata", {}).get("deletionTimestamp"))
+
+
 def stores_nothing(backup: EtcdBackup) -> bool:
     """A Failed backup's writer aborted: nothing was stored (pure)."""
     status = backup.status
@@ -113,6 +131,14 @@ async def delete_snapshot(
         return
     kube: AsyncClient = memo.kube
     ns = backup.namespace
+    schedule = owning_schedule(body)
+    if schedule is not None and await _schedule_going(kube, schedule, ns):
+        kopf.info(
+            body,
+            reason="SnapshotKept",
+            message=f"EtcdBackupSchedule {schedule} is deleted: the snapshot stays where it is",
+        )
+        return
     # A backup still being taken is stopped first, so nothing is written after the delete.
     if backup.status is None or backup.status.phase != BackupPhase.SUCCEEDED:
         if await _get(kube, Job, job_name(backup), ns) is not None:

@@ -68,6 +68,7 @@ _NOT_FOUND = 404
 _CONFLICT = 409
 RUNNING_DELAY = 2.0
 BLOCKED_DELAY = 10.0
+NOT_LEADER_DELAY = 5.0
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -75,6 +76,9 @@ async def follow_backup(
     stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     while not stopped:
+        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
+            await stopped.wait(NOT_LEADER_DELAY)
+            continue
         try:
             delay = await backup_round(memo.kube, namespace or "default", name)
         except asyncio.CancelledError:
@@ -180,6 +184,20 @@ async def _job_inputs(kube: AsyncClient, backup: EtcdBackup) -> BackupJobInputs 
     )
 
 
+async def _recall_stored(
+    kube: AsyncClient, backup: EtcdBackup, status: EtcdBackupStatus, namespace: str
+) -> None:
+    """A stored backup seen again (this process started, or took over): the last-backup
+    series comes from the recorded status, so a restart does not silence the "no backup in N
+    hours" alert until the next backup. Only for a cluster that exists: a deleted one must
+    get no series (it would alert forever)."""
+    if status.phase != "Succeeded" or status.completion_time is None:
+        return
+    cluster = backup.spec.cluster_name
+    if await _get(kube, EtcdClusterResource, cluster, namespace) is not None:
+        metrics.set_last_backup(namespace, cluster, status.completion_time.timestamp())
+
+
 async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | None:
     """One round; the seconds until the next, None once the backup is final."""
     raw = await _get(kube, EtcdBackupResource, name, namespace)
@@ -207,6 +225,7 @@ async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | 
     )
     decision = decide_backup(seen)
     if decision.kind is Kind.DONE:
+        await _recall_stored(kube, backup, status, namespace)
         return None
     if decision.kind is Kind.CREATE_JOB:
         assert inputs is not None

@@ -54,6 +54,7 @@ from etcd_operator.handlers.observe import EtcdSession, World, observe
 from etcd_operator.handlers.recovery import RECORD_FIELD
 from etcd_operator.handlers.rollback import next_rollback_status, seen_revision
 from etcd_operator.handlers.secrets import SecretReader
+from etcd_operator.handlers.space import next_defrag
 from etcd_operator.health import WatchFreshness
 from etcd_operator.kube import EtcdClusterResource, new_client
 from etcd_operator.logs import for_cluster
@@ -64,11 +65,20 @@ from etcd_operator.naming import (
     valid_cluster_domain,
 )
 from etcd_operator.pacing import PAUSED, Outcome, Pace, after_round, backoff
-from etcd_operator.planner import Decision, Paused, Reason, decide, pdb_voters
+from etcd_operator.planner import (
+    Decision,
+    Observed,
+    Paused,
+    Reason,
+    decide,
+    diverged_members,
+    pdb_voters,
+)
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    REPLACE_MEMBER_ANNOTATION,
     ROTATE_CA_ANNOTATION,
     member_selector,
 )
@@ -129,6 +139,8 @@ class ClusterLoop:
     generation: int | None = None
     # The rotate-ca annotation as the last round read it: a new value wakes the loop too.
     rotate_ca: str | None = None
+    # The replace-member annotation as the last round read it: a new value wakes the loop too.
+    replace_member: str | None = None
 
 
 _loops: dict[tuple[str, str], ClusterLoop] = {}
@@ -249,6 +261,7 @@ async def cluster_changed(
     loop = _loops.get((namespace or "default", name))
     meta = body.get("metadata", {})
     rotate_ca = (meta.get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    replace_member = (meta.get("annotations") or {}).get(REPLACE_MEMBER_ANNOTATION)
     freshness: WatchFreshness | None = getattr(memo, "freshness", None)
     if freshness is not None:
         key = (namespace or "default", name)
@@ -257,6 +270,7 @@ async def cluster_changed(
         meta.get("deletionTimestamp")
         or meta.get("generation") != loop.generation
         or rotate_ca != loop.rotate_ca
+        or replace_member != loop.replace_member
     ):
         loop.wake.set()
 
@@ -359,6 +373,7 @@ async def reconcile_once(
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
     loop.rotate_ca = (body["metadata"].get("annotations") or {}).get(ROTATE_CA_ANNOTATION)
+    loop.replace_member = (body["metadata"].get("annotations") or {}).get(REPLACE_MEMBER_ANNOTATION)
     try:
         cluster = parse_cluster(body)
     except InvalidSpecError as e:
@@ -460,7 +475,9 @@ async def reconcile_once(
         newly_degraded=_newly_degraded(cluster, decision),
         not_ready=not_ready,
     )
-    return wake_by(certificates.renew_at, datetime.now(UTC), _paced(loop, body, outcome))
+    now = datetime.now(UTC)
+    delay = wake_by(certificates.renew_at, now, _paced(loop, body, outcome))
+    return wake_by(next_defrag(cluster, now), now, delay)  # a cron schedule's next time
 
 
 def _rotation_status(
@@ -510,7 +527,16 @@ def _figures(cluster: EtcdCluster, world: World) -> metrics.ClusterFigures:
         db_size=metrics.max_or_none(s.db_size for s in statuses),
         db_in_use=metrics.max_or_none(s.db_size_in_use for s in statuses),
         quota=cluster.spec.etcd.quota_backend_bytes or metrics.DEFAULT_QUOTA_BYTES,
+        diverged=_diverged(observed),
     )
+
+
+def _diverged(observed: Observed) -> int | None:
+    """How many voters the corruption check of this round found diverged (None: no check)."""
+    if not observed.kv_hashes:
+        return None
+    voters = sum(1 for m in observed.members or () if not m.is_learner)
+    return len(diverged_members(observed.kv_hashes, voters) or ())
 
 
 def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:

@@ -89,6 +89,7 @@ rbac.needs(
 rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
 
 log = logging.getLogger(__name__)
+NOT_LEADER_DELAY = 5.0
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
@@ -102,6 +103,9 @@ async def restore_forever(
 ) -> None:
     namespace = namespace or "default"
     while not stopped:
+        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
+            await stopped.wait(NOT_LEADER_DELAY)
+            continue
         try:
             done = await restore_once(memo.kube, namespace, name, body, memo.cluster_domain)
         except asyncio.CancelledError:

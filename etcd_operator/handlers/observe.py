@@ -33,7 +33,9 @@ from etcd_operator.etcd import (
 )
 from etcd_operator.handlers.access import EtcdAccess
 from etcd_operator.handlers.auth import RootAccess, read_root
+from etcd_operator.handlers.corruption import observe_hashes
 from etcd_operator.handlers.rollback import RollbackSeen, observe_rollback
+from etcd_operator.handlers.space import observe_space
 from etcd_operator.memberinit import Verdict
 from etcd_operator.naming import (
     PLAINTEXT,
@@ -56,6 +58,7 @@ from etcd_operator.planner import (
     PodState,
     PvcRetention,
     PvcState,
+    ReplacementRecord,
     split_claims,
 )
 from etcd_operator.planner.model import RollbackState
@@ -66,6 +69,7 @@ from etcd_operator.resources.labels import (
     FORCE_NEW_CLUSTER_ANNOTATION,
     MEMBER_ID_ANNOTATION,
     MEMBER_LABEL,
+    REPLACE_MEMBER_ANNOTATION,
     RETIRED_ANNOTATION,
     member_selector,
 )
@@ -217,6 +221,7 @@ async def observe(
     status = cluster.status
     spec = cluster.spec
     rollback = await observe_rollback(kube, cluster, answered=members is not None)
+    now = datetime.now(UTC)
     observed = Observed(
         cluster=ClusterRef(cluster.name, ns, cluster.metadata.uid),
         generation=cluster.metadata.generation or 0,
@@ -258,14 +263,20 @@ async def observe(
         },
         pvcs=current_claims,
         status_version=status.current_version if status else None,
-        now=datetime.now(UTC),
+        now=now,
         other_claims=other_claims,
         volume_expansion=await _expansion_allowed(kube, grow) if grow is not None else None,
         auth=_auth_state(cluster, root, seen),
         rollback=rollback.state,
+        space=await observe_space(client, cluster, health),
         local_views=local,
         forced_start=_forced_start(cluster),
         status_downgrade=status.downgrade_target if status else None,
+        replace_request=(cluster.metadata.annotations or {}).get(REPLACE_MEMBER_ANNOTATION),
+        replacement=_replacement(cluster),
+        kv_hashes=await observe_hashes(client, cluster, members, health, now)
+        if client is not None
+        else {},
     )
     return World(observed, pods, members, health, client, rollback)
 
@@ -381,6 +392,7 @@ def _health(h: EndpointHealth) -> MemberHealth:
         revision=s.revision,
         storage_version=s.storage_version or None,
         downgrade_target=(s.downgrade_target or None) if s.downgrade_enabled else None,
+        db_size_in_use=s.db_size_in_use,
     )
 
 
@@ -494,3 +506,11 @@ async def _expansion_allowed(kube: AsyncClient, pvc: PersistentVolumeClaim) -> b
             return False
         raise
     return bool(storage_class.allowVolumeExpansion)
+
+
+def _replacement(cluster: EtcdCluster) -> ReplacementRecord | None:
+    """status.replacement, the record of the replace-member request acted on."""
+    record = cluster.status.replacement if cluster.status else None
+    if record is None:
+        return None
+    return ReplacementRecord(record.request, record.member, int(record.member_id, 16))

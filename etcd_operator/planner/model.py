@@ -107,6 +107,7 @@ class MemberHealth:
     # target of the downgrade etcd has enabled, as this member knows it.
     storage_version: str | None = None
     downgrade_target: str | None = None
+    db_size_in_use: int = 0  # bytes of the backend holding live data (the rest is free pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,46 @@ class RollbackState:
     last_seen_revision: int | None = None
 
 
+# --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------
+
+DEFAULT_QUOTA_BYTES = 2 * 1024**3
+"""etcd's --quota-backend-bytes when the spec sets none."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefragPolicy:
+    """`spec.maintenance.defrag`: when to defragment members beyond NOSPACE recovery."""
+
+    schedule: str | None = None  # cron expression (UTC)
+    threshold: float | None = None  # free fraction of a member's backend that triggers it
+    min_db_size: int = 64 * 1024**2  # members with a smaller backend are left alone
+
+
+@dataclass(frozen=True, slots=True)
+class DefragRun:
+    """`status.maintenance.lastDefrag`: the last run, written at each Defragment step."""
+
+    trigger: str  # a DefragTrigger value
+    started: datetime
+    members: tuple[str, ...] = ()  # defragmented so far, in order
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceState:
+    """Alarms, quota and defragmentation: etcd's alarm list and what status recorded."""
+
+    # etcd's replicated alarm list: (member id, "NOSPACE" | "CORRUPT" | ...).
+    alarms: tuple[tuple[int, str], ...] = ()
+    quota: int = DEFAULT_QUOTA_BYTES
+    defrag: DefragPolicy | None = None
+    last_defrag: DefragRun | None = None
+    # status.maintenance.noSpace: the history was compacted during the current NOSPACE
+    # alarm, at this time, when the largest member's backend held `db_size_before` bytes.
+    compacted_at: datetime | None = None
+    db_size_before: int = 0
+    created: datetime | None = None  # the EtcdCluster's creation: a schedule's first base
+
+
 @dataclass(frozen=True, slots=True)
 class LocalView:
     """What one member said about itself while no quorum answered: its own (serializable)
@@ -266,6 +307,26 @@ class ForcedStart:
     member: str
     member_id: int
     done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementRecord:
+    """status.replacement: the request acted on, and the member it replaces (by ID, so that
+    the fresh member that takes the name is never mistaken for the one to remove)."""
+
+    request: str
+    member: str
+    member_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class KvHash:
+    """One member's HashKV at a revision: members agree on `hash` for the same revision and
+    compact revision, unless one's data diverged."""
+
+    revision: int
+    compact_revision: int
+    hash: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +363,7 @@ class Observed:
     auth: AuthState = field(default_factory=AuthState)
     # In-place rollback to a backup: the request, the backup, its verification, status's record.
     rollback: RollbackState = field(default_factory=RollbackState)
+    space: SpaceState = field(default_factory=SpaceState)
     # Only when the member list did not answer: what each member pod's etcd says locally.
     local_views: Mapping[str, LocalView] = field(default_factory=dict)
     forced_start: ForcedStart | None = None
@@ -309,3 +371,10 @@ class Observed:
     # enabled, so that a member recreated while no member answers (one member mid-restart)
     # runs the target rather than the version it is being moved away from.
     status_downgrade: str | None = None
+    # replace (issue 13): the `etcd.operator.io/replace-member` annotation's value (a member's
+    # name; None: no request), and status's record of the request acted on.
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
+    # corruption check (issue 13): each voter's HashKV at one common revision, by member ID;
+    # empty unless a check ran this round.
+    kv_hashes: Mapping[int, KvHash] = field(default_factory=dict)

@@ -209,5 +209,7 @@ def expansion_refused(v: View) -> Decision | None:
         f"spec.storage.size is larger than the volumes of {', '.join(small)}, but their"
         " StorageClass does not allow volume expansion (allowVolumeExpansion is not true);"
         " they keep their size. Enable expansion on the StorageClass if its provisioner"
-        " supports it; moving members onto new, larger volumes is not automated yet",
+        " supports it. Members of a cluster of two or more voters are moved onto new claims"
+        " of that size one at a time; a single member cannot be without losing its data: scale"
+        " to 3 members (spec.replicas: 3) to have it done",
     )

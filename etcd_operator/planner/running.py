@@ -12,9 +12,15 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.corruption import replace_corrupt
 from etcd_operator.planner.downgrade import cancel_downgrade, downgrade
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
 from etcd_operator.planner.recovery import forced_start
+from etcd_operator.planner.replace import (
+    grow_by_replacement,
+    replace_requested,
+    replacement_refused,
+)
 from etcd_operator.planner.rollout import (
     expand_volumes,
     expansion_refused,
@@ -22,6 +28,7 @@ from etcd_operator.planner.rollout import (
     roll_outdated,
     transfer_target,
 )
+from etcd_operator.planner.space import alarms, defragment
 from etcd_operator.planner.steps import (
     AddLearner,
     ClusterState,
@@ -103,14 +110,20 @@ def decide_running(v: View) -> Decision:
         or cancel_downgrade(v)
         or _stalled_upgrade(v, v.voters)
         or _unhealthy(v)
+        or replace_corrupt(v)
+        or alarms(v)  # any alarm stops what follows; NOSPACE is recovered from
         or auth_change(v)
+        or replace_requested(v)
         or _scale(v)
         or downgrade(v)
         or _upgrade(v)
         or roll_outdated(v)
         or restart_wrong_listeners(v)
         or switch_peer_urls(v)
+        or grow_by_replacement(v)
         or expansion_refused(v)
+        or replacement_refused(v)
+        or defragment(v)  # maintenance: only when nothing else is to be done
         or Decision(InSync(), Reason.IN_SYNC, "all members healthy at the desired size")
     )
 
@@ -267,12 +280,6 @@ def _unhealthy(v: View) -> Decision | None:
         if pod is not None and pod.phase is PodPhase.PENDING and pvc is not None and not pvc.bound:
             return wait(Reason.VOLUME_PENDING, f"volume of {name} is not bound yet")
         return wait(Reason.MEMBER_UNHEALTHY, f"{name} is not healthy yet")
-    for m in v.sorted_members():
-        health = v.observed.member_health.get(m.id)
-        if health is not None and health.alarms:
-            return degraded(
-                Reason.ALARM_ACTIVE, f"{v.label(m)} reports alarms: {', '.join(health.alarms)}"
-            )
     return None
 
 

@@ -106,6 +106,11 @@ class Reason(StrEnum):
     ROLLBACK_RESTORING = "RollbackRestoring"
     ROLLBACK_COMPLETED = "RollbackCompleted"
     ROLLBACK_REFUSED = "RollbackRefused"
+    # space, alarms and defragmentation (issue 13, part `space`)
+    COMPACT = "Compact"  # action: NOSPACE recovery's first step
+    DEFRAGMENT = "Defragment"  # action: one member, followers first, the leader last
+    SPACE_RECOVERED = "SpaceRecovered"  # action: the NOSPACE alarm disarmed
+    NO_SPACE = "NoSpace"  # degraded: live data alone fills the quota
     # quorum loss: FromSurvivor (branch survivor)
     FORCE_NEW_CLUSTER = "ForceNewCluster"
     FORCED_START_DONE = "ForcedStartDone"
@@ -116,6 +121,13 @@ class Reason(StrEnum):
     DOWNGRADE = "Downgrade"  # a member restarted with the older minor
     DOWNGRADE_PENDING = "DowngradePending"  # waiting: etcd is moving its versions
     DOWNGRADE_REFUSED = "DowngradeRefused"  # degraded: etcd's validate refused the target
+    # replace: a chosen member, storage growth by replacement (issue 13)
+    REPLACE_REQUESTED = "ReplaceRequested"
+    REPLACE_CHOSEN_MEMBER = "ReplaceChosenMember"
+    REPLACE_REFUSED = "ReplaceRefused"
+    GROW_BY_REPLACEMENT = "GrowByReplacement"
+    REPLACE_CORRUPT_MEMBER = "ReplaceCorruptMember"
+    CORRUPTION_SUSPECTED = "CorruptionSuspected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +280,41 @@ class DisableAuth:
     """Disable authentication (users and roles stay in etcd)."""
 
 
+# --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------
+
+
+class DefragTrigger(StrEnum):
+    """Why a member is defragmented (recorded in `status.maintenance.lastDefrag`)."""
+
+    NO_SPACE = "NoSpace"
+    THRESHOLD = "Threshold"
+    SCHEDULE = "Schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class Compact:
+    """Compact etcd's key history at its current revision, physically (the shell reads the
+    revision). Compacting again at a compacted revision changes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Defragment:
+    """Defragment one member (it serves nothing while it runs). `new_run`: this member starts
+    a new defragmentation run in status rather than joining the one recorded."""
+
+    member_id: int
+    member: str
+    trigger: DefragTrigger
+    new_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DisarmAlarm:
+    """Deactivate the NOSPACE alarms raised by `member_ids` (space was freed first)."""
+
+    member_ids: tuple[int, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class MarkBootstrapped:
     """The cluster has formed: status records its cluster ID (`status.clusterID`), and from then
@@ -355,6 +402,19 @@ class EndForcedStart:
     member_id: int
 
 
+# replace: a chosen member (issue 13)
+@dataclass(frozen=True, slots=True)
+class RecordReplacement:
+    """Record in status that request `request` (the `etcd.operator.io/replace-member`
+    annotation's value) replaces member `member_id`, named `member`. Written before the member
+    is removed, so that a restarted operator finishes this replacement and never starts a
+    second one for the same request."""
+
+    request: str
+    member: str
+    member_id: int
+
+
 # issue 13, downgrade
 @dataclass(frozen=True, slots=True)
 class EnableDowngrade:
@@ -392,6 +452,9 @@ Action = (
     | DisableAuth
     | VerifyBackup
     | RecordRollback
+    | Compact
+    | Defragment
+    | DisarmAlarm
     | ForceNewCluster
     | EndForcedStart
     | EnableDowngrade
@@ -400,7 +463,7 @@ Action = (
 """Steps that change the world (the shell calls Kubernetes or etcd, posts an Event and records
 `status.lastOperation`)."""
 
-Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done
+Report = MarkBootstrapped | Wait | Degraded | Paused | InSync | Done | RecordReplacement
 """Steps that change nothing but status."""
 
 Step = Action | Report
@@ -444,13 +507,24 @@ def action_of(step: Step) -> Action | None:
             | DisableAuth()
             | VerifyBackup()
             | RecordRollback()
+            | Compact()
+            | Defragment()
+            | DisarmAlarm()
             | ForceNewCluster()
             | EndForcedStart()
             | EnableDowngrade()
             | CancelDowngrade()
         ):
             return step
-        case MarkBootstrapped() | Wait() | Degraded() | Paused() | InSync() | Done():
+        case (
+            MarkBootstrapped()
+            | Wait()
+            | Degraded()
+            | Paused()
+            | InSync()
+            | Done()
+            | RecordReplacement()
+        ):
             return None
         case _:
             assert_never(step)
@@ -472,6 +546,7 @@ def is_disruptive(step: Step) -> bool:
             | UpgradeMember()
             | MoveLeader()
             | UpdatePeerURL()
+            | Defragment()  # its member serves nothing while it runs
             | ForceNewCluster()
             | EndForcedStart()
         ):
@@ -490,12 +565,15 @@ def is_disruptive(step: Step) -> bool:
             | RecordRollback()
             | EnableDowngrade()
             | CancelDowngrade()
+            | Compact()
+            | DisarmAlarm()
             | MarkBootstrapped()
             | Wait()
             | Degraded()
             | Paused()
             | InSync()
             | Done()
+            | RecordReplacement()
         ):
             return False
         case _:

@@ -48,6 +48,10 @@ ROTATE_CA_HANDLED_ANNOTATION = "etcd.operator.io/rotate-ca-handled"
 # A pod built with `--force-new-cluster` (a rebuild from a survivor of a lost quorum): etcd
 # drops every other member each time it starts so, so the pod is rebuilt without it at once.
 FORCE_NEW_CLUSTER_ANNOTATION = "etcd.operator.io/force-new-cluster"
+# On the EtcdCluster: a member's name asks for that member to be replaced by a fresh one (new
+# member ID, new claim). status.replacement records the request acted on; remove the
+# annotation once done to be able to ask for the same member again.
+REPLACE_MEMBER_ANNOTATION = "etcd.operator.io/replace-member"
 # Services and the PDB carry the hash of what the operator last applied (resources.applied).
 APPLIED_HASH_ANNOTATION = "etcd.operator.io/applied-hash"
 

@@ -1,4 +1,4 @@
-"""The two services of a cluster: peer (headless, member DNS) and client."""
+"""The two services of a cluster: peer (headless: member DNS and metrics) and client."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from lightkube.resources.core_v1 import Service
 from etcd_operator.api import EtcdCluster
 from etcd_operator.naming import (
     CLIENT_PORT,
+    METRICS_PORT,
     PEER_PORT,
     client_service_name,
     peer_service_name,
@@ -32,6 +33,10 @@ def peer_service(cluster: EtcdCluster) -> Service:
 
     `publishNotReadyAddresses` publishes names before pods are ready, which etcd
     needs: members must reach each other to form a quorum and become ready.
+
+    It also names etcd's plaintext metrics port (`metrics`, 2381): its endpoints are every
+    member, ready or not, which is what a per-member scrape needs (a member without a
+    leader is unready, and is exactly the one whose `etcd_server_has_leader` matters).
     """
     return Service(
         metadata=ObjectMeta(
@@ -44,7 +49,11 @@ def peer_service(cluster: EtcdCluster) -> Service:
             clusterIP="None",
             publishNotReadyAddresses=True,
             selector=member_selector(cluster),
-            ports=[_port("peer", PEER_PORT), _port("client", CLIENT_PORT)],
+            ports=[
+                _port("peer", PEER_PORT),
+                _port("client", CLIENT_PORT),
+                _port("metrics", METRICS_PORT),
+            ],
         ),
     )
 

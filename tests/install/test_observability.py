@@ -149,3 +149,82 @@ def test_dashboard_queries_are_valid_promql_over_known_series() -> None:
     } <= selected
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+# Labels every target of a Prometheus Operator ServiceMonitor gets (from its Service and pod).
+_TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
+# Labels of the series themselves (histogram buckets carry `le`).
+_OPERATOR_LABELS = {"namespace", "name", "step", "le"}
+_ETCD_LABELS = {"le"}
+_TEMPLATE_LABEL = re.compile(r"\$labels\.(\w+)")
+
+
+def _labels_used(expr: str) -> set[str]:
+    """Label names `expr` matches on, groups by or joins on."""
+    used: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            used.update(m.name for m in node.matchers.matchers if m.name != "__name__")
+        elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+            used.update(node.modifier.labels)
+        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            matching = node.modifier.matching
+            used.update(matching.labels if matching is not None else ())
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return used
+
+
+def _produced_labels(series: set[str]) -> set[str]:
+    """What the chart's ServiceMonitors give the series: the operator's own labels (kept by
+    honorLabels) and, for etcd's series, the members' monitor's relabelings."""
+    rendered = chart.render(
+        {
+            "metrics": {"serviceMonitor": {"enabled": True}},
+            "members": {"serviceMonitor": {"enabled": True}},
+        }
+    )
+    monitors = {
+        d["metadata"]["name"]: d for d in chart.documents(rendered) if d["kind"] == "ServiceMonitor"
+    }
+    (members,) = monitors[f"{chart.RELEASE}-members"]["spec"]["endpoints"]
+    relabelled = {r["targetLabel"] for r in members.get("relabelings", [])}
+    produced = set(_TARGET_LABELS)
+    if series & OPERATOR_SERIES:
+        produced |= _OPERATOR_LABELS
+    if series & ETCD_SERIES:
+        produced |= _ETCD_LABELS | relabelled
+    return produced
+
+
+def test_alerts_use_only_labels_the_service_monitors_produce() -> None:
+    for rule in _rules():
+        produced = _produced_labels(_series(rule["expr"]))
+        used = _labels_used(rule["expr"])
+        for text in rule["annotations"].values():
+            used |= set(_TEMPLATE_LABEL.findall(text))
+        assert used <= produced, f"{rule['alert']} uses {used - produced}"
+
+
+def test_dashboard_uses_only_labels_the_service_monitors_produce() -> None:
+    for panel in _dashboard()["panels"]:
+        for target in panel["targets"]:
+            produced = _produced_labels(_series(target["expr"]))
+            used = _labels_used(target["expr"])
+            used |= set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
+            assert used <= produced, f"panel {panel['title']!r} uses {used - produced}"
+
+
+def test_dashboard_filters_etcd_s_own_series_by_namespace_and_cluster() -> None:
+    """The `cluster` variable reaches etcd's panels through the members' `name` label."""
+
+    def check(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector) and node.name in ETCD_SERIES:
+            matchers = {m.name: m.value for m in node.matchers.matchers}
+            assert matchers.get("namespace") == "$namespace", node
+            assert matchers.get("name") == "$cluster", node
+
+    for panel in _dashboard()["panels"]:
+        for target in panel["targets"]:
+            promql_parser.walk(promql_parser.parse(target["expr"]), check)

@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from etcd_operator import __version__, manifests, rbac
+from etcd_operator import __version__, rbac
+from etcd_operator.leader import IDENTITY_ENV
+from etcd_operator.naming import CLUSTER_DOMAIN_ENV, OPERATOR_POD_LABELS_ENV, POD_NAMESPACE_ENV
+from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from harness import chart
 
 VALUE_SETS: dict[str, dict[str, Any]] = {
@@ -28,6 +31,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": True}},
         "prometheusRule": {"enabled": True},
         "grafanaDashboard": {"enabled": True},
+    },
+    "members-monitored": {
+        "watchNamespaces": ["team-a"],
+        "members": {
+            "serviceMonitor": {"enabled": True, "interval": "15s", "labels": {"release": "kp"}}
+        },
     },
     "pinned-image": {
         "image": {"repository": "registry.example/etcd-operator", "digest": "sha256:" + "a" * 64},
@@ -81,7 +90,9 @@ def test_default_install_is_cluster_wide_with_exactly_the_declared_rules() -> No
     ]
     container = _container(objects)
     assert container["image"] == f"ghcr.io/etcd-operator/etcd-operator:{__version__}"
-    assert container["image"] == manifests.IMAGE
+    # The image member pods fall back to when the operator is not told its own.
+    assert container["image"] == DEFAULT_OPERATOR_IMAGE
+    assert container["command"] == ["etcd-operator"]
     # Two replicas, one acting: the Lease's Role lives in the release namespace only.
     assert container["args"][:3] == ["run", "--leader-elect", f"--lease-name={chart.RELEASE}"]
     (lease_role,) = kinds["Role"]
@@ -91,6 +102,9 @@ def test_default_install_is_cluster_wide_with_exactly_the_declared_rules() -> No
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {p["name"] for p in container["ports"]} == {"health", "metrics"}
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_namespaced_install_has_a_role_per_watched_namespace_only() -> None:
@@ -174,10 +188,17 @@ def test_unsafe_values_are_refused(values: dict[str, Any], complaint: str) -> No
 
 
 def test_deployment_env_matches_what_the_operator_reads() -> None:
-    """The chart sets the same variables as the generated Deployment of etcd_operator."""
-    generated = manifests.deployment().to_dict()["spec"]["template"]["spec"]["containers"][0]
+    """The chart sets the variables the operator reads (by their names in the code)."""
     rendered = _container(chart.documents(chart.render()))
-    assert {e["name"] for e in rendered["env"]} == {e["name"] for e in generated["env"]}
+    assert {e["name"] for e in rendered["env"]} == {
+        IDENTITY_ENV,
+        POD_NAMESPACE_ENV,
+        OPERATOR_POD_LABELS_ENV,
+        "ETCD_OPERATOR_IMAGE",  # handlers.apply
+        CLUSTER_DOMAIN_ENV,
+        "PYTHONDONTWRITEBYTECODE",
+        "USER",  # kopf's getpass at start, for a uid without a passwd entry
+    }
     labels = next(e["value"] for e in rendered["env"] if e["name"] == "ETCD_OPERATOR_POD_LABELS")
     pairs = dict(pair.split("=", 1) for pair in labels.split(","))
     (deployment,) = _kinds(chart.documents(chart.render()))["Deployment"]

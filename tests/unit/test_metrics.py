@@ -35,6 +35,7 @@ def test_a_round_exports_the_cluster_series_and_a_deleted_cluster_none() -> None
     metrics.record_round("ns", "m1", _figures(2), step="InSync", seconds=0.2, error=False, now=6)
     metrics.record_round("ns", "m1", _figures(2), step="CreatePod", seconds=1, error=True, now=7)
     metrics.set_last_backup("ns", "m1", 1234.0)
+    metrics.set_last_backup("ns", "m1", 1000.0)  # an older backup, handled later
     got = _samples()
     assert got[("etcd_operator_cluster_members_desired", c)] == 3
     assert got[("etcd_operator_cluster_members_ready", c)] == 3
@@ -53,6 +54,10 @@ def test_a_round_exports_the_cluster_series_and_a_deleted_cluster_none() -> None
     assert got[("etcd_operator_reconcile_duration_seconds_count", (("step", "InSync"),))] >= 2
     metrics.forget_cluster("ns", "m1")
     assert not any(dict(labels).get("name") == "m1" for _, labels in _samples())
+    # A cluster made again under the name starts from its own backups.
+    metrics.set_last_backup("ns", "m1", 10.0)
+    assert _samples()[("etcd_operator_cluster_last_backup_timestamp_seconds", c)] == 10
+    metrics.forget_cluster("ns", "m1")
 
 
 def test_drill_series_follow_the_latest_drill_whatever_order_they_are_reported_in() -> None:

@@ -177,3 +177,21 @@ def test_the_downgrade_target_is_recorded_when_enabled_and_kept_while_nobody_ans
     assert kept.downgrade_target == "3.5.0"
     # Every voter answers at the target's minor: etcd has ended it.
     assert at(o, ["3.5.35"], waiting, kept).downgrade_target is None
+
+
+def test_a_replacement_is_recorded_by_its_step_kept_while_asked_for_and_gone_with_it() -> None:
+    import dataclasses
+
+    from etcd_operator.planner import RecordReplacement
+
+    asked = dataclasses.replace(cluster(3), replace_request=name(1))
+    record = Decision(RecordReplacement(name(1), name(1), 0x101), Reason.REPLACE_REQUESTED, "")
+    status = next_status(_round(asked, record), None, T0)
+    assert status.replacement is not None
+    assert (status.replacement.request, status.replacement.member_id) == (name(1), "101")
+    dumped = status.model_dump(mode="json", by_alias=True)["replacement"]
+    assert dumped == {"request": name(1), "member": name(1), "memberID": "101"}
+    later = next_status(_round(asked, Decision(InSync(), Reason.IN_SYNC, "")), status, T0)
+    assert later.replacement == status.replacement
+    done = next_status(_round(cluster(3), Decision(InSync(), Reason.IN_SYNC, "")), later, T0)
+    assert done.replacement is None

@@ -1,11 +1,14 @@
 """The operator's identity on localcluster: the ServiceAccount and RBAC a real install gives
 it, and a kubeconfig holding that account's token (not localcluster's admin credentials).
 
-A cluster-wide operator gets exactly deploy/manifests (the Namespace, the ServiceAccount, the
-ClusterRole and its binding, as `make manifests` wrote them; not the Deployment: there is no
-image registry, the operator runs as a host process). A namespaced one gets what
-`etcd-operator manifests --namespaced` prints, under a ServiceAccount of its own, so that it
-never borrows the cluster-wide rights of another operator running at the same time.
+Both come from the Helm chart, the one source of the install. A cluster-wide operator gets
+exactly what deploy/etcd-operator.yaml (the chart rendered with its defaults) grants: the
+Namespace, the ServiceAccount, the ClusterRole, the leader-election Role and their bindings;
+not the Deployment nor the Services (there is no image registry: the operator runs as a host
+process) and not the CRDs (installed by `install_crds`). A namespaced one gets what the
+chart renders with `watchNamespaces`, as a release of its own (so a ServiceAccount of its
+own), so that it never borrows the cluster-wide rights of another operator running at the
+same time.
 
 The token comes from the TokenRequest API, as a pod's projected token does: bound to the
 account, expiring, never stored in a Secret. kopf reads a kubeconfig's token once (it has
@@ -28,14 +31,21 @@ from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
+from harness import chart
 from localcluster.config import StateDir
 
-# The repository's generated install manifests (harness is installed editable).
-DEPLOY_MANIFESTS = Path(__file__).resolve().parents[3] / "deploy" / "manifests"
+# What an install grants its operator: its identity and rights, nothing that runs.
+IDENTITY_KINDS = (
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+)
 # A day: longer than any test session; a detached operator is restarted before it ends.
 TOKEN_SECONDS = 24 * 3600
 FIELD_MANAGER = "etcd-operator-install"
@@ -60,32 +70,31 @@ class Identity:
 
 
 def account_for(name: str, namespaces: Sequence[str]) -> Account:
-    """The install's account: the deploy/ one cluster-wide, its own per namespaced operator."""
-    from etcd_operator.manifests import NAME, NAMESPACE
+    """The install's account: the plain manifest's cluster-wide, or a release of its own per
+    namespaced operator (a release name holding the chart's name is the objects' name)."""
+    return Account(chart.NAMESPACE, chart.RELEASE if not namespaces else f"{chart.RELEASE}-{name}")
 
-    return Account(NAMESPACE, NAME if not namespaces else f"{NAME}-{name}")
+
+def _identity(documents: list[dict[str, Any]]) -> list[Any]:
+    return [codecs.from_dict(d) for d in documents if d["kind"] in IDENTITY_KINDS]
 
 
 def cluster_wide_objects() -> list[Any]:
-    """Everything in deploy/manifests but the Deployment, in file order."""
-    objects: list[Any] = []
-    for path in sorted(DEPLOY_MANIFESTS.glob("*.yaml")):
-        with path.open() as f:
-            objects += [o for o in codecs.load_all_yaml(f) if not isinstance(o, Deployment)]
-    return objects
+    """What deploy/etcd-operator.yaml grants the operator, in its order."""
+    return _identity(chart.documents(chart.PLAIN_MANIFEST.read_text()))
 
 
 def namespaced_objects(account: Account, namespaces: Sequence[str]) -> list[Any]:
-    """The namespaced install's RBAC for `account` (plus the operator's namespace)."""
-    from etcd_operator.manifests import namespaced_install
-
-    objects = namespaced_install(namespaces, name=account.name)
-    return [o for o in objects if not isinstance(o, Deployment)]
+    """What the chart grants `account` as a release watching only `namespaces`."""
+    values = {"watchNamespaces": list(namespaces)}
+    rendered = chart.render(values, release=account.name, namespace=account.namespace)
+    return _identity(chart.documents(rendered))
 
 
 def install(admin: Client, account: Account, namespaces: Sequence[str]) -> None:
     """Apply the install's RBAC as an admin would (server-side apply, idempotent)."""
-    for namespace in namespaces:  # a Role needs its namespace
+    # Roles need their namespaces; a namespaced release does not create its own.
+    for namespace in (*namespaces, account.namespace) if namespaces else ():
         _ensure_namespace(admin, namespace)
     objects = namespaced_objects(account, namespaces) if namespaces else cluster_wide_objects()
     for obj in objects:

@@ -3,6 +3,7 @@ fresh namespace per test."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -23,8 +24,20 @@ def crds(localcluster: LocalCluster) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator(localcluster: LocalCluster, crds: None) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(localcluster.state)
+def operator_metrics_url() -> str:
+    """Where the session's operator serves its Prometheus metrics."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    return f"http://127.0.0.1:{port}/metrics"
+
+
+@pytest.fixture(scope="session")
+def operator(
+    localcluster: LocalCluster, crds: None, operator_metrics_url: str
+) -> Iterator[OperatorProcess]:
+    port = operator_metrics_url.rsplit(":", 1)[1].removesuffix("/metrics")
+    process = OperatorProcess(localcluster.state, extra_args=("--metrics-port", port))
     process.start()
     yield process
     process.stop()

@@ -8,7 +8,9 @@ import base64
 import hashlib
 import json
 import subprocess
+import urllib.request
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
+from prometheus_client.parser import text_string_to_metric_families
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig
 from etcd_operator.kube import EtcdBackupResource
@@ -156,7 +159,7 @@ async def plain(
 
 async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
     kube: AsyncClient, plain: tuple[str, int], s3_server: S3Server, localcluster: LocalCluster,
-    tmp_path: Path,
+    tmp_path: Path, operator_metrics_url: str,
 ) -> None:  # fmt: skip
     ns, revision = plain
     claim = PersistentVolumeClaim(
@@ -188,6 +191,12 @@ async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
         conditions = {c["type"]: c for c in status["conditions"]}
         assert conditions["Complete"]["status"] == "True"
         assert conditions["Failed"]["status"] == "False"
+    # What the "no backup in N hours" alert reads: the latest of the two, parsed.
+    latest = max(
+        datetime.fromisoformat(b["status"]["completionTime"]).timestamp()
+        for b in (s3_body, pvc_body)
+    )
+    assert abs(_last_backup_metric(operator_metrics_url, ns, "plain") - latest) < 1
 
     # S3: the object is what the status and the manifest say, and etcd reads it back.
     status = s3_body["status"]
@@ -226,6 +235,19 @@ async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
     assert pods and all(p.spec and p.spec.automountServiceAccountToken is False for p in pods)
     reasons = [r for _, r, _ in await _events(kube, ns, "to-s3")]
     assert "JobCreated" in reasons and "Succeeded" in reasons
+
+
+def _last_backup_metric(url: str, namespace: str, cluster: str) -> float:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    (value,) = [
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "etcd_operator_cluster_last_backup_timestamp_seconds"
+        and s.labels == {"namespace": namespace, "name": cluster}
+    ]
+    return float(value)
 
 
 async def test_wrong_s3_credentials_fail_at_once_with_the_stores_reason(

@@ -180,3 +180,8 @@ async def test_schedule_makes_prunes_and_suspends_backups_and_delete_policy_remo
 
     await eventually(after_next_minute, remaining + 5, "the next minute", interval=1.0)
     assert sorted(await _scheduled(kube, ns)) == [second]
+
+    # Deleting the schedule takes its EtcdBackups with it but keeps their snapshots.
+    await kube.delete(EtcdBackupScheduleResource, SCHEDULE, namespace=ns)
+    await _gone(kube, ns, second, 60)
+    assert _keys(s3_server, second_key) == [second_key, second_key + ".json"]

@@ -18,11 +18,12 @@ import pytest
 import pytest_asyncio
 from lightkube import AsyncClient
 from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
 from etcd_operator.kube import EtcdClusterResource
-from etcd_operator.manifests import NAMESPACE as OPERATOR_NAMESPACE
+from harness.chart import NAMESPACE as OPERATOR_NAMESPACE
 from harness.clusters import (
     create_ready_cluster,
     delete_clusters,
@@ -163,9 +164,13 @@ async def test_two_replicas_one_acts_the_standby_takes_over_and_metrics_are_expo
         assert samples[("etcd_operator_cluster_members_voting", ns, "ha")] == 1
         assert samples[("etcd_operator_cluster_db_size_bytes", ns, "ha")] > 0
         assert any(n == "etcd_operator_reconcile_rounds_total" for n, _, _ in samples)
+        # Rounds' duration and errors by step kind (errors exported from 0 per step).
+        assert any(n == "etcd_operator_reconcile_duration_seconds_count" for n, _, _ in samples)
+        assert ("etcd_operator_reconcile_errors_total", ns, "ha") in samples
         assert samples[("etcd_operator_leader", None, None)] == 1
         _, standby_text = _get(f"http://127.0.0.1:{b.metrics}/metrics")
         assert "etcd_operator_leader 0.0" in standby_text
+        await _member_metrics_are_served_through_the_headless_service(kube, ns, "ha")
 
         # Kill the leader; the standby takes the Lease and scales the cluster, asked through
         # the scale subresource (what `kubectl scale etcdcluster ha --replicas=2` does).
@@ -200,6 +205,44 @@ async def test_two_replicas_one_acts_the_standby_takes_over_and_metrics_are_expo
             await delete_clusters(kube, ns)
         finally:
             cleanup.process.stop()
+
+
+async def _member_metrics_are_served_through_the_headless_service(
+    kube: AsyncClient, namespace: str, cluster: str
+) -> None:
+    """What a ServiceMonitor on the `metrics` port scrapes: every endpoint of the cluster's
+    headless Service serves etcd's own metrics (parsed), with the series the dashboard and
+    alerts use."""
+
+    async def endpoints() -> list[tuple[str, int]]:
+        slices = kube.list(
+            EndpointSlice,
+            namespace=namespace,
+            labels={"kubernetes.io/service-name": cluster},
+        )
+        found = []
+        async for piece in slices:
+            ports = [p.port for p in piece.ports or [] if p.name == "metrics" and p.port]
+            found += [
+                (a, port) for e in piece.endpoints or [] for a in e.addresses for port in ports
+            ]
+        return found
+
+    found = await eventually(endpoints, 60, "the headless Service's metrics endpoints")
+    assert len(found) == 1  # one member
+    for address, port in found:
+        status, text = _get(f"http://{address}:{port}/metrics")
+        assert status == 200, text
+        samples = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples["etcd_server_has_leader"] == 1
+        assert samples["etcd_mvcc_db_total_size_in_bytes"] > 0
+        assert samples["etcd_server_quota_backend_bytes"] > 0
+        assert "etcd_server_leader_changes_seen_total" in samples
+        assert "etcd_disk_wal_fsync_duration_seconds_bucket" in samples
 
 
 async def test_liveness_fails_while_the_apiserver_is_frozen_and_recovers(

@@ -18,7 +18,7 @@ from lightkube.models.meta_v1 import ObjectMeta, Status
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 
-from etcd_operator import rbac
+from etcd_operator import metrics, rbac
 from etcd_operator.backup.contract import Result
 from etcd_operator.handlers import etcdbackup
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
@@ -169,3 +169,39 @@ async def test_a_pod_result_ends_the_backup_with_its_fields() -> None:
     assert (status["phase"], status["member"], status["revision"]) == ("Succeeded", "demo-1", 3)
     assert kube.created == []
     assert kube.calls <= _declared()
+
+
+def _last_backup(namespace: str, cluster: str) -> float | None:
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == "etcd_operator_cluster_last_backup_timestamp_seconds" and (
+                sample.labels == {"namespace": namespace, "name": cluster}
+            ):
+                return float(sample.value)
+    return None
+
+
+STORED = {
+    **BACKUP,
+    "status": {"phase": "Succeeded", "completionTime": "2026-01-01T00:00:01Z"},
+}
+
+
+async def test_a_stored_backup_seen_again_brings_back_the_last_backup_series() -> None:
+    """After a restart the series comes from the recorded status."""
+    metrics.forget_cluster("ns", "demo")
+    kube = FakeKube(_objects() | {(EtcdBackupResource, "nightly"): _Raw(STORED)})
+    assert await etcdbackup.backup_round(kube, "ns", "nightly") is None  # type: ignore[arg-type]
+    assert _last_backup("ns", "demo") == 1767225601.0
+    assert kube.status_patches == [] and kube.created == []
+    assert kube.calls <= _declared()
+    metrics.forget_cluster("ns", "demo")
+
+
+async def test_a_deleted_cluster_s_stored_backup_makes_no_series() -> None:
+    metrics.forget_cluster("ns", "demo")
+    objects = _objects() | {(EtcdBackupResource, "nightly"): _Raw(STORED)}
+    del objects[(EtcdClusterResource, "demo")]
+    kube = FakeKube(objects)
+    assert await etcdbackup.backup_round(kube, "ns", "nightly") is None  # type: ignore[arg-type]
+    assert _last_backup("ns", "demo") is None

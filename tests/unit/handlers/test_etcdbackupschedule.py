@@ -253,7 +253,7 @@ async def test_deleting_a_delete_policy_backup_runs_a_job_then_releases(
     monkeypatch.setattr(backup_delete.kopf, "info", lambda *a, **k: None)
     body = _backup(1, "Succeeded")
     name = body["metadata"]["name"]
-    kube = FakeKube({}, {})
+    kube = _kube(_schedule())  # pruned by its schedule, which stays
     with pytest.raises(kopf.TemporaryError):
         await backup_delete.delete_snapshot(body=body, name=name, namespace="ns", memo=_Memo(kube))
     [job] = kube.created
@@ -267,6 +267,23 @@ async def test_deleting_a_delete_policy_backup_runs_a_job_then_releases(
     kube.listed[Pod] = [_pod(Result("Succeeded", "SnapshotDeleted", "gone"))]
     await backup_delete.delete_snapshot(body=body, name=name, namespace="ns", memo=_Memo(kube))
     assert len(kube.created) == 1
+    assert kube.calls <= _declared(), kube.calls - _declared()
+
+
+@pytest.mark.parametrize("schedule", [None, "deleting"])
+async def test_a_backup_deleted_with_its_schedule_keeps_its_snapshot(
+    monkeypatch: pytest.MonkeyPatch, schedule: str | None
+) -> None:
+    kept: list[str] = []
+    monkeypatch.setattr(backup_delete.kopf, "info", lambda _b, **k: kept.append(k["reason"]))
+    body = _backup(1, "Succeeded")
+    going = _schedule()
+    going["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    kube = FakeKube({}, {}) if schedule is None else _kube(going)
+    await backup_delete.delete_snapshot(
+        body=body, name=body["metadata"]["name"], namespace="ns", memo=_Memo(kube)
+    )
+    assert kube.created == [] and kept == ["SnapshotKept"]
     assert kube.calls <= _declared(), kube.calls - _declared()
 
 

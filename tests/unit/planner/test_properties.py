@@ -4,6 +4,8 @@ independent oracle of health and quorum (not the planner's own helpers)."""
 from __future__ import annotations
 
 import dataclasses
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
@@ -18,13 +20,19 @@ from etcd_operator.planner import (
     CancelDowngrade,
     ClusterRef,
     ClusterState,
+    Compact,
     CreatePod,
     Decision,
+    Defragment,
+    DefragPolicy,
+    DefragRun,
+    DefragTrigger,
     Degraded,
     DeletePod,
     DeletePVC,
     DesiredSpec,
     DisableAuth,
+    DisarmAlarm,
     Done,
     EnableAuth,
     EnableDowngrade,
@@ -33,6 +41,7 @@ from etcd_operator.planner import (
     ExpandVolume,
     ForceNewCluster,
     InSync,
+    KvHash,
     MarkBootstrapped,
     MemberHealth,
     MoveLeader,
@@ -44,11 +53,14 @@ from etcd_operator.planner import (
     PvcRetention,
     PvcState,
     Reason,
+    RecordReplacement,
     RecordRollback,
     RecordVolume,
     RemoveMember,
+    ReplacementRecord,
     RetireVolume,
     RollbackPhase,
+    SpaceState,
     UpdatePeerURL,
     UpgradeMember,
     VerifyBackup,
@@ -57,6 +69,7 @@ from etcd_operator.planner import (
     is_disruptive,
     quorum,
 )
+from etcd_operator.planner.space import LIVE_DATA_LIMIT, NO_SPACE_DEFRAG_FREE, free_fraction
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import (
     Version,
@@ -245,6 +258,29 @@ def observed_states(draw: st.DrawFn) -> Observed:
                 storage_version=storage,
                 downgrade_target=target if rnd.random() < 0.9 else None,
             )
+    # replace (issue 13): a request naming a member (or not), and status's record of one,
+    # for the member named or another (drawn last: the worlds above stay what they were).
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
+    if rnd.random() < 0.25:
+        replace_request = rnd.choice([name(0), name(1), name(2), name(8), "unknown"])
+        if rnd.random() < 0.5:
+            recorded_id = rnd.choice([*ids, 0x990]) if ids else 0x990
+            request = replace_request if rnd.random() < 0.8 else name(3)
+            replacement = ReplacementRecord(request, request, recorded_id)
+    # corruption check (issue 13): voters' HashKV at one revision, one of them maybe diverged,
+    # or all of them disagreeing.
+    kv_hashes: dict[int, KvHash] = {}
+    # Growth by replacement needs two voters; a single one with small claims is refused: make
+    # that rarer state common enough to be reached.
+    if len(voter_ids) == 1 and rnd.random() < 0.5:
+        pvcs = {n: dataclasses.replace(p, undersized=True) for n, p in pvcs.items()}
+    if rnd.random() < 0.2:
+        odd = rnd.choice(voter_ids) if voter_ids else None
+        chaos = rnd.random() < 0.2
+        for i, vid in enumerate(voter_ids):
+            hashed = 0xBAD if vid == odd else 0xA11 + (i if chaos else 0)
+            kv_hashes[vid] = KvHash(INDEX, 1 if rnd.random() < 0.95 else 2, hashed)
     if noise == 0 and voter_ids:
         leader: int | None = draw(st.sampled_from(voter_ids))
     else:
@@ -279,9 +315,73 @@ def observed_states(draw: st.DrawFn) -> Observed:
         auth=auth,
         rollback=rollback,
         status_downgrade=status_downgrade,
+        replace_request=replace_request,
+        replacement=replacement,
+        kv_hashes=kv_hashes,
     )
     # Drawn last too: quorum lost for good, rebuilds from a survivor (branch survivor).
-    return with_quorum_loss(observed, rnd, noise, members, INDEX)
+    observed = with_quorum_loss(observed, rnd, noise, members, INDEX)
+    # And after it: backends, alarms and defragmentation (part space).
+    space, sized, now = space_world(rnd, list(observed.members or ()), dict(observed.member_health))
+    return dataclasses.replace(observed, member_health=sized, now=now, space=space)
+
+
+# --- space, alarms and defragmentation (issue 13, part `space`) ------------------------------
+
+MIB = 1024**2
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def space_world(
+    rnd: random.Random, members: list[EtcdMember], health: dict[int, MemberHealth]
+) -> tuple[SpaceState, dict[int, MemberHealth], datetime | None]:
+    """Backends of several sizes and fragmentations, NOSPACE (rarely CORRUPT) alarms, records
+    of a compaction and of a defragmentation run, and defragmentation policies. Drawn from
+    the world's own Random after everything else, so the worlds above stay as they were."""
+    if rnd.random() < 0.5:
+        return SpaceState(), health, None
+    uniform = rnd.choice([None, 8 * MIB, 100 * MIB])  # e.g. every member just defragmented
+    sized = {
+        mid: dataclasses.replace(
+            h,
+            db_size=(size := uniform or rnd.choice([0, 8 * MIB, 60 * MIB, 100 * MIB])),
+            db_size_in_use=int(size * rnd.choice([1.0, 0.95, 0.5, 0.1])),
+        )
+        for mid, h in health.items()
+    }
+    voter_ids = [m.id for m in members if not m.is_learner]
+    alarms: tuple[tuple[int, str], ...] = ()
+    if voter_ids and rnd.random() < 0.5:
+        alarms = ((rnd.choice(voter_ids), "NOSPACE"),)
+        if rnd.random() < 0.1:
+            alarms = (*alarms, (rnd.choice(voter_ids), "CORRUPT"))
+    policy = None
+    if rnd.random() < 0.7:
+        policy = DefragPolicy(
+            schedule=rnd.choice([None, "0 3 * * *", "*/5 * * * *"]),
+            threshold=rnd.choice([None, 0.3, 0.5]),
+            min_db_size=rnd.choice([0, 64 * MIB]),
+        )
+    everyone = rnd.random() < 0.3
+    done = tuple(name(i) for i in range(9) if everyone or rnd.random() < 0.3)
+    run = rnd.choice(
+        [
+            None,
+            DefragRun(rnd.choice(list(DefragTrigger)).value, NOW - timedelta(hours=2), done),
+            DefragRun(DefragTrigger.SCHEDULE.value, NOW - timedelta(minutes=1), done),
+            DefragRun(DefragTrigger.NO_SPACE.value, NOW - timedelta(minutes=1), done),
+        ]
+    )
+    space = SpaceState(
+        alarms=alarms,
+        quota=rnd.choice([64 * MIB, 128 * MIB, 2048 * MIB]),
+        defrag=policy,
+        last_defrag=run,
+        compacted_at=NOW - timedelta(minutes=3) if rnd.random() < 0.5 else None,
+        db_size_before=64 * MIB,
+        created=NOW - timedelta(days=rnd.choice([0, 2])),
+    )
+    return space, sized, NOW
 
 
 # --- the oracle ------------------------------------------------------------------------------
@@ -436,6 +536,12 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
             # a healthy voter goes only to scale in, one member at a time, or to replace one
             # of two emptyDir members for a rollout (the other goes on alone, as available)
             replacing = o.spec.empty_dir and len(voters(o)) == 2 == o.spec.replicas
+            # or to replace a chosen member, or one whose claim cannot grow (issue 13)
+            replacing = replacing or d.reason in (
+                Reason.REPLACE_CHOSEN_MEMBER,
+                Reason.GROW_BY_REPLACEMENT,
+                Reason.REPLACE_CORRUPT_MEMBER,
+            )
             assert len(voters(o)) > o.spec.replicas or replacing
             assert not any(m.is_learner for m in o.members or ())
             assert target.id != leader(o)
@@ -760,6 +866,90 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
         assert request is not None and request.confirmed and not in_flight
 
 
+def check_replacements_take_only_the_chosen_or_undersized_member(o: Observed, d: Decision) -> None:
+    """A replacement is recorded only for a voter named by the request, in a calm cluster of
+    two or more voters; the removal that follows takes exactly the recorded member; storage
+    growth removes only a voter whose claim is undersized and cannot expand."""
+    step = d.step
+    if isinstance(step, RecordReplacement):
+        assert step.request == o.replace_request == step.member
+        target = member_by_id(o, step.member_id)
+        assert not target.is_learner and slot(target) == step.member
+        assert len(voters(o)) >= 2
+        assert all(healthy(o, m) for m in o.members or ())
+        assert not any(m.is_learner for m in o.members or ())
+    if d.reason is Reason.REPLACE_CHOSEN_MEMBER:
+        assert isinstance(step, RemoveMember)
+        assert o.replacement is not None and o.replacement.request == o.replace_request
+        assert step.member_id == o.replacement.member_id
+    if d.reason is Reason.REPLACE_CORRUPT_MEMBER:
+        # Only a member whose hash differs from one that a strict majority of voters share.
+        assert isinstance(step, RemoveMember)
+        hashes = [o.kv_hashes[m.id].hash for m in voters(o) if m.id in o.kv_hashes]
+        mine = o.kv_hashes[step.member_id].hash
+        assert any(hashes.count(h) >= quorum(len(voters(o))) for h in set(hashes) - {mine})
+    if d.reason is Reason.GROW_BY_REPLACEMENT:
+        assert isinstance(step, RemoveMember)
+        assert o.volume_expansion is False
+        claim = o.pvcs.get(step.member)
+        assert claim is not None and claim.undersized
+        assert len(voters(o)) >= 2
+
+
+def check_space_steps_only_in_a_calm_cluster_with_nospace(o: Observed, d: Decision) -> None:
+    """Compaction, defragmentation and disarming: only with every member healthy and no
+    learner; one member at a time, followers before the leader; never with a CORRUPT alarm;
+    NOSPACE disarmed only once every backend is back well under the quota."""
+    step = d.step
+    if not isinstance(step, Compact | Defragment | DisarmAlarm):
+        return
+    kinds = {kind for _, kind in o.space.alarms}
+    assert "CORRUPT" not in kinds
+    members = o.members or ()
+    assert has_quorum(o)
+    assert members and all(healthy(o, m) and not m.is_learner for m in members)
+    if isinstance(step, Compact | DisarmAlarm):
+        assert "NOSPACE" in kinds
+    if isinstance(step, DisarmAlarm):
+        assert o.space.compacted_at is not None
+        assert all(o.member_health[m.id].db_size < LIVE_DATA_LIMIT * o.space.quota for m in members)
+        assert set(step.member_ids) == {mid for mid, kind in o.space.alarms if kind == "NOSPACE"}
+    if not isinstance(step, Defragment):
+        return
+    target = member_by_id(o, step.member_id)
+    assert slot(target) == step.member
+    policy = o.space.defrag
+
+    def wants(m: EtcdMember) -> bool:
+        h = o.member_health[m.id]
+        match step.trigger:
+            case DefragTrigger.NO_SPACE:
+                # once each since the compaction (as status records), then any lagging one
+                run, compacted = o.space.last_defrag, o.space.compacted_at
+                in_run = run is not None and run.trigger == "NoSpace"
+                in_run = in_run and compacted is not None and run.started >= compacted
+                done = run.members if run is not None and in_run else ()
+                sizes = [o.member_health[x.id].db_size for x in members]
+                lagging = h.db_size - min(sizes) > NO_SPACE_DEFRAG_FREE * max(sizes)
+                return slot(m) not in done or lagging
+            case DefragTrigger.THRESHOLD:
+                assert policy is not None and policy.threshold is not None
+                return h.db_size >= policy.min_db_size and free_fraction(h) >= policy.threshold
+            case DefragTrigger.SCHEDULE:
+                assert policy is not None and policy.schedule is not None
+                run = o.space.last_defrag
+                done = run.members if run is not None and not step.new_run else ()
+                return h.db_size >= policy.min_db_size and slot(m) not in done
+
+    if step.trigger is DefragTrigger.NO_SPACE:
+        assert "NOSPACE" in kinds and o.space.compacted_at is not None
+    else:
+        assert not kinds and policy is not None
+    assert wants(target)
+    if target.id == leader(o):
+        assert not any(wants(m) for m in members if m.id != target.id), "followers first"
+
+
 CHECKS = [
     check_planner_is_total_and_deterministic,
     check_paused_and_deleting_take_no_action,
@@ -781,6 +971,8 @@ CHECKS = [
     check_auth_changes_only_in_a_calm_cluster_with_root_usable,
     check_a_rollback_acts_only_from_its_record_and_never_deletes,
     check_downgrades_follow_etcds_api,
+    check_replacements_take_only_the_chosen_or_undersized_member,
+    check_space_steps_only_in_a_calm_cluster_with_nospace,
 ]
 
 
@@ -809,6 +1001,9 @@ STEP_KINDS = [
     DisableAuth,
     EnableDowngrade,
     CancelDowngrade,
+    Compact,
+    Defragment,
+    DisarmAlarm,
     MarkBootstrapped,
     Wait,
     Degraded,
@@ -817,6 +1012,7 @@ STEP_KINDS = [
     RecordRollback,
     ForceNewCluster,
     EndForcedStart,
+    RecordReplacement,
 ]
 
 
@@ -846,6 +1042,11 @@ def test_generator_reaches_every_step_kind(kind: type) -> None:
         Reason.UPDATE_PEER_URL,  # the only reason of UpdatePeerURL steps
         Reason.DOWNGRADE,
         Reason.DOWNGRADE_PENDING,
+        Reason.REPLACE_CHOSEN_MEMBER,
+        Reason.GROW_BY_REPLACEMENT,
+        Reason.REPLACE_REFUSED,
+        Reason.REPLACE_CORRUPT_MEMBER,
+        Reason.CORRUPTION_SUSPECTED,
     ],
 )
 def test_generator_reaches_the_rollout_decisions(reason: Reason) -> None:

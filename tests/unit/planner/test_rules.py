@@ -284,7 +284,7 @@ def test_pending_pod_with_unbound_volume_waits_for_the_volume() -> None:
     assert next_step(o) == Wait(Reason.VOLUME_PENDING)
 
 
-def test_alarm_blocks_scaling() -> None:
+def test_an_alarm_members_report_blocks_scaling() -> None:
     o = set_health(cluster(3, replicas=5), 0, alarms=("NOSPACE",))
     assert next_step(o) == Degraded(Reason.ALARM_ACTIVE)
 

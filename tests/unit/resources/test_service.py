@@ -21,6 +21,7 @@ def test_peer_service_is_headless_and_publishes_unready_members() -> None:
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
         "peer": 2380,
         "client": 2379,
+        "metrics": 2381,
     }
     assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "peer"
     assert service["metadata"]["ownerReferences"][0]["controller"] is True
@@ -35,3 +36,13 @@ def test_client_service_serves_ready_members_on_2379() -> None:
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
         ("client", 2379, 2379)
     ]
+
+
+def test_members_metrics_are_named_on_the_headless_service_only() -> None:
+    """A ServiceMonitor selects the peer Service's `metrics` port: every member, ready or not
+    (publishNotReadyAddresses), each scraped once."""
+    peer = peer_service(make_cluster()).to_dict()["spec"]
+    client = client_service(make_cluster()).to_dict()["spec"]
+    [metrics] = [p for p in peer["ports"] if p["name"] == "metrics"]
+    assert (metrics["port"], metrics["targetPort"], metrics["protocol"]) == (2381, 2381, "TCP")
+    assert "metrics" not in {p["name"] for p in client["ports"]}

@@ -55,8 +55,10 @@ from etcd_operator.planner import (
     PromoteLearner,
     PvcRetention,
     PvcState,
+    RecordReplacement,
     RecordVolume,
     RemoveMember,
+    ReplacementRecord,
     RetireVolume,
     Step,
     UpdatePeerURL,
@@ -153,6 +155,11 @@ class World:
     storage_minor: str | None = None
     downgrade: str | None = None
     status_downgrade: str | None = None  # status.downgradeTarget, as the shell writes it
+    # replace (issue 13): the replace-member annotation, and status.replacement
+    replace_request: str | None = None
+    replacement: ReplacementRecord | None = None
+    # Claims below spec.storage.size whose StorageClass cannot expand (storage growth).
+    small_claims: set[str] = field(default_factory=set)
 
     # --- what runs -----------------------------------------------------------------------
 
@@ -339,6 +346,7 @@ class World:
                         cluster_uid=p.uid,
                         member_id=p.recorded,
                         retired=p.retired,
+                        undersized=c in self.small_claims,
                     ),
                 )
                 for c, p in self.pvcs.items()
@@ -370,6 +378,9 @@ class World:
             other_claims=others if not self.empty_dir else {},
             local_views=local,
             forced_start=self.record,
+            replace_request=self.replace_request,
+            replacement=self.replacement,
+            volume_expansion=False if any(p.undersized for p in current.values()) else None,
         )
 
     def _joining(self, name: str) -> bool:
@@ -454,6 +465,9 @@ class World:
                     lambda: self._record_forced_start(ForcedStart(name, mid, done=True)),
                     lambda: self._end_forced_start(name),
                 ]
+            case RecordReplacement(request=request, member=name, member_id=mid):
+                record = ReplacementRecord(request, name, mid)
+                return [lambda: setattr(self, "replacement", record)]
             case Wait() | Degraded() | Paused() | InSync() | Done():
                 return []
             case _:
@@ -732,6 +746,7 @@ class World:
             pvc.deleting = True  # kubernetes.io/pvc-protection keeps it while a pod uses it
         else:
             del self.pvcs[claim]
+            self.small_claims.discard(claim)  # a claim made again has the new size
 
     def _mark_bootstrapped(self) -> None:
         if not self.formed:
