@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from dataclasses import dataclass, field
 
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Event
 
-from etcd_operator.etcd import EtcdClient, EtcdError
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION
 from harness.clusters import (
     create_ready_cluster,
@@ -25,34 +23,12 @@ from harness.clusters import (
     patch_spec,
 )
 from harness.operator_process import OperatorProcess
+from harness.writer import writing
 
 pytestmark = pytest.mark.e2e
 
 NAME = "down"
 OLD, NEW = "3.5.35", "3.6.16"
-
-
-@dataclass
-class Writer:
-    """Puts one key after another until stopped; remembers what etcd acknowledged (a put
-    that fails while the member it went to restarts is not acknowledged, so not checked)."""
-
-    acknowledged: dict[str, str] = field(default_factory=dict)
-    failures: int = 0
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self, etcd: EtcdClient) -> None:
-        n = 0
-        while not self.stop.is_set():
-            key, value = f"w/{n:06d}", f"v{n}"
-            try:
-                await etcd.put(key, value)
-                self.acknowledged[key] = value
-            except EtcdError:
-                self.failures += 1
-                await asyncio.sleep(0.05)
-            n += 1
-            await asyncio.sleep(0.02)
 
 
 async def _everywhere(kube: AsyncClient, ns: str, version: str) -> bool:
@@ -89,35 +65,26 @@ async def test_downgrade_after_a_finished_upgrade_keeps_every_acknowledged_write
     ns = namespace
     await create_ready_cluster(kube, ns, NAME, {"replicas": 3, "version": OLD})
     urls = member_urls(ns, NAME, range(3))
-    writer = Writer()
+    async with writing(urls) as writer:
+        await patch_spec(kube, ns, NAME, {"version": NEW})
+        await eventually(lambda: _everywhere(kube, ns, NEW), 240, "every member at 3.6")
+
+        async def cluster_version_moved() -> bool:
+            try:
+                v = await asyncio.to_thread(_versions, urls[0])
+            except OSError:
+                return False
+            return v["etcdcluster"].startswith("3.6.")
+
+        await eventually(cluster_version_moved, 60, "etcd's cluster version at 3.6")
+        await patch_spec(kube, ns, NAME, {"version": OLD})
+        await eventually(lambda: _everywhere(kube, ns, OLD), 240, "every member at 3.5")
+    for url in urls:
+        v = await asyncio.to_thread(_versions, url)
+        assert v["etcdserver"] == OLD and v["etcdcluster"].startswith("3.5."), v
     async with etcd_client(urls) as etcd:
-        task = asyncio.create_task(writer.run(etcd))
-        try:
-            await patch_spec(kube, ns, NAME, {"version": NEW})
-            await eventually(lambda: _everywhere(kube, ns, NEW), 240, "every member at 3.6")
-
-            async def cluster_version_moved() -> bool:
-                try:
-                    v = await asyncio.to_thread(_versions, urls[0])
-                except OSError:
-                    return False
-                return v["etcdcluster"].startswith("3.6.")
-
-            await eventually(cluster_version_moved, 60, "etcd's cluster version at 3.6")
-            await patch_spec(kube, ns, NAME, {"version": OLD})
-            await eventually(lambda: _everywhere(kube, ns, OLD), 240, "every member at 3.5")
-        finally:
-            writer.stop.set()
-            await task
-        for url in urls:
-            v = await asyncio.to_thread(_versions, url)
-            assert v["etcdserver"] == OLD and v["etcdcluster"].startswith("3.5."), v
-        missing = []
-        for key, value in writer.acknowledged.items():
-            got = await etcd.get(key)
-            if got is None or got.value != value.encode():
-                missing.append(key)
-    print(f"downgrade: {len(writer.acknowledged)} writes, {writer.failures} not acknowledged")
+        missing = await writer.missing(etcd)
+    print(f"downgrade: {len(writer.acknowledged)} writes, {len(writer.failures)} not acknowledged")
     assert len(writer.acknowledged) > 100, len(writer.acknowledged)
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
     reasons = await _reasons(kube, ns)

@@ -4,12 +4,9 @@ whose claims cannot grow, onto new claims of the new size."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,6 @@ from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.resources.storage_v1 import StorageClass
 from lightkube.types import PatchType
 
-from etcd_operator.etcd import EtcdClient, EtcdError
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import (
     create_ready_cluster,
@@ -32,6 +28,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.writer import writing
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
@@ -39,40 +36,6 @@ pytestmark = pytest.mark.e2e
 
 REPLACE = "etcd.operator.io/replace-member"
 RETIRED = "etcd.operator.io/retired"
-
-
-@dataclass
-class _Writer:
-    """Puts one key after another until stopped; remembers what etcd acknowledged."""
-
-    acknowledged: dict[str, str] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self, etcd: EtcdClient) -> None:
-        n = 0
-        while not self.stop.is_set():
-            key, value = f"w/{n:06d}", f"v{n}"
-            try:
-                await etcd.put(key, value)
-                self.acknowledged[key] = value
-            except EtcdError as e:
-                # Not acknowledged (e.g. sent to the member being removed): not promised.
-                self.failures.append(f"{key}: {e}")
-            n += 1
-            await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def _writing(urls: tuple[str, ...]) -> AsyncIterator[_Writer]:
-    writer = _Writer()
-    async with etcd_client(urls) as etcd:
-        task = asyncio.create_task(writer.run(etcd))
-        try:
-            yield writer
-        finally:
-            writer.stop.set()
-            await task
 
 
 async def _ids(urls: tuple[str, ...]) -> dict[str, tuple[int, bool]]:
@@ -107,7 +70,7 @@ async def test_the_middle_member_of_five_is_replaced_on_request_losing_no_acknow
     before = await _ids(urls)
     chosen = f"{name}-2"  # the middle one of five
     started = time.monotonic()
-    async with _writing(urls) as writer:
+    async with writing(urls) as writer:
         await _annotate(kube, ns, name, chosen)
 
         async def replaced() -> bool:

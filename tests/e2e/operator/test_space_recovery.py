@@ -8,15 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Event
 
-from etcd_operator.etcd import EtcdClient, EtcdError
 from etcd_operator.etcd.errors import NoSpace
 from harness.clusters import (
     create_ready_cluster,
@@ -27,48 +24,13 @@ from harness.clusters import (
     patch_spec,
 )
 from harness.operator_process import OperatorProcess
+from harness.writer import writing
 
 pytestmark = pytest.mark.e2e
 
 NAME = "space"
 QUOTA = 16 * 1024**2
 BIG = "x" * (256 * 1024)
-
-
-@dataclass
-class Client:
-    """Writes a small key and reads it back, again and again; remembers every failure."""
-
-    acknowledged: dict[str, str] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self, etcd: EtcdClient) -> None:
-        n = 0
-        while not self.stop.is_set():
-            key, value = f"live/{n:06d}", f"v{n}"
-            try:
-                await etcd.put(key, value)
-                self.acknowledged[key] = value
-                got = await etcd.get(key)
-                if got is None or got.value != value.encode():
-                    self.failures.append(f"{key}: read back {got}")
-            except EtcdError as e:
-                self.failures.append(f"{key}: {e}")
-            n += 1
-            await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def busy(urls: tuple[str, ...]) -> AsyncIterator[Client]:
-    client = Client()
-    async with etcd_client(urls) as etcd:
-        task = asyncio.create_task(client.run(etcd))
-        try:
-            yield client
-        finally:
-            client.stop.set()
-            await task
 
 
 async def _status(kube: AsyncClient, namespace: str) -> dict[str, Any]:
@@ -143,7 +105,7 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
         return sizes if len(sizes) == 3 and all(v > 6 * 1024**2 for v in sizes.values()) else None
 
     before = await eventually(grown, 30, "status to show the grown backends")
-    async with busy(urls) as client:
+    async with writing(urls, prefix="live", read_back=True) as client:
         await patch_spec(
             kube,
             ns,

@@ -4,14 +4,11 @@ no acknowledged write lost, no member replaced (planner/tls_switch.py)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import pytest
 from lightkube import AsyncClient
 
-from etcd_operator.etcd import EtcdClient, EtcdError, TLSConfig
+from etcd_operator.etcd import EtcdError
 from etcd_operator.resources.pod import served_tls
 from harness.clusters import (
     client_tls,
@@ -25,45 +22,11 @@ from harness.clusters import (
     patch_spec,
 )
 from harness.operator_process import OperatorProcess
+from harness.writer import writing
 
 pytestmark = pytest.mark.e2e
 
 NAME = "live"
-
-
-@dataclass
-class Writer:
-    """Puts one key after another until stopped; remembers what etcd acknowledged."""
-
-    acknowledged: dict[str, str] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def run(self, etcd: EtcdClient, prefix: str) -> None:
-        n = 0
-        while not self.stop.is_set():
-            key, value = f"{prefix}/{n:06d}", f"v{n}"
-            try:
-                await etcd.put(key, value)
-                self.acknowledged[key] = value
-            except EtcdError as e:
-                self.failures.append(f"{key}: {e}")
-            n += 1
-            await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def writing(
-    urls: tuple[str, ...], tls: TLSConfig | None, prefix: str
-) -> AsyncIterator[Writer]:
-    writer = Writer()
-    async with etcd_client(urls, tls) as etcd:
-        task = asyncio.create_task(writer.run(etcd, prefix))
-        try:
-            yield writer
-        finally:
-            writer.stop.set()
-            await task
 
 
 async def _pods_serve(kube: AsyncClient, namespace: str, *, peer: bool, plaintext: bool) -> bool:
