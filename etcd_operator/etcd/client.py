@@ -668,8 +668,9 @@ class SnapshotStream:
         self._chunk_timeout = chunk_timeout
         self._call: Any = None
         self._done = False
-        self._db_hash = hashlib.sha256()  # over the database bytes (all but the trailer)
-        self._all_hash = hashlib.sha256()  # over everything yielded
+        # One pass over the bytes: the database's hash (all but the trailer); the whole
+        # stream's is that hash's state extended by the trailer, taken at the end.
+        self._db_hash = hashlib.sha256()
         self._tail = b""  # last bytes seen, held back from _db_hash until we know the end
         self.size = 0
         self.sha256: str | None = None
@@ -726,7 +727,13 @@ class SnapshotStream:
 
     def _feed(self, blob: bytes) -> None:
         self.size += len(blob)
-        self._all_hash.update(blob)
+        if len(blob) >= _SHA256_SIZE:
+            # No copy of the chunk: the held-back tail is now known to be database bytes.
+            view = memoryview(blob)
+            self._db_hash.update(self._tail)
+            self._db_hash.update(view[:-_SHA256_SIZE])
+            self._tail = bytes(view[-_SHA256_SIZE:])
+            return
         data = self._tail + blob
         cut = max(len(data) - _SHA256_SIZE, 0)
         self._db_hash.update(data[:cut])
@@ -738,7 +745,9 @@ class SnapshotStream:
                 f"snapshot sha256 trailer does not match its {self.size} bytes",
                 endpoint=self.endpoint,
             )
-        self.sha256 = self._all_hash.hexdigest()
+        whole = self._db_hash.copy()
+        whole.update(self._tail)
+        self.sha256 = whole.hexdigest()
 
 
 def _bytes(value: bytes | str) -> bytes:

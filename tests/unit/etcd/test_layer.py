@@ -9,6 +9,8 @@ import hashlib
 
 import grpc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from etcd_operator.etcd import (
     AuthError,
@@ -143,6 +145,19 @@ def test_snapshot_trailer_verified_across_any_chunking(split: int) -> None:
     stream = _stream()
     for i in range(0, len(data), split):
         stream._feed(data[i : i + split])
+    stream._verify()
+    assert stream.sha256 == hashlib.sha256(data).hexdigest() and stream.size == len(data)
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(0, 80), max_size=12))
+def test_one_hash_pass_gives_both_digests_for_any_chunk_boundaries(
+    db: bytes, cuts: list[int]
+) -> None:
+    data = db + hashlib.sha256(db).digest()
+    stream, at = _stream(), 0
+    for n in [*cuts, len(data)]:
+        stream._feed(data[at : at + n])
+        at += n
     stream._verify()
     assert stream.sha256 == hashlib.sha256(data).hexdigest() and stream.size == len(data)
 
