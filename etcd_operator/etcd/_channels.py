@@ -79,8 +79,11 @@ async def resolve(target: str) -> str:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(bare, int(port), type=socket.SOCK_STREAM)
-    except OSError:
-        return target  # let gRPC report the failure as unreachable
+    except OSError as e:
+        # Not resolvable yet (a new pod's name): unreachable now, asked again next time. A
+        # channel left to resolve the name itself would keep whatever address it found later,
+        # which was seen to be another member's.
+        raise EtcdUnreachable(f"cannot resolve {bare}: {e}", endpoint=target) from None
     family, _, _, _, sockaddr = infos[0]
     if family == socket.AF_INET6:
         return f"ipv6:[{sockaddr[0]}]:{port}"

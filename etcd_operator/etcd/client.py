@@ -480,6 +480,13 @@ class EtcdClient:
             self._conns[endpoint] = conn
         return conn
 
+    async def forget(self, endpoint: str) -> None:
+        """Drop the connection to ``endpoint``: the next call dials it again, resolving anew
+        (e.g. it answered as another member than the one it should reach)."""
+        conn = self._conns.get(endpoint)
+        if conn is not None:
+            await self._evict(conn)
+
     async def _evict(self, conn: Connection) -> None:
         if self._conns.get(conn.endpoint) is conn:
             del self._conns[conn.endpoint]

@@ -367,6 +367,14 @@ async def _observe_etcd(
             targets[m.id] = f"{scheme}://{url_address(url)}"
     results = await asyncio.gather(*(etcd.health(url) for url in targets.values()))
     health = dict(zip(targets, results, strict=True))
+    for member_id, h in list(health.items()):
+        if h.status is not None and h.status.member_id != member_id:
+            # Its address led to another member (a stale or early resolution): that answer
+            # says nothing about this member. Dialled afresh next round.
+            await etcd.forget(h.endpoint)
+            health[member_id] = EndpointHealth(
+                h.endpoint, False, h.took, f"answered as member {h.status.member_id:x}", None
+            )
     try:
         enabled: bool | None = (await etcd.auth_status()).enabled
     except AuthError:
