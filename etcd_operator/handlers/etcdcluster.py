@@ -599,6 +599,7 @@ async def _write_status(
     # Written anyway: the revision served now rides along (never a write of its own).
     new = new.model_copy(update={"last_seen_revision": seen_revision(world.observed, last_seen)})
     payload = new.model_dump(mode="json", by_alias=True)
+    payload.pop(RECORD_FIELD, None)  # a null here would erase the record a step just wrote
     await kube.patch(
         EtcdClusterResource.Status,
         cluster.name,
