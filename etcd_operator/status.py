@@ -23,6 +23,7 @@ from etcd_operator.api import (
     OperationState,
     ReplacementStatus,
 )
+from etcd_operator.api.common import next_condition
 from etcd_operator.naming import (
     DEFAULT_CLUSTER_DOMAIN,
     PLAINTEXT,
@@ -228,16 +229,7 @@ def _condition(
     now: datetime,
 ) -> Condition:
     status, reason, message = value
-    before = previous.get(kind.value)
-    since = before.last_transition_time if before and before.status == status else now
-    return Condition(
-        type=kind.value,
-        status=status,
-        reason=reason,
-        message=message[:32768],
-        observed_generation=generation,
-        last_transition_time=since,
-    )
+    return next_condition(previous.values(), kind.value, status, reason, message, generation, now)
 
 
 def _last_operation(

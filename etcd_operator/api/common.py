@@ -7,6 +7,7 @@ in the generated CRD schema and in docs/api.md, so write them for users.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -116,6 +117,28 @@ class Condition(ApiModel):
     message: str = Field(
         max_length=32768,
         description="Human readable details of the last transition; may be empty.",
+    )
+
+
+def next_condition(  # noqa: PLR0917 - one argument per field of a condition
+    previous: Iterable[Condition],
+    kind: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> Condition:
+    """The condition `kind` as set now: its transition time moves only when its status does."""
+    before = next((c for c in previous if c.type == kind), None)
+    since = before.last_transition_time if before is not None and before.status == status else now
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message[:32768],
+        observed_generation=generation,
+        last_transition_time=since,
     )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from etcd_operator.api.backup import BackupPhase, EtcdBackupStatus
-from etcd_operator.api.common import Condition, ConditionStatus
+from etcd_operator.api.common import Condition, ConditionStatus, next_condition
 from etcd_operator.backup.contract import Result
 
 COMPLETE = "Complete"
@@ -135,16 +135,7 @@ def _condition(
     generation: int | None,
     now: datetime,
 ) -> Condition:
-    before = next((c for c in previous.conditions or [] if c.type == kind), None)
-    since = before.last_transition_time if before is not None and before.status == status else now
-    return Condition(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message[:32768],
-        observed_generation=generation,
-        last_transition_time=since,
-    )
+    return next_condition(previous.conditions or [], kind, status, reason, message, generation, now)
 
 
 def _time(text: str | None) -> datetime | None:

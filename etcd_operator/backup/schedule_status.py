@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from etcd_operator.api.backup_schedule import EtcdBackupScheduleStatus, LastDrill
-from etcd_operator.api.common import Condition, ConditionStatus
+from etcd_operator.api.common import Condition, ConditionStatus, next_condition
 from etcd_operator.backup.schedule import Plan
 
 READY = "Ready"
@@ -27,16 +27,7 @@ def _condition(  # noqa: PLR0917 - one argument per field of a condition
     generation: int | None,
     now: datetime,
 ) -> Condition:
-    before = next((c for c in previous.conditions or [] if c.type == kind), None)
-    since = before.last_transition_time if before is not None and before.status == status else now
-    return Condition(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message[:32768],
-        observed_generation=generation,
-        last_transition_time=since,
-    )
+    return next_condition(previous.conditions or [], kind, status, reason, message, generation, now)
 
 
 def invalid_status(
