@@ -128,6 +128,15 @@ rbac.needs(
 log = logging.getLogger(__name__)
 
 
+_NOT_FOUND = 404
+
+
+class ClusterGone(Exception):
+    """The EtcdCluster is not there any more. Its loop ends: kopf stops a daemon when it sees
+    the deletion, but one that missed it (a watch gap, a standby) would otherwise poll a
+    404 forever."""
+
+
 @dataclass
 class ClusterLoop:
     """What the loop of one cluster keeps between rounds (memory only; losing it is safe)."""
@@ -301,6 +310,9 @@ async def reconcile_forever(
                 )
             except asyncio.CancelledError:
                 raise
+            except ClusterGone:
+                for_cluster(log, namespace, name).info("the cluster is gone; its loop ends")
+                return
             except Exception:
                 # The loop must outlive any single bad round (API hiccup, bug): log, retry.
                 for_cluster(log, namespace, name).exception("reconcile failed")
@@ -369,7 +381,12 @@ async def reconcile_once(
     the step is applied."""
     started = time.monotonic()
     clog = for_cluster(log, namespace, name)
-    raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
+    try:
+        raw = await kube.get(EtcdClusterResource, name, namespace=namespace)
+    except ApiError as e:
+        if e.status.code == _NOT_FOUND:
+            raise ClusterGone(f"{namespace}/{name}") from e
+        raise
     body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
     loop.generation = body["metadata"].get("generation")
     loop.rotate_ca = (body["metadata"].get("annotations") or {}).get(ROTATE_CA_ANNOTATION)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import kopf
 import pytest
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import Status
@@ -176,3 +178,39 @@ async def test_a_new_generation_or_a_deletion_wakes_the_loop_but_a_status_write_
         assert loop.wake.is_set()
     finally:
         del etcdcluster._loops[("ns", "demo")]
+
+
+class _NeverStopped:
+    """kopf's DaemonStopped as a daemon sees it when kopf never stops it."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    async def wait(self) -> None:
+        await asyncio.Event().wait()
+
+
+class _Leader:
+    def is_leader(self) -> bool:
+        return True
+
+
+class _GoneClient(RecordingClient):
+    async def get(self, kind: Any, name: str, **_: Any) -> Any:
+        self._record(kind, "get")
+        raise ApiError(status=Status(code=404, message="not found", reason="NotFound"))
+
+
+async def test_the_loop_of_a_cluster_that_is_gone_ends_instead_of_polling_a_404() -> None:
+    kube = _GoneClient(_body())
+    memo = kopf.Memo(kube=kube, leader=_Leader(), cluster_domain=DEFAULT_CLUSTER_DOMAIN)
+    await asyncio.wait_for(
+        etcdcluster.reconcile_forever(
+            stopped=_NeverStopped(),  # type: ignore[arg-type]
+            name="demo",
+            namespace="ns",
+            memo=memo,
+        ),
+        timeout=5,
+    )
+    assert ("ns", "demo") not in etcdcluster._loops
