@@ -58,6 +58,21 @@ def _kubectl(localcluster: LocalCluster, *args: str, stdin: str | None = None) -
     return result.stdout
 
 
+def _pods_report(localcluster: LocalCluster, namespace: str) -> str:
+    """The namespace's pods, their Events and every container's log (the previous run's too)."""
+    base = [str(localcluster.binaries.kubectl), "--kubeconfig", str(localcluster.kubeconfig)]
+    report = []
+    for args in (
+        ["get", "pods", "-o", "wide", "-n", namespace],
+        ["describe", "pods", "-n", namespace],
+        ["logs", "-n", namespace, "-l", "app.kubernetes.io/name=etcd-operator", "--tail=200"],
+        ["logs", "-n", namespace, "-l", "app.kubernetes.io/name=etcd-operator", "--previous"],
+    ):
+        got = subprocess.run([*base, *args], capture_output=True, text=True, check=False)
+        report.append(f"$ kubectl {' '.join(args)}\n{got.stdout}{got.stderr}")
+    return "\n".join(report)
+
+
 def _dry_run(localcluster: LocalCluster, manifest: str) -> None:
     _kubectl(
         localcluster,
@@ -177,8 +192,7 @@ async def _install_and_reconcile(
                 {"watchNamespaces": [watched], "image": {"repository": repository, "tag": tag}}
             )
         )
-        _helm(
-            localcluster,
+        installed = chart.helm(
             "install",
             release,
             str(chart.CHART),
@@ -189,6 +203,14 @@ async def _install_and_reconcile(
             "--wait",
             "--timeout",
             "3m",
+            "--kubeconfig",
+            str(localcluster.kubeconfig),
+            check=False,
+        )
+        # What the pods said goes with the namespace: keep it in the failure.
+        assert installed.returncode == 0, (
+            f"helm install:\n{installed.stdout}{installed.stderr}\n"
+            + _pods_report(localcluster, home)
         )
         try:
             name = f"{release}-etcd-operator"

@@ -169,8 +169,15 @@ async def test_a_cluster_forms_from_certificates_the_user_brings_once_they_exist
 
     degraded = await eventually(reported, 60, "Degraded=TLSSecretInvalid")
     assert "Secret byo-peer (tls.peer.secretName) does not exist" in degraded["message"]
-    events = [e async for e in kube.list(Event, namespace=namespace)]
-    assert any(e.reason == "TLSSecretInvalid" and "byo-server" in (e.message or "") for e in events)
+
+    async def event_posted() -> bool:
+        # kopf posts Events from a queue of its own: the status may land first.
+        events = [e async for e in kube.list(Event, namespace=namespace)]
+        return any(
+            e.reason == "TLSSecretInvalid" and "byo-server" in (e.message or "") for e in events
+        )
+
+    await eventually(event_posted, 30, "an Event naming the missing Secret byo-server")
     assert not await member_pods(kube, namespace, "byo")
 
     ca = new_ca("user CA", NOW)
