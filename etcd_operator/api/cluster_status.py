@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from etcd_operator.api.common import ApiModel, Condition, LastOperation
+from etcd_operator.api.common import ApiModel, Condition, LastOperation, conditions_field
 from etcd_operator.api.maintenance_status import MaintenanceStatus
 from etcd_operator.api.snapshot_source import SnapshotLocation
 
@@ -240,14 +240,7 @@ class EtcdClusterStatus(ApiModel):
     phase: ClusterPhase | None = Field(
         default=None, description="A one-word summary; see conditions for the detail."
     )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description="Available, Progressing and Degraded.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: list[Condition] | None = conditions_field("Available, Progressing and Degraded.")
     replicas: int | None = Field(default=None, ge=0, description="Members of the cluster.")
     ready_replicas: int | None = Field(
         default=None, ge=0, description="Members whose pods are ready."

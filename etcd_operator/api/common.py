@@ -82,6 +82,40 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class ResourceMeta(ApiModel):
+    """The parts of an object's metadata the operator reads; the rest of kopf's body is
+    ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(max_length=253)
+    namespace: str
+    uid: str = ""
+    generation: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    creation_timestamp: datetime | None = None
+
+
+class Resource(ApiModel):
+    """A whole custom resource of the group as handlers see it; each kind narrows `kind`
+    and adds its spec and status."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
+    kind: str
+    metadata: ResourceMeta
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -117,6 +151,16 @@ class Condition(ApiModel):
     message: str = Field(
         max_length=32768,
         description="Human readable details of the last transition; may be empty.",
+    )
+
+
+def conditions_field(description: str) -> Any:
+    """`status.conditions`: a list keyed by type, as metav1.Condition lists are, so that each
+    condition merges on its own under server-side apply."""
+    return Field(
+        default=None,
+        description=description,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
 

@@ -17,17 +17,16 @@ from pydantic import ConfigDict, Field, model_validator
 from etcd_operator.api.cluster import (
     CLUSTER_NAME_PATTERN,
     MAX_CLUSTER_NAME_LENGTH,
-    ObjectMeta,
     parse_body,
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
-from etcd_operator.api.common import ApiModel, Condition, cel, validations
+from etcd_operator.api.common import ApiModel, Condition, Resource, cel, validations
 from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 from etcd_operator.api.snapshot_source import (
     SHA256_PATTERN,
-    S3SnapshotSource,
+    S3Field,
     SnapshotLocation,
-    VolumeSnapshotSource,
+    VolumeField,
 )
 
 KIND = "EtcdRestore"
@@ -61,12 +60,8 @@ class RestoreSource(ApiModel):
             "A Succeeded EtcdBackup: its stored snapshot, checked against the sha256 it recorded."
         ),
     )
-    volume: VolumeSnapshotSource | None = Field(
-        default=None, description="A snapshot file on a PersistentVolumeClaim."
-    )
-    s3: S3SnapshotSource | None = Field(
-        default=None, description="A snapshot object in an S3-compatible store."
-    )
+    volume: VolumeField = None
+    s3: S3Field = None
     sha256: str | None = Field(
         default=None,
         pattern=SHA256_PATTERN,
@@ -252,30 +247,12 @@ class EtcdRestoreStatus(ApiModel):
     drill: DrillStatus | None = Field(default=None, description="A drill's checks and result.")
 
 
-class RestoreMeta(ObjectMeta):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(max_length=253)
-
-
-class EtcdRestore(ApiModel):
+class EtcdRestore(Resource):
     """An EtcdRestore custom resource, typed."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
     kind: Literal["EtcdRestore"] = "EtcdRestore"
-    metadata: RestoreMeta
     spec: EtcdRestoreSpec
     status: EtcdRestoreStatus = Field(default_factory=EtcdRestoreStatus)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace
 
 
 def parse_restore(body: Mapping[str, Any]) -> EtcdRestore:

@@ -8,7 +8,7 @@ also takes `backup`: an EtcdBackup, resolved to one of these by the controller.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -91,6 +91,16 @@ class S3SnapshotSource(ApiModel):
     )
 
 
+# The two places a snapshot is read from, as EtcdRestore's source and a cluster's
+# bootstrap.restore both name them.
+VolumeField = Annotated[
+    VolumeSnapshotSource | None, Field(description="A snapshot file on a PersistentVolumeClaim.")
+]
+S3Field = Annotated[
+    S3SnapshotSource | None, Field(description="A snapshot object in an S3-compatible store.")
+]
+
+
 class SnapshotLocation(ApiModel):
     """One snapshot and, optionally, the sha256 it must have."""
 
@@ -102,12 +112,8 @@ class SnapshotLocation(ApiModel):
         )
     )
 
-    volume: VolumeSnapshotSource | None = Field(
-        default=None, description="A snapshot file on a PersistentVolumeClaim."
-    )
-    s3: S3SnapshotSource | None = Field(
-        default=None, description="A snapshot object in an S3-compatible store."
-    )
+    volume: VolumeField = None
+    s3: S3Field = None
     sha256: str | None = Field(
         default=None,
         pattern=SHA256_PATTERN,
