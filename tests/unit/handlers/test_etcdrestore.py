@@ -14,7 +14,7 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
 from etcd_operator import rbac
 from etcd_operator.handlers import etcdrestore
-from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.kube import EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.resources.restore import FETCH_CONTAINER, STATUS_CONTAINER
 
@@ -59,7 +59,7 @@ class FakeApi:
 
     async def get(self, kind: Any, name: str, **_: Any) -> Any:
         self._record(kind, "get")
-        if kind is etcdrestore.EtcdRestoreResource:
+        if kind is EtcdRestoreResource:
             return _Raw(self.restore)
         if kind is Pod:
             if self.pod is None:
