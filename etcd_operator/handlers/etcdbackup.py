@@ -10,7 +10,6 @@ read.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -40,6 +39,7 @@ from etcd_operator.backup.destination import location_of, to_env
 from etcd_operator.handlers.access import etcd_access, operator_secret
 from etcd_operator.handlers.apply import operator_image
 from etcd_operator.handlers.idempotent import create_once, get_or_none
+from etcd_operator.handlers.rounds import follow
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
 from etcd_operator.resources.backup_job import (
@@ -66,27 +66,20 @@ rbac.needs(PersistentVolumeClaim, "get", why="backup: the destination claim exis
 log = logging.getLogger(__name__)
 RUNNING_DELAY = 2.0
 BLOCKED_DELAY = 10.0
-NOT_LEADER_DELAY = 5.0
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def follow_backup(
     stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
-    while not stopped:
-        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
-            await stopped.wait(NOT_LEADER_DELAY)
-            continue
-        try:
-            delay = await backup_round(memo.kube, namespace or "default", name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("backup round of %s/%s failed", namespace, name)
-            delay = BLOCKED_DELAY
-        if delay is None:
-            return  # final: nothing will change any more
-        await stopped.wait(delay)
+    ns = namespace or "default"
+    await follow(
+        stopped,
+        memo.leader,
+        lambda: backup_round(memo.kube, ns, name),  # None once final
+        what=f"backup round of {ns}/{name}",
+        error_delay=BLOCKED_DELAY,
+    )
 
 
 def _job_state(job: Job) -> JobState:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -38,6 +37,7 @@ from etcd_operator.backup.schedule_status import (
     schedule_status,
 )
 from etcd_operator.handlers.idempotent import create_once, delete_once, get_or_none
+from etcd_operator.handlers.rounds import follow
 from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource, EtcdRestoreResource
 from etcd_operator.resources.scheduled import (
     SCHEDULE_LABEL,
@@ -65,10 +65,8 @@ rbac.needs(EtcdRestoreResource, "create", why="schedule: a restore drill of the 
 rbac.needs(EtcdRestoreResource, "delete", why="schedule: only the last drills are kept")
 rbac.needs(EtcdRestoreResource, "list", why="schedule: the drills it owns and their results")
 
-log = logging.getLogger(__name__)
 MIN_DELAY = 1.0  # rounds woken by a burst of watch events are at least this far apart
 MAX_DELAY = 600.0  # a safety net under the watch: look again at least this often
-NOT_LEADER_DELAY = 5.0
 ERROR_DELAY = 10.0
 _WAKEUPS = "schedule_wakeups"
 
@@ -117,22 +115,21 @@ async def follow_schedule(
     ns = namespace or "default"
     wake = _wakeup(memo, ns, name)
     state = RoundState()
+
+    async def pause(delay: float) -> None:
+        await _sleep(stopped, wake, max(MIN_DELAY, min(delay, MAX_DELAY)))
+        # What happens from now on wakes the next pause; the round about to run sees the rest.
+        wake.clear()
+
     try:
-        while not stopped:
-            wake.clear()
-            if not memo.leader.is_leader():
-                delay: float | None = NOT_LEADER_DELAY
-            else:
-                try:
-                    delay = await schedule_round(memo.kube, ns, name, state)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("schedule round of %s/%s failed", ns, name)
-                    delay = ERROR_DELAY
-            if delay is None:
-                return  # the schedule is gone
-            await _sleep(stopped, wake, max(MIN_DELAY, min(delay, MAX_DELAY)))
+        await follow(
+            stopped,
+            memo.leader,
+            lambda: schedule_round(memo.kube, ns, name, state),  # None once the schedule is gone
+            what=f"schedule round of {ns}/{name}",
+            error_delay=ERROR_DELAY,
+            pause=pause,
+        )
     finally:
         memo[_WAKEUPS].pop((ns, name), None)
 

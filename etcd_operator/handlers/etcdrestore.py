@@ -8,9 +8,7 @@ round needs is in the world or in status, so the operator may be killed at any p
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +32,7 @@ from etcd_operator.handlers.apply import operator_image
 from etcd_operator.handlers.idempotent import create_once, delete_once, get_or_none
 from etcd_operator.handlers.restore_drill import Served, drill_metrics, drill_seen, serving
 from etcd_operator.handlers.restore_verify import verify_pod
+from etcd_operator.handlers.rounds import follow
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.resources.restore import (
     verification_pod,
@@ -83,9 +82,6 @@ rbac.needs(
 )
 rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
 
-log = logging.getLogger(__name__)
-NOT_LEADER_DELAY = 5.0
-
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def restore_forever(
@@ -96,21 +92,19 @@ async def restore_forever(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    namespace = namespace or "default"
-    while not stopped:
-        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
-            await stopped.wait(NOT_LEADER_DELAY)
-            continue
-        try:
-            done = await restore_once(memo.kube, namespace, name, body, memo.cluster_domain)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("restore round of %s/%s failed", namespace, name)
-            done = False
-        if done:
-            return
-        await stopped.wait(ROUND_SECONDS)
+    ns = namespace or "default"
+
+    async def one_round() -> float | None:
+        done = await restore_once(memo.kube, ns, name, body, memo.cluster_domain)
+        return None if done else ROUND_SECONDS
+
+    await follow(
+        stopped,
+        memo.leader,
+        one_round,
+        what=f"restore round of {ns}/{name}",
+        error_delay=ROUND_SECONDS,
+    )
 
 
 async def restore_once(
