@@ -19,7 +19,6 @@ import kopf
 from lightkube import AsyncClient
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
-from lightkube.types import CascadeType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, InvalidSpecError
@@ -123,7 +122,7 @@ async def delete_snapshot(
     # A backup still being taken is stopped first, so nothing is written after the delete.
     if backup.status is None or backup.status.phase != BackupPhase.SUCCEEDED:
         if await get_or_none(kube, Job, job_name(backup), ns) is not None:
-            await delete_once(kube, Job, job_name(backup), ns, CascadeType.BACKGROUND)
+            await delete_once(kube, Job, job_name(backup), ns)
         if await _pods(kube, ns, BACKUP_LABEL, backup.name):
             raise kopf.TemporaryError("waiting for the backup's pods to stop", delay=POLL_DELAY)
     job = await get_or_none(kube, Job, delete_job_name(backup), ns)
@@ -142,6 +141,6 @@ async def delete_snapshot(
         message = result.message if result is not None else f"Job {job.metadata.name} failed"
         kopf.warn(body, reason=reason, message=f"the snapshot was not deleted: {message}")
         # A new Job later: the store may come back, or the user may fix the credentials.
-        await delete_once(kube, Job, delete_job_name(backup), ns, CascadeType.BACKGROUND)
+        await delete_once(kube, Job, delete_job_name(backup), ns)
         raise kopf.TemporaryError(message, delay=FAILED_DELAY)
     raise kopf.TemporaryError("the delete Job runs", delay=POLL_DELAY)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import kopf
 from lightkube import AsyncClient
-from lightkube.types import CascadeType, PatchType
+from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, InvalidSpecError
@@ -229,7 +229,7 @@ async def _apply(
             kopf.info(target, reason="BackupCreated", message=f"EtcdBackup "
                       f"{body['metadata']['name']} for {format_time(steps.create)}")  # fmt: skip
     for name in steps.prune:
-        await delete_once(kube, EtcdBackupResource, name, ns, CascadeType.BACKGROUND)
+        await delete_once(kube, EtcdBackupResource, name, ns)
         kopf.info(target, reason="BackupPruned", message=f"EtcdBackup {name} (retention)")
     if steps.drill is not None and steps.summary.newest_success is not None:
         body = drill_restore(schedule, steps.drill, steps.summary.newest_success)
@@ -237,7 +237,7 @@ async def _apply(
             kopf.info(target, reason="DrillCreated", message=f"EtcdRestore "
                       f"{body['metadata']['name']} of {steps.summary.newest_success}")  # fmt: skip
     for name in steps.drill_prune:
-        await delete_once(kube, EtcdRestoreResource, name, ns, CascadeType.BACKGROUND)
+        await delete_once(kube, EtcdRestoreResource, name, ns)
 
 
 async def _patch_status(

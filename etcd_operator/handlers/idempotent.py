@@ -37,16 +37,11 @@ async def create_once(kube: AsyncClient, obj: Any) -> bool:
     return True
 
 
-async def delete_once(
-    kube: AsyncClient,
-    kind: Any,
-    name: str,
-    namespace: str,
-    cascade: CascadeType | None = None,
-) -> bool:
-    """Delete the object; False when it was gone already."""
+async def delete_once(kube: AsyncClient, kind: Any, name: str, namespace: str) -> bool:
+    """Delete the object and, in the background, what it owns (a Job's pods would otherwise
+    be orphaned: Jobs default to that); False when it was gone already."""
     try:
-        await kube.delete(kind, name, namespace=namespace, cascade=cascade)
+        await kube.delete(kind, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
     except ApiError as e:
         if e.status.code == NOT_FOUND:
             return False
