@@ -154,14 +154,17 @@ class Condition(ApiModel):
     )
 
 
-def conditions_field(description: str) -> Any:
+def conditions_field(description: str, *, empty_list: bool = False) -> Any:
     """`status.conditions`: a list keyed by type, as metav1.Condition lists are, so that each
-    condition merges on its own under server-side apply."""
-    return Field(
-        default=None,
-        description=description,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
+    condition merges on its own under server-side apply. Unset reads as None, or as an empty
+    list with `empty_list`."""
+    keyed: dict[str, Any] = {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
+    if empty_list:
+        return Field(default_factory=list, description=description, json_schema_extra=keyed)
+    return Field(default=None, description=description, json_schema_extra=keyed)
 
 
 def next_condition(  # noqa: PLR0917 - one argument per field of a condition

@@ -20,7 +20,14 @@ from etcd_operator.api.cluster import (
     parse_body,
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
-from etcd_operator.api.common import ApiModel, Condition, Resource, cel, validations
+from etcd_operator.api.common import (
+    ApiModel,
+    Condition,
+    Resource,
+    cel,
+    conditions_field,
+    validations,
+)
 from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 from etcd_operator.api.snapshot_source import (
     SHA256_PATTERN,
@@ -224,8 +231,8 @@ class EtcdRestoreStatus(ApiModel):
 
     phase: RestorePhase = Field(default=RestorePhase.PENDING, description="Where the restore is.")
     observed_generation: int | None = Field(default=None, description="The generation acted on.")
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Verified and Restored, with reasons."
+    conditions: list[Condition] = conditions_field(
+        "Verified and Restored, with reasons.", empty_list=True
     )
     cluster_name: str | None = Field(default=None, description="The EtcdCluster created.")
     revision: int | None = Field(
