@@ -25,6 +25,12 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 
+# Names of other objects a spec refers to (Secrets, claims, EtcdBackups): lowercase
+# alphanumerics, '-' and '.', alphanumeric at both ends. The API server checks the rest.
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# A DNS-1123 subdomain, label by label.
+SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=64)]
 """A quantity that must be a string (so CEL's `quantity()` can read it)."""
 

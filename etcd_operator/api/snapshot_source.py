@@ -12,11 +12,15 @@ from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from etcd_operator.api.common import ApiModel, cel, validations
+from etcd_operator.api.common import (
+    OBJECT_NAME_PATTERN,
+    SUBDOMAIN_PATTERN,
+    ApiModel,
+    cel,
+    validations,
+)
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-# A claim's name: a DNS-1123 subdomain.
-_CLAIM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Relative, no `..` segment, no empty segment: the file stays inside the claim.
 _PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 
@@ -36,7 +40,7 @@ class VolumeSnapshotSource(ApiModel):
     claim_name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=_CLAIM_NAME_PATTERN,
+        pattern=SUBDOMAIN_PATTERN,
         description="The PersistentVolumeClaim holding the snapshot.",
     )
     path: str = Field(
@@ -51,9 +55,6 @@ class VolumeSnapshotSource(ApiModel):
         if any(part in (".", "..") for part in self.path.split("/")):
             raise ValueError("volume.path may not contain '.' or '..' segments")
         return self
-
-
-_SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 class S3SnapshotSource(ApiModel):
@@ -79,7 +80,7 @@ class S3SnapshotSource(ApiModel):
     credentials_secret_name: str | None = Field(
         default=None,
         max_length=253,
-        pattern=_SECRET_NAME_PATTERN,
+        pattern=OBJECT_NAME_PATTERN,
         description=(
             "Secret of the namespace with `accessKeyID` and `secretAccessKey`, mounted into the"
             " pods that read the snapshot only."
