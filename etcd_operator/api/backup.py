@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 
 from etcd_operator.api.backup_spec import EtcdBackupSpec
 from etcd_operator.api.cluster import parse_body
-from etcd_operator.api.common import ApiModel, Condition, Resource, conditions_field
+from etcd_operator.api.common import ApiModel, Condition, Resource, Sha256, conditions_field
 
 KIND = "EtcdBackup"
 PLURAL = "etcdbackups"
@@ -50,9 +50,7 @@ class EtcdBackupStatus(ApiModel):
     size: int | None = Field(
         default=None, ge=0, description="Bytes stored.", json_schema_extra={"format": "int64"}
     )
-    sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the stored snapshot, hex."
-    )
+    sha256: Sha256 | None = Field(default=None, description="sha256 of the stored snapshot, hex.")
     revision: int | None = Field(
         default=None,
         ge=0,

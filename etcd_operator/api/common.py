@@ -31,6 +31,9 @@ OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 # A DNS-1123 subdomain, label by label.
 SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A sha256 digest in lowercase hex."""
+
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=64)]
 """A quantity that must be a string (so CEL's `quantity()` can read it)."""
 

@@ -24,13 +24,13 @@ from etcd_operator.api.common import (
     ApiModel,
     Condition,
     Resource,
+    Sha256,
     cel,
     conditions_field,
     validations,
 )
 from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 from etcd_operator.api.snapshot_source import (
-    SHA256_PATTERN,
     S3Field,
     SnapshotLocation,
     VolumeField,
@@ -69,9 +69,8 @@ class RestoreSource(ApiModel):
     )
     volume: VolumeField = None
     s3: S3Field = None
-    sha256: str | None = Field(
+    sha256: Sha256 | None = Field(
         default=None,
-        pattern=SHA256_PATTERN,
         description=(
             "Hex sha256 of the whole snapshot file. Unset: an EtcdBackup's recorded one, else "
             "only etcd's own integrity check is made."
@@ -240,9 +239,7 @@ class EtcdRestoreStatus(ApiModel):
         description="The etcd revision the snapshot holds; the cluster serves at least this.",
         json_schema_extra={"format": "int64"},
     )
-    sha256: str | None = Field(
-        default=None, pattern=SHA256_PATTERN, description="sha256 of the verified snapshot."
-    )
+    sha256: Sha256 | None = Field(default=None, description="sha256 of the verified snapshot.")
     size: int | None = Field(
         default=None,
         description="Size of the snapshot in bytes.",

@@ -16,11 +16,11 @@ from etcd_operator.api.common import (
     OBJECT_NAME_PATTERN,
     SUBDOMAIN_PATTERN,
     ApiModel,
+    Sha256,
     cel,
     validations,
 )
 
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
 # Relative, no `..` segment, no empty segment: the file stays inside the claim.
 _PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 
@@ -115,9 +115,8 @@ class SnapshotLocation(ApiModel):
 
     volume: VolumeField = None
     s3: S3Field = None
-    sha256: str | None = Field(
+    sha256: Sha256 | None = Field(
         default=None,
-        pattern=SHA256_PATTERN,
         description=(
             "Hex sha256 of the whole snapshot file (etcd's own hash trailer included), as an "
             "EtcdBackup records it. Unset: only etcd's own integrity check is made."
