@@ -1,8 +1,10 @@
-"""EtcdBackups and EtcdRestores as e2e tests follow them: a claim to keep snapshots on, an
-operation's body until it is final (Succeeded or Failed), and whether a cluster is gone."""
+"""EtcdBackups and EtcdRestores as e2e tests make and follow them: a claim to keep snapshots
+on, a restore, an operation's body until it is final (Succeeded or Failed), and whether a
+cluster is gone."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lightkube import AsyncClient
@@ -11,7 +13,7 @@ from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRe
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import PersistentVolumeClaim
 
-from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.kube import EtcdClusterResource, EtcdRestoreResource
 from harness.clusters import eventually
 
 FINAL_PHASES = ("Succeeded", "Failed")
@@ -29,6 +31,15 @@ async def create_claim(
                 resources=VolumeResourceRequirements(requests={"storage": size}),
             ),
         )
+    )
+
+
+async def create_restore(
+    kube: AsyncClient, namespace: str, name: str, spec: Mapping[str, Any]
+) -> None:
+    """An EtcdRestore with `spec` as given (admission defaults and checks it)."""
+    await kube.create(
+        EtcdRestoreResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=dict(spec))
     )
 
 

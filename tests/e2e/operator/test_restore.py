@@ -27,7 +27,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod, Secret
 from lightkube.types import PatchType
 
-from etcd_operator.api import GROUP, VERSION
+from etcd_operator.api import GROUP
 from etcd_operator.etcd import AuthError, Credentials
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
@@ -44,7 +44,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
-from harness.operations import cluster_absent, create_claim, final
+from harness.operations import cluster_absent, create_claim, create_restore, final
 from harness.operator_process import OperatorProcess
 from harness.s3server import REGION, S3Server
 
@@ -168,18 +168,14 @@ async def _restore(
     cluster_spec: dict[str, Any] | None = None,
     **source: Any,
 ) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {
-                    "source": {"volume": {"claimName": "backups", "path": path}, **source},
-                    "cluster": {"name": cluster, "spec": cluster_spec or {"replicas": 3}},
-                },
-            }
-        )
+    await create_restore(
+        kube,
+        namespace,
+        name,
+        {
+            "source": {"volume": {"claimName": "backups", "path": path}, **source},
+            "cluster": {"name": cluster, "spec": cluster_spec or {"replicas": 3}},
+        },
     )
 
 
@@ -304,16 +300,7 @@ async def test_invalid_restores_are_rejected_at_admission(
         **change,
     }
     with pytest.raises(ApiError) as err:
-        await kube.create(
-            EtcdRestoreResource.from_dict(
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "EtcdRestore",
-                    "metadata": {"name": "bad", "namespace": namespace},
-                    "spec": spec,
-                }
-            )
-        )
+        await create_restore(kube, namespace, "bad", spec)
     assert err.value.status.code == 422
     assert message in (err.value.status.message or "")
 
@@ -471,13 +458,5 @@ async def test_an_etcdbackup_in_s3_is_restored_by_name(
 async def _restore_from(
     kube: AsyncClient, namespace: str, name: str, source: dict[str, Any], cluster: str
 ) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {"source": source, "cluster": {"name": cluster, "spec": {"replicas": 3}}},
-            }
-        )
-    )
+    spec = {"source": source, "cluster": {"name": cluster, "spec": {"replicas": 3}}}
+    await create_restore(kube, namespace, name, spec)

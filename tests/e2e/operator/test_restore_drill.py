@@ -18,7 +18,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event
 from prometheus_client.parser import text_string_to_metric_families
 
-from etcd_operator.api import GROUP, VERSION
+from etcd_operator.api import GROUP
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from harness.clusters import (
     condition,
@@ -28,7 +28,7 @@ from harness.clusters import (
     member_pods,
     member_urls,
 )
-from harness.operations import cluster_absent, create_claim, final, get_body
+from harness.operations import cluster_absent, create_claim, create_restore, final, get_body
 from harness.operator_process import OperatorProcess
 from localcluster import faults
 from localcluster.cluster import LocalCluster
@@ -39,21 +39,13 @@ KEYS = 300
 
 
 async def _drill(kube: AsyncClient, namespace: str, name: str, cluster: str) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {
-                    "source": {"backup": {"name": "nightly"}},
-                    # Asks for three members on claims: a drill makes it one on an emptyDir.
-                    "cluster": {"name": cluster, "spec": {"replicas": 3}},
-                    "drill": True,
-                },
-            }
-        )
-    )
+    spec = {
+        "source": {"backup": {"name": "nightly"}},
+        # Asks for three members on claims: a drill makes it one on an emptyDir.
+        "cluster": {"name": cluster, "spec": {"replicas": 3}},
+        "drill": True,
+    }
+    await create_restore(kube, namespace, name, spec)
 
 
 async def _gone(kube: AsyncClient, namespace: str, cluster: str) -> bool:
