@@ -21,3 +21,4 @@ EtcdBackupResource = create_namespaced_resource(GROUP, VERSION, "EtcdBackup", "e
 EtcdBackupScheduleResource = create_namespaced_resource(
     GROUP, VERSION, "EtcdBackupSchedule", "etcdbackupschedules"
 )
+EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", "etcdrestores")

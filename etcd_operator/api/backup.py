@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 
 from etcd_operator.api.backup_spec import EtcdBackupSpec
 from etcd_operator.api.cluster import parse_body
-from etcd_operator.api.common import ApiModel, Condition
+from etcd_operator.api.common import ApiModel, Condition, Resource, Sha256, conditions_field
 
 KIND = "EtcdBackup"
 PLURAL = "etcdbackups"
@@ -30,16 +30,6 @@ class BackupPhase(StrEnum):
     FAILED = "Failed"  # every attempt failed, or the backup cannot start; see conditions
 
 
-class BackupMeta(ApiModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    namespace: str
-    uid: str = ""
-    generation: int | None = None
-    creation_timestamp: datetime | None = None
-
-
 class EtcdBackupStatus(ApiModel):
     """What the backup did; everything but phase and conditions is set once it succeeded."""
 
@@ -49,10 +39,8 @@ class EtcdBackupStatus(ApiModel):
     phase: BackupPhase | None = Field(
         default=None, description="Pending, Running, Succeeded, Failed."
     )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description="Complete and Failed (with the reason of the last failure).",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    conditions: list[Condition] | None = conditions_field(
+        "Complete and Failed (with the reason of the last failure)."
     )
     job_name: str | None = Field(default=None, description="The Job doing the work.")
     location: str | None = Field(
@@ -62,9 +50,7 @@ class EtcdBackupStatus(ApiModel):
     size: int | None = Field(
         default=None, ge=0, description="Bytes stored.", json_schema_extra={"format": "int64"}
     )
-    sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the stored snapshot, hex."
-    )
+    sha256: Sha256 | None = Field(default=None, description="sha256 of the stored snapshot, hex.")
     revision: int | None = Field(
         default=None,
         ge=0,
@@ -90,22 +76,10 @@ class EtcdBackupStatus(ApiModel):
     failed_attempts: int | None = Field(default=None, ge=0, description="Attempts that failed.")
 
 
-class EtcdBackup(ApiModel):
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
+class EtcdBackup(Resource):
     kind: Literal["EtcdBackup"] = "EtcdBackup"
-    metadata: BackupMeta
     spec: EtcdBackupSpec
     status: EtcdBackupStatus | None = None
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace
 
 
 def parse_backup(body: Mapping[str, Any]) -> EtcdBackup:

@@ -22,7 +22,15 @@ from etcd_operator.api.cluster import (
     MAX_CLUSTER_NAME_LENGTH,
     parse_body,
 )
-from etcd_operator.api.common import ApiModel, Condition, RetentionPolicy, cel, validations
+from etcd_operator.api.common import (
+    ApiModel,
+    Condition,
+    Resource,
+    RetentionPolicy,
+    cel,
+    conditions_field,
+    validations,
+)
 from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 
 KIND = "EtcdBackupSchedule"
@@ -189,10 +197,8 @@ class EtcdBackupScheduleStatus(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     observed_generation: int | None = Field(default=None, ge=0, description="Generation seen.")
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description="Ready, Suspended and Degraded, with reasons.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    conditions: list[Condition] | None = conditions_field(
+        "Ready, Suspended and Degraded, with reasons."
     )
     last_schedule_time: datetime | None = Field(
         default=None, description="The scheduled time of the newest backup created."
@@ -220,32 +226,10 @@ class EtcdBackupScheduleStatus(ApiModel):
     )
 
 
-class ScheduleMeta(ApiModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str
-    namespace: str
-    uid: str = ""
-    generation: int | None = None
-    creation_timestamp: datetime | None = None
-
-
-class EtcdBackupSchedule(ApiModel):
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
+class EtcdBackupSchedule(Resource):
     kind: Literal["EtcdBackupSchedule"] = "EtcdBackupSchedule"
-    metadata: ScheduleMeta
     spec: EtcdBackupScheduleSpec
     status: EtcdBackupScheduleStatus | None = None
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace
 
 
 def parse_schedule(body: Mapping[str, Any]) -> EtcdBackupSchedule:

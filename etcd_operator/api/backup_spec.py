@@ -12,11 +12,17 @@ from pydantic import ConfigDict, Field, model_validator
 
 from etcd_operator.api.cluster import CLUSTER_NAME_PATTERN, MAX_CLUSTER_NAME_LENGTH
 from etcd_operator.api.cluster_spec import ResourceRequirements
-from etcd_operator.api.common import ApiModel, FreeForm, RetentionPolicy, cel, validations
+from etcd_operator.api.common import (
+    OBJECT_NAME_PATTERN,
+    ApiModel,
+    FreeForm,
+    RetentionPolicy,
+    cel,
+    validations,
+)
 
 # A relative path inside a claim or bucket: no leading "/", no ".." segment.
 RELATIVE_PATH_PATTERN = r"^$|^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/?$"
-SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 _NO_DOTDOT = cel("!self.matches('(^|/)[.][.](/|$)')", "must not contain a '..' segment")
 
 
@@ -75,7 +81,7 @@ class S3Destination(ApiModel):
     credentials_secret_name: str | None = Field(
         default=None,
         max_length=253,
-        pattern=SECRET_NAME_PATTERN,
+        pattern=OBJECT_NAME_PATTERN,
         description=(
             "Secret in the backup's namespace with the keys `accessKeyID` and "
             "`secretAccessKey`; mounted into the backup pod only."
@@ -96,7 +102,7 @@ class VolumeDestination(ApiModel):
 
     claim_name: str = Field(
         max_length=253,
-        pattern=SECRET_NAME_PATTERN,
+        pattern=OBJECT_NAME_PATTERN,
         description="The claim, in the backup's namespace; it must exist.",
     )
     path: str = Field(

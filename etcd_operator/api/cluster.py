@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
 from etcd_operator.api.cluster_status import EtcdClusterStatus
-from etcd_operator.api.common import ApiModel
+from etcd_operator.api.common import Resource, ResourceMeta
 
 KIND = "EtcdCluster"
 PLURAL = "etcdclusters"
@@ -23,38 +22,19 @@ MAX_CLUSTER_NAME_LENGTH = 50
 CLUSTER_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
-class ObjectMeta(ApiModel):
-    """The parts of metadata the operator uses; the rest of kopf's body is ignored."""
-
-    model_config = ConfigDict(extra="ignore")
+class ObjectMeta(ResourceMeta):
+    """An EtcdCluster's metadata: its name is the stem of its pods', services' and secrets'."""
 
     name: str = Field(max_length=MAX_CLUSTER_NAME_LENGTH, pattern=CLUSTER_NAME_PATTERN)
-    namespace: str
-    uid: str = ""
-    generation: int | None = None
-    labels: dict[str, str] | None = None
-    annotations: dict[str, str] | None = None
-    creation_timestamp: datetime | None = None
 
 
-class EtcdCluster(ApiModel):
+class EtcdCluster(Resource):
     """An EtcdCluster custom resource, typed."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
     kind: Literal["EtcdCluster"] = "EtcdCluster"
     metadata: ObjectMeta
     spec: EtcdClusterSpec = Field(default_factory=EtcdClusterSpec)
     status: EtcdClusterStatus | None = None
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace
 
 
 class InvalidSpecError(ValueError):

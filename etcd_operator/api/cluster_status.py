@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from etcd_operator.api.common import ApiModel, Condition, LastOperation
+from etcd_operator.api.common import ApiModel, Condition, LastOperation, Sha256, conditions_field
 from etcd_operator.api.maintenance_status import MaintenanceStatus
 from etcd_operator.api.snapshot_source import SnapshotLocation
 
@@ -128,9 +128,7 @@ class RollbackStatus(ApiModel):
     backup_completion_time: datetime | None = Field(
         default=None, description="When the backup's snapshot was stored."
     )
-    sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$", description="sha256 of the verified snapshot."
-    )
+    sha256: Sha256 | None = Field(default=None, description="sha256 of the verified snapshot.")
     revision: int | None = Field(
         default=None,
         ge=0,
@@ -240,14 +238,7 @@ class EtcdClusterStatus(ApiModel):
     phase: ClusterPhase | None = Field(
         default=None, description="A one-word summary; see conditions for the detail."
     )
-    conditions: list[Condition] | None = Field(
-        default=None,
-        description="Available, Progressing and Degraded.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-        },
-    )
+    conditions: list[Condition] | None = conditions_field("Available, Progressing and Degraded.")
     replicas: int | None = Field(default=None, ge=0, description="Members of the cluster.")
     ready_replicas: int | None = Field(
         default=None, ge=0, description="Members whose pods are ready."

@@ -25,6 +25,15 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 
+# Names of other objects a spec refers to (Secrets, claims, EtcdBackups): lowercase
+# alphanumerics, '-' and '.', alphanumeric at both ends. The API server checks the rest.
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+# A DNS-1123 subdomain, label by label.
+SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+"""A sha256 digest in lowercase hex."""
+
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN, max_length=64)]
 """A quantity that must be a string (so CEL's `quantity()` can read it)."""
 
@@ -82,6 +91,40 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+class ResourceMeta(ApiModel):
+    """The parts of an object's metadata the operator reads; the rest of kopf's body is
+    ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(max_length=253)
+    namespace: str
+    uid: str = ""
+    generation: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    creation_timestamp: datetime | None = None
+
+
+class Resource(ApiModel):
+    """A whole custom resource of the group as handlers see it; each kind narrows `kind`
+    and adds its spec and status."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
+    kind: str
+    metadata: ResourceMeta
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -118,6 +161,19 @@ class Condition(ApiModel):
         max_length=32768,
         description="Human readable details of the last transition; may be empty.",
     )
+
+
+def conditions_field(description: str, *, empty_list: bool = False) -> Any:
+    """`status.conditions`: a list keyed by type, as metav1.Condition lists are, so that each
+    condition merges on its own under server-side apply. Unset reads as None, or as an empty
+    list with `empty_list`."""
+    keyed: dict[str, Any] = {
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
+    if empty_list:
+        return Field(default_factory=list, description=description, json_schema_extra=keyed)
+    return Field(default=None, description=description, json_schema_extra=keyed)
 
 
 def next_condition(  # noqa: PLR0917 - one argument per field of a condition

@@ -17,17 +17,23 @@ from pydantic import ConfigDict, Field, model_validator
 from etcd_operator.api.cluster import (
     CLUSTER_NAME_PATTERN,
     MAX_CLUSTER_NAME_LENGTH,
-    ObjectMeta,
     parse_body,
 )
 from etcd_operator.api.cluster_spec import EtcdClusterSpec
-from etcd_operator.api.common import ApiModel, Condition, cel, validations
+from etcd_operator.api.common import (
+    ApiModel,
+    Condition,
+    Resource,
+    Sha256,
+    cel,
+    conditions_field,
+    validations,
+)
 from etcd_operator.api.duration import DURATION_PATTERN, parse_duration
 from etcd_operator.api.snapshot_source import (
-    SHA256_PATTERN,
-    S3SnapshotSource,
+    S3Field,
     SnapshotLocation,
-    VolumeSnapshotSource,
+    VolumeField,
 )
 
 KIND = "EtcdRestore"
@@ -61,15 +67,10 @@ class RestoreSource(ApiModel):
             "A Succeeded EtcdBackup: its stored snapshot, checked against the sha256 it recorded."
         ),
     )
-    volume: VolumeSnapshotSource | None = Field(
-        default=None, description="A snapshot file on a PersistentVolumeClaim."
-    )
-    s3: S3SnapshotSource | None = Field(
-        default=None, description="A snapshot object in an S3-compatible store."
-    )
-    sha256: str | None = Field(
+    volume: VolumeField = None
+    s3: S3Field = None
+    sha256: Sha256 | None = Field(
         default=None,
-        pattern=SHA256_PATTERN,
         description=(
             "Hex sha256 of the whole snapshot file. Unset: an EtcdBackup's recorded one, else "
             "only etcd's own integrity check is made."
@@ -229,8 +230,8 @@ class EtcdRestoreStatus(ApiModel):
 
     phase: RestorePhase = Field(default=RestorePhase.PENDING, description="Where the restore is.")
     observed_generation: int | None = Field(default=None, description="The generation acted on.")
-    conditions: list[Condition] = Field(
-        default_factory=list, description="Verified and Restored, with reasons."
+    conditions: list[Condition] = conditions_field(
+        "Verified and Restored, with reasons.", empty_list=True
     )
     cluster_name: str | None = Field(default=None, description="The EtcdCluster created.")
     revision: int | None = Field(
@@ -238,9 +239,7 @@ class EtcdRestoreStatus(ApiModel):
         description="The etcd revision the snapshot holds; the cluster serves at least this.",
         json_schema_extra={"format": "int64"},
     )
-    sha256: str | None = Field(
-        default=None, pattern=SHA256_PATTERN, description="sha256 of the verified snapshot."
-    )
+    sha256: Sha256 | None = Field(default=None, description="sha256 of the verified snapshot.")
     size: int | None = Field(
         default=None,
         description="Size of the snapshot in bytes.",
@@ -252,30 +251,12 @@ class EtcdRestoreStatus(ApiModel):
     drill: DrillStatus | None = Field(default=None, description="A drill's checks and result.")
 
 
-class RestoreMeta(ObjectMeta):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(max_length=253)
-
-
-class EtcdRestore(ApiModel):
+class EtcdRestore(Resource):
     """An EtcdRestore custom resource, typed."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: Literal["etcd.operator.io/v1alpha1"] = "etcd.operator.io/v1alpha1"
     kind: Literal["EtcdRestore"] = "EtcdRestore"
-    metadata: RestoreMeta
     spec: EtcdRestoreSpec
     status: EtcdRestoreStatus = Field(default_factory=EtcdRestoreStatus)
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str:
-        return self.metadata.namespace
 
 
 def parse_restore(body: Mapping[str, Any]) -> EtcdRestore:

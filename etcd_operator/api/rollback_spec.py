@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict, Field
 
-from etcd_operator.api.common import ApiModel, cel, validations
-
-_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+from etcd_operator.api.common import OBJECT_NAME_PATTERN, ApiModel, cel, validations
 
 
 def confirmation(cluster: str, backup: str) -> str:
@@ -34,7 +32,7 @@ class RollbackSpec(ApiModel):
     backup: str = Field(
         min_length=1,
         max_length=253,
-        pattern=_NAME_PATTERN,
+        pattern=OBJECT_NAME_PATTERN,
         description="A Succeeded EtcdBackup of this cluster, in the cluster's namespace.",
     )
     confirm: str = Field(

@@ -8,15 +8,19 @@ also takes `backup`: an EtcdBackup, resolved to one of these by the controller.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from etcd_operator.api.common import ApiModel, cel, validations
+from etcd_operator.api.common import (
+    OBJECT_NAME_PATTERN,
+    SUBDOMAIN_PATTERN,
+    ApiModel,
+    Sha256,
+    cel,
+    validations,
+)
 
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
-# A claim's name: a DNS-1123 subdomain.
-_CLAIM_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Relative, no `..` segment, no empty segment: the file stays inside the claim.
 _PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
 
@@ -36,7 +40,7 @@ class VolumeSnapshotSource(ApiModel):
     claim_name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=_CLAIM_NAME_PATTERN,
+        pattern=SUBDOMAIN_PATTERN,
         description="The PersistentVolumeClaim holding the snapshot.",
     )
     path: str = Field(
@@ -51,9 +55,6 @@ class VolumeSnapshotSource(ApiModel):
         if any(part in (".", "..") for part in self.path.split("/")):
             raise ValueError("volume.path may not contain '.' or '..' segments")
         return self
-
-
-_SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 class S3SnapshotSource(ApiModel):
@@ -79,7 +80,7 @@ class S3SnapshotSource(ApiModel):
     credentials_secret_name: str | None = Field(
         default=None,
         max_length=253,
-        pattern=_SECRET_NAME_PATTERN,
+        pattern=OBJECT_NAME_PATTERN,
         description=(
             "Secret of the namespace with `accessKeyID` and `secretAccessKey`, mounted into the"
             " pods that read the snapshot only."
@@ -89,6 +90,16 @@ class S3SnapshotSource(ApiModel):
         default=False,
         description="Address the bucket in the path, as most S3-compatible stores need.",
     )
+
+
+# The two places a snapshot is read from, as EtcdRestore's source and a cluster's
+# bootstrap.restore both name them.
+VolumeField = Annotated[
+    VolumeSnapshotSource | None, Field(description="A snapshot file on a PersistentVolumeClaim.")
+]
+S3Field = Annotated[
+    S3SnapshotSource | None, Field(description="A snapshot object in an S3-compatible store.")
+]
 
 
 class SnapshotLocation(ApiModel):
@@ -102,15 +113,10 @@ class SnapshotLocation(ApiModel):
         )
     )
 
-    volume: VolumeSnapshotSource | None = Field(
-        default=None, description="A snapshot file on a PersistentVolumeClaim."
-    )
-    s3: S3SnapshotSource | None = Field(
-        default=None, description="A snapshot object in an S3-compatible store."
-    )
-    sha256: str | None = Field(
+    volume: VolumeField = None
+    s3: S3Field = None
+    sha256: Sha256 | None = Field(
         default=None,
-        pattern=SHA256_PATTERN,
         description=(
             "Hex sha256 of the whole snapshot file (etcd's own hash trailer included), as an "
             "EtcdBackup records it. Unset: only etcd's own integrity check is made."

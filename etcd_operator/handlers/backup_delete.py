@@ -17,10 +17,8 @@ from typing import Any
 
 import kopf
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
-from lightkube.types import CascadeType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, InvalidSpecError
@@ -28,6 +26,7 @@ from etcd_operator.api.backup import PLURAL, BackupPhase, EtcdBackup, parse_back
 from etcd_operator.backup.contract import Result
 from etcd_operator.backup.destination import location_of, to_env
 from etcd_operator.handlers.apply import operator_image
+from etcd_operator.handlers.idempotent import create_once, delete_once, get_or_none
 from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
 from etcd_operator.resources.backup_delete_job import (
     DELETE_LABEL,
@@ -46,31 +45,12 @@ rbac.needs(
 )
 
 log = logging.getLogger(__name__)
-_NOT_FOUND = 404
-_CONFLICT = 409
 POLL_DELAY = 2.0
 FAILED_DELAY = 30.0
 
 
 def _deletes_snapshot(spec: kopf.Spec, **_: Any) -> bool:
     return spec.get("deletionPolicy") == "Delete"
-
-
-async def _get(kube: AsyncClient, kind: Any, name: str, namespace: str) -> Any:
-    try:
-        return await kube.get(kind, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return None
-        raise
-
-
-async def _delete(kube: AsyncClient, kind: Any, name: str, namespace: str) -> None:
-    try:
-        await kube.delete(kind, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
-    except ApiError as e:
-        if e.status.code != _NOT_FOUND:
-            raise
 
 
 async def _pods(kube: AsyncClient, namespace: str, label: str, value: str) -> list[Pod]:
@@ -106,7 +86,7 @@ def owning_schedule(body: kopf.Body) -> str | None:
 
 
 async def _schedule_going(kube: AsyncClient, schedule: str, namespace: str) -> bool:
-    found = await _get(kube, EtcdBackupScheduleResource, schedule, namespace)
+    found = await get_or_none(kube, EtcdBackupScheduleResource, schedule, namespace)
     return found is None or bool(found.to_dict().get("metadata", {}).get("deletionTimestamp"))
 
 
@@ -141,19 +121,15 @@ async def delete_snapshot(
         return
     # A backup still being taken is stopped first, so nothing is written after the delete.
     if backup.status is None or backup.status.phase != BackupPhase.SUCCEEDED:
-        if await _get(kube, Job, job_name(backup), ns) is not None:
-            await _delete(kube, Job, job_name(backup), ns)
+        if await get_or_none(kube, Job, job_name(backup), ns) is not None:
+            await delete_once(kube, Job, job_name(backup), ns)
         if await _pods(kube, ns, BACKUP_LABEL, backup.name):
             raise kopf.TemporaryError("waiting for the backup's pods to stop", delay=POLL_DELAY)
-    job = await _get(kube, Job, delete_job_name(backup), ns)
+    job = await get_or_none(kube, Job, delete_job_name(backup), ns)
     if job is None:
-        try:
-            await kube.create(
-                backup_delete_job(backup, operator_image(), to_env(location_of(backup)))
-            )
-        except ApiError as e:
-            if e.status.code != _CONFLICT:
-                raise
+        await create_once(
+            kube, backup_delete_job(backup, operator_image(), to_env(location_of(backup)))
+        )
         kopf.info(body, reason="DeletingSnapshot", message=f"Job {delete_job_name(backup)}")
         raise kopf.TemporaryError("the delete Job was created", delay=POLL_DELAY)
     result = _result(await _pods(kube, ns, DELETE_LABEL, backup.name))
@@ -165,6 +141,6 @@ async def delete_snapshot(
         message = result.message if result is not None else f"Job {job.metadata.name} failed"
         kopf.warn(body, reason=reason, message=f"the snapshot was not deleted: {message}")
         # A new Job later: the store may come back, or the user may fix the credentials.
-        await _delete(kube, Job, delete_job_name(backup), ns)
+        await delete_once(kube, Job, delete_job_name(backup), ns)
         raise kopf.TemporaryError(message, delay=FAILED_DELAY)
     raise kopf.TemporaryError("the delete Job runs", delay=POLL_DELAY)

@@ -10,14 +10,12 @@ read.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
@@ -40,6 +38,8 @@ from etcd_operator.backup.decide import (
 from etcd_operator.backup.destination import location_of, to_env
 from etcd_operator.handlers.access import etcd_access, operator_secret
 from etcd_operator.handlers.apply import operator_image
+from etcd_operator.handlers.idempotent import create_once, get_or_none
+from etcd_operator.handlers.rounds import follow
 from etcd_operator.handlers.secrets import SecretReader
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
 from etcd_operator.resources.backup_job import (
@@ -64,40 +64,22 @@ rbac.needs(EtcdClusterResource, "get", why="backup: the cluster's members, TLS a
 rbac.needs(PersistentVolumeClaim, "get", why="backup: the destination claim exists")
 
 log = logging.getLogger(__name__)
-_NOT_FOUND = 404
-_CONFLICT = 409
 RUNNING_DELAY = 2.0
 BLOCKED_DELAY = 10.0
-NOT_LEADER_DELAY = 5.0
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def follow_backup(
     stopped: kopf.DaemonStopped, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
-    while not stopped:
-        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
-            await stopped.wait(NOT_LEADER_DELAY)
-            continue
-        try:
-            delay = await backup_round(memo.kube, namespace or "default", name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("backup round of %s/%s failed", namespace, name)
-            delay = BLOCKED_DELAY
-        if delay is None:
-            return  # final: nothing will change any more
-        await stopped.wait(delay)
-
-
-async def _get(kube: AsyncClient, kind: Any, name: str, namespace: str) -> Any:
-    try:
-        return await kube.get(kind, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return None
-        raise
+    ns = namespace or "default"
+    await follow(
+        stopped,
+        memo.leader,
+        lambda: backup_round(memo.kube, ns, name),  # None once final
+        what=f"backup round of {ns}/{name}",
+        error_delay=BLOCKED_DELAY,
+    )
 
 
 def _job_state(job: Job) -> JobState:
@@ -147,14 +129,15 @@ async def _attempts(kube: AsyncClient, backup: EtcdBackup) -> tuple[Attempt, ...
 
 async def _job_inputs(kube: AsyncClient, backup: EtcdBackup) -> BackupJobInputs | tuple[str, str]:
     """What the Job needs, or (reason, message) why it cannot be made now."""
-    raw = await _get(kube, EtcdClusterResource, backup.spec.cluster_name, backup.namespace)
+    ns = backup.namespace
+    raw = await get_or_none(kube, EtcdClusterResource, backup.spec.cluster_name, ns)
     if raw is None:
         return "ClusterNotFound", f"EtcdCluster {backup.spec.cluster_name} does not exist"
     try:
         cluster = parse_cluster(raw.to_dict())
     except InvalidSpecError as e:
         return "ClusterInvalid", str(e)
-    secrets = SecretReader(kube, backup.namespace)
+    secrets = SecretReader(kube, ns)
     access = await etcd_access(secrets, cluster)
     if access.problem is not None:
         return "ClusterAccessUnavailable", access.problem
@@ -170,11 +153,9 @@ async def _job_inputs(kube: AsyncClient, backup: EtcdBackup) -> BackupJobInputs 
     if credentials is not None and await secrets.get(credentials) is None:
         return "CredentialsSecretNotFound", f"Secret {credentials} does not exist"
     volume = backup.spec.destination.volume
-    if (
-        volume is not None
-        and await _get(kube, PersistentVolumeClaim, volume.claim_name, backup.namespace) is None
-    ):
-        return "ClaimNotFound", f"PersistentVolumeClaim {volume.claim_name} does not exist"
+    claim = volume.claim_name if volume is not None else None
+    if claim is not None and await get_or_none(kube, PersistentVolumeClaim, claim, ns) is None:
+        return "ClaimNotFound", f"PersistentVolumeClaim {claim} does not exist"
     return BackupJobInputs(
         image=operator_image(),
         endpoints=endpoints,
@@ -194,19 +175,19 @@ async def _recall_stored(
     if status.phase != "Succeeded" or status.completion_time is None:
         return
     cluster = backup.spec.cluster_name
-    if await _get(kube, EtcdClusterResource, cluster, namespace) is not None:
+    if await get_or_none(kube, EtcdClusterResource, cluster, namespace) is not None:
         metrics.set_last_backup(namespace, cluster, status.completion_time.timestamp())
 
 
 async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | None:
     """One round; the seconds until the next, None once the backup is final."""
-    raw = await _get(kube, EtcdBackupResource, name, namespace)
+    raw = await get_or_none(kube, EtcdBackupResource, name, namespace)
     if raw is None:
         return None
     body: dict[str, Any] = raw.to_dict()
     backup = parse_backup(body)
     status = backup.status or EtcdBackupStatus()
-    job = await _get(kube, Job, job_name(backup), namespace)
+    job = await get_or_none(kube, Job, job_name(backup), namespace)
     blocked: tuple[str, str] | None = None
     inputs: BackupJobInputs | None = None
     if job is None and status.phase not in ("Succeeded", "Failed"):
@@ -229,11 +210,7 @@ async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | 
         return None
     if decision.kind is Kind.CREATE_JOB:
         assert inputs is not None
-        try:
-            await kube.create(backup_job(backup, inputs))
-        except ApiError as e:
-            if e.status.code != _CONFLICT:
-                raise
+        await create_once(kube, backup_job(backup, inputs))
     new = next_status(seen, decision, datetime.now(UTC))
     target = kopf.Body(cast(kopf.RawBody, body))
     for note in events(status, decision):

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import kopf
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.types import CascadeType, PatchType
+from lightkube.types import PatchType
 
 from etcd_operator import rbac
 from etcd_operator.api import GROUP, VERSION, InvalidSpecError
@@ -38,8 +36,9 @@ from etcd_operator.backup.schedule_status import (
     notes,
     schedule_status,
 )
-from etcd_operator.handlers.etcdrestore import EtcdRestoreResource
-from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
+from etcd_operator.handlers.idempotent import create_once, delete_once, get_or_none
+from etcd_operator.handlers.rounds import follow
+from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource, EtcdRestoreResource
 from etcd_operator.resources.scheduled import (
     SCHEDULE_LABEL,
     SCHEDULED_AT_ANNOTATION,
@@ -66,12 +65,8 @@ rbac.needs(EtcdRestoreResource, "create", why="schedule: a restore drill of the 
 rbac.needs(EtcdRestoreResource, "delete", why="schedule: only the last drills are kept")
 rbac.needs(EtcdRestoreResource, "list", why="schedule: the drills it owns and their results")
 
-log = logging.getLogger(__name__)
-_NOT_FOUND = 404
-_CONFLICT = 409
 MIN_DELAY = 1.0  # rounds woken by a burst of watch events are at least this far apart
 MAX_DELAY = 600.0  # a safety net under the watch: look again at least this often
-NOT_LEADER_DELAY = 5.0
 ERROR_DELAY = 10.0
 _WAKEUPS = "schedule_wakeups"
 
@@ -120,22 +115,21 @@ async def follow_schedule(
     ns = namespace or "default"
     wake = _wakeup(memo, ns, name)
     state = RoundState()
+
+    async def pause(delay: float) -> None:
+        await _sleep(stopped, wake, max(MIN_DELAY, min(delay, MAX_DELAY)))
+        # What happens from now on wakes the next pause; the round about to run sees the rest.
+        wake.clear()
+
     try:
-        while not stopped:
-            wake.clear()
-            if not memo.leader.is_leader():
-                delay: float | None = NOT_LEADER_DELAY
-            else:
-                try:
-                    delay = await schedule_round(memo.kube, ns, name, state)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("schedule round of %s/%s failed", ns, name)
-                    delay = ERROR_DELAY
-            if delay is None:
-                return  # the schedule is gone
-            await _sleep(stopped, wake, max(MIN_DELAY, min(delay, MAX_DELAY)))
+        await follow(
+            stopped,
+            memo.leader,
+            lambda: schedule_round(memo.kube, ns, name, state),  # None once the schedule is gone
+            what=f"schedule round of {ns}/{name}",
+            error_delay=ERROR_DELAY,
+            pause=pause,
+        )
     finally:
         memo[_WAKEUPS].pop((ns, name), None)
 
@@ -158,15 +152,6 @@ class RoundState:
 
     def __init__(self) -> None:
         self.missed_reported: datetime | None = None
-
-
-async def _get(kube: AsyncClient, kind: Any, name: str, namespace: str) -> Any:
-    try:
-        return await kube.get(kind, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return None
-        raise
 
 
 def _owned(body: Mapping[str, Any], uid: str) -> bool:
@@ -234,44 +219,25 @@ async def _list_owned(
     return found
 
 
-async def _create(kube: AsyncClient, kind: Any, body: dict[str, Any]) -> bool:
-    """Create; False if it exists already (a run made before a crash)."""
-    try:
-        await kube.create(kind(**body))
-    except ApiError as e:
-        if e.status.code == _CONFLICT:
-            return False
-        raise
-    return True
-
-
-async def _delete(kube: AsyncClient, kind: Any, name: str, namespace: str) -> None:
-    try:
-        await kube.delete(kind, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
-    except ApiError as e:
-        if e.status.code != _NOT_FOUND:
-            raise
-
-
 async def _apply(
     kube: AsyncClient, schedule: EtcdBackupSchedule, steps: Plan, target: kopf.Body
 ) -> None:
     ns = schedule.namespace
     if steps.create is not None:
         body = scheduled_backup(schedule, steps.create)
-        if await _create(kube, EtcdBackupResource, body):
+        if await create_once(kube, EtcdBackupResource(**body)):
             kopf.info(target, reason="BackupCreated", message=f"EtcdBackup "
                       f"{body['metadata']['name']} for {format_time(steps.create)}")  # fmt: skip
     for name in steps.prune:
-        await _delete(kube, EtcdBackupResource, name, ns)
+        await delete_once(kube, EtcdBackupResource, name, ns)
         kopf.info(target, reason="BackupPruned", message=f"EtcdBackup {name} (retention)")
     if steps.drill is not None and steps.summary.newest_success is not None:
         body = drill_restore(schedule, steps.drill, steps.summary.newest_success)
-        if await _create(kube, EtcdRestoreResource, body):
+        if await create_once(kube, EtcdRestoreResource(**body)):
             kopf.info(target, reason="DrillCreated", message=f"EtcdRestore "
                       f"{body['metadata']['name']} of {steps.summary.newest_success}")  # fmt: skip
     for name in steps.drill_prune:
-        await _delete(kube, EtcdRestoreResource, name, ns)
+        await delete_once(kube, EtcdRestoreResource, name, ns)
 
 
 async def _patch_status(
@@ -299,7 +265,7 @@ async def schedule_round(
     kube: AsyncClient, namespace: str, name: str, state: RoundState
 ) -> float | None:
     """One round; the seconds until the next, None once the schedule is gone."""
-    raw = await _get(kube, EtcdBackupScheduleResource, name, namespace)
+    raw = await get_or_none(kube, EtcdBackupScheduleResource, name, namespace)
     if raw is None:
         return None
     body: dict[str, Any] = raw.to_dict()

@@ -8,16 +8,12 @@ round needs is in the world or in status, so the operator may be killed at any p
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from lightkube.types import PatchType
 
@@ -33,9 +29,11 @@ from etcd_operator.api.restore import (
 )
 from etcd_operator.api.snapshot_source import SnapshotLocation
 from etcd_operator.handlers.apply import operator_image
+from etcd_operator.handlers.idempotent import create_once, delete_once, get_or_none
 from etcd_operator.handlers.restore_drill import Served, drill_metrics, drill_seen, serving
 from etcd_operator.handlers.restore_verify import verify_pod
-from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from etcd_operator.handlers.rounds import follow
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.resources.restore import (
     verification_pod,
     verification_pod_name,
@@ -61,15 +59,11 @@ from etcd_operator.restore.decide import (
 from etcd_operator.restore.resolve import Unresolved, resolve
 from etcd_operator.restore.status import next_restore_status
 
-EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", PLURAL)
-
 # On the EtcdCluster a restore creates: which restore (name, and UID to tell it from a later
 # restore of the same name) it came from. The cluster has no owner: it outlives the restore.
 RESTORED_FROM_ANNOTATION = f"{GROUP}/restored-from"
 RESTORE_UID_ANNOTATION = f"{GROUP}/restore-uid"
 ROUND_SECONDS = 2.0
-_NOT_FOUND = 404
-_CONFLICT = 409
 
 rbac.needs(EtcdRestoreResource, "list", "watch", why="kopf: a daemon per restore")
 rbac.needs(EtcdRestoreResource, "patch", why="kopf: its finalizer and bookkeeping annotations")
@@ -88,9 +82,6 @@ rbac.needs(
 )
 rbac.needs(EtcdBackupResource, "get", why="restore: an EtcdBackup's recorded snapshot")
 
-log = logging.getLogger(__name__)
-NOT_LEADER_DELAY = 5.0
-
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def restore_forever(
@@ -101,35 +92,30 @@ async def restore_forever(
     body: kopf.Body,
     **_: Any,
 ) -> None:
-    namespace = namespace or "default"
-    while not stopped:
-        if not memo.leader.is_leader():  # only the Lease holder acts (HA replicas)
-            await stopped.wait(NOT_LEADER_DELAY)
-            continue
-        try:
-            done = await restore_once(memo.kube, namespace, name, body, memo.cluster_domain)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("restore round of %s/%s failed", namespace, name)
-            done = False
-        if done:
-            return
-        await stopped.wait(ROUND_SECONDS)
+    ns = namespace or "default"
+
+    async def one_round() -> float | None:
+        done = await restore_once(memo.kube, ns, name, body, memo.cluster_domain)
+        return None if done else ROUND_SECONDS
+
+    await follow(
+        stopped,
+        memo.leader,
+        one_round,
+        what=f"restore round of {ns}/{name}",
+        error_delay=ROUND_SECONDS,
+    )
 
 
 async def restore_once(
     kube: AsyncClient, namespace: str, name: str, body: kopf.Body, domain: str
 ) -> bool:
     """One round; True when the restore has finished."""
+    raw = await get_or_none(kube, EtcdRestoreResource, name, namespace)
+    if raw is None:
+        return True
     try:
-        raw = await kube.get(EtcdRestoreResource, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return True
-        raise
-    try:
-        body_dict: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
+        body_dict: dict[str, Any] = raw.to_dict()
         restore = parse_restore(body_dict)
     except InvalidSpecError as e:
         # Admission refuses what the model refuses; an old object may still disagree.
@@ -181,17 +167,13 @@ async def _location(
     kube: AsyncClient, restore: EtcdRestore
 ) -> tuple[SnapshotLocation | Unresolved, EtcdBackup | None]:
     backup = None
-    if restore.spec.source.backup is not None:
-        try:
-            raw = await kube.get(
-                EtcdBackupResource, restore.spec.source.backup.name, namespace=restore.namespace
-            )
-            backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
-        except ApiError as e:
-            if e.status.code != _NOT_FOUND:
-                raise
-        except InvalidSpecError:
-            backup = None
+    named = restore.spec.source.backup
+    raw = None
+    if named is not None:
+        raw = await get_or_none(kube, EtcdBackupResource, named.name, restore.namespace)
+    if raw is not None:
+        with contextlib.suppress(InvalidSpecError):
+            backup = parse_backup(raw.to_dict())
     return resolve(restore.spec.source, backup), backup
 
 
@@ -208,50 +190,18 @@ async def _apply(
         case CreateVerifyPod():
             assert isinstance(location, SnapshotLocation), "the decision waits for a location"
             pod = verification_pod(restore, location, operator_image=operator_image())
-            with contextlib.suppress(_Exists):
-                await _create(kube, pod)
+            await create_once(kube, pod)
         case DeleteVerifyPod():
-            with contextlib.suppress(_Gone):
-                await _delete_pod(kube, verification_pod_name(restore), ns)
+            await delete_once(kube, Pod, verification_pod_name(restore), ns)
         case CreateCluster():
             assert isinstance(location, SnapshotLocation), "verified, so it has a location"
             await kube.create(_cluster_object(restore, raw, location))
             return True
         case DeleteCluster():
-            try:
-                await kube.delete(EtcdClusterResource, restore.spec.cluster.name, namespace=ns)
-            except ApiError as e:
-                if e.status.code != _NOT_FOUND:
-                    raise
+            await delete_once(kube, EtcdClusterResource, restore.spec.cluster.name, ns)
         case RecordVerified() | RecordDrill() | Wait() | Succeed() | Fail() | Done():
             pass
     return False
-
-
-class _Exists(Exception):
-    pass
-
-
-class _Gone(Exception):
-    pass
-
-
-async def _create(kube: AsyncClient, pod: Pod) -> None:
-    try:
-        await kube.create(pod)
-    except ApiError as e:
-        if e.status.code == _CONFLICT:
-            raise _Exists from e
-        raise
-
-
-async def _delete_pod(kube: AsyncClient, name: str, namespace: str) -> None:
-    try:
-        await kube.delete(Pod, name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            raise _Gone from e
-        raise
 
 
 def _cluster_object(restore: EtcdRestore, raw: dict[str, Any], location: SnapshotLocation) -> Any:
@@ -332,15 +282,10 @@ async def observe_restore(
 async def _cluster(
     kube: AsyncClient, restore: EtcdRestore
 ) -> tuple[ClusterSeen | None, EtcdCluster | None]:
-    try:
-        raw = await kube.get(
-            EtcdClusterResource, restore.spec.cluster.name, namespace=restore.namespace
-        )
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return None, None
-        raise
-    body: dict[str, Any] = raw.to_dict()  # type: ignore[no-untyped-call]
+    raw = await get_or_none(kube, EtcdClusterResource, restore.spec.cluster.name, restore.namespace)
+    if raw is None:
+        return None, None
+    body: dict[str, Any] = raw.to_dict()
     annotations = (body.get("metadata") or {}).get("annotations") or {}
     seen_status = body.get("status") or {}
     phase = str(seen_status.get("phase") or "Pending")
@@ -375,13 +320,7 @@ async def _claim_exists(kube: AsyncClient, namespace: str, location: SnapshotLoc
     volume = location.volume
     if volume is None:
         return True
-    try:
-        await kube.get(PersistentVolumeClaim, volume.claim_name, namespace=namespace)
-    except ApiError as e:
-        if e.status.code == _NOT_FOUND:
-            return False
-        raise
-    return True
+    return await get_or_none(kube, PersistentVolumeClaim, volume.claim_name, namespace) is not None
 
 
 __all__ = ["RESTORED_FROM_ANNOTATION", "RESTORE_UID_ANNOTATION", "restore_forever", "restore_once"]

@@ -34,7 +34,7 @@ from lightkube.models.core_v1 import (
     Volume,
     VolumeMount,
 )
-from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 
 from etcd_operator.api.backup import EtcdBackup
@@ -46,6 +46,7 @@ from etcd_operator.resources.labels import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     NAME_LABEL,
+    owner_reference,
 )
 from etcd_operator.resources.pod import RUN_AS_ID, _from_dict
 from etcd_operator.resources.security import restricted_container_security
@@ -84,17 +85,6 @@ def backup_labels(backup: EtcdBackup) -> dict[str, str]:
 def backup_pod_selector(cluster: str) -> dict[str, str]:
     """Selects the backup pods of one cluster (the NetworkPolicy admits them as clients)."""
     return {NAME_LABEL: APP_NAME, INSTANCE_LABEL: cluster, COMPONENT_LABEL: BACKUP}
-
-
-def owner_reference(backup: EtcdBackup) -> OwnerReference:
-    return OwnerReference(
-        apiVersion=backup.api_version,
-        kind=backup.kind,
-        name=backup.name,
-        uid=backup.metadata.uid,
-        controller=True,
-        blockOwnerDeletion=True,
-    )
 
 
 def _secret_volume(name: str, secret: str, path: str) -> tuple[Volume, VolumeMount]:

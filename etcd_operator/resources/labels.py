@@ -6,6 +6,7 @@ from lightkube.models.meta_v1 import OwnerReference
 
 from etcd_operator import rbac
 from etcd_operator.api import EtcdCluster
+from etcd_operator.api.common import Resource
 from etcd_operator.kube import EtcdClusterResource
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -90,13 +91,14 @@ def selector_string(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def owner_reference(cluster: EtcdCluster) -> OwnerReference:
-    """Makes `cluster` the controller of an object, so deleting it garbage-collects them."""
+def owner_reference(owner: Resource) -> OwnerReference:
+    """Makes `owner` (an EtcdCluster, EtcdBackup, EtcdRestore...) the controller of an object,
+    so deleting it garbage-collects the object."""
     return OwnerReference(
-        apiVersion=cluster.api_version,
-        kind=cluster.kind,
-        name=cluster.name,
-        uid=cluster.metadata.uid,
+        apiVersion=owner.api_version,
+        kind=owner.kind,
+        name=owner.name,
+        uid=owner.metadata.uid,
         controller=True,
         blockOwnerDeletion=True,
     )

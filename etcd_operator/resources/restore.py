@@ -27,7 +27,7 @@ from lightkube.resources.core_v1 import Pod
 
 from etcd_operator.api.restore import EtcdRestore
 from etcd_operator.api.snapshot_source import SnapshotLocation
-from etcd_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL
+from etcd_operator.resources.labels import MANAGED_BY, MANAGED_BY_LABEL, owner_reference
 from etcd_operator.resources.security import restricted_container_security
 
 SNAPSHOT_VOLUME = "snapshot"
@@ -182,14 +182,7 @@ def verification_pod(
     """The pod that checks the snapshot before an EtcdRestore creates anything (see
     `snapshot_check_pod`)."""
     assert restore.metadata.uid, "the restore must exist before its verification pod"
-    owner = OwnerReference(
-        apiVersion=restore.api_version,
-        kind=restore.kind,
-        name=restore.name,
-        uid=restore.metadata.uid,
-        controller=True,
-        blockOwnerDeletion=True,
-    )
+    owner = owner_reference(restore)
     return snapshot_check_pod(
         verification_pod_name(restore),
         restore.namespace,

@@ -14,6 +14,7 @@ from typing import Any
 from etcd_operator.api import GROUP
 from etcd_operator.api.quantity import parse_quantity
 from etcd_operator.api.restore import EtcdRestore
+from etcd_operator.resources.labels import owner_reference
 
 DRILL_LABEL = f"{GROUP}/restore-drill"  # value: the EtcdRestore's name
 _MI = 1024 * 1024
@@ -43,14 +44,5 @@ def drill_cluster(restore: EtcdRestore, body: dict[str, Any]) -> dict[str, Any]:
     spec["podTemplate"] = template
     metadata = dict(body["metadata"])
     metadata["labels"] = {**(metadata.get("labels") or {}), DRILL_LABEL: restore.name}
-    metadata["ownerReferences"] = [
-        {
-            "apiVersion": restore.api_version,
-            "kind": restore.kind,
-            "name": restore.name,
-            "uid": restore.metadata.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    metadata["ownerReferences"] = [owner_reference(restore).to_dict()]
     return {**body, "metadata": metadata, "spec": spec}

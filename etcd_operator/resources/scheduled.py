@@ -12,6 +12,7 @@ from typing import Any
 
 from etcd_operator.api.backup_schedule import EtcdBackupSchedule
 from etcd_operator.backup.schedule import backup_name, drill_cluster_name, drill_name
+from etcd_operator.resources.labels import owner_reference
 
 SCHEDULE_LABEL = "etcd.operator.io/backup-schedule"
 SCHEDULED_AT_ANNOTATION = "etcd.operator.io/scheduled-at"
@@ -36,16 +37,7 @@ def _metadata(schedule: EtcdBackupSchedule, name: str, run: datetime) -> dict[st
         "namespace": schedule.namespace,
         "labels": {SCHEDULE_LABEL: schedule.name},
         "annotations": {SCHEDULED_AT_ANNOTATION: format_time(run)},
-        "ownerReferences": [
-            {
-                "apiVersion": schedule.api_version,
-                "kind": schedule.kind,
-                "name": schedule.name,
-                "uid": schedule.metadata.uid,
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [owner_reference(schedule).to_dict()],
     }
 
 

@@ -32,18 +32,35 @@ def timed_out(o: RestoreObserved, cluster: ClusterSeen) -> bool:
     )
 
 
+def _failed(
+    reason: Reason, why: str, served: int | None = None, keys: int | None = None
+) -> RestoreDecision:
+    """Record a failed drill; its throwaway cluster is deleted next."""
+    return decision(
+        RecordDrill(DrillResult.FAILED, served, keys),
+        RestorePhase.RESTORING,
+        reason,
+        f"restore drill FAILED: {why}",
+    )
+
+
+def _passed(served: int, keys: int | None, expected: int, what: str) -> RestoreDecision:
+    """Record a passed drill; its throwaway cluster is deleted next."""
+    return decision(
+        RecordDrill(DrillResult.PASSED, served, keys),
+        RestorePhase.RESTORING,
+        Reason.DRILL_PASSED,
+        f"restore drill passed: the restored cluster serves revision {served} >= {expected} {what}",
+    )
+
+
 def not_ready(o: RestoreObserved, cluster: ClusterSeen) -> RestoreDecision:
     what = (
         f"EtcdCluster {o.cluster_name} is not ready {o.ready_timeout} after its creation"
         f" ({cluster.summary})"
     )
     if o.drill is not None:
-        return decision(
-            RecordDrill(DrillResult.FAILED),
-            RestorePhase.RESTORING,
-            Reason.CLUSTER_NOT_READY,
-            f"restore drill FAILED: {what}; the throwaway cluster is deleted",
-        )
+        return _failed(Reason.CLUSTER_NOT_READY, f"{what}; the throwaway cluster is deleted")
     return decision(
         Fail(snapshot=False),
         RestorePhase.FAILED,
@@ -57,35 +74,24 @@ def drill_check(o: RestoreObserved, drill: DrillSeen, served: int) -> RestoreDec
     """The throwaway cluster is ready: does it serve what the backup recorded?"""
     expected = drill.expected
     if expected is None:
-        return decision(
-            RecordDrill(DrillResult.FAILED, served),
-            RestorePhase.RESTORING,
-            Reason.VERIFICATION_LOST,
-            "restore drill FAILED: status no longer records what to expect",
-        )
+        return _failed(Reason.VERIFICATION_LOST, "status no longer records what to expect", served)
     if served < expected.revision:
-        return decision(
-            RecordDrill(DrillResult.FAILED, served),
-            RestorePhase.RESTORING,
+        return _failed(
             Reason.REVISION_BEHIND,
-            f"restore drill FAILED: the restored cluster serves revision {served}, below the"
-            f" backup's {expected.revision}",
+            f"the restored cluster serves revision {served}, below the backup's"
+            f" {expected.revision}",
+            served,
         )
     if expected.keys is None:
-        return decision(
-            RecordDrill(DrillResult.PASSED, served),
-            RestorePhase.RESTORING,
-            Reason.DRILL_PASSED,
-            f"restore drill passed: the restored cluster serves revision {served} >="
-            f" {expected.revision} (no key count was recorded: revision checked only)",
+        return _passed(
+            served, None, expected.revision, "(no key count was recorded: revision checked only)"
         )
     if drill.keys_error is not None:
-        return decision(
-            RecordDrill(DrillResult.FAILED, served),
-            RestorePhase.RESTORING,
+        return _failed(
             Reason.KEY_COUNT_MISMATCH,
-            f"restore drill FAILED: the restored cluster cannot count its keys at revision"
-            f" {expected.revision}: {drill.keys_error}",
+            f"the restored cluster cannot count its keys at revision {expected.revision}:"
+            f" {drill.keys_error}",
+            served,
         )
     if drill.served_keys is None:
         return decision(
@@ -95,19 +101,18 @@ def drill_check(o: RestoreObserved, drill: DrillSeen, served: int) -> RestoreDec
             f"counting the keys of EtcdCluster {o.cluster_name}",
         )
     if drill.served_keys != expected.keys:
-        return decision(
-            RecordDrill(DrillResult.FAILED, served, drill.served_keys),
-            RestorePhase.RESTORING,
+        return _failed(
             Reason.KEY_COUNT_MISMATCH,
-            f"restore drill FAILED: the restored cluster holds {drill.served_keys} keys at"
-            f" revision {expected.revision}, the backup recorded {expected.keys}",
+            f"the restored cluster holds {drill.served_keys} keys at revision"
+            f" {expected.revision}, the backup recorded {expected.keys}",
+            served,
+            drill.served_keys,
         )
-    return decision(
-        RecordDrill(DrillResult.PASSED, served, drill.served_keys),
-        RestorePhase.RESTORING,
-        Reason.DRILL_PASSED,
-        f"restore drill passed: the restored cluster serves revision {served} >="
-        f" {expected.revision} and holds the backup's {expected.keys} keys at it",
+    return _passed(
+        served,
+        drill.served_keys,
+        expected.revision,
+        f"and holds the backup's {expected.keys} keys at it",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from etcd_operator.api.common import Condition, ConditionStatus
+from etcd_operator.api.common import Condition, ConditionStatus, next_condition
 from etcd_operator.api.restore import (
     DrillResult,
     DrillStatus,
@@ -32,16 +32,7 @@ def _set(  # noqa: PLR0917
     now: datetime,
     generation: int | None,
 ) -> list[Condition]:
-    old = next((c for c in conditions if c.type == kind.value), None)
-    changed = old is None or old.status is not status
-    condition = Condition(
-        type=kind.value,
-        status=status,
-        observed_generation=generation,
-        last_transition_time=now if changed or old is None else old.last_transition_time,
-        reason=reason,
-        message=message[:32768],
-    )
+    condition = next_condition(conditions, kind.value, status, reason, message, generation, now)
     return [*(c for c in conditions if c.type != kind.value), condition]
 
 

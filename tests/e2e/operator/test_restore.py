@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import (
     Container,
     EnvVar,
     EnvVarSource,
-    PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource,
     PodSecurityContext,
     PodSpec,
@@ -24,15 +22,14 @@ from lightkube.models.core_v1 import (
     SecretKeySelector,
     Volume,
     VolumeMount,
-    VolumeResourceRequirements,
 )
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.core_v1 import Pod, Secret
 from lightkube.types import PatchType
 
-from etcd_operator.api import GROUP, VERSION
+from etcd_operator.api import GROUP
 from etcd_operator.etcd import AuthError, Credentials
-from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.resources.pod import DEFAULT_OPERATOR_IMAGE
 from etcd_operator.resources.security import restricted_container_security
 from harness.clusters import (
@@ -47,12 +44,12 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.operations import cluster_absent, create_claim, create_restore, final
 from harness.operator_process import OperatorProcess
 from harness.s3server import REGION, S3Server
 
 pytestmark = pytest.mark.e2e
 
-EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", "etcdrestores")
 KEYS = 10_000
 BATCH = 250
 # Runs in the operator's image: the project's own etcd client streams a snapshot from the
@@ -114,15 +111,7 @@ async def _snapshot_to_claim(
                 ),
             )
         ]
-    await kube.create(
-        PersistentVolumeClaim(
-            metadata=ObjectMeta(name="backups", namespace=namespace),
-            spec=PersistentVolumeClaimSpec(
-                accessModes=["ReadWriteOnce"],
-                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
-            ),
-        )
-    )
+    await create_claim(kube, namespace)
     await kube.create(
         Pod(
             metadata=ObjectMeta(name="snapshotter", namespace=namespace),
@@ -179,37 +168,19 @@ async def _restore(
     cluster_spec: dict[str, Any] | None = None,
     **source: Any,
 ) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {
-                    "source": {"volume": {"claimName": "backups", "path": path}, **source},
-                    "cluster": {"name": cluster, "spec": cluster_spec or {"replicas": 3}},
-                },
-            }
-        )
+    await create_restore(
+        kube,
+        namespace,
+        name,
+        {
+            "source": {"volume": {"claimName": "backups", "path": path}, **source},
+            "cluster": {"name": cluster, "spec": cluster_spec or {"replicas": 3}},
+        },
     )
 
 
 async def _finished(kube: AsyncClient, namespace: str, name: str, timeout: float) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        got = await kube.get(EtcdRestoreResource, name, namespace=namespace)
-        body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
-        phase = (body.get("status") or {}).get("phase")
-        return body if phase in ("Succeeded", "Failed") else None
-
-    return await eventually(probe, timeout, f"restore {name} to finish")
-
-
-async def _absent(kube: AsyncClient, namespace: str, cluster: str) -> bool:
-    try:
-        await kube.get(EtcdClusterResource, cluster, namespace=namespace)
-    except ApiError as e:
-        return e.status.code == 404
-    return False
+    return await final(kube, EtcdRestoreResource, namespace, name, within=timeout)
 
 
 async def test_a_snapshot_on_a_claim_is_restored_into_a_new_three_member_cluster(
@@ -234,12 +205,12 @@ async def test_a_snapshot_on_a_claim_is_restored_into_a_new_three_member_cluster
         verified = condition(body, "Verified")
         assert verified is not None and verified["status"] == "False"
         assert verified["reason"] == reason, verified
-        assert await _absent(kube, namespace, f"never-{name}")
+        assert await cluster_absent(kube, namespace, f"never-{name}")
         assert not await member_pods(kube, namespace, f"never-{name}")
 
     # The source cluster goes away; the snapshot alone brings the data back.
     await kube.delete(EtcdClusterResource, "src", namespace=namespace)
-    await eventually(lambda: _absent(kube, namespace, "src"), 120, "src deleted")
+    await eventually(lambda: cluster_absent(kube, namespace, "src"), 120, "src deleted")
     started = time.monotonic()
     await _restore(kube, namespace, "good", "snap.db", "restored", sha256=sha)
     body = await _finished(kube, namespace, "good", 300)
@@ -329,16 +300,7 @@ async def test_invalid_restores_are_rejected_at_admission(
         **change,
     }
     with pytest.raises(ApiError) as err:
-        await kube.create(
-            EtcdRestoreResource.from_dict(
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "EtcdRestore",
-                    "metadata": {"name": "bad", "namespace": namespace},
-                    "spec": spec,
-                }
-            )
-        )
+        await create_restore(kube, namespace, "bad", spec)
     assert err.value.status.code == 422
     assert message in (err.value.status.message or "")
 
@@ -378,7 +340,7 @@ async def test_an_operator_killed_mid_restore_finishes_it_with_one_cluster(
 
     async def reached() -> bool:
         if kill_at == "cluster-created":
-            return not await _absent(kube, namespace, "phoenix")
+            return not await cluster_absent(kube, namespace, "phoenix")
         got = await kube.get(EtcdRestoreResource, "crashy", namespace=namespace)
         body: dict[str, Any] = got.to_dict()  # type: ignore[no-untyped-call]
         return (body.get("status") or {}).get("phase") == kill_at
@@ -474,7 +436,7 @@ async def test_an_etcdbackup_in_s3_is_restored_by_name(
     verified = condition(missing, "Verified")
     assert verified is not None and verified["status"] == "False"
     assert verified["reason"] == "SnapshotNotFound", verified
-    assert await _absent(kube, namespace, "never")
+    assert await cluster_absent(kube, namespace, "never")
 
     body = await _finished(kube, namespace, "from-backup", 300)
     assert body["status"]["phase"] == "Succeeded", body["status"]
@@ -496,13 +458,5 @@ async def test_an_etcdbackup_in_s3_is_restored_by_name(
 async def _restore_from(
     kube: AsyncClient, namespace: str, name: str, source: dict[str, Any], cluster: str
 ) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {"source": source, "cluster": {"name": cluster, "spec": {"replicas": 3}}},
-            }
-        )
-    )
+    spec = {"source": source, "cluster": {"name": cluster, "spec": {"replicas": 3}}}
+    await create_restore(kube, namespace, name, spec)

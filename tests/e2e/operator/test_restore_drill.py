@@ -14,15 +14,12 @@ from typing import Any
 
 import pytest
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.core_v1 import PersistentVolumeClaimSpec, VolumeResourceRequirements
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, PersistentVolumeClaim
+from lightkube.resources.core_v1 import Event
 from prometheus_client.parser import text_string_to_metric_families
 
-from etcd_operator.api import GROUP, VERSION
-from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from etcd_operator.api import GROUP
+from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource, EtcdRestoreResource
 from harness.clusters import (
     condition,
     create_ready_cluster,
@@ -31,59 +28,28 @@ from harness.clusters import (
     member_pods,
     member_urls,
 )
+from harness.operations import cluster_absent, create_claim, create_restore, final, get_body
 from harness.operator_process import OperatorProcess
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
-EtcdRestoreResource = create_namespaced_resource(GROUP, VERSION, "EtcdRestore", "etcdrestores")
 KEYS = 300
 
 
-async def _get(kube: AsyncClient, kind: Any, namespace: str, name: str) -> dict[str, Any]:
-    got = await kube.get(kind, name, namespace=namespace)
-    body: dict[str, Any] = got.to_dict()
-    return body
-
-
-async def _final(kube: AsyncClient, kind: Any, namespace: str, name: str) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        body = await _get(kube, kind, namespace, name)
-        phase = (body.get("status") or {}).get("phase")
-        return body if phase in ("Succeeded", "Failed") else None
-
-    return await eventually(probe, 180, f"{name} to finish", interval=0.3)
-
-
 async def _drill(kube: AsyncClient, namespace: str, name: str, cluster: str) -> None:
-    await kube.create(
-        EtcdRestoreResource.from_dict(
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "EtcdRestore",
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": {
-                    "source": {"backup": {"name": "nightly"}},
-                    # Asks for three members on claims: a drill makes it one on an emptyDir.
-                    "cluster": {"name": cluster, "spec": {"replicas": 3}},
-                    "drill": True,
-                },
-            }
-        )
-    )
-
-
-async def _absent(kube: AsyncClient, namespace: str, cluster: str) -> bool:
-    try:
-        await kube.get(EtcdClusterResource, cluster, namespace=namespace)
-    except ApiError as e:
-        return e.status.code == 404
-    return False
+    spec = {
+        "source": {"backup": {"name": "nightly"}},
+        # Asks for three members on claims: a drill makes it one on an emptyDir.
+        "cluster": {"name": cluster, "spec": {"replicas": 3}},
+        "drill": True,
+    }
+    await create_restore(kube, namespace, name, spec)
 
 
 async def _gone(kube: AsyncClient, namespace: str, cluster: str) -> bool:
-    return await _absent(kube, namespace, cluster) and not await member_pods(
+    return await cluster_absent(kube, namespace, cluster) and not await member_pods(
         kube, namespace, cluster
     )
 
@@ -110,15 +76,7 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     kube: AsyncClient, namespace: str, localcluster: LocalCluster, operator: OperatorProcess
 ) -> None:
     ns = namespace
-    await kube.create(
-        PersistentVolumeClaim(
-            metadata=ObjectMeta(name="backups", namespace=ns),
-            spec=PersistentVolumeClaimSpec(
-                accessModes=["ReadWriteOnce"],
-                resources=VolumeResourceRequirements(requests={"storage": "1Gi"}),
-            ),
-        )
-    )
+    await create_claim(kube, ns)
     await create_ready_cluster(kube, ns, "src", {"replicas": 1})
     async with etcd_client(member_urls(ns, "src", [0])) as etcd:
         for start in range(0, KEYS, 100):
@@ -135,7 +93,7 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
             spec={"clusterName": "src", "destination": {"volume": {"claimName": "backups"}}},
         )
     )
-    backup = (await _final(kube, EtcdBackupResource, ns, "nightly"))["status"]
+    backup = (await final(kube, EtcdBackupResource, ns, "nightly", interval=0.3))["status"]
     assert backup["phase"] == "Succeeded", backup
     assert (backup["revision"], backup["keys"]) == (revision, KEYS)
 
@@ -145,8 +103,8 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     async def throwaway() -> dict[str, Any] | None:
         return (
             None
-            if await _absent(kube, ns, "thrown")
-            else await _get(kube, EtcdClusterResource, ns, "thrown")
+            if await cluster_absent(kube, ns, "thrown")
+            else await get_body(kube, EtcdClusterResource, ns, "thrown")
         )
 
     cluster = await eventually(throwaway, 120, "the throwaway cluster", interval=0.2)
@@ -154,7 +112,7 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     assert cluster["metadata"]["labels"][f"{GROUP}/restore-drill"] == "drill-good"
     (owner,) = cluster["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"]) == ("EtcdRestore", "drill-good")
-    body = await _final(kube, EtcdRestoreResource, ns, "drill-good")
+    body = await final(kube, EtcdRestoreResource, ns, "drill-good", interval=0.3)
     drill = body["status"]["drill"]
     assert body["status"]["phase"] == "Succeeded", body["status"]
     assert drill["result"] == "Passed", drill
@@ -164,7 +122,7 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     passed = condition(body, "DrillPassed")
     assert passed is not None and passed["status"] == "True"
     # Gone afterwards: the cluster at once (the drill ends after it), its pod soon after.
-    assert await _absent(kube, ns, "thrown")
+    assert await cluster_absent(kube, ns, "thrown")
     await eventually(lambda: _gone(kube, ns, "thrown"), 60, "the throwaway pod gone")
     passed_at = datetime.fromisoformat(drill["completionTime"].replace("Z", "+00:00"))
 
@@ -173,7 +131,7 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     stored = faults.volume_path(localcluster.state, ns, "backups") / inside
     _flip_a_byte(stored)
     await _drill(kube, ns, "drill-altered", "never")
-    body = await _final(kube, EtcdRestoreResource, ns, "drill-altered")
+    body = await final(kube, EtcdRestoreResource, ns, "drill-altered", interval=0.3)
     drill = body["status"]["drill"]
     assert body["status"]["phase"] == "Failed" and drill["result"] == "Failed", drill
     assert drill["reason"] == "SHA256Mismatch", drill

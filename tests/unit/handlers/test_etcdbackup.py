@@ -3,25 +3,18 @@ every Kubernetes call it makes is declared for RBAC."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from lightkube.core.exceptions import ApiError
-from lightkube.models.core_v1 import (
-    ContainerState,
-    ContainerStateTerminated,
-    ContainerStatus,
-    PodStatus,
-)
-from lightkube.models.meta_v1 import ObjectMeta, Status
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 
-from etcd_operator import metrics, rbac
+from etcd_operator import metrics
 from etcd_operator.backup.contract import Result
 from etcd_operator.handlers import etcdbackup
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
+from unit.support.objects import ObjectsKube, Raw, declared, result_pod
 
 CLUSTER = {
     "apiVersion": "etcd.operator.io/v1alpha1",
@@ -43,56 +36,6 @@ BACKUP = {
 }
 
 
-class _Raw:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.body
-
-
-class FakeKube:
-    """Objects by (kind, name); records (group, resource, verb) of every call."""
-
-    def __init__(self, objects: dict[tuple[Any, str], Any], pods: list[Pod] | None = None) -> None:
-        self.objects = objects
-        self.pods = pods or []
-        self.calls: set[tuple[str, str, str]] = set()
-        self.created: list[Any] = []
-        self.status_patches: list[dict[str, Any]] = []
-
-    def _record(self, kind: Any, verb: str) -> None:
-        self.calls.add((*rbac.resource_of(kind), verb))
-
-    async def get(self, kind: Any, name: str, **_: Any) -> Any:
-        self._record(kind, "get")
-        if (kind, name) not in self.objects:
-            raise ApiError(status=Status(code=404, message="not found", reason="NotFound"))
-        return self.objects[(kind, name)]
-
-    def list(self, kind: Any, **_: Any) -> AsyncIterator[Any]:
-        self._record(kind, "list")
-        pods = list(self.pods)
-
-        async def items() -> AsyncIterator[Any]:
-            for pod in pods:
-                yield pod
-
-        return items()
-
-    async def create(self, obj: Any, **_: Any) -> None:
-        self._record(type(obj), "create")
-        self.created.append(obj)
-
-    async def patch(self, kind: Any, name: str, obj: Any, **_: Any) -> None:
-        self._record(kind, "patch")
-        self.status_patches.append(obj["status"])
-
-
-def _declared() -> set[tuple[str, str, str]]:
-    return {(r.group, r.resource, r.verb) for r in rbac.declared()}
-
-
 @pytest.fixture(autouse=True)
 def _no_events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     posted: list[tuple[str, str]] = []
@@ -106,8 +49,8 @@ def _objects(**extra: Any) -> dict[tuple[Any, str], Any]:
     from lightkube.resources.core_v1 import PersistentVolumeClaim
 
     objects: dict[tuple[Any, str], Any] = {
-        (EtcdBackupResource, "nightly"): _Raw(BACKUP),
-        (EtcdClusterResource, "demo"): _Raw(CLUSTER),
+        (EtcdBackupResource, "nightly"): Raw(BACKUP),
+        (EtcdClusterResource, "demo"): Raw(CLUSTER),
         (PersistentVolumeClaim, "keep"): object(),
     }
     objects.update(extra)
@@ -115,7 +58,7 @@ def _objects(**extra: Any) -> dict[tuple[Any, str], Any]:
 
 
 async def test_the_first_round_creates_the_job_and_says_pending() -> None:
-    kube = FakeKube(_objects())
+    kube = ObjectsKube(_objects())
     delay = await etcdbackup.backup_round(kube, "ns", "nightly")  # type: ignore[arg-type]
     assert delay == etcdbackup.RUNNING_DELAY
     (job,) = kube.created
@@ -123,7 +66,7 @@ async def test_the_first_round_creates_the_job_and_says_pending() -> None:
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}  # type: ignore[union-attr]
     assert env["ETCD_BACKUP_ENDPOINTS"].count("http://demo-") == 3
     assert kube.status_patches[-1]["phase"] == "Pending"
-    assert kube.calls <= _declared()
+    assert kube.calls <= declared()
 
 
 async def test_a_missing_cluster_blocks_with_a_reason_and_no_job(
@@ -131,11 +74,11 @@ async def test_a_missing_cluster_blocks_with_a_reason_and_no_job(
 ) -> None:
     objects = _objects()
     del objects[(EtcdClusterResource, "demo")]
-    kube = FakeKube(objects)
+    kube = ObjectsKube(objects)
     assert await etcdbackup.backup_round(kube, "ns", "nightly") == etcdbackup.BLOCKED_DELAY  # type: ignore[arg-type]
     assert kube.created == []
     assert _no_events == [("Warning", "ClusterNotFound")]
-    assert kube.calls <= _declared()
+    assert kube.calls <= declared()
 
 
 async def test_a_pod_result_ends_the_backup_with_its_fields() -> None:
@@ -144,31 +87,14 @@ async def test_a_pod_result_ends_the_backup_with_its_fields() -> None:
         sha256="b" * 64, revision=3, cluster_id="9", etcd_version="3.6.7", member="demo-1",
         start_time="2026-01-01T00:00:00Z", completion_time="2026-01-01T00:00:01Z",
     )  # fmt: skip
-    pod = Pod(
-        metadata=ObjectMeta(name="nightly-backup-abcde"),
-        status=PodStatus(
-            phase="Succeeded",
-            containerStatuses=[
-                ContainerStatus(
-                    name="backup",
-                    image="op",
-                    imageID="",
-                    ready=False,
-                    restartCount=0,
-                    state=ContainerState(
-                        terminated=ContainerStateTerminated(exitCode=0, message=result.to_json())
-                    ),
-                )
-            ],
-        ),
-    )
+    pod = result_pod("nightly-backup-abcde", result, phase="Succeeded")
     job = Job(metadata=ObjectMeta(name="nightly-backup"))
-    kube = FakeKube(_objects() | {(Job, "nightly-backup"): job}, [pod])
+    kube = ObjectsKube(_objects() | {(Job, "nightly-backup"): job}, {Pod: [pod]})
     assert await etcdbackup.backup_round(kube, "ns", "nightly") is None  # type: ignore[arg-type]
     status = kube.status_patches[-1]
     assert (status["phase"], status["member"], status["revision"]) == ("Succeeded", "demo-1", 3)
     assert kube.created == []
-    assert kube.calls <= _declared()
+    assert kube.calls <= declared()
 
 
 def _last_backup(namespace: str, cluster: str) -> float | None:
@@ -190,18 +116,18 @@ STORED = {
 async def test_a_stored_backup_seen_again_brings_back_the_last_backup_series() -> None:
     """After a restart the series comes from the recorded status."""
     metrics.forget_cluster("ns", "demo")
-    kube = FakeKube(_objects() | {(EtcdBackupResource, "nightly"): _Raw(STORED)})
+    kube = ObjectsKube(_objects() | {(EtcdBackupResource, "nightly"): Raw(STORED)})
     assert await etcdbackup.backup_round(kube, "ns", "nightly") is None  # type: ignore[arg-type]
     assert _last_backup("ns", "demo") == 1767225601.0
     assert kube.status_patches == [] and kube.created == []
-    assert kube.calls <= _declared()
+    assert kube.calls <= declared()
     metrics.forget_cluster("ns", "demo")
 
 
 async def test_a_deleted_cluster_s_stored_backup_makes_no_series() -> None:
     metrics.forget_cluster("ns", "demo")
-    objects = _objects() | {(EtcdBackupResource, "nightly"): _Raw(STORED)}
+    objects = _objects() | {(EtcdBackupResource, "nightly"): Raw(STORED)}
     del objects[(EtcdClusterResource, "demo")]
-    kube = FakeKube(objects)
+    kube = ObjectsKube(objects)
     assert await etcdbackup.backup_round(kube, "ns", "nightly") is None  # type: ignore[arg-type]
     assert _last_backup("ns", "demo") is None

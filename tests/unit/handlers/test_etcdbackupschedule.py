@@ -3,31 +3,21 @@ deletes and writes, and every Kubernetes call it makes is declared for RBAC."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 import pytest
-from lightkube.core.exceptions import ApiError
-from lightkube.models.core_v1 import (
-    ContainerState,
-    ContainerStateTerminated,
-    ContainerStatus,
-    PodStatus,
-)
-from lightkube.models.meta_v1 import ObjectMeta, Status
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Pod
 
-from etcd_operator import rbac
 from etcd_operator.backup.contract import Result
 from etcd_operator.backup.schedule import backup_name
 from etcd_operator.handlers import backup_delete, etcdbackupschedule
-from etcd_operator.handlers.etcdrestore import EtcdRestoreResource
-from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
+from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource, EtcdRestoreResource
 from etcd_operator.leader import AlwaysLeader
 from etcd_operator.resources.scheduled import SCHEDULE_LABEL, SCHEDULED_AT_ANNOTATION
+from unit.support.objects import ObjectsKube, Raw, declared, result_pod
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 DEST = {"s3": {"bucket": "backups", "endpointURL": "http://s3:8333"}}
@@ -71,58 +61,6 @@ def _backup(minutes_ago: int, phase: str | None, **extra: Any) -> dict[str, Any]
     }
 
 
-class _Raw:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.body
-
-
-class FakeKube:
-    def __init__(self, objects: dict[tuple[Any, str], Any], listed: dict[Any, list[Any]]) -> None:
-        self.objects, self.listed = objects, listed
-        self.calls: set[tuple[str, str, str]] = set()
-        self.created: list[Any] = []
-        self.deleted: list[tuple[Any, str]] = []
-        self.patches: list[dict[str, Any]] = []
-
-    def _record(self, kind: Any, verb: str) -> None:
-        self.calls.add((*rbac.resource_of(kind), verb))
-
-    async def get(self, kind: Any, name: str, **_: Any) -> Any:
-        self._record(kind, "get")
-        if (kind, name) not in self.objects:
-            raise ApiError(status=Status(code=404, message="not found", reason="NotFound"))
-        return self.objects[(kind, name)]
-
-    def list(self, kind: Any, **_: Any) -> AsyncIterator[Any]:
-        self._record(kind, "list")
-        items = list(self.listed.get(kind, []))
-
-        async def gen() -> AsyncIterator[Any]:
-            for item in items:
-                yield item
-
-        return gen()
-
-    async def create(self, obj: Any, **_: Any) -> None:
-        self._record(type(obj), "create")
-        self.created.append(obj)
-
-    async def delete(self, kind: Any, name: str, **_: Any) -> None:
-        self._record(kind, "delete")
-        self.deleted.append((kind, name))
-
-    async def patch(self, kind: Any, name: str, obj: Any, **_: Any) -> None:
-        self._record(kind, "patch")
-        self.patches.append(obj["status"])
-
-
-def _declared() -> set[tuple[str, str, str]]:
-    return {(r.group, r.resource, r.verb) for r in rbac.declared()}
-
-
 @pytest.fixture(autouse=True)
 def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     posted: list[tuple[str, str]] = []
@@ -140,14 +78,14 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return posted
 
 
-def _kube(schedule: dict[str, Any], *backups: dict[str, Any]) -> FakeKube:
-    return FakeKube(
-        {(EtcdBackupScheduleResource, "hourly"): _Raw(schedule)},
-        {EtcdBackupResource: [_Raw(b) for b in backups], EtcdRestoreResource: []},
+def _kube(schedule: dict[str, Any], *backups: dict[str, Any]) -> ObjectsKube:
+    return ObjectsKube(
+        {(EtcdBackupScheduleResource, "hourly"): Raw(schedule)},
+        {EtcdBackupResource: [Raw(b) for b in backups], EtcdRestoreResource: []},
     )
 
 
-async def _round(kube: FakeKube) -> float | None:
+async def _round(kube: ObjectsKube) -> float | None:
     state = etcdbackupschedule.RoundState()
     return await etcdbackupschedule.schedule_round(kube, "ns", "hourly", state)  # type: ignore[arg-type]
 
@@ -163,10 +101,10 @@ async def test_a_due_run_creates_one_backup_owned_labelled_and_annotated() -> No
     assert SCHEDULED_AT_ANNOTATION in body["metadata"]["annotations"]
     assert body["metadata"]["ownerReferences"][0]["uid"] == "s-1"
     assert body["spec"]["clusterName"] == "demo" and body["spec"]["deletionPolicy"] == "Delete"
-    [status] = kube.patches
+    [status] = kube.status_patches
     assert status["active"] == body["metadata"]["name"]
     assert status["nextScheduleTime"] > status["lastScheduleTime"]
-    assert kube.calls <= _declared(), kube.calls - _declared()
+    assert kube.calls <= declared(), kube.calls - declared()
 
 
 async def test_a_run_already_made_is_not_made_again_though_status_never_said_so() -> None:
@@ -174,7 +112,7 @@ async def test_a_run_already_made_is_not_made_again_though_status_never_said_so(
     kube = _kube(_schedule(), made)
     await _round(kube)
     assert kube.created == []
-    assert kube.patches[0]["active"] == made["metadata"]["name"]
+    assert kube.status_patches[0]["active"] == made["metadata"]["name"]
 
 
 async def test_retention_prunes_and_says_so(events: list[tuple[str, str]]) -> None:
@@ -194,7 +132,7 @@ async def test_a_failed_backup_degrades_the_schedule_once(events: list[tuple[str
     ]  # fmt: skip
     kube = _kube(_schedule(), failed)
     await _round(kube)
-    status = kube.patches[-1]
+    status = kube.status_patches[-1]
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "BackupFailed")
     assert status["lastFailedReason"] == "NoSuchBucket"
@@ -207,7 +145,7 @@ async def test_a_cron_croniter_refuses_is_a_degraded_condition(
     kube = _kube(_schedule(schedule="61 * * * *"))
     assert await _round(kube) == etcdbackupschedule.MAX_DELAY
     assert kube.created == []
-    status = kube.patches[-1]
+    status = kube.status_patches[-1]
     conditions = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
     assert conditions["Degraded"] == ("True", "InvalidSpec")
     assert conditions["Ready"] == ("False", "InvalidSpec")
@@ -218,7 +156,7 @@ async def test_suspended_makes_nothing() -> None:
     kube = _kube(_schedule(suspend=True))
     await _round(kube)
     assert kube.created == []
-    status = kube.patches[-1]
+    status = kube.status_patches[-1]
     assert "nextScheduleTime" not in status
     assert any(c["type"] == "Suspended" and c["status"] == "True" for c in status["conditions"])
 
@@ -227,24 +165,9 @@ async def test_suspended_makes_nothing() -> None:
 
 
 class _Memo:
-    def __init__(self, kube: FakeKube) -> None:
+    def __init__(self, kube: ObjectsKube) -> None:
         self.kube = kube
         self.leader = AlwaysLeader()
-
-
-def _pod(result: Result) -> Pod:
-    terminated = ContainerStateTerminated(exitCode=0, message=result.to_json())
-    return Pod(
-        metadata=ObjectMeta(name="x-delete-abc"),
-        status=PodStatus(
-            containerStatuses=[
-                ContainerStatus(
-                    name="backup", image="i", imageID="", ready=False, restartCount=0,
-                    state=ContainerState(terminated=terminated),
-                )
-            ]
-        ),
-    )  # fmt: skip
 
 
 async def test_deleting_a_delete_policy_backup_runs_a_job_then_releases(
@@ -264,10 +187,10 @@ async def test_deleting_a_delete_policy_backup_runs_a_job_then_releases(
     assert "etcd.operator.io/backup" not in (job.spec.template.metadata.labels or {})  # type: ignore[union-attr]
     # The Job ran: the handler returns and kopf releases the finalizer.
     kube.objects[(Job, f"{name}-delete")] = job
-    kube.listed[Pod] = [_pod(Result("Succeeded", "SnapshotDeleted", "gone"))]
+    kube.listed[Pod] = [result_pod("x-delete-abc", Result("Succeeded", "SnapshotDeleted", "gone"))]
     await backup_delete.delete_snapshot(body=body, name=name, namespace="ns", memo=_Memo(kube))
     assert len(kube.created) == 1
-    assert kube.calls <= _declared(), kube.calls - _declared()
+    assert kube.calls <= declared(), kube.calls - declared()
 
 
 @pytest.mark.parametrize("schedule", [None, "deleting"])
@@ -279,17 +202,17 @@ async def test_a_backup_deleted_with_its_schedule_keeps_its_snapshot(
     body = _backup(1, "Succeeded")
     going = _schedule()
     going["metadata"]["deletionTimestamp"] = NOW.isoformat()
-    kube = FakeKube({}, {}) if schedule is None else _kube(going)
+    kube = ObjectsKube({}, {}) if schedule is None else _kube(going)
     await backup_delete.delete_snapshot(
         body=body, name=body["metadata"]["name"], namespace="ns", memo=_Memo(kube)
     )
     assert kube.created == [] and kept == ["SnapshotKept"]
-    assert kube.calls <= _declared(), kube.calls - _declared()
+    assert kube.calls <= declared(), kube.calls - declared()
 
 
 async def test_a_failed_backup_stored_nothing_and_goes_at_once() -> None:
     body = _backup(1, "Failed")
-    kube = FakeKube({}, {})
+    kube = ObjectsKube({}, {})
     await backup_delete.delete_snapshot(
         body=body, name=body["metadata"]["name"], namespace="ns", memo=_Memo(kube)
     )
@@ -317,12 +240,12 @@ async def test_a_due_drill_restores_the_newest_success_and_its_result_reaches_st
         "backup": {"name": newest["metadata"]["name"]}
     }
     assert spec["cluster"]["spec"] == {"replicas": 1}
-    assert kube.calls <= _declared(), kube.calls - _declared()
+    assert kube.calls <= declared(), kube.calls - declared()
     # The drill ran: its result is copied into status, with an Event.
     done = {**body, "status": {"phase": "Succeeded", "drill": {"result": "Passed"}}}
-    kube.listed[EtcdRestoreResource] = [_Raw(done)]
+    kube.listed[EtcdRestoreResource] = [Raw(done)]
     await _round(kube)
-    last = kube.patches[-1]["lastDrill"]
+    last = kube.status_patches[-1]["lastDrill"]
     assert (last["name"], last["result"]) == (body["metadata"]["name"], "Passed")
     assert last["backup"] == newest["metadata"]["name"]
     assert ("Normal", "DrillPassed") in events

@@ -14,23 +14,16 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
 from etcd_operator import rbac
 from etcd_operator.handlers import etcdrestore
-from etcd_operator.kube import EtcdClusterResource
+from etcd_operator.kube import EtcdClusterResource, EtcdRestoreResource
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
 from etcd_operator.resources.restore import FETCH_CONTAINER, STATUS_CONTAINER
+from unit.support.objects import Raw
 
 SHA = "c" * 64
 
 
 def _not_found() -> ApiError:
     return ApiError(status=Status(code=404, message="not found", reason="NotFound"))
-
-
-class _Raw:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.body
 
 
 class FakeApi:
@@ -59,8 +52,8 @@ class FakeApi:
 
     async def get(self, kind: Any, name: str, **_: Any) -> Any:
         self._record(kind, "get")
-        if kind is etcdrestore.EtcdRestoreResource:
-            return _Raw(self.restore)
+        if kind is EtcdRestoreResource:
+            return Raw(self.restore)
         if kind is Pod:
             if self.pod is None:
                 raise _not_found()
@@ -70,7 +63,7 @@ class FakeApi:
         if kind is EtcdClusterResource:
             if self.cluster is None:
                 raise _not_found()
-            return _Raw(self.cluster)
+            return Raw(self.cluster)
         raise AssertionError(kind)
 
     async def create(self, obj: Any, **_: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etcd_operator.handlers import etcdbackup, etcdrestore
+from etcd_operator.handlers import etcdbackup, etcdrestore, rounds
 
 
 class _Stopped:
@@ -39,7 +39,7 @@ class _Memo:
 async def test_a_follower_leaves_backups_alone() -> None:
     stopped = _Stopped()
     await etcdbackup.follow_backup(stopped=stopped, name="b", namespace="ns", memo=_Memo())  # type: ignore[arg-type]
-    assert stopped.waits == [etcdbackup.NOT_LEADER_DELAY]
+    assert stopped.waits == [rounds.NOT_LEADER_DELAY]
 
 
 async def test_a_follower_leaves_restores_alone() -> None:
@@ -51,4 +51,4 @@ async def test_a_follower_leaves_restores_alone() -> None:
         memo=_Memo(),  # type: ignore[arg-type]
         body={},  # type: ignore[arg-type]
     )
-    assert stopped.waits == [etcdrestore.NOT_LEADER_DELAY]
+    assert stopped.waits == [rounds.NOT_LEADER_DELAY]

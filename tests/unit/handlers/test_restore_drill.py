@@ -15,7 +15,8 @@ from etcd_operator.handlers import etcdrestore, restore_drill
 from etcd_operator.handlers.restore_drill import Served
 from etcd_operator.kube import EtcdBackupResource, EtcdClusterResource
 from etcd_operator.resources.restore_drill import DRILL_LABEL, drill_size
-from unit.handlers.test_etcdrestore import SHA, FakeApi, _not_found, _phase, _Raw, _round
+from unit.handlers.test_etcdrestore import SHA, FakeApi, _not_found, _phase, _round
+from unit.support.objects import Raw
 
 
 class DrillApi(FakeApi):
@@ -45,7 +46,7 @@ class DrillApi(FakeApi):
     async def get(self, kind: Any, name: str, **kw: Any) -> Any:
         if kind is EtcdBackupResource:
             self._record(kind, "get")
-            return _Raw(self.backup)
+            return Raw(self.backup)
         return await super().get(kind, name, **kw)
 
     async def delete(self, kind: Any, name: str, **kw: Any) -> None:

@@ -25,19 +25,10 @@ from etcd_operator.restore.decide import (
     Wait,
     decide_restore,
 )
+from unit.support.restore import NEW_RESTORE
 
 FACTS = SnapshotFacts(revision=10_001, sha256="a" * 64, size=4096)
-NEW = RestoreObserved(
-    uid="u-1",
-    cluster_name="restored",
-    source="claim b path s.db",
-    phase=RestorePhase.PENDING,
-    verified=None,
-    cluster_recorded=False,
-    source_exists=True,
-    pod=None,
-    cluster=None,
-)
+NEW = NEW_RESTORE
 OURS = ClusterSeen(restored_by="u-1", ready=True, summary="Running")
 
 

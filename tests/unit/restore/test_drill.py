@@ -18,27 +18,25 @@ from etcd_operator.restore.decide import (
     DrillSeen,
     Fail,
     RecordDrill,
-    RestoreObserved,
     SnapshotFacts,
     Succeed,
     Wait,
     decide_restore,
 )
+from unit.support.restore import NEW_RESTORE
 
 NOW = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 FACTS = SnapshotFacts(revision=305, sha256="a" * 64, size=4096)
 EXPECTED = DrillExpected(revision=305, keys=300, source_cluster="src")
 READY = ClusterSeen("u-1", ready=True, summary="Running", created=NOW - timedelta(minutes=1))
 STARTING = replace(READY, ready=False, summary="Creating")
-CHECKING = RestoreObserved(
-    uid="u-1",
+CHECKING = replace(
+    NEW_RESTORE,
     cluster_name="drill",
     source="EtcdBackup b",
     phase=RestorePhase.RESTORING,
     verified=FACTS,
     cluster_recorded=True,
-    source_exists=True,
-    pod=None,
     cluster=READY,
     served_revision=305,
     drill=DrillSeen(expected=EXPECTED, served_keys=300),

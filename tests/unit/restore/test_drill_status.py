@@ -17,21 +17,13 @@ from etcd_operator.restore.decide import (
     decide_restore,
 )
 from etcd_operator.restore.status import next_restore_status
+from unit.support.restore import NEW_RESTORE
 
 T0 = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 FACTS = SnapshotFacts(revision=310, sha256="b" * 64, size=8192)
 PROMISED = DrillExpected(revision=305, keys=300, source_cluster="src")
-NEW = RestoreObserved(
-    uid="u-1",
-    cluster_name="drill",
-    source="EtcdBackup b",
-    phase=RestorePhase.PENDING,
-    verified=None,
-    cluster_recorded=False,
-    source_exists=True,
-    pod=None,
-    cluster=None,
-    drill=DrillSeen(promised=PROMISED),
+NEW = replace(
+    NEW_RESTORE, cluster_name="drill", source="EtcdBackup b", drill=DrillSeen(promised=PROMISED)
 )
 
 
