@@ -1,6 +1,6 @@
 """EtcdBackupSchedule against localcluster: a real one-member cluster, a real S3 server
-(SeaweedFS), backups made by the schedule every minute, pruned (resource, object and
-manifest), suspended; and a deletionPolicy Delete backup deleted by hand."""
+(SeaweedFS), backups made by the schedule every minute, an older deletionPolicy Delete one
+pruned (resource, object and manifest), the schedule suspended, then deleted."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
+from etcd_operator.api.common import API_VERSION
 from etcd_operator.kube import EtcdBackupResource, EtcdBackupScheduleResource
 from harness.clusters import create_ready_cluster, eventually
 from harness.operator_process import OperatorProcess
@@ -103,47 +104,50 @@ async def test_schedule_makes_prunes_and_suspends_backups_and_delete_policy_remo
             "retention": {"keepLast": 1},
         },
     )
-    await kube.create(schedule)
+    created = await kube.create(schedule)
+    assert created.metadata is not None and created.metadata.uid is not None
 
-    # While the schedule waits for its first minute: a hand-made Delete backup, deleted.
-    by_hand = EtcdBackupResource(
-        metadata=ObjectMeta(name="by-hand", namespace=ns),
+    # An older backup of the schedule's (made here by hand, as by an earlier run of it), with
+    # deletionPolicy Delete: once the schedule's own first backup succeeded, keepLast 1
+    # prunes it, resource, object and manifest.
+    older = EtcdBackupResource(
+        metadata=ObjectMeta(
+            name="older",
+            namespace=ns,
+            labels={LABEL: SCHEDULE},
+            ownerReferences=[
+                OwnerReference(
+                    apiVersion=API_VERSION,
+                    kind="EtcdBackupSchedule",
+                    name=SCHEDULE,
+                    uid=created.metadata.uid,
+                )
+            ],
+        ),
         spec={
             "clusterName": "sched",
             "destination": _destination(s3_server),
             "deletionPolicy": "Delete",
         },
     )
-    await kube.create(by_hand)
-    body = await _succeeded(kube, ns, "by-hand", 120)
+    await kube.create(older)
+    body = await _succeeded(kube, ns, "older", 120)
     assert "etcd.operator.io/finalizer" in body["metadata"].get("finalizers", [])
-    key = _key(body["status"]["location"])
-    assert _keys(s3_server, key) == [key, key + ".json"]
-    await kube.delete(EtcdBackupResource, "by-hand", namespace=ns)
-    await _gone(kube, ns, "by-hand", 90)
-    assert _keys(s3_server, key) == []
+    older_key = _key(body["status"]["location"])
+    assert _keys(s3_server, older_key) == [older_key, older_key + ".json"]
 
-    # The schedule: one backup per minute, owned and labelled; keepLast 1 prunes the older.
-    async def backups(count: int) -> dict[str, dict[str, Any]] | None:
-        found = await _scheduled(kube, ns)
-        return found if len(found) >= count else None
+    # The schedule's own backup at the next minute, owned and labelled.
+    async def scheduled_backup() -> str | None:
+        names = sorted(n for n in await _scheduled(kube, ns) if n != "older")
+        return names[-1] if names else None
 
-    first = min(await eventually(lambda: backups(1), 90, "the first scheduled backup"))
-    first_body = await _succeeded(kube, ns, first, 90)
-    owners = first_body["metadata"]["ownerReferences"]
-    assert [(o["kind"], o["name"]) for o in owners] == [("EtcdBackupSchedule", SCHEDULE)]
-    assert first_body["spec"]["deletionPolicy"] == "Delete"
-    first_key = _key(first_body["status"]["location"])
-    assert _keys(s3_server, first_key) == [first_key, first_key + ".json"]
-
-    async def second_backup() -> str | None:
-        names = sorted(await _scheduled(kube, ns))
-        return names[-1] if names and names[-1] != first else None
-
-    second = await eventually(second_backup, 90, "the second scheduled backup")
+    second = await eventually(scheduled_backup, 90, "the first scheduled backup")
     second_body = await _succeeded(kube, ns, second, 90)
-    await _gone(kube, ns, first, 90)
-    assert _keys(s3_server, first_key) == []  # the object and its manifest went too
+    owners = second_body["metadata"]["ownerReferences"]
+    assert [(o["kind"], o["name"]) for o in owners] == [("EtcdBackupSchedule", SCHEDULE)]
+    assert second_body["spec"]["deletionPolicy"] == "Delete"
+    await _gone(kube, ns, "older", 90)
+    assert _keys(s3_server, older_key) == []  # the object and its manifest went too
     second_key = _key(second_body["status"]["location"])
     assert _keys(s3_server, second_key) == [second_key, second_key + ".json"]
 
