@@ -69,6 +69,14 @@ class EtcdBackupStatus(ApiModel):
     cluster_id: str | None = Field(
         default=None, alias="clusterID", pattern=_HEX_ID, description="etcd cluster ID, hex."
     )
+    cluster_uid: str | None = Field(
+        default=None,
+        alias="clusterUID",
+        description=(
+            "UID of the EtcdCluster backed up: tells this cluster's backups from those of an"
+            " earlier one of the same name (rollbacks and FromLatestBackup recovery refuse those)."
+        ),
+    )
     etcd_version: str | None = Field(default=None, description="etcd version of the member.")
     member: str | None = Field(default=None, description="The member the snapshot came from.")
     start_time: datetime | None = Field(default=None, description="When the snapshot started.")

@@ -49,6 +49,7 @@ from etcd_operator.resources.backup_job import (
     backup_job,
     job_name,
 )
+from etcd_operator.resources.labels import CLUSTER_UID_ANNOTATION
 from etcd_operator.resources.root_secret import root_secret_name
 
 rbac.needs(EtcdBackupResource, "list", "watch", why="kopf: a loop per backup until it is final")
@@ -162,6 +163,7 @@ async def _job_inputs(kube: AsyncClient, backup: EtcdBackup) -> BackupJobInputs 
         destination=to_env(location_of(backup)),
         tls_secret=operator_secret(cluster) if access.member_tls.client else None,
         root_secret=root_secret_name(cluster) if cluster.spec.auth.enabled else None,
+        cluster_uid=cluster.metadata.uid or None,
     )
 
 
@@ -177,6 +179,11 @@ async def _recall_stored(
     cluster = backup.spec.cluster_name
     if await get_or_none(kube, EtcdClusterResource, cluster, namespace) is not None:
         metrics.set_last_backup(namespace, cluster, status.completion_time.timestamp())
+
+
+def _cluster_uid_of(job: Job | None) -> str | None:
+    meta = job.metadata if job is not None else None
+    return ((meta.annotations if meta else None) or {}).get(CLUSTER_UID_ANNOTATION)
 
 
 async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | None:
@@ -212,6 +219,11 @@ async def backup_round(kube: AsyncClient, namespace: str, name: str) -> float | 
         assert inputs is not None
         await create_once(kube, backup_job(backup, inputs))
     new = next_status(seen, decision, datetime.now(UTC))
+    if new.cluster_uid is None:
+        # Whose backup this is, from the Job that takes it (made this round or before).
+        uid = inputs.cluster_uid if inputs is not None else _cluster_uid_of(job)
+        if uid:
+            new = new.model_copy(update={"cluster_uid": uid})
     target = kopf.Body(cast(kopf.RawBody, body))
     for note in events(status, decision):
         kopf.event(target, type="Warning" if note.warning else "Normal", reason=note.reason,

@@ -158,6 +158,8 @@ async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup 
         status = backup.status
         if backup.spec.cluster_name != cluster.name or status is None:
             continue
+        if status.cluster_uid and status.cluster_uid != cluster.metadata.uid:
+            continue  # an earlier cluster's of the same name: never restored automatically
         if status.phase is not BackupPhase.SUCCEEDED or status.completion_time is None:
             continue
         newest_time = newest.status.completion_time if newest and newest.status else None
@@ -188,6 +190,7 @@ def _facts(backup: EtcdBackup, location: SnapshotLocation | Unresolved) -> Backu
         uid=backup.metadata.uid,
         phase=(status.phase.value if status and status.phase else ""),
         cluster_name=backup.spec.cluster_name,
+        cluster_uid=status.cluster_uid if status else None,
         unreadable=unreadable,
         revision=status.revision if status else None,
         completed_at=status.completion_time if status else None,

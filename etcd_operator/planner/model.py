@@ -209,6 +209,8 @@ class BackupFacts:
     unreadable: str | None = None
     revision: int | None = None
     completed_at: datetime | None = None
+    # The UID of the EtcdCluster it was taken of; None: taken before backups recorded it.
+    cluster_uid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,13 @@ def refusal(o: Observed, state: RollbackState | None = None) -> str | None:
             f"EtcdBackup {name} was taken of cluster {backup.cluster_name!r}, not of"
             f" {o.cluster.name}; set spec.rollback.allowOtherCluster to accept it"
         )
+    earlier = backup.cluster_uid is not None and backup.cluster_uid != o.cluster.uid
+    if earlier and not request.allow_other_cluster:
+        return (
+            f"EtcdBackup {name} was taken of an earlier EtcdCluster {o.cluster.name} (UID"
+            f" {backup.cluster_uid}, this one is {o.cluster.uid}); set"
+            " spec.rollback.allowOtherCluster to accept it"
+        )
     if backup.unreadable is not None:
         return f"EtcdBackup {name}: {backup.unreadable}"
     check = state.check

@@ -41,6 +41,7 @@ from etcd_operator.api.backup import EtcdBackup
 from etcd_operator.backup import contract
 from etcd_operator.resources.labels import (
     APP_NAME,
+    CLUSTER_UID_ANNOTATION,
     COMPONENT_LABEL,
     INSTANCE_LABEL,
     MANAGED_BY,
@@ -66,6 +67,7 @@ class BackupJobInputs:
     destination: str  # contract.ENV_DESTINATION
     tls_secret: str | None = None  # the operator's client certificate (cert-manager layout)
     root_secret: str | None = None  # root's password (key `password`)
+    cluster_uid: str | None = None  # the EtcdCluster's, as read when the Job is made
 
 
 def job_name(backup: EtcdBackup) -> str:
@@ -184,6 +186,9 @@ def backup_job(backup: EtcdBackup, inputs: BackupJobInputs) -> Job:
             name=job_name(backup),
             namespace=backup.namespace,
             labels=labels,
+            annotations=(
+                {CLUSTER_UID_ANNOTATION: inputs.cluster_uid} if inputs.cluster_uid else None
+            ),
             ownerReferences=[owner_reference(backup)],
         ),
         spec=JobSpec(

@@ -28,6 +28,8 @@ CLIENT_SERVICE = "client"
 # its member was removed.
 CLUSTER_UID_LABEL = "etcd.operator.io/cluster-uid"
 MEMBER_ID_ANNOTATION = "etcd.operator.io/member-id"
+# On a backup Job: the UID of the EtcdCluster it backs up (read when the Job was made).
+CLUSTER_UID_ANNOTATION = "etcd.operator.io/cluster-uid"
 RETIRED_ANNOTATION = "etcd.operator.io/retired"
 
 # Pod annotations the operator reads back.

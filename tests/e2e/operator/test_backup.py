@@ -184,6 +184,7 @@ async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
         assert status["phase"] == "Succeeded", status
         assert status["revision"] >= revision
         assert status["clusterID"] == cluster["status"]["clusterID"]
+        assert status["clusterUID"] == cluster["metadata"]["uid"]
         assert status["etcdVersion"] == cluster["status"]["currentVersion"]
         assert status["member"] in members and status["member"] != cluster["status"]["leader"]
         assert status["size"] > KEYS * 10 and len(status["sha256"]) == 64

@@ -66,7 +66,19 @@ async def test_the_first_round_creates_the_job_and_says_pending() -> None:
     env = {e.name: e.value for e in job.spec.template.spec.containers[0].env}  # type: ignore[union-attr]
     assert env["ETCD_BACKUP_ENDPOINTS"].count("http://demo-") == 3
     assert kube.status_patches[-1]["phase"] == "Pending"
+    # Whose backup it is: the cluster's UID, on the Job and in status.
+    assert job.metadata.annotations == {"etcd.operator.io/cluster-uid": "c-1"}
+    assert kube.status_patches[-1]["clusterUID"] == "c-1"
     assert kube.calls <= declared()
+
+
+async def test_the_cluster_uid_comes_from_the_job_when_a_crash_lost_the_status_write() -> None:
+    annotations = {"etcd.operator.io/cluster-uid": "c-1"}
+    job = Job(metadata=ObjectMeta(name="nightly-backup", annotations=annotations))
+    kube = ObjectsKube(_objects() | {(Job, "nightly-backup"): job})
+    await etcdbackup.backup_round(kube, "ns", "nightly")  # type: ignore[arg-type]
+    assert kube.created == []
+    assert kube.status_patches[-1]["clusterUID"] == "c-1"
 
 
 async def test_a_missing_cluster_blocks_with_a_reason_and_no_job(

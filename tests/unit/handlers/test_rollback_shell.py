@@ -161,7 +161,10 @@ def test_status_records_the_start_with_everything_a_resumed_rollback_needs() -> 
     assert done.start_time == NOW and "from revision 90 to revision 42" in done.message
 
 
-def _listed(name: str, cluster: str, phase: str, completed: str) -> Any:
+def _listed(
+    name: str, cluster: str, phase: str, completed: str, cluster_uid: str | None = None
+) -> Any:
+    status = {"clusterUID": cluster_uid} if cluster_uid else {}
     return EtcdBackupResource.from_dict(
         {
             "apiVersion": "etcd.operator.io/v1alpha1",
@@ -172,6 +175,7 @@ def _listed(name: str, cluster: str, phase: str, completed: str) -> Any:
                 "phase": phase,
                 "location": f"file:///var/lib/etcd-backup/{name}.db",
                 "completionTime": completed,
+                **status,
             },
         }
     )
@@ -184,6 +188,8 @@ async def test_quorum_loss_recovery_offers_the_newest_succeeded_backup_of_this_c
         _listed("newest", "demo", "Succeeded", "2026-11-30T05:00:00Z"),
         _listed("failed", "demo", "Failed", "2026-11-30T06:00:00Z"),
         _listed("others", "other", "Succeeded", "2026-11-30T06:30:00Z"),
+        # An earlier EtcdCluster of the same name: never this one's data.
+        _listed("earlier", "demo", "Succeeded", "2026-11-30T07:00:00Z", cluster_uid="uid-gone"),
     ]
     kube = RecordingClient({}, listed={EtcdBackupResource: backups})
     seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]

@@ -861,6 +861,7 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
             backup, check = o.rollback.backup, o.rollback.check
             assert backup is not None and backup.phase == "Succeeded"
             assert backup.cluster_name == NAME or request.allow_other_cluster
+            assert backup.cluster_uid in (None, o.cluster.uid) or request.allow_other_cluster
             assert check is not None and check.finished and check.ok
             assert formed(o)
             assert step.epoch == (record.epoch + 1 if record is not None else 1)

@@ -66,6 +66,10 @@ def with_rollback(o: Observed, state: RollbackState) -> Observed:
         (replace(requested(verified()), backup=backup(phase="Failed")), "is Failed"),
         (replace(requested(verified()), backup=backup(phase="")), "not started"),
         (replace(requested(verified()), backup=backup(cluster_name="other")), "allowOtherCluster"),
+        (
+            replace(requested(verified()), backup=backup(cluster_uid="uid-earlier")),
+            "taken of an earlier EtcdCluster etcd (UID uid-earlier",
+        ),
         (replace(requested(), backup=backup(unreadable="cannot read it")), "cannot read it"),
         (requested(verified(ok=False)), "failed verification: bad"),
     ],
@@ -95,6 +99,14 @@ def test_a_backup_of_another_cluster_is_accepted_only_when_allowed() -> None:
         requested(verified(), allow_other_cluster=True), backup=backup(cluster_name="other")
     )
     assert isinstance(decide(with_rollback(cluster(3), state)).step, RecordRollback)
+
+
+def test_a_backup_of_an_earlier_cluster_of_the_same_name_only_when_allowed() -> None:
+    earlier = backup(cluster_uid="uid-earlier")
+    allowed = replace(requested(verified(), allow_other_cluster=True), backup=earlier)
+    assert isinstance(decide(with_rollback(cluster(3), allowed)).step, RecordRollback)
+    ours = replace(requested(verified()), backup=backup(cluster_uid=cluster(3).cluster.uid))
+    assert isinstance(decide(with_rollback(cluster(3), ours)).step, RecordRollback)
 
 
 def test_the_snapshot_is_verified_before_anything_is_touched() -> None:

@@ -48,6 +48,8 @@ def rollback_states(rnd: random.Random) -> RollbackState:
         facts = backup(
             phase=rnd.choice(["Succeeded", "Succeeded", "Succeeded", "Failed", "Running"]),
             cluster_name=rnd.choice(["etcd", "etcd", "etcd", "other"]),
+            # None: recorded before backups named their cluster's UID.
+            cluster_uid=rnd.choice([None, None, "uid", "uid-1", "uid-earlier"]),
         )
     check = rnd.choice([None, SnapshotCheck(), verified(), verified(ok=False)])
     record = None
