@@ -27,8 +27,10 @@ def _names(o: Observed) -> dict[int, str]:
 
 
 def refusing_writes(o: Observed) -> str | None:
-    """The Degraded reason while etcd refuses writes for lack of space (NOSPACE is active and
-    being recovered from), else None."""
+    """The Degraded reason while etcd refuses writes: for a CORRUPT alarm (its member being
+    replaced) or for lack of space (NOSPACE is active and being recovered from), else None."""
+    if any(kind == "CORRUPT" for _, kind in o.space.alarms):
+        return Reason.CORRUPT_ALARM.value
     if any(kind == _NOSPACE for _, kind in o.space.alarms):
         return Reason.NO_SPACE.value
     return None
@@ -54,7 +56,7 @@ def maintenance_status(
             case Compact():
                 sizes = [h.db_size for h in o.member_health.values() if h.reachable]
                 no_space = NoSpaceStatus(compacted_at=now, db_size_before=max(sizes, default=0))
-            case DisarmAlarm():
+            case DisarmAlarm(alarm="NOSPACE"):
                 no_space = None
             case Defragment(member_id=mid, member=name, trigger=trigger, new_run=new_run):
                 h = o.member_health.get(mid)

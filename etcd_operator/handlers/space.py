@@ -83,5 +83,5 @@ async def apply_space(
                 raise EtcdError(f"no endpoint known for member {name}")
             # Long deadline (EtcdConfig.defragment_timeout): the member blocks until done.
             await etcd.defragment(seen.endpoint)
-        case DisarmAlarm(member_ids=ids):
-            await etcd.disarm_alarms([Alarm(mid, AlarmType.NOSPACE) for mid in ids])
+        case DisarmAlarm(member_ids=ids, alarm=kind):
+            await etcd.disarm_alarms([Alarm(mid, AlarmType[kind]) for mid in ids])

@@ -17,6 +17,7 @@ from etcd_operator.planner import (
     InSync,
     Observed,
     Reason,
+    RemoveMember,
     SpaceState,
     UpgradeMember,
     Wait,
@@ -106,10 +107,17 @@ def test_nospace_waits_for_an_unhealthy_member_and_never_defragments_then() -> N
     assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
 
 
-def test_a_corrupt_alarm_is_reported_and_left_alone() -> None:
+def test_a_corrupt_alarm_beside_nospace_is_resolved_first() -> None:
+    # CORRUPT (planner/corrupt_alarm.py) refuses compaction too: its member goes first.
     o = space(full(), alarms=(*NOSPACE_ON_0, (mid(1), "CORRUPT")))
     d = decide(o)
-    assert d.reason is Reason.ALARM_ACTIVE and "CORRUPT on etcd-1" in d.message
+    assert d.reason is Reason.REPLACE_ALARMED_MEMBER and d.step == RemoveMember(mid(1), name(1))
+
+
+def test_another_alarm_kind_is_reported_and_left_alone() -> None:
+    o = space(full(), alarms=(*NOSPACE_ON_0, (mid(1), "UNKNOWN")))
+    d = decide(o)
+    assert d.reason is Reason.ALARM_ACTIVE and "UNKNOWN on etcd-1" in d.message
 
 
 def test_an_alarm_blocks_scaling_until_recovered() -> None:
