@@ -13,6 +13,7 @@ from etcd_operator.api.maintenance_status import (
 )
 from etcd_operator.naming import url_address
 from etcd_operator.planner import Compact, Decision, Defragment, DisarmAlarm, Observed, Reason
+from etcd_operator.planner.space import current_revision
 
 _NOSPACE = "NOSPACE"
 
@@ -55,7 +56,11 @@ def maintenance_status(
         match step:
             case Compact():
                 sizes = [h.db_size for h in o.member_health.values() if h.reachable]
-                no_space = NoSpaceStatus(compacted_at=now, db_size_before=max(sizes, default=0))
+                no_space = NoSpaceStatus(
+                    compacted_at=now,
+                    db_size_before=max(sizes, default=0),
+                    revision=current_revision(o),
+                )
             case DisarmAlarm(alarm="NOSPACE"):
                 no_space = None
             case Defragment(member_id=mid, member=name, trigger=trigger, new_run=new_run):

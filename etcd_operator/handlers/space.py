@@ -63,6 +63,7 @@ async def observe_space(
         else None,
         compacted_at=no_space.compacted_at if no_space else None,
         db_size_before=no_space.db_size_before if no_space else 0,
+        compacted_revision=no_space.revision if no_space else None,
         created=cluster.metadata.creation_timestamp,
     )
 

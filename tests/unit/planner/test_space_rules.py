@@ -120,6 +120,46 @@ def test_another_alarm_kind_is_reported_and_left_alone() -> None:
     assert d.reason is Reason.ALARM_ACTIVE and "UNKNOWN on etcd-1" in d.message
 
 
+# --- killed between the disarm and the status write that drops the NOSPACE record --------
+
+
+def after_a_disarm_whose_status_write_was_lost(revision: int) -> Observed:
+    """Status still holds the last alarm's records (compacted at revision 100, every member
+    defragmented since); the members serve `revision` now."""
+    o = space(
+        full(),
+        compacted_at=NOW - timedelta(minutes=2),
+        compacted_revision=100,
+        db_size_before=16 * MIB,
+        last_defrag=DefragRun("NoSpace", NOW - timedelta(minutes=1), ALL_DONE.members),
+    )
+    for i in range(3):
+        o = set_health(o, i, revision=revision)
+    return o
+
+
+def test_no_alarm_after_the_lost_status_write_changes_nothing() -> None:
+    o = space(sized(after_a_disarm_whose_status_write_was_lost(100), 2 * MIB, 2 * MIB), alarms=())
+    assert isinstance(next_step(o), InSync)
+
+
+def test_a_new_nospace_after_the_lost_status_write_starts_with_a_compaction() -> None:
+    # Writes resumed after the disarm (revision 100 -> 900) and filled the quota again before
+    # the operator's next round: the stale record must not skip the compaction (it would
+    # judge the uncompacted backends as live data and stop for good, NoSpace).
+    o = after_a_disarm_whose_status_write_was_lost(900)
+    assert next_step(o) == Compact()
+
+
+def test_the_record_of_the_current_alarm_still_counts() -> None:
+    # No write since the compaction (etcd refuses them under NOSPACE): the run resumes.
+    o = sized(after_a_disarm_whose_status_write_was_lost(100), 2 * MIB, 2 * MIB)
+    assert next_step(o) == DisarmAlarm((mid(0),))
+    # Records written before the revision was recorded keep their meaning.
+    legacy = space(sized(after_a_disarm_whose_status_write_was_lost(900), 2 * MIB, 2 * MIB))
+    assert next_step(space(legacy, compacted_revision=None)) == DisarmAlarm((mid(0),))
+
+
 def test_an_alarm_blocks_scaling_until_recovered() -> None:
     o = spec(full(), replicas=5)
     assert next_step(o) == Compact()
