@@ -114,7 +114,7 @@ def delay_after(outcome: Outcome, failures: int) -> float:
 
 
 # Actions that answer something a human should know went wrong (a member's data diverged).
-_WARNING_ACTIONS = {Reason.REPLACE_CORRUPT_MEMBER}
+_WARNING_ACTIONS = {Reason.REPLACE_CORRUPT_MEMBER, Reason.REPLACE_ALARMED_MEMBER}
 
 
 def wanted_events(outcome: Outcome) -> list[EventNote]:

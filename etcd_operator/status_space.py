@@ -13,6 +13,7 @@ from etcd_operator.api.maintenance_status import (
 )
 from etcd_operator.naming import url_address
 from etcd_operator.planner import Compact, Decision, Defragment, DisarmAlarm, Observed, Reason
+from etcd_operator.planner.space import current_revision
 
 _NOSPACE = "NOSPACE"
 
@@ -27,8 +28,10 @@ def _names(o: Observed) -> dict[int, str]:
 
 
 def refusing_writes(o: Observed) -> str | None:
-    """The Degraded reason while etcd refuses writes for lack of space (NOSPACE is active and
-    being recovered from), else None."""
+    """The Degraded reason while etcd refuses writes: for a CORRUPT alarm (its member being
+    replaced) or for lack of space (NOSPACE is active and being recovered from), else None."""
+    if any(kind == "CORRUPT" for _, kind in o.space.alarms):
+        return Reason.CORRUPT_ALARM.value
     if any(kind == _NOSPACE for _, kind in o.space.alarms):
         return Reason.NO_SPACE.value
     return None
@@ -53,8 +56,12 @@ def maintenance_status(
         match step:
             case Compact():
                 sizes = [h.db_size for h in o.member_health.values() if h.reachable]
-                no_space = NoSpaceStatus(compacted_at=now, db_size_before=max(sizes, default=0))
-            case DisarmAlarm():
+                no_space = NoSpaceStatus(
+                    compacted_at=now,
+                    db_size_before=max(sizes, default=0),
+                    revision=current_revision(o),
+                )
+            case DisarmAlarm(alarm="NOSPACE"):
                 no_space = None
             case Defragment(member_id=mid, member=name, trigger=trigger, new_run=new_run):
                 h = o.member_health.get(mid)

@@ -55,6 +55,16 @@ class NoSpaceStatus(ApiModel):
         description="The largest member backend in bytes when the alarm was handled.",
         json_schema_extra=_INT64,
     )
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The cluster's revision when the history was compacted. Under NOSPACE etcd takes"
+            " no writes, so a cluster now past it has taken writes since: the record is of an"
+            " earlier alarm and the next one is compacted afresh."
+        ),
+        json_schema_extra=_INT64,
+    )
 
 
 class MaintenanceStatus(ApiModel):

@@ -63,6 +63,7 @@ async def observe_space(
         else None,
         compacted_at=no_space.compacted_at if no_space else None,
         db_size_before=no_space.db_size_before if no_space else 0,
+        compacted_revision=no_space.revision if no_space else None,
         created=cluster.metadata.creation_timestamp,
     )
 
@@ -83,5 +84,5 @@ async def apply_space(
                 raise EtcdError(f"no endpoint known for member {name}")
             # Long deadline (EtcdConfig.defragment_timeout): the member blocks until done.
             await etcd.defragment(seen.endpoint)
-        case DisarmAlarm(member_ids=ids):
-            await etcd.disarm_alarms([Alarm(mid, AlarmType.NOSPACE) for mid in ids])
+        case DisarmAlarm(member_ids=ids, alarm=kind):
+            await etcd.disarm_alarms([Alarm(mid, AlarmType[kind]) for mid in ids])

@@ -285,6 +285,9 @@ class SpaceState:
     # alarm, at this time, when the largest member's backend held `db_size_before` bytes.
     compacted_at: datetime | None = None
     db_size_before: int = 0
+    # The cluster's revision at that compaction (None: not recorded). A cluster now past it
+    # took writes since, so the alarm was disarmed in between: the record is stale.
+    compacted_revision: int | None = None
     created: datetime | None = None  # the EtcdCluster's creation: a schedule's first base
 
 

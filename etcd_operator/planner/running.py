@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from etcd_operator.naming import by_ordinal, cluster_token, member_name
 from etcd_operator.planner.auth import auth_change
+from etcd_operator.planner.corrupt_alarm import corrupt_alarm
 from etcd_operator.planner.corruption import replace_corrupt
 from etcd_operator.planner.downgrade import cancel_downgrade, downgrade
 from etcd_operator.planner.model import EtcdMember, Observed, PodPhase
@@ -109,6 +110,7 @@ def decide_running(v: View) -> Decision:
         or _learner_in_flight(v)
         or cancel_downgrade(v)
         or _stalled_upgrade(v, v.voters)
+        or corrupt_alarm(v)  # etcd refuses writes: its member replaced, the alarm disarmed
         or _unhealthy(v)
         or replace_corrupt(v)
         or alarms(v)  # any alarm stops what follows; NOSPACE is recovered from

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from croniter import croniter
 
-from etcd_operator.planner.model import DefragPolicy, MemberHealth, SpaceState
+from etcd_operator.planner.model import DefragPolicy, MemberHealth, Observed, SpaceState
 from etcd_operator.planner.rollout import roll_outdated
 from etcd_operator.planner.steps import (
     Compact,
@@ -65,6 +65,26 @@ def next_fire(schedule: str, now: datetime) -> datetime:
     """When the cron `schedule` fires next after `now` (the shell wakes the loop then)."""
     fire: datetime = croniter(schedule, now).get_next(datetime)
     return fire
+
+
+def current_revision(o: Observed) -> int | None:
+    """The newest revision a member serves (None when no member said)."""
+    revisions = [h.revision for h in o.member_health.values() if h.reachable and h.revision]
+    return max(revisions, default=None)
+
+
+def compacted_at(o: Observed) -> datetime | None:
+    """When the history was compacted for the current NOSPACE alarm, as status records it.
+
+    A record is of an earlier alarm when the cluster is past its revision: etcd takes no
+    writes under NOSPACE, so writes came after a disarm (e.g. the operator was killed after
+    the disarm, before the status write that drops the record, and the quota filled up again).
+    That alarm starts over with a compaction: the old run's facts say nothing about it."""
+    space = o.space
+    now = current_revision(o)
+    if space.compacted_revision is not None and now is not None and now > space.compacted_revision:
+        return None
+    return space.compacted_at
 
 
 def _calm(v: View) -> bool:
@@ -127,7 +147,8 @@ def _recover_space(v: View, space: SpaceState) -> Decision:
     health = v.observed.member_health
     sizes = [h.db_size for m in v.members if (h := health.get(m.id)) is not None]
     largest = max(sizes, default=0)
-    if space.compacted_at is None:
+    compacted = compacted_at(v.observed)
+    if compacted is None:
         return Decision(
             Compact(),
             Reason.COMPACT,
@@ -138,11 +159,7 @@ def _recover_space(v: View, space: SpaceState) -> Decision:
     # space cannot be told before, since a member refreshes dbSizeInUse only when it commits
     # a write, and a cluster under NOSPACE writes nothing.
     run = space.last_defrag
-    in_run = (
-        run is not None
-        and run.trigger == DefragTrigger.NO_SPACE
-        and run.started >= space.compacted_at
-    )
+    in_run = run is not None and run.trigger == DefragTrigger.NO_SPACE and run.started >= compacted
     done = run.members if run is not None and in_run else ()
     pick = _pick(v, lambda n, _: n not in done, DefragTrigger.NO_SPACE, not in_run)
     if pick is not None:

@@ -128,6 +128,10 @@ class Reason(StrEnum):
     GROW_BY_REPLACEMENT = "GrowByReplacement"
     REPLACE_CORRUPT_MEMBER = "ReplaceCorruptMember"
     CORRUPTION_SUSPECTED = "CorruptionSuspected"
+    # etcd's CORRUPT alarm (planner/corrupt_alarm.py)
+    REPLACE_ALARMED_MEMBER = "ReplaceAlarmedMember"  # action: the member CORRUPT names goes
+    CORRUPT_DISARMED = "CorruptDisarmed"  # action: CORRUPT disarmed, its member is gone
+    CORRUPT_ALARM = "CorruptAlarm"  # degraded: CORRUPT that the operator may not resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +314,11 @@ class Defragment:
 
 @dataclass(frozen=True, slots=True)
 class DisarmAlarm:
-    """Deactivate the NOSPACE alarms raised by `member_ids` (space was freed first)."""
+    """Deactivate the `alarm` alarms ("NOSPACE" or "CORRUPT") raised for `member_ids`: NOSPACE
+    once space was freed, CORRUPT once the member it names has left the member list."""
 
     member_ids: tuple[int, ...]
+    alarm: str = "NOSPACE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,9 @@ class View:
 
         A voter's pod must also be ready (its own /readyz agrees with our check); a
         learner's never is, since /readyz fails for learners by design to keep them out
-        of the client Service, so for learners our check alone decides.
+        of the client Service, so for learners our check alone decides. Nor is any pod
+        while etcd's alarm list holds CORRUPT: /readyz (and /health) then fail on every
+        member, whatever its own state, so our check alone decides then too.
         """
         health = self.observed.member_health.get(member.id)
         if health is None or not (health.reachable and health.healthy):
@@ -105,10 +107,15 @@ class View:
         pod = self.observed.pods.get(name)
         return (
             pod is not None
-            and (pod.ready or member.is_learner)
+            and (pod.ready or member.is_learner or self.corrupt_alarm)
             and not pod.deleting
             and not pod.crash_looping
         )
+
+    @property
+    def corrupt_alarm(self) -> bool:
+        """etcd's alarm list holds CORRUPT (for any member)."""
+        return any(kind == "CORRUPT" for _, kind in self.observed.space.alarms)
 
     def answers(self, member: EtcdMember) -> bool:
         """The member itself answered our health check (it runs, on some data)."""

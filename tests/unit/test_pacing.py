@@ -20,6 +20,7 @@ from etcd_operator.planner import (
     InSync,
     Paused,
     Reason,
+    RemoveMember,
     Wait,
 )
 
@@ -121,3 +122,9 @@ def test_memory_of_posted_events_is_bounded() -> None:
     outcomes = [Outcome(ADD, error=f"error {i}") for i in range(200)]
     pace, _, _ = _rounds(outcomes)
     assert len(pace.posted) <= 64
+
+
+def test_replacing_a_member_etcd_raised_corrupt_for_is_a_warning() -> None:
+    remove = Decision(RemoveMember(0x102, "demo-2"), Reason.REPLACE_ALARMED_MEMBER, "corrupt")
+    _, posted, _ = _rounds([Outcome(remove)])
+    assert posted == [[EventNote(EventType.WARNING, "ReplaceAlarmedMember", "corrupt")]]

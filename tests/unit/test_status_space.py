@@ -105,3 +105,18 @@ def test_degraded_says_nospace_while_the_alarm_is_recovered_from() -> None:
     degraded = next(c for c in next_status(r, None, T0).conditions or [] if c.type == "Degraded")
     assert (degraded.status, degraded.reason) == ("True", "NoSpace")
     assert "compacting" in degraded.message
+
+
+def test_compaction_records_the_revision_it_belongs_to() -> None:
+    o = alarmed()
+    for i in range(3):
+        o = set_health(o, i, revision=400 + i)
+    status = maintenance_status(o, Decision(Compact(), Reason.COMPACT, ""), None, None, T0)
+    assert status.no_space is not None and status.no_space.revision == 402
+
+
+def test_disarming_corrupt_keeps_the_nospace_record() -> None:
+    o = alarmed()
+    before = maintenance_status(o, Decision(Compact(), Reason.COMPACT, "x"), None, None, T0)
+    corrupt = Decision(DisarmAlarm((mid(2),), "CORRUPT"), Reason.CORRUPT_DISARMED, "x")
+    assert maintenance_status(o, corrupt, None, before, T0).no_space == before.no_space

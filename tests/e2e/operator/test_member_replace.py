@@ -1,6 +1,7 @@
 """Replacing members by fresh ones (planner/replace.py): a chosen member on request, under a
-client writing throughout; a member whose data was altered on disk, found by HashKV; members
-whose claims cannot grow, onto new claims of the new size."""
+client writing throughout; a member whose data was altered on disk, found by HashKV, then one
+etcd raised its CORRUPT alarm for; members whose claims cannot grow, onto new claims of the
+new size."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from aetcd import rpc as pb
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
@@ -17,6 +19,7 @@ from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
 from lightkube.resources.storage_v1 import StorageClass
 from lightkube.types import PatchType
 
+from etcd_operator.etcd import EtcdError
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import (
     create_ready_cluster,
@@ -259,3 +262,79 @@ async def test_a_member_whose_data_was_altered_on_disk_is_found_by_hash_kv_and_r
         if e.reason == "ReplaceCorruptMember" and e.type == "Warning"
     ]
     assert warnings and victim in (warnings[0].message or "")
+
+    # Then etcd's own CORRUPT alarm on a follower (one cluster for both stories: lean): etcd
+    # refuses every write until it is disarmed; the operator replaces the member it names
+    # and only then disarms it.
+    await _corrupt_alarm_is_resolved_by_replacing_its_member(kube, ns, name, urls)
+
+
+async def _raise_corrupt(url: str, member_id: int) -> None:
+    """Maintenance.Alarm(ACTIVATE, CORRUPT) for `member_id`, as etcd's hash check raises it."""
+    async with etcd_client((url,)) as etcd:
+        conn = await etcd.connect(url)
+        request = pb.AlarmRequest(
+            action=pb.AlarmRequest.ACTIVATE, memberID=member_id, alarm=pb.CORRUPT
+        )
+        await conn.stub("maintenance").Alarm(request, timeout=10)
+
+
+async def _corrupt_alarm_is_resolved_by_replacing_its_member(
+    kube: AsyncClient, ns: str, name: str, urls: tuple[str, ...]
+) -> None:
+    before = await _ids(urls)
+    async with etcd_client(urls) as etcd:
+        leader = (await etcd.status(urls[0])).leader
+    alarmed = next(n for n, (i, _) in sorted(before.items()) if i != leader)
+    alarmed_id = before[alarmed][0]
+    started = time.monotonic()
+    async with writing(urls, prefix="c") as writer:
+        await _raise_corrupt(urls[0], alarmed_id)
+
+        async def refused() -> bool:
+            async with etcd_client(urls) as etcd:
+                try:
+                    await etcd.put("refused", "x")
+                except EtcdError as e:
+                    return "corrupt cluster" in str(e)
+            return False
+
+        await eventually(refused, 10, "etcd to refuse writes under CORRUPT")
+
+        async def resolved() -> bool:
+            now = await _ids(urls)
+            async with etcd_client(urls) as etcd:
+                alarms = await etcd.alarms()
+            return (
+                not alarms
+                and len(now) == 3
+                and now.get(alarmed, (alarmed_id, True))[0] != alarmed_id
+                and not any(learner for _, learner in now.values())
+            )
+
+        await eventually(resolved, 180, f"{alarmed} replaced and CORRUPT disarmed")
+        await wait_ready(kube, ns, name, 3)
+        resumed = len(writer.acknowledged)
+
+        async def writing_again() -> bool:
+            return len(writer.acknowledged) > resumed + 5
+
+        await eventually(writing_again, 30, "writes to be acknowledged again")
+    took = time.monotonic() - started
+    print(
+        f"CORRUPT: {alarmed} replaced and the alarm disarmed in {took:.1f}s;"
+        f" {len(writer.acknowledged)} writes acknowledged, {len(writer.failures)} refused"
+    )
+    assert any("corrupt cluster" in f for f in writer.failures), "writes were refused meanwhile"
+    after = await _ids(urls)
+    assert {n: i for n, i in after.items() if n != alarmed} == {
+        n: i for n, i in before.items() if n != alarmed
+    }, "only the alarmed member was replaced"
+    async with etcd_client(urls) as etcd:
+        assert await writer.missing(etcd) == [], "acknowledged writes lost"
+    events = [e async for e in kube.list(Event, namespace=ns)]
+    assert any(
+        e.reason == "ReplaceAlarmedMember" and e.type == "Warning" and alarmed in (e.message or "")
+        for e in events
+    )
+    assert any(e.reason == "CorruptDisarmed" for e in events)

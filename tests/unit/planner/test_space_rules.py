@@ -17,6 +17,7 @@ from etcd_operator.planner import (
     InSync,
     Observed,
     Reason,
+    RemoveMember,
     SpaceState,
     UpgradeMember,
     Wait,
@@ -106,10 +107,57 @@ def test_nospace_waits_for_an_unhealthy_member_and_never_defragments_then() -> N
     assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)
 
 
-def test_a_corrupt_alarm_is_reported_and_left_alone() -> None:
+def test_a_corrupt_alarm_beside_nospace_is_resolved_first() -> None:
+    # CORRUPT (planner/corrupt_alarm.py) refuses compaction too: its member goes first.
     o = space(full(), alarms=(*NOSPACE_ON_0, (mid(1), "CORRUPT")))
     d = decide(o)
-    assert d.reason is Reason.ALARM_ACTIVE and "CORRUPT on etcd-1" in d.message
+    assert d.reason is Reason.REPLACE_ALARMED_MEMBER and d.step == RemoveMember(mid(1), name(1))
+
+
+def test_another_alarm_kind_is_reported_and_left_alone() -> None:
+    o = space(full(), alarms=(*NOSPACE_ON_0, (mid(1), "UNKNOWN")))
+    d = decide(o)
+    assert d.reason is Reason.ALARM_ACTIVE and "UNKNOWN on etcd-1" in d.message
+
+
+# --- killed between the disarm and the status write that drops the NOSPACE record --------
+
+
+def after_a_disarm_whose_status_write_was_lost(revision: int) -> Observed:
+    """Status still holds the last alarm's records (compacted at revision 100, every member
+    defragmented since); the members serve `revision` now."""
+    o = space(
+        full(),
+        compacted_at=NOW - timedelta(minutes=2),
+        compacted_revision=100,
+        db_size_before=16 * MIB,
+        last_defrag=DefragRun("NoSpace", NOW - timedelta(minutes=1), ALL_DONE.members),
+    )
+    for i in range(3):
+        o = set_health(o, i, revision=revision)
+    return o
+
+
+def test_no_alarm_after_the_lost_status_write_changes_nothing() -> None:
+    o = space(sized(after_a_disarm_whose_status_write_was_lost(100), 2 * MIB, 2 * MIB), alarms=())
+    assert isinstance(next_step(o), InSync)
+
+
+def test_a_new_nospace_after_the_lost_status_write_starts_with_a_compaction() -> None:
+    # Writes resumed after the disarm (revision 100 -> 900) and filled the quota again before
+    # the operator's next round: the stale record must not skip the compaction (it would
+    # judge the uncompacted backends as live data and stop for good, NoSpace).
+    o = after_a_disarm_whose_status_write_was_lost(900)
+    assert next_step(o) == Compact()
+
+
+def test_the_record_of_the_current_alarm_still_counts() -> None:
+    # No write since the compaction (etcd refuses them under NOSPACE): the run resumes.
+    o = sized(after_a_disarm_whose_status_write_was_lost(100), 2 * MIB, 2 * MIB)
+    assert next_step(o) == DisarmAlarm((mid(0),))
+    # Records written before the revision was recorded keep their meaning.
+    legacy = space(sized(after_a_disarm_whose_status_write_was_lost(900), 2 * MIB, 2 * MIB))
+    assert next_step(space(legacy, compacted_revision=None)) == DisarmAlarm((mid(0),))
 
 
 def test_an_alarm_blocks_scaling_until_recovered() -> None:
