@@ -24,6 +24,11 @@ VOLUME_DIR = "/backup"  # the destination claim
 RESULT_PATH = "/dev/termination-log"
 S3_ACCESS_KEY = "accessKeyID"
 S3_SECRET_KEY = "secretAccessKey"
+# The root Secret's key and etcd's user (resources/root_secret.py, pinned by a unit test):
+# named here so the Job does not import the resource builders (lightkube, API models) only
+# for two strings; its start is part of every backup's time.
+ROOT_PASSWORD_KEY = "password"
+ROOT_USER = "root"
 # A termination message holds at most 4096 bytes; messages are cut to stay well inside.
 MAX_MESSAGE = 1500
 

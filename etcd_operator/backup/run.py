@@ -37,7 +37,6 @@ from etcd_operator.objectstore import (
     S3Credentials,
     open_writer,
 )
-from etcd_operator.resources.root_secret import PASSWORD_KEY, ROOT_USER
 from etcd_operator.tls.material import CA_CERT, TLS_CERT, TLS_KEY
 
 # mallopt(3) parameters.
@@ -71,8 +70,8 @@ def _tls(mounts: contract.Mounts) -> TLSConfig | None:
 
 
 def _credentials(mounts: contract.Mounts) -> Credentials | None:
-    password = _read(mounts.root, PASSWORD_KEY)
-    return None if password is None else Credentials(ROOT_USER, password.decode())
+    password = _read(mounts.root, contract.ROOT_PASSWORD_KEY)
+    return None if password is None else Credentials(contract.ROOT_USER, password.decode())
 
 
 def _s3_credentials(mounts: contract.Mounts) -> S3Credentials | None:
