@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ WINDOW = 8 * 1024 * 1024
 _WAIT_BEFORE = 1
 _WRITE = 2
 _WAIT_AFTER = 4
+# The file system does not take the call: not a write error, the final fsync does it all.
+_UNSUPPORTED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ESPIPE})
 
 
 def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -38,8 +41,8 @@ _sync_file_range = _libc_sync_file_range()
 def _call(fd: int, offset: int, length: int, flags: int) -> None:
     assert _sync_file_range is not None
     if _sync_file_range(fd, offset, length, flags) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 class Writeback:
@@ -50,15 +53,21 @@ class Writeback:
         self.window = window
         self.written = 0
         self.started = 0  # bytes whose writeback was started, in whole windows
+        self.enabled = _sync_file_range is not None  # not Linux: the final fsync does it all
 
     def wrote(self, size: int) -> None:
         self.written += size
-        if _sync_file_range is None:
-            return  # not Linux: the final fsync writes everything
-        while self.written - self.started >= self.window:
-            _call(self.fd, self.started, self.window, _WRITE)
-            if self.started >= self.window:
-                previous = self.started - self.window
-                _call(self.fd, previous, self.window, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
-                os.posix_fadvise(self.fd, previous, self.window, os.POSIX_FADV_DONTNEED)
-            self.started += self.window
+        try:
+            while self.enabled and self.written - self.started >= self.window:
+                _call(self.fd, self.started, self.window, _WRITE)
+                if self.started >= self.window:
+                    previous = self.started - self.window
+                    _call(self.fd, previous, self.window, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
+                    os.posix_fadvise(self.fd, previous, self.window, os.POSIX_FADV_DONTNEED)
+                self.started += self.window
+        except OSError as e:
+            # Any other error is the disk's (EIO, ENOSPC) and fails the backup: once told
+            # here, the kernel may not tell the final fsync again.
+            if e.errno not in _UNSUPPORTED:
+                raise
+            self.enabled = False

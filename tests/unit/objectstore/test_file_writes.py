@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -67,3 +68,27 @@ def test_a_writeback_failure_is_raised_not_swallowed(tmp_path: Path) -> None:
     os.close(fd)  # the descriptor is stale: the kernel refuses it
     with pytest.raises(OSError):
         Writeback(fd, window=4096).wrote(4096)
+
+
+def test_a_file_system_without_writeback_control_falls_back_to_the_final_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int, flags: int) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(writeback, "_call", unsupported)
+    wb = Writeback(0, window=4096)
+    wb.enabled = True
+    wb.wrote(3 * 4096)  # no error: the bytes are written, only not early
+    assert not wb.enabled
+
+
+def test_a_disk_error_during_writeback_fails_the_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(fd: int, offset: int, length: int, flags: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(writeback, "_call", broken)
+    wb = Writeback(0, window=4096)
+    wb.enabled = True
+    with pytest.raises(OSError, match="Input/output"):
+        wb.wrote(4096)
