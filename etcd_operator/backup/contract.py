@@ -24,6 +24,15 @@ VOLUME_DIR = "/backup"  # the destination claim
 RESULT_PATH = "/dev/termination-log"
 S3_ACCESS_KEY = "accessKeyID"
 S3_SECRET_KEY = "secretAccessKey"
+# The Secrets' key files (tls/material.py: cert-manager's layout) and etcd's root user
+# (resources/root_secret.py), pinned to those by a unit test: named here so the Job does
+# not import the certificate code and resource builders (cryptography, lightkube, the API
+# models) only for a few strings; its start is part of every backup's time.
+TLS_CA_FILE = "ca.crt"
+TLS_CERT_FILE = "tls.crt"
+TLS_KEY_FILE = "tls.key"
+ROOT_PASSWORD_FILE = "password"
+ROOT_USER = "root"
 # A termination message holds at most 4096 bytes; messages are cut to stay well inside.
 MAX_MESSAGE = 1500
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from etcd_operator.api.backup import EtcdBackup
-from etcd_operator.api.backup_spec import S3Destination
 from etcd_operator.backup import contract
 from etcd_operator.objectstore import (
     Encryption,
@@ -23,6 +21,10 @@ from etcd_operator.objectstore import (
     S3Location,
     join_key,
 )
+
+if TYPE_CHECKING:  # the backup Job parses none: it starts without the API models' import
+    from etcd_operator.api.backup import EtcdBackup
+    from etcd_operator.api.backup_spec import S3Destination
 
 
 def object_name(backup: EtcdBackup) -> str:

@@ -37,8 +37,6 @@ from etcd_operator.objectstore import (
     S3Credentials,
     open_writer,
 )
-from etcd_operator.resources.root_secret import PASSWORD_KEY, ROOT_USER
-from etcd_operator.tls.material import CA_CERT, TLS_CERT, TLS_KEY
 
 # mallopt(3) parameters.
 _M_MMAP_THRESHOLD = -3
@@ -63,16 +61,16 @@ def _read(directory: str, key: str) -> bytes | None:
 
 
 def _tls(mounts: contract.Mounts) -> TLSConfig | None:
-    ca = _read(mounts.tls, CA_CERT)
+    ca = _read(mounts.tls, contract.TLS_CA_FILE)
     if ca is None:
         return None
-    cert, key = _read(mounts.tls, TLS_CERT), _read(mounts.tls, TLS_KEY)
+    cert, key = _read(mounts.tls, contract.TLS_CERT_FILE), _read(mounts.tls, contract.TLS_KEY_FILE)
     return TLSConfig(ca_cert=ca, client_cert=cert, client_key=key)
 
 
 def _credentials(mounts: contract.Mounts) -> Credentials | None:
-    password = _read(mounts.root, PASSWORD_KEY)
-    return None if password is None else Credentials(ROOT_USER, password.decode())
+    password = _read(mounts.root, contract.ROOT_PASSWORD_FILE)
+    return None if password is None else Credentials(contract.ROOT_USER, password.decode())
 
 
 def _s3_credentials(mounts: contract.Mounts) -> S3Credentials | None:

@@ -675,6 +675,13 @@ class SnapshotStream:
         self._chunk_timeout = chunk_timeout
         self._call: Any = None
         self._done = False
+        # One lazy watchdog timer instead of an asyncio.timeout per 32 KiB message (measured:
+        # those cost a sixth of the stream's CPU, on the backup's critical path): it fires
+        # about once per chunk_timeout and cancels the call only if the pending read has
+        # waited that long; time the consumer spends between reads does not count.
+        self._reading_since: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out = False
         # One pass over the bytes: the database's hash (all but the trailer); the whole
         # stream's is that hash's state extended by the trailer, taken at the end.
         self._db_hash = hashlib.sha256()
@@ -697,7 +704,30 @@ class SnapshotStream:
     def cancel(self) -> None:
         if self._call is not None and not self._done:
             self._call.cancel()
+        self._finish()
+
+    def _finish(self) -> None:
         self._done = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _watch(self) -> None:
+        if self._done:
+            self._watchdog = None
+            return
+        loop = asyncio.get_running_loop()
+        since = self._reading_since
+        if since is not None and loop.time() - since >= self._chunk_timeout:
+            self._watchdog = None
+            self._timed_out = True
+            self._call.cancel()  # the pending read raises CancelledError: see __anext__
+            return
+        start = loop.time() if since is None else since
+        self._watchdog = loop.call_at(start + self._chunk_timeout, self._watch)
+
+    def _timeout(self) -> EtcdTimeout:
+        return EtcdTimeout(f"no snapshot data for {self._chunk_timeout}s", endpoint=self.endpoint)
 
     def __aiter__(self) -> Self:
         return self
@@ -710,21 +740,26 @@ class SnapshotStream:
                 conn = await self._client.connect(self.endpoint)
                 stub = conn.stub("maintenance")
                 self._call = stub.Snapshot(pb.SnapshotRequest(), metadata=conn.metadata)
-            async with asyncio.timeout(self._chunk_timeout):
-                msg = await self._call.read()
+            self._reading_since = asyncio.get_running_loop().time()
+            if self._watchdog is None:
+                self._watch()
+            msg = await self._call.read()
+            self._reading_since = None
         except grpc.aio.AioRpcError as e:
             self.cancel()
+            if self._timed_out:
+                raise self._timeout() from None
             raise from_rpc_error(e, self.endpoint) from e
-        except TimeoutError:
+        except asyncio.CancelledError:
             self.cancel()
-            raise EtcdTimeout(
-                f"no snapshot data for {self._chunk_timeout}s", endpoint=self.endpoint
-            ) from None
+            if self._timed_out:  # the watchdog's cancel, not the task's
+                raise self._timeout() from None
+            raise
         except BaseException:
             self.cancel()
             raise
         if msg is grpc.aio.EOF:
-            self._done = True
+            self._finish()
             self._verify()
             raise StopAsyncIteration
         blob = bytes(msg.blob)

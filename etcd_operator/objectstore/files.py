@@ -16,10 +16,15 @@ from typing import BinaryIO
 from etcd_operator.objectstore.errors import NotFound, ObjectStoreError
 from etcd_operator.objectstore.location import FileLocation
 from etcd_operator.objectstore.manifest import Manifest
+from etcd_operator.objectstore.pipeline import Pipeline
 from etcd_operator.objectstore.stream import SnapshotReader, SnapshotWriter
+from etcd_operator.objectstore.writeback import Writeback
 
 READ_CHUNK = 1024 * 1024
 WRITE_BATCH = 1024 * 1024  # chunks are gathered to this size: one thread hop per MiB
+QUEUED_BATCHES = 4  # batches waiting for or in the writer thread: the memory it may hold
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
 
 
 def _partial(path: Path) -> Path:
@@ -54,44 +59,58 @@ def _os_error(location: FileLocation, e: OSError) -> ObjectStoreError:
 
 
 class FileWriter(SnapshotWriter):
+    """Chunks gathered into batches, written in order by one worker thread while the stream
+    goes on (os.writev: the kernel copies each chunk, no join)."""
+
     def __init__(self, location: FileLocation) -> None:
         self.location = location
         self.path = Path(location.path)
-        self._out: BinaryIO | None = None
+        self._fd: int | None = None
+        self._writeback: Writeback | None = None
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._jobs = Pipeline("snapshot-file", workers=1, depth=QUEUED_BATCHES)
 
     async def start(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # A partial file of an earlier, killed attempt is simply replaced.
-            self._out = await asyncio.to_thread(open, _partial(self.path), "wb")
+            self._fd = await asyncio.to_thread(os.open, _partial(self.path), _FLAGS, 0o666)
         except OSError as e:
             raise _os_error(self.location, e) from None
+        self._writeback = Writeback(self._fd)
 
     async def write(self, chunk: bytes) -> None:
         self._pending.append(chunk)
         self._pending_size += len(chunk)
         if self._pending_size >= WRITE_BATCH:
-            await self._flush()
+            await self._send()
 
-    async def _flush(self) -> None:
-        assert self._out is not None, "start() first"
-        batch = b"".join(self._pending)
-        self._pending, self._pending_size = [], 0
+    async def _send(self) -> None:
+        assert self._fd is not None, "start() first"
+        batch, self._pending, self._pending_size = self._pending, [], 0
+        if batch:
+            await self._jobs.submit(self._write, batch)
+
+    def _write(self, batch: list[bytes]) -> None:
+        # In the worker thread, the only one that touches the file until commit.
+        assert self._fd is not None and self._writeback is not None
         try:
-            await asyncio.to_thread(self._out.write, batch)
+            _write_all(self._fd, batch)
+            self._writeback.wrote(sum(len(c) for c in batch))
         except OSError as e:
             raise _os_error(self.location, e) from None
 
     async def commit(self, manifest: Manifest) -> None:
         if self.committed:
             return
-        await self._flush()
-        out, self._out = self._out, None
-        assert out is not None, "start() first"
+        await self._send()
+        await self._jobs.drain()
+        await self._jobs.close()
+        fd, self._fd = self._fd, None
+        assert fd is not None, "start() first"
         try:
-            await asyncio.to_thread(_finish, out, self.path)
+            await asyncio.to_thread(_finish, fd, self.path)
             await asyncio.to_thread(
                 _write_atomically, Path(self.location.manifest().path), manifest.to_json()
             )
@@ -100,20 +119,34 @@ class FileWriter(SnapshotWriter):
         self.committed = True
 
     async def abort(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
+        await self._jobs.close()  # no write may still run on the file removed below
+        self._pending, self._pending_size = [], 0
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if not self.committed:
             with contextlib.suppress(OSError):
                 _partial(self.path).unlink(missing_ok=True)
 
 
-def _finish(out: BinaryIO, path: Path) -> None:
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Every byte of `chunks`, in order (writev may write less than asked)."""
+    views = [memoryview(c) for c in chunks]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + _IOV_MAX])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]
+
+
+def _finish(fd: int, path: Path) -> None:
     try:
-        out.flush()
-        os.fsync(out.fileno())
+        os.fsync(fd)
     finally:
-        out.close()
+        os.close(fd)
     # A manifest of an earlier backup at this path goes first: it would describe other bytes.
     with contextlib.suppress(FileNotFoundError):
         Path(str(path) + ".json").unlink()

@@ -2,9 +2,9 @@
 
 A multipart upload becomes an object only when it is completed, at once; an aborted one
 leaves nothing behind. Parts of `part_size` bytes are uploaded by worker threads (boto3
-clients are thread-safe) while the next part fills, at most two at a time, so memory is
-about three parts (8 MiB each by default) whatever the snapshot's size. The manifest object
-is put after the snapshot object was completed and its size checked.
+clients are thread-safe) while the next part fills, at most two at a time (pipeline.py),
+so memory is three part buffers (8 MiB each by default) whatever the snapshot's size.
+The manifest object is put after the snapshot object was completed and its size checked.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from etcd_operator.objectstore.errors import NotFound, ObjectStoreError
 from etcd_operator.objectstore.location import S3Location
 from etcd_operator.objectstore.manifest import Manifest
+from etcd_operator.objectstore.pipeline import Pipeline
 from etcd_operator.objectstore.stream import DEFAULT_PART_SIZE, SnapshotReader, SnapshotWriter
 
 IN_FLIGHT = 2
@@ -85,6 +86,9 @@ def _sse(location: S3Location) -> dict[str, str]:
 
 
 class S3Writer(SnapshotWriter):
+    """Chunks copied into part buffers that are reused once their upload ended: memory is
+    IN_FLIGHT + 1 parts, allocated once, whatever the snapshot's size."""
+
     def __init__(self, location: S3Location, *, part_size: int = DEFAULT_PART_SIZE) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"S3 parts are at least {MIN_PART_SIZE} bytes")
@@ -92,9 +96,12 @@ class S3Writer(SnapshotWriter):
         self.part_size = part_size
         self._s3 = client(location)
         self._upload_id: str | None = None
-        self._pending: list[bytes] = []  # chunks of the part being filled
-        self._pending_size = 0
-        self._parts: list[asyncio.Task[dict[str, Any]]] = []
+        self._jobs = Pipeline("snapshot-s3", workers=IN_FLIGHT, depth=IN_FLIGHT)
+        self._buffer: bytearray | None = None  # the part being filled
+        self._filled = 0
+        self._uploading: list[tuple[asyncio.Future[dict[str, Any]], bytearray]] = []
+        self._free: list[bytearray] = []
+        self._parts: list[asyncio.Future[dict[str, Any]]] = []
         self.size = 0
 
     async def start(self) -> None:
@@ -111,47 +118,54 @@ class S3Writer(SnapshotWriter):
 
     async def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        if self._pending_size >= self.part_size:
-            await self._send(self._take())
+        view = memoryview(chunk)
+        while view:
+            if self._buffer is None:
+                self._buffer, self._filled = self._take_buffer(), 0
+            n = min(len(view), self.part_size - self._filled)
+            self._buffer[self._filled : self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            if self._filled == self.part_size:
+                await self._send()
 
-    def _take(self) -> bytes:
-        # One allocation per part (joined once), never a growing buffer copied again.
-        part = b"".join(self._pending)
-        self._pending, self._pending_size = [], 0
-        return part
+    def _take_buffer(self) -> bytearray:
+        # After a submit at most IN_FLIGHT uploads run: one of IN_FLIGHT + 1 buffers is free.
+        for job, buffer in [u for u in self._uploading if u[0].done()]:
+            self._uploading.remove((job, buffer))
+            self._free.append(buffer)
+        return self._free.pop() if self._free else bytearray(self.part_size)
 
-    async def _send(self, part: bytes) -> None:
-        # Back-pressure: wait for the oldest upload before a third starts.
-        running = [t for t in self._parts if not t.done()]
-        if len(running) >= IN_FLIGHT:
-            await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in self._parts:
-            if task.done():
-                task.result()  # re-raises a failed part's error now, not at the end
-        number = len(self._parts) + 1
-        self._parts.append(asyncio.create_task(self._upload_part(number, part)))
+    async def _send(self) -> None:
+        buffer = self._buffer if self._buffer is not None else bytearray()
+        if self._filled < len(buffer):
+            del buffer[self._filled :]  # the last, short part: shrunk in place, not copied
+        self._buffer, self._filled = None, 0
+        job = await self._jobs.submit(self._upload_part, len(self._parts) + 1, buffer)
+        self._parts.append(job)
+        self._uploading.append((job, buffer))
 
-    async def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
-        answer = await _call(
-            self.location,
-            "UploadPart",
-            self._s3.upload_part,
-            Bucket=self.location.bucket,
-            Key=self.location.key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-        )
+    def _upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
+        # In a pipeline worker thread (boto3 clients are thread-safe).
+        try:
+            answer = self._s3.upload_part(
+                Bucket=self.location.bucket,
+                Key=self.location.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=body,
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise store_error(self.location, "UploadPart", e) from None
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     async def commit(self, manifest: Manifest) -> None:
         if self.committed:
             return
-        if self._pending or not self._parts:  # the last part may be small (or empty)
-            await self._send(self._take())
-        parts = list(await asyncio.gather(*self._parts))
+        if self._buffer is not None or not self._parts:  # the last part may be small (or empty)
+            await self._send()
+        await self._jobs.drain()
+        parts = [job.result() for job in self._parts]
         await _call(
             self.location,
             "CompleteMultipartUpload",
@@ -188,12 +202,13 @@ class S3Writer(SnapshotWriter):
         self.committed = True
 
     async def abort(self) -> None:
-        for task in self._parts:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.gather(*self._parts, return_exceptions=True)
+        # Queued parts never start and running ones end first: no part is stored after
+        # the abort below (S3 keeps a part whose upload outlived the abort).
+        await self._jobs.close()
         self._parts.clear()
-        self._pending, self._pending_size = [], 0
+        self._uploading.clear()
+        self._free.clear()
+        self._buffer = None
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None and not self.committed:
             # Best effort: a store's lifecycle rule reaps uploads that an abort never reached.

@@ -151,6 +151,36 @@ async def test_snapshot_stopped_early_cancels_the_call(etcd1: LocalEtcdCluster) 
         assert (await client.health(etcd1.endpoints[0])).healthy
 
 
+async def test_a_snapshot_times_out_only_on_a_silent_member_not_a_slow_reader(
+    etcd1: LocalEtcdCluster,
+) -> None:
+    (name,) = etcd1.members
+    endpoint = etcd1.endpoints[0]
+    async with EtcdClient(etcd1.config(snapshot_chunk_timeout=1.0)) as client:
+        value = b"v" * 1024 * 1024
+        for i in range(32):  # more than gRPC's window and the sockets hold
+            await client.put(f"big-{i:02}", value)
+        # A reader slower than the timeout between chunks is fine: only a read that
+        # waits for data counts.
+        async with client.snapshot(endpoint) as stream:
+            async for _chunk in stream:
+                if stream.size < 64 * 1024:
+                    await asyncio.sleep(1.5)
+        assert stream.sha256 is not None
+        # A member that stops sending mid-stream fails the read once it waited that long.
+        start = 0.0
+        with pytest.raises(EtcdTimeout):
+            async with client.snapshot(endpoint) as stream:
+                async for _chunk in stream:
+                    if not start:
+                        etcd1.freeze(name)
+                        start = time.monotonic()
+        waited = time.monotonic() - start
+        etcd1.thaw(name)
+        assert 0.9 < waited < 5.0
+        assert (await client.health(endpoint)).healthy
+
+
 async def test_nospace_alarm_list_and_disarm(
     etcd_bins_checked: EtcdBinarySet, etcd_tmp: Path
 ) -> None:

@@ -119,6 +119,31 @@ async def test_a_failed_s3_stream_leaves_no_object_and_no_upload(
         await read_manifest(location)
 
 
+async def test_a_failed_part_upload_stops_the_stream_and_leaves_no_object(
+    s3_server: S3Server, bucket: str
+) -> None:
+    location = _location(s3_server, bucket, "partfail/snap.db")
+    data = os.urandom(64 * MIB)
+    written = 0
+    with pytest.raises(ObjectStoreError) as raised:
+        async with open_writer(location, part_size=5 * MIB) as writer:
+            store = s3_server.client()
+            upload = store.list_multipart_uploads(Bucket=bucket, Prefix="partfail/")["Uploads"][0]
+            # The store drops the upload (another client, a lifecycle rule): every part fails.
+            store.abort_multipart_upload(
+                Bucket=bucket, Key="partfail/snap.db", UploadId=upload["UploadId"]
+            )
+            async for chunk in _chunks(data):
+                await writer.write(chunk)
+                written += len(chunk)
+            await writer.commit(_manifest(data))
+    assert "UploadPart" in str(raised.value)  # the store said the upload is gone
+    assert written < len(data) // 2  # a failed part stops the stream, not only its end
+    assert _keys(s3_server, bucket, "partfail/") == []
+    uploads = s3_server.client().list_multipart_uploads(Bucket=bucket, Prefix="partfail/")
+    assert uploads.get("Uploads", []) == []
+
+
 async def test_leaving_the_writer_without_commit_stores_nothing(
     s3_server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
@@ -251,4 +276,26 @@ def test_s3_upload_memory_stays_flat_whatever_the_size(s3_server: S3Server, buck
     # 12x the data; a process that held the stream would grow by ~350 MiB (measured: ~92 MiB
     # peak for both, boto3 included).
     assert large - small < 24 * 1024
+    assert large < 150 * 1024
+
+
+def _file_write_peak_rss_kib(path: Path, mib: int) -> int:
+    out = subprocess.run(
+        [sys.executable, str(UPLOADER), json.dumps({"path": str(path), "mib": mib})],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    assert path.stat().st_size == mib * MIB
+    path.unlink()
+    return int(json.loads(out)["peak_rss_kib"])
+
+
+def test_file_write_memory_stays_flat_whatever_the_size(tmp_path: Path) -> None:
+    small = _file_write_peak_rss_kib(tmp_path / "small.db", 32)
+    large = _file_write_peak_rss_kib(tmp_path / "large.db", 384)
+    print(f"peak RSS: 32 MiB file {small // 1024} MiB, 384 MiB file {large // 1024} MiB")
+    # Batches queued for the writer thread are bounded (files.QUEUED_BATCHES).
+    assert large - small < 16 * 1024
     assert large < 150 * 1024

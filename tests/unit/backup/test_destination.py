@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import PurePosixPath
 
 from etcd_operator.api.backup import parse_backup
@@ -66,3 +68,28 @@ def test_results_round_trip_through_the_termination_message_and_say_how_to_exit(
     assert Result("Succeeded").exit_code == 0
     assert Result.from_json("Traceback (most recent call last):") is None
     assert Result.from_json('{"outcome": "Maybe"}') is None
+
+
+def test_the_jobs_secret_key_names_are_the_operators() -> None:
+    from etcd_operator.backup import contract
+    from etcd_operator.resources.root_secret import PASSWORD_KEY, ROOT_USER
+    from etcd_operator.tls.material import CA_CERT, TLS_CERT, TLS_KEY
+
+    assert (contract.ROOT_PASSWORD_FILE, contract.ROOT_USER) == (PASSWORD_KEY, ROOT_USER)
+    assert (contract.TLS_CA_FILE, contract.TLS_CERT_FILE, contract.TLS_KEY_FILE) == (
+        CA_CERT,
+        TLS_CERT,
+        TLS_KEY,
+    )
+
+
+def test_the_backup_job_starts_without_the_api_models_and_resource_builders() -> None:
+    # Its start is part of every backup's time: these imports cost most of it.
+    code = (
+        "import sys, etcd_operator.backup.run; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'etcd_operator.api', 'etcd_operator.resources', 'lightkube', 'kopf', 'cryptography'"
+        "))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
