@@ -148,11 +148,14 @@ def _replace(
     )
 
 
-def roll_outdated(v: View) -> Decision | None:
+def roll_outdated(v: View, *, same_version_only: bool = False) -> Decision | None:
     """Voters whose pods were built from an older spec (pod template, etcd tuning, image,
     emptyDir size) are restarted one at a time, exactly like an upgrade. Runs after the
-    version rules: a member restarted for a version change picks up the spec as well."""
+    version rules: a member restarted for a version change picks up the spec as well.
+    `same_version_only`: for a caller that runs before the version rules (NOSPACE recovery),
+    members whose version would change are left to those rules."""
     pods = v.observed.pods
+    spec_version = v.observed.spec.version
     stale = [
         (m, ver)
         for m in v.voters
@@ -160,6 +163,7 @@ def roll_outdated(v: View) -> Decision | None:
         and (pod := pods.get(name)) is not None
         and pod.outdated
         and (ver := v.running_version(m)) is not None
+        and (ver == spec_version or not same_version_only)
     ]
     if not stale:
         return None

@@ -177,8 +177,9 @@ def _recover_space(v: View, space: SpaceState) -> Decision:
     if lagging is not None:
         return lagging
     # Members restart with the spec's quota (e.g. raised to get out of NOSPACE) before it is
-    # judged against: disarming under the old one would raise the alarm again at once.
-    rollout = roll_outdated(v)
+    # judged against: disarming under the old one would raise the alarm again at once. A
+    # version change waits for the version rules, after the alarm (they may refuse it).
+    rollout = roll_outdated(v, same_version_only=True)
     if rollout is not None:
         return rollout
     if largest >= LIVE_DATA_LIMIT * space.quota:

@@ -102,6 +102,17 @@ def test_a_raised_quota_is_rolled_out_before_the_alarm_is_judged_against_it() ->
     assert isinstance(next_step(pod(o, 2, outdated=False)), DisarmAlarm)
 
 
+def test_a_version_change_is_not_rolled_out_by_nospace_recovery() -> None:
+    """The version rules run after the alarm and may refuse the change (e.g. two minors
+    down): a restart to apply the quota must not change the version behind their back."""
+    o = sized(space(full(), compacted_at=NOW, last_defrag=ALL_DONE), 15 * MIB, 15 * MIB)
+    o = space(pod(o, 2, outdated=True), quota=64 * MIB)
+    running = o.pods[name(2)].version
+    o = dataclasses.replace(o, spec=dataclasses.replace(o.spec, version="3.4.20"))
+    assert running is not None and running != "3.4.20"
+    assert isinstance(next_step(o), DisarmAlarm)
+
+
 def test_nospace_waits_for_an_unhealthy_member_and_never_defragments_then() -> None:
     o = unhealthy(space(full(), compacted_at=NOW), 2)
     assert next_step(o) == Wait(Reason.MEMBER_UNHEALTHY)

@@ -16,7 +16,7 @@ from localcluster.node import container, probes, security
 from localcluster.node.context import NodeContext
 from localcluster.node.envs import ConfigError, PodContext, build_env, expand
 from localcluster.node.kube import now
-from localcluster.node.volumes import VolumeError, mounts_for
+from localcluster.node.volumes import VolumeError, check_not_hidden, mounts_for
 from localcluster.paths import NodePaths, PodRecord
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ class ContainerRun:
                 image, command, None if args is None else [expand(a, env) for a in args]
             )
             mounts = mounts_for(self.spec, w.volumes)
+            check_not_hidden(mounts, (*image.bin_dirs, w.paths.root))
             identity = security.identity(w.pod, self.spec)
         except (ConfigError, VolumeError, images.ImageNotFound) as e:
             self._set({"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}})

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,21 @@ def set_ownership(root: Path, group: int, read_only: bool, on_root_mismatch: boo
 def remove_pod_volumes(paths: NodePaths, uid: str) -> None:
     """emptyDir and rendered volumes die with the pod; PVC and hostPath data stays."""
     shutil.rmtree(paths.pod_dir(uid) / "volumes", ignore_errors=True)
+
+
+def check_not_hidden(mounts: list[tuple[Path, str, bool]], host_paths: Sequence[Path]) -> None:
+    """Containers run from host paths (the image's, the volumes' sources): a mountPath at or
+    above one of them (e.g. an emptyDir at /tmp over a checkout in /tmp) hides it from the
+    container. Said plainly instead of a failed mount or a missing program."""
+    for _, target, _ in mounts:
+        shadow = Path(target)
+        for path in (*(source for source, t, _ in mounts if t != target), *host_paths):
+            if path == shadow or shadow in path.parents:
+                raise VolumeError(
+                    f"mountPath {target} would hide {path} from the container: localcluster runs"
+                    f" containers from host paths, so keep the checkout (and its .localcluster"
+                    f" state) outside {target}"
+                )
 
 
 def mounts_for(container: Obj, volumes: dict[str, Path]) -> list[tuple[Path, str, bool]]:
