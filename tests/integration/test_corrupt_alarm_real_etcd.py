@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from aetcd import rpc as pb
-from etcd_procs import EtcdBinarySet, LocalEtcdCluster
+from etcd_procs import LocalEtcdCluster
 
 from etcd_operator.etcd import EtcdClient, EtcdError
 from etcd_operator.etcd.errors import ReconfigurationRejected
@@ -39,20 +37,6 @@ from etcd_operator.planner import (
 )
 
 NAME = "it"
-
-
-@pytest.fixture
-async def three(
-    etcd_bins_checked: EtcdBinarySet, etcd_tmp: Path
-) -> AsyncIterator[LocalEtcdCluster]:
-    cluster = LocalEtcdCluster(etcd_bins_checked, etcd_tmp)
-    cluster.start_initial(3)
-    try:
-        async with EtcdClient(cluster.config()) as client:
-            await cluster.wait_healthy(client)
-        yield cluster
-    finally:
-        cluster.stop_all()
 
 
 def _ready(url: str) -> bool:
@@ -151,8 +135,9 @@ async def drive(client: EtcdClient, cluster: LocalEtcdCluster) -> list[tuple[Ste
 
 
 async def test_a_corrupt_leader_is_removed_then_the_alarm_disarmed_and_writes_resume(
-    three: LocalEtcdCluster,
+    etcd3: LocalEtcdCluster,
 ) -> None:
+    three = etcd3
     async with EtcdClient(three.config()) as client:
         await client.put("before", b"kept")
         statuses = {
