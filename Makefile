@@ -14,7 +14,7 @@ E2E_TESTS := tests/e2e localcluster/tests/e2e harness/tests/e2e
 # Everything else: no localcluster needed (integration tests start their own etcd and S3).
 FAST_TESTS := $(UNIT_TESTS) tests/integration tests/install
 
-.PHONY: all install lint format unit e2e test demo demo-down bench localcluster helm manifests clean help
+.PHONY: all install lint format unit e2e test demo demo-down bench localcluster helm manifests clean help checkout-location
 .DEFAULT_GOAL := all
 
 all: install ## create the virtualenv with everything installed (the default)
@@ -53,13 +53,20 @@ localcluster: install ## build (or find cached) the localcluster binaries
 helm: install ## build (or find cached) the pinned helm
 	$(BIN)/python -m localcluster helm
 
-e2e: install localcluster helm ## end-to-end tests against localcluster
+# localcluster runs containers from host paths, and the chart's operator pod mounts an emptyDir
+# at /tmp: from a checkout under /tmp its e2e test cannot pass. Say so before, not after.
+checkout-location: ## refuse to run e2e tests from a checkout under /tmp (see the comment above)
+	@case "$(CURDIR)/" in /tmp/*) echo "The checkout is under /tmp ($(CURDIR)): the chart's" \
+		"operator pod mounts an emptyDir at /tmp, which would hide it. Clone it elsewhere." >&2; \
+		exit 1;; esac
+
+e2e: checkout-location install localcluster helm ## end-to-end tests against localcluster
 	$(BIN)/pytest $(E2E_TESTS) $(PYTEST_ARGS)
 
 # The tests that need no localcluster run beside those that do, niced so that the cluster's
 # processes keep the CPU: the suite takes about as long as its e2e part. Their report is
 # printed after the e2e one.
-test: lint localcluster helm ## lint, then every test of the three packages (what CI runs)
+test: checkout-location lint localcluster helm ## lint, then every test of the three packages (what CI runs)
 	@log=$$(mktemp); \
 	nice -n 15 $(BIN)/pytest $(FAST_TESTS) $(PYTEST_ARGS) >"$$log" 2>&1 & fast=$$!; \
 	e2e=0; $(BIN)/pytest $(E2E_TESTS) $(PYTEST_ARGS) || e2e=$$?; \
