@@ -556,8 +556,14 @@ def check_member_removal_keeps_quorum_now_and_after(o: Observed, d: Decision) ->
         assert healthy_voters(o, without=target.id) >= quorum(remaining)
         if healthy(o, target):
             # a healthy voter goes only to scale in, one member at a time, or to replace one
-            # of two emptyDir members for a rollout (the other goes on alone, as available)
-            replacing = o.spec.empty_dir and len(voters(o)) == 2 == o.spec.replicas
+            # of two emptyDir members for a rollout (the other goes on alone, as available);
+            # NOSPACE recovery rolls a raised quota out before any scaling (no writes meanwhile)
+            nospace = any(kind == "NOSPACE" for _, kind in o.space.alarms)
+            replacing = (
+                o.spec.empty_dir
+                and len(voters(o)) == 2
+                and (o.spec.replicas == 2 or (nospace and d.reason is Reason.REPLACE_MEMBER))
+            )
             # or to replace a chosen member, or one whose claim cannot grow (issue 13)
             replacing = replacing or d.reason in (
                 Reason.REPLACE_CHOSEN_MEMBER,
