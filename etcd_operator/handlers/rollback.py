@@ -112,9 +112,9 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
     # A request already done (status names its backup) does not stand in the way of recovery.
     done = spec is not None and record is not None and record.backup == spec.backup
     if (spec is None or done) and recovering and not answered and not in_flight:
-        newest = await _newest_backup(kube, cluster)
+        newest, earlier = await _newest_backup(kube, cluster)
         if newest is None:
-            return RollbackSeen(RollbackState(record=record))
+            return RollbackSeen(RollbackState(record=record, earlier=earlier))
         request = RollbackRequest(newest.name, cause=QUORUM_LOSS)
         return await _about(kube, cluster, newest, RollbackState(record=record, recovery=request))
     if spec is None:
@@ -147,9 +147,13 @@ async def _about(
     return RollbackSeen(replace(state, backup=facts, check=check), backup, found)
 
 
-async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup | None:
-    """The newest Succeeded EtcdBackup of this cluster (by when its snapshot was stored)."""
+async def _newest_backup(
+    kube: AsyncClient, cluster: EtcdCluster
+) -> tuple[EtcdBackup | None, tuple[BackupFacts, ...]]:
+    """The newest Succeeded EtcdBackup of this cluster (by when its snapshot was stored), and
+    the Succeeded ones skipped as an earlier cluster's of the same name (to say so)."""
     newest: EtcdBackup | None = None
+    earlier: list[BackupFacts] = []
     async for raw in kube.list(EtcdBackupResource, namespace=cluster.namespace):
         try:
             backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
@@ -158,14 +162,16 @@ async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup 
         status = backup.status
         if backup.spec.cluster_name != cluster.name or status is None:
             continue
-        if status.cluster_uid and status.cluster_uid != cluster.metadata.uid:
-            continue  # an earlier cluster's of the same name: never restored automatically
         if status.phase is not BackupPhase.SUCCEEDED or status.completion_time is None:
+            continue
+        if status.cluster_uid and status.cluster_uid != cluster.metadata.uid:
+            # An earlier cluster's of the same name: never restored automatically.
+            earlier.append(_facts(backup, None))
             continue
         newest_time = newest.status.completion_time if newest and newest.status else None
         if newest_time is None or status.completion_time > newest_time:
             newest = backup
-    return newest
+    return newest, tuple(sorted(earlier, key=lambda b: b.name))
 
 
 async def _backup(kube: AsyncClient, namespace: str, name: str) -> EtcdBackup | None:
@@ -180,7 +186,8 @@ async def _backup(kube: AsyncClient, namespace: str, name: str) -> EtcdBackup | 
         return None
 
 
-def _facts(backup: EtcdBackup, location: SnapshotLocation | Unresolved) -> BackupFacts:
+def _facts(backup: EtcdBackup, location: SnapshotLocation | Unresolved | None) -> BackupFacts:
+    """What `backup` records; `location`: its snapshot's, when it is to be read."""
     status = backup.status
     unreadable = None
     if isinstance(location, Unresolved) and not location.pending:

@@ -246,6 +246,9 @@ class RollbackState:
     # status.lastSeenRevision: the highest revision a member was seen to serve (how much
     # history a rollback loses, when no member answers any more).
     last_seen_revision: int | None = None
+    # FromLatestBackup with no backup of this cluster: the Succeeded backups it skipped as
+    # taken of an earlier EtcdCluster of the same name (another UID), for the message.
+    earlier: tuple[BackupFacts, ...] = ()
 
 
 # --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------

@@ -201,3 +201,23 @@ async def test_quorum_loss_recovery_offers_the_newest_succeeded_backup_of_this_c
     quiet = RecordingClient({}, listed={EtcdBackupResource: backups})
     seen = await observe_rollback(quiet, cluster, answered=True)  # type: ignore[arg-type]
     assert seen.state.recovery is None and not quiet.calls
+
+
+async def test_quorum_loss_recovery_never_offers_an_earlier_clusters_backup_but_names_it() -> None:
+    """The cluster was deleted and created again under the same name: its predecessor's
+    backups are the only Succeeded ones named for it. None is offered; each is reported."""
+    cluster = make_cluster(recovery={"quorumLoss": "FromLatestBackup"})
+    backups = [
+        _listed("gone-a", "demo", "Succeeded", "2026-11-30T07:00:00Z", cluster_uid="uid-gone"),
+        _listed("gone-b", "demo", "Succeeded", "2026-11-30T08:00:00Z", cluster_uid="uid-gone"),
+        _listed("gone-failed", "demo", "Failed", "2026-11-30T09:00:00Z", cluster_uid="uid-gone"),
+        _listed("others", "other", "Succeeded", "2026-11-30T06:30:00Z", cluster_uid="uid-x"),
+    ]
+    kube = RecordingClient({}, listed={EtcdBackupResource: backups})
+    seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]
+    assert seen.state.recovery is None and seen.state.backup is None
+    assert [(b.name, b.cluster_uid) for b in seen.state.earlier] == [
+        ("gone-a", "uid-gone"),
+        ("gone-b", "uid-gone"),
+    ]
+    assert kube.calls <= _granted(), kube.calls - _granted()
