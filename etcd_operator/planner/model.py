@@ -232,6 +232,10 @@ class RollbackRecord:
     backup: str
     backup_uid: str = ""
     epoch: int = 1
+    # The spec.rollback request done before a quorum-loss recovery rolled back to another
+    # backup (the record now names that one): done, never to be repeated.
+    requested: str | None = None
+    requested_uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)

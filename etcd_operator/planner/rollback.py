@@ -78,13 +78,18 @@ def decide_rollback(
 
 
 def _done(state: RollbackState) -> bool:
-    """This request's rollback completed: it is never repeated while the spec names it."""
+    """This request's rollback completed: it is never repeated while the spec names it, not
+    even after a quorum-loss recovery rolled back to another backup since."""
     record, backup = state.record, state.backup
     if record is None or record.phase is not RollbackPhase.COMPLETED or state.request is None:
         return False
-    if record.backup != state.request.backup:
-        return False
-    return backup is None or not record.backup_uid or record.backup_uid == backup.uid
+    done = [(record.backup, record.backup_uid)]
+    if record.requested is not None:
+        done.append((record.requested, record.requested_uid))
+    return any(
+        name == state.request.backup and (backup is None or not uid or uid == backup.uid)
+        for name, uid in done
+    )
 
 
 def refusal(o: Observed, state: RollbackState | None = None) -> str | None:

@@ -143,6 +143,24 @@ def test_a_completed_rollback_is_not_repeated_while_the_spec_still_names_it() ->
     assert isinstance(step, RecordRollback) and step.epoch == 2
 
 
+def test_a_request_done_before_a_quorum_loss_recovery_is_not_done_again_after_it() -> None:
+    """spec.rollback still names the backup rolled back to at epoch 1; a FromLatestBackup
+    recovery then restored a newer backup (the record names that one now). The old request
+    must not roll the recovered cluster back again (found by e2e test_incarnation)."""
+    recovered = RollbackRecord(RollbackPhase.COMPLETED, "newer", "uid-newer", 2)
+    carried = replace(recovered, requested=BACKUP, requested_uid=BACKUP_UID)
+    o = with_rollback(cluster(3), replace(requested(verified()), record=carried))
+    assert decide(o).step == InSync()
+    # Without the carried request it would have been (the bug): a third rollback.
+    o = with_rollback(cluster(3), replace(requested(verified()), record=recovered))
+    step = decide(o).step
+    assert isinstance(step, RecordRollback) and step.epoch == 3
+    # A new EtcdBackup under the same name is a new request.
+    o = with_rollback(cluster(3), replace(requested(verified()), record=carried))
+    o = replace(o, rollback=replace(o.rollback, backup=backup(uid="uid-recreated")))
+    assert isinstance(decide(o).step, RecordRollback)
+
+
 def test_a_rollback_under_way_goes_on_when_the_request_is_removed() -> None:
     record = RollbackRecord(RollbackPhase.STOPPING, BACKUP, BACKUP_UID, 1)
     d = decide(with_rollback(cluster(3), RollbackState(record=record)))
