@@ -162,7 +162,11 @@ def _start(o: Observed, state: RollbackState) -> Decision:
     )
     lost = ""
     if served and check.revision is not None:
-        lost = f" from revision {max(served)} ({max(served) - check.revision} revisions lost)"
+        top = max(served)
+        gone = f"{top - check.revision} revisions lost"
+        if top < check.revision:  # only a stale status.lastSeenRevision is below the backup's
+            gone = "the last revision seen, older than the backup's: how much is lost is unknown"
+        lost = f" from revision {top} ({gone})"
     why = "a majority of members lost its data for good; " if request.cause == QUORUM_LOSS else ""
     return Decision(
         step,

@@ -369,6 +369,11 @@ def test_a_majority_lost_for_good_recovers_from_the_newest_backup() -> None:
         from_revision=90,
     )
     assert "50 revisions lost" in d.message
+    # A last revision seen older than the backup's (status written before the last writes)
+    # says it does not know, never a negative count.
+    stale = replace(recovering(verified()), last_seen_revision=REVISION - 20)
+    d = decide(with_rollback(quorum_lost(2), stale))
+    assert "how much is lost is unknown" in d.message and "-20" not in d.message
 
 
 def test_manual_mode_only_reports_a_lost_quorum() -> None:
