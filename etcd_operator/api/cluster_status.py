@@ -125,6 +125,15 @@ class RollbackStatus(ApiModel):
     )
     backup: str = Field(max_length=253, description="The EtcdBackup rolled back to.")
     backup_uid: str = Field(default="", max_length=64, description="Its UID.")
+    requested_backup: str | None = Field(
+        default=None,
+        max_length=253,
+        description=(
+            "QuorumLoss only: the EtcdBackup spec.rollback had already been rolled back to"
+            " before this recovery, so that request is not carried out again."
+        ),
+    )
+    requested_backup_uid: str = Field(default="", max_length=64, description="Its UID.")
     backup_completion_time: datetime | None = Field(
         default=None, description="When the backup's snapshot was stored."
     )

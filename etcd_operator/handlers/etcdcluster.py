@@ -74,6 +74,7 @@ from etcd_operator.planner import (
     diverged_members,
     pdb_voters,
 )
+from etcd_operator.planner.recovery import lost_for_good
 from etcd_operator.resources.labels import (
     INSTANCE_LABEL,
     MANAGED_BY,
@@ -568,7 +569,10 @@ def _paced(loop: ClusterLoop, body: dict[str, Any], outcome: Outcome) -> float:
 def _newly_degraded(cluster: EtcdCluster, decision: Decision) -> bool:
     conditions = (cluster.status.conditions or []) if cluster.status else []
     before = next((c for c in conditions if c.type == "Degraded"), None)
-    return before is None or before.status != "True" or before.reason != decision.reason.value
+    if before is None or before.status != "True" or before.reason != decision.reason.value:
+        return True
+    # "No member answers" first (pods starting), then the verdict: that is news of its own.
+    return lost_for_good(decision.message) and not lost_for_good(before.message or "")
 
 
 async def _write_status(

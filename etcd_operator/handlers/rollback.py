@@ -79,7 +79,13 @@ def record_of(cluster: EtcdCluster) -> RollbackRecord | None:
         phase = RollbackPhase(status.phase)
     except ValueError:
         return None
-    return RollbackRecord(phase, status.backup, status.backup_uid, status.epoch)
+    if status.cause == QUORUM_LOSS:
+        requested, requested_uid = status.requested_backup, status.requested_backup_uid
+    else:
+        requested, requested_uid = status.backup, status.backup_uid
+    return RollbackRecord(
+        phase, status.backup, status.backup_uid, status.epoch, requested, requested_uid
+    )
 
 
 def snapshot_of(cluster: EtcdCluster) -> SnapshotLocation | None:
@@ -110,11 +116,11 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
     in_flight = record is not None and record.phase is not RollbackPhase.COMPLETED
     recovering = cluster.spec.recovery.quorum_loss is QuorumLossRecovery.FROM_LATEST_BACKUP
     # A request already done (status names its backup) does not stand in the way of recovery.
-    done = spec is not None and record is not None and record.backup == spec.backup
+    done = spec is not None and record is not None and spec.backup in _names(record)
     if (spec is None or done) and recovering and not answered and not in_flight:
-        newest = await _newest_backup(kube, cluster)
+        newest, earlier = await _newest_backup(kube, cluster)
         if newest is None:
-            return RollbackSeen(RollbackState(record=record))
+            return RollbackSeen(RollbackState(record=record, earlier=earlier))
         request = RollbackRequest(newest.name, cause=QUORUM_LOSS)
         return await _about(kube, cluster, newest, RollbackState(record=record, recovery=request))
     if spec is None:
@@ -124,12 +130,18 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
         confirmed=spec.confirm == confirmation(cluster.name, spec.backup),
         allow_other_cluster=spec.allow_other_cluster,
     )
-    if in_flight or (record is not None and record.backup == spec.backup):
+    if in_flight or done:
         return RollbackSeen(RollbackState(request, None, None, record))
     backup = await _backup(kube, cluster.namespace, spec.backup)
     if backup is None:
         return RollbackSeen(RollbackState(request, None, None, record))
     return await _about(kube, cluster, backup, RollbackState(request, record=record))
+
+
+def _names(record: RollbackRecord) -> tuple[str, ...]:
+    """Backups a request may name and find done: the one rolled back to, and (after a
+    quorum-loss recovery) the one spec.rollback was rolled back to before."""
+    return (record.backup,) if record.requested is None else (record.backup, record.requested)
 
 
 async def _about(
@@ -147,9 +159,13 @@ async def _about(
     return RollbackSeen(replace(state, backup=facts, check=check), backup, found)
 
 
-async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup | None:
-    """The newest Succeeded EtcdBackup of this cluster (by when its snapshot was stored)."""
+async def _newest_backup(
+    kube: AsyncClient, cluster: EtcdCluster
+) -> tuple[EtcdBackup | None, tuple[BackupFacts, ...]]:
+    """The newest Succeeded EtcdBackup of this cluster (by when its snapshot was stored), and
+    the Succeeded ones skipped as an earlier cluster's of the same name (to say so)."""
     newest: EtcdBackup | None = None
+    earlier: list[BackupFacts] = []
     async for raw in kube.list(EtcdBackupResource, namespace=cluster.namespace):
         try:
             backup = parse_backup(raw.to_dict())  # type: ignore[no-untyped-call]
@@ -158,14 +174,16 @@ async def _newest_backup(kube: AsyncClient, cluster: EtcdCluster) -> EtcdBackup 
         status = backup.status
         if backup.spec.cluster_name != cluster.name or status is None:
             continue
-        if status.cluster_uid and status.cluster_uid != cluster.metadata.uid:
-            continue  # an earlier cluster's of the same name: never restored automatically
         if status.phase is not BackupPhase.SUCCEEDED or status.completion_time is None:
+            continue
+        if status.cluster_uid and status.cluster_uid != cluster.metadata.uid:
+            # An earlier cluster's of the same name: never restored automatically.
+            earlier.append(_facts(backup, None))
             continue
         newest_time = newest.status.completion_time if newest and newest.status else None
         if newest_time is None or status.completion_time > newest_time:
             newest = backup
-    return newest
+    return newest, tuple(sorted(earlier, key=lambda b: b.name))
 
 
 async def _backup(kube: AsyncClient, namespace: str, name: str) -> EtcdBackup | None:
@@ -180,7 +198,8 @@ async def _backup(kube: AsyncClient, namespace: str, name: str) -> EtcdBackup | 
         return None
 
 
-def _facts(backup: EtcdBackup, location: SnapshotLocation | Unresolved) -> BackupFacts:
+def _facts(backup: EtcdBackup, location: SnapshotLocation | Unresolved | None) -> BackupFacts:
+    """What `backup` records; `location`: its snapshot's, when it is to be read."""
     status = backup.status
     unreadable = None
     if isinstance(location, Unresolved) and not location.pending:
@@ -257,11 +276,15 @@ def next_rollback_status(
     if step.phase is RollbackPhase.STOPPING:
         backup = seen.backup
         completed = backup.status.completion_time if backup and backup.status else None
+        # A recovery keeps which spec.rollback request was done already (see record_of).
+        before = seen.state.record if step.cause == QUORUM_LOSS else None
         return RollbackStatus(
             phase=step.phase.value,
             cause=step.cause,
             backup=step.backup,
             backup_uid=step.backup_uid,
+            requested_backup=before.requested if before else None,
+            requested_backup_uid=before.requested_uid if before else "",
             backup_completion_time=completed,
             sha256=step.sha256,
             revision=step.revision,

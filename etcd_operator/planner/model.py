@@ -232,6 +232,10 @@ class RollbackRecord:
     backup: str
     backup_uid: str = ""
     epoch: int = 1
+    # The spec.rollback request done before a quorum-loss recovery rolled back to another
+    # backup (the record now names that one): done, never to be repeated.
+    requested: str | None = None
+    requested_uid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,9 @@ class RollbackState:
     # status.lastSeenRevision: the highest revision a member was seen to serve (how much
     # history a rollback loses, when no member answers any more).
     last_seen_revision: int | None = None
+    # FromLatestBackup with no backup of this cluster: the Succeeded backups it skipped as
+    # taken of an earlier EtcdCluster of the same name (another UID), for the message.
+    earlier: tuple[BackupFacts, ...] = ()
 
 
 # --- space, alarms and defragmentation (issue 13, part `space`) ----------------------------

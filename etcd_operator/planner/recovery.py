@@ -18,7 +18,7 @@ The heal and scale rules then add the others back as new members on fresh volume
 from __future__ import annotations
 
 from etcd_operator.naming import by_ordinal, cluster_token, ordinal_of
-from etcd_operator.planner.model import EtcdMember, LocalView, Observed
+from etcd_operator.planner.model import BackupFacts, EtcdMember, LocalView, Observed
 from etcd_operator.planner.steps import (
     ClusterState,
     Decision,
@@ -33,7 +33,16 @@ from etcd_operator.planner.view import View, quorum, version_for_new_pod
 from etcd_operator.planner.volumes import claim_of
 
 FROM_SURVIVOR = "FromSurvivor"
+FROM_LATEST_BACKUP = "FromLatestBackup"
 MANUAL = "Manual"
+_NAMED = 3  # skipped backups named in a message (a schedule may have kept many)
+LOST_FOR_GOOD = "quorum lost for good"  # how a QuorumLost verdict that nothing will heal begins
+
+
+def lost_for_good(message: str) -> bool:
+    """A QuorumLost message is the verdict that nothing comes back by itself (news worth a
+    Warning even when the condition already said QuorumLost while members were starting)."""
+    return message.startswith(LOST_FOR_GOOD)
 
 
 def forced_start(o: Observed) -> Decision | None:
@@ -159,11 +168,8 @@ def _manual(o: Observed, facts: str, best: str | None, waiting: list[str]) -> st
         why = f"FromSurvivor waits until {', '.join(waiting)} report their raft position. "
     elif mode == FROM_SURVIVOR and o.spec.empty_dir:
         why = "FromSurvivor cannot restart a survivor whose data is in an emptyDir. "
-    elif mode == "FromLatestBackup":
-        why = (
-            "FromLatestBackup found no Succeeded EtcdBackup of this cluster to recreate it from"
-            " (or its snapshot failed verification); as Manual. "
-        )
+    elif mode == FROM_LATEST_BACKUP:
+        why = _no_backup(o)
     elif mode not in (MANUAL, FROM_SURVIVOR):
         why = f"spec.recovery.quorumLoss {mode} is not supported by this operator; as Manual. "
     else:
@@ -175,9 +181,34 @@ def _manual(o: Observed, facts: str, best: str | None, waiting: list[str]) -> st
         else ""
     )
     return (
-        f"quorum lost for good: {facts}. {why}Nothing was changed: no pod or volume is deleted."
+        f"{LOST_FOR_GOOD}: {facts}. {why}Nothing was changed: no pod or volume is deleted."
         f" To recover, {survivor}restore a backup with an EtcdRestore into a new cluster"
     )
+
+
+def _no_backup(o: Observed) -> str:
+    """Why FromLatestBackup did not act: no backup of this cluster, naming those it skipped
+    as an earlier cluster's of the same name (its old data must never return unasked)."""
+    why = (
+        "FromLatestBackup found no Succeeded EtcdBackup of this cluster to recreate it from"
+        " (or its snapshot failed verification); as Manual"
+    )
+    earlier = sorted(o.rollback.earlier, key=_completed, reverse=True)
+    if earlier:
+        newest = [b.name for b in earlier][:_NAMED]
+        more = f" and {len(earlier) - len(newest)} more" if len(earlier) > len(newest) else ""
+        uids = ", ".join(sorted({str(b.cluster_uid) for b in earlier}))
+        why += (
+            f". It skipped EtcdBackup {', '.join(newest)}{more}, taken of an earlier EtcdCluster"
+            f" {o.cluster.name} (UID {uids}; this one is {o.cluster.uid}): never restored"
+            " automatically; to restore one deliberately, name it in spec.rollback with"
+            " allowOtherCluster: true"
+        )
+    return f"{why}. "
+
+
+def _completed(b: BackupFacts) -> tuple[float, str]:
+    return (b.completed_at.timestamp() if b.completed_at else 0.0, b.name)
 
 
 def _no_survivor(o: Observed) -> Decision | None:
@@ -185,11 +216,12 @@ def _no_survivor(o: Observed) -> Decision | None:
     pods = [n for n in by_ordinal(o.pods) if n in o.expected_peer_urls]
     if not pods or not all(o.pods[n].data_lost for n in pods):
         return None
+    why = _no_backup(o) if o.spec.quorum_loss == FROM_LATEST_BACKUP else ""
     return degraded(
         Reason.QUORUM_LOST,
-        f"quorum lost for good and no member survives with data: the volumes of"
-        f" {', '.join(pods)} no longer hold their logs. Nothing was changed: no pod or volume is"
-        " deleted. Restore a backup with an EtcdRestore into a new cluster",
+        f"{LOST_FOR_GOOD} and no member survives with data: the volumes of"
+        f" {', '.join(pods)} no longer hold their logs. {why}Nothing was changed: no pod or"
+        " volume is deleted. Restore a backup with an EtcdRestore into a new cluster",
     )
 
 

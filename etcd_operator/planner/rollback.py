@@ -78,13 +78,18 @@ def decide_rollback(
 
 
 def _done(state: RollbackState) -> bool:
-    """This request's rollback completed: it is never repeated while the spec names it."""
+    """This request's rollback completed: it is never repeated while the spec names it, not
+    even after a quorum-loss recovery rolled back to another backup since."""
     record, backup = state.record, state.backup
     if record is None or record.phase is not RollbackPhase.COMPLETED or state.request is None:
         return False
-    if record.backup != state.request.backup:
-        return False
-    return backup is None or not record.backup_uid or record.backup_uid == backup.uid
+    done = [(record.backup, record.backup_uid)]
+    if record.requested is not None:
+        done.append((record.requested, record.requested_uid))
+    return any(
+        name == state.request.backup and (backup is None or not uid or uid == backup.uid)
+        for name, uid in done
+    )
 
 
 def refusal(o: Observed, state: RollbackState | None = None) -> str | None:
@@ -157,7 +162,11 @@ def _start(o: Observed, state: RollbackState) -> Decision:
     )
     lost = ""
     if served and check.revision is not None:
-        lost = f" from revision {max(served)} ({max(served) - check.revision} revisions lost)"
+        top = max(served)
+        gone = f"{top - check.revision} revisions lost"
+        if top < check.revision:  # only a stale status.lastSeenRevision is below the backup's
+            gone = "the last revision seen, older than the backup's: how much is lost is unknown"
+        lost = f" from revision {top} ({gone})"
     why = "a majority of members lost its data for good; " if request.cause == QUORUM_LOSS else ""
     return Decision(
         step,

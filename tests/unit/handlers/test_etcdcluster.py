@@ -14,9 +14,13 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from etcd_operator import pacing
+from etcd_operator.api import parse_cluster
 from etcd_operator.handlers import etcdcluster
 from etcd_operator.handlers.objects import desired_objects, sync_cluster_objects
 from etcd_operator.naming import DEFAULT_CLUSTER_DOMAIN
+from etcd_operator.planner import Reason
+from etcd_operator.planner.recovery import LOST_FOR_GOOD
+from etcd_operator.planner.steps import degraded
 from unit.support.clusters import make_cluster
 from unit.support.kube import RecordingClient
 
@@ -214,3 +218,31 @@ async def test_the_loop_of_a_cluster_that_is_gone_ends_instead_of_polling_a_404(
         timeout=5,
     )
     assert ("ns", "demo") not in etcdcluster._loops
+
+
+def _degraded_before(reason: str, message: str) -> Any:
+    body = _body()
+    body["status"] = {
+        "conditions": [
+            {
+                "type": "Degraded",
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": "2026-11-30T12:00:00Z",
+            }
+        ]
+    }
+    return parse_cluster(body)
+
+
+def test_a_quorum_lost_for_good_is_news_though_no_answer_was_reported_before() -> None:
+    """Pods starting: "no member answers" (QuorumLost); then member-init's verdict makes it
+    lost for good, under the same reason: that verdict gets its own Warning, once."""
+    generic = _degraded_before("QuorumLost", "no member answers; 1 pods exist")
+    verdict = degraded(Reason.QUORUM_LOST, f"{LOST_FOR_GOOD} and no member survives with data")
+    assert etcdcluster._newly_degraded(generic, verdict)
+    assert not etcdcluster._newly_degraded(_degraded_before("QuorumLost", verdict.message), verdict)
+    again = degraded(Reason.QUORUM_LOST, "no member answers; 1 pods exist")
+    assert not etcdcluster._newly_degraded(generic, again)
+    assert etcdcluster._newly_degraded(_degraded_before("ForeignVolume", "x"), again)

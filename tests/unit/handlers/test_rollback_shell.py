@@ -3,6 +3,7 @@ snapshot with the cluster's etcd, and status.rollback changes only at a RecordRo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from lightkube.resources.core_v1 import Pod
 from etcd_operator import rbac
 from etcd_operator.api import EtcdClusterStatus
 from etcd_operator.api.backup import parse_backup
+from etcd_operator.api.cluster_status import RollbackStatus
 from etcd_operator.api.snapshot_source import SnapshotLocation, VolumeSnapshotSource
 from etcd_operator.handlers import apply
 from etcd_operator.handlers.observe import World
@@ -18,6 +20,7 @@ from etcd_operator.handlers.rollback import (
     RollbackSeen,
     next_rollback_status,
     observe_rollback,
+    record_of,
     snapshot_of,
     verification_pod_name,
 )
@@ -201,3 +204,81 @@ async def test_quorum_loss_recovery_offers_the_newest_succeeded_backup_of_this_c
     quiet = RecordingClient({}, listed={EtcdBackupResource: backups})
     seen = await observe_rollback(quiet, cluster, answered=True)  # type: ignore[arg-type]
     assert seen.state.recovery is None and not quiet.calls
+
+
+async def test_quorum_loss_recovery_never_offers_an_earlier_clusters_backup_but_names_it() -> None:
+    """The cluster was deleted and created again under the same name: its predecessor's
+    backups are the only Succeeded ones named for it. None is offered; each is reported."""
+    cluster = make_cluster(recovery={"quorumLoss": "FromLatestBackup"})
+    backups = [
+        _listed("gone-a", "demo", "Succeeded", "2026-11-30T07:00:00Z", cluster_uid="uid-gone"),
+        _listed("gone-b", "demo", "Succeeded", "2026-11-30T08:00:00Z", cluster_uid="uid-gone"),
+        _listed("gone-failed", "demo", "Failed", "2026-11-30T09:00:00Z", cluster_uid="uid-gone"),
+        _listed("others", "other", "Succeeded", "2026-11-30T06:30:00Z", cluster_uid="uid-x"),
+    ]
+    kube = RecordingClient({}, listed={EtcdBackupResource: backups})
+    seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]
+    assert seen.state.recovery is None and seen.state.backup is None
+    assert [(b.name, b.cluster_uid) for b in seen.state.earlier] == [
+        ("gone-a", "uid-gone"),
+        ("gone-b", "uid-gone"),
+    ]
+    assert kube.calls <= _granted(), kube.calls - _granted()
+
+
+def test_a_recovery_record_keeps_the_request_done_before_it() -> None:
+    """status.rollback of a FromLatestBackup recovery names the backup it restored, and keeps
+    the spec.rollback request an earlier rollback did, so that request is never done again."""
+    requested = RollbackStatus(phase="Completed", backup="nightly", backup_uid="backup-uid")
+    before = make_cluster().model_copy(update={"status": EtcdClusterStatus(rollback=requested)})
+    record = record_of(before)
+    assert record is not None and (record.requested, record.requested_uid) == (
+        "nightly",
+        "backup-uid",
+    )
+    step = RecordRollback(RollbackPhase.STOPPING, "newest", "uid-newest", 2, cause="QuorumLoss")
+    seen = RollbackSeen(RollbackState(record=record), _backup(), _seen().location)
+    status = next_rollback_status(
+        Decision(step, Reason.ROLLBACK_STARTED, "recovering"),
+        requested,
+        seen,
+        cluster_id=None,
+        now=NOW,
+    )
+    assert status is not None and status.backup == "newest" and status.cause == "QuorumLoss"
+    assert (status.requested_backup, status.requested_backup_uid) == ("nightly", "backup-uid")
+    after = make_cluster().model_copy(update={"status": EtcdClusterStatus(rollback=status)})
+    record = record_of(after)
+    assert record is not None and record.backup == "newest" and record.requested == "nightly"
+    # A requested rollback names only its own backup.
+    step = replace(step, cause="Requested")
+    status = next_rollback_status(
+        Decision(step, Reason.ROLLBACK_STARTED, "rolling back"),
+        requested,
+        seen,
+        cluster_id=None,
+        now=NOW,
+    )
+    assert status is not None and status.requested_backup is None
+
+
+async def test_a_request_done_before_a_recovery_is_neither_read_again_nor_in_its_way() -> None:
+    spec = {"backup": "nightly", "confirm": "demo/nightly"}
+    record = RollbackStatus(
+        phase="Completed",
+        cause="QuorumLoss",
+        backup="newest",
+        backup_uid="uid-newest",
+        requested_backup="nightly",
+        requested_backup_uid="backup-uid",
+    )
+    cluster = make_cluster(rollback=spec, recovery={"quorumLoss": "FromLatestBackup"})
+    cluster = cluster.model_copy(update={"status": EtcdClusterStatus(rollback=record)})
+    kube = RecordingClient({})
+    seen = await observe_rollback(kube, cluster, answered=True)  # type: ignore[arg-type]
+    assert seen.backup is None and not kube.calls  # done: the backup is not even read
+    # Lost again: the recovery lists the backups, the done request does not stand in its way.
+    backups = [_listed("newest", "demo", "Succeeded", "2026-11-30T05:00:00Z")]
+    kube = RecordingClient({}, listed={EtcdBackupResource: backups})
+    seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]
+    assert seen.state.recovery is not None and seen.state.recovery.backup == "newest"

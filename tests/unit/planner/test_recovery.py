@@ -4,6 +4,7 @@ survivor (planner/recovery.py)."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,9 +25,12 @@ from etcd_operator.planner import (
     decide,
     quorum,
 )
-from etcd_operator.planner.model import RollbackRequest, RollbackState
+from etcd_operator.planner.model import BackupFacts, RollbackRequest, RollbackState
+from etcd_operator.planner.recovery import lost_for_good
 from unit.planner.test_properties import observed_states
 from unit.support.observed import (
+    NAME,
+    UID,
     cluster,
     member,
     mid,
@@ -82,6 +86,40 @@ def test_from_latest_backup_without_a_backup_is_manual_and_says_so() -> None:
     d = decide(lost_two("FromLatestBackup"))
     assert d.step == Degraded(Reason.QUORUM_LOST)
     assert "FromLatestBackup found no Succeeded EtcdBackup" in d.message
+
+
+def _earlier(name: str, hour: int) -> BackupFacts:
+    """A Succeeded backup taken of an earlier EtcdCluster of the same name (another UID)."""
+    completed = datetime(2026, 11, 30, hour, tzinfo=UTC)
+    return backup(name=name, uid=f"uid-{name}", cluster_uid="uid-gone", completed_at=completed)
+
+
+def test_from_latest_backup_names_the_earlier_clusters_backups_it_skipped() -> None:
+    """A cluster deleted and created again under the same name: the old one's backups are
+    never restored unasked, and the message says which were skipped and how to take one."""
+    earlier = tuple(_earlier(f"old-{h}", h) for h in (1, 4, 2, 3))
+    o = replace(lost_two("FromLatestBackup"), rollback=RollbackState(earlier=earlier))
+    d = decide(o)
+    assert d.step == Degraded(Reason.QUORUM_LOST)
+    assert "FromLatestBackup found no Succeeded EtcdBackup of this cluster" in d.message
+    assert "EtcdBackup old-4, old-3, old-2 and 1 more" in d.message  # newest first
+    assert f"earlier EtcdCluster {NAME} (UID uid-gone; this one is {UID})" in d.message
+    assert "allowOtherCluster: true" in d.message and "Nothing was changed" in d.message
+    assert lost_for_good(d.message)
+
+
+def test_no_survivor_under_from_latest_backup_says_why_no_backup_was_restored() -> None:
+    o = pod(lost_two("FromLatestBackup"), 0, data_lost=True)
+    o = replace(o, local_views={}, rollback=RollbackState(earlier=(_earlier("old", 1),)))
+    d = decide(o)
+    assert d.step == Degraded(Reason.QUORUM_LOST)
+    assert "no member survives with data" in d.message
+    assert "FromLatestBackup found no Succeeded EtcdBackup of this cluster" in d.message
+    assert "It skipped EtcdBackup old, taken of an earlier EtcdCluster" in d.message
+    assert lost_for_good(d.message)
+    # Under another mode the backups are not its business.
+    d = decide(spec(o, quorum_loss="Manual"))
+    assert "FromLatestBackup" not in d.message and "EtcdBackup old" not in d.message
 
 
 def test_restarting_members_are_not_lost() -> None:

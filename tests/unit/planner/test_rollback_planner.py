@@ -143,6 +143,24 @@ def test_a_completed_rollback_is_not_repeated_while_the_spec_still_names_it() ->
     assert isinstance(step, RecordRollback) and step.epoch == 2
 
 
+def test_a_request_done_before_a_quorum_loss_recovery_is_not_done_again_after_it() -> None:
+    """spec.rollback still names the backup rolled back to at epoch 1; a FromLatestBackup
+    recovery then restored a newer backup (the record names that one now). The old request
+    must not roll the recovered cluster back again (found by e2e test_incarnation)."""
+    recovered = RollbackRecord(RollbackPhase.COMPLETED, "newer", "uid-newer", 2)
+    carried = replace(recovered, requested=BACKUP, requested_uid=BACKUP_UID)
+    o = with_rollback(cluster(3), replace(requested(verified()), record=carried))
+    assert decide(o).step == InSync()
+    # Without the carried request it would have been (the bug): a third rollback.
+    o = with_rollback(cluster(3), replace(requested(verified()), record=recovered))
+    step = decide(o).step
+    assert isinstance(step, RecordRollback) and step.epoch == 3
+    # A new EtcdBackup under the same name is a new request.
+    o = with_rollback(cluster(3), replace(requested(verified()), record=carried))
+    o = replace(o, rollback=replace(o.rollback, backup=backup(uid="uid-recreated")))
+    assert isinstance(decide(o).step, RecordRollback)
+
+
 def test_a_rollback_under_way_goes_on_when_the_request_is_removed() -> None:
     record = RollbackRecord(RollbackPhase.STOPPING, BACKUP, BACKUP_UID, 1)
     d = decide(with_rollback(cluster(3), RollbackState(record=record)))
@@ -351,6 +369,11 @@ def test_a_majority_lost_for_good_recovers_from_the_newest_backup() -> None:
         from_revision=90,
     )
     assert "50 revisions lost" in d.message
+    # A last revision seen older than the backup's (status written before the last writes)
+    # says it does not know, never a negative count.
+    stale = replace(recovering(verified()), last_seen_revision=REVISION - 20)
+    d = decide(with_rollback(quorum_lost(2), stale))
+    assert "how much is lost is unknown" in d.message and "-20" not in d.message
 
 
 def test_manual_mode_only_reports_a_lost_quorum() -> None:
