@@ -79,7 +79,14 @@ def record_of(cluster: EtcdCluster) -> RollbackRecord | None:
         phase = RollbackPhase(status.phase)
     except ValueError:
         return None
-    return RollbackRecord(phase, status.backup, status.backup_uid, status.epoch)
+    return RollbackRecord(
+        phase,
+        status.backup,
+        status.backup_uid,
+        status.epoch,
+        started=tuple(status.started_members),
+        formed=status.formed,
+    )
 
 
 def snapshot_of(cluster: EtcdCluster) -> SnapshotLocation | None:
@@ -274,7 +281,12 @@ def next_rollback_status(
         )
     if previous is None:
         return None
-    update: dict[str, object] = {"phase": step.phase.value, "message": decision.message}
+    update: dict[str, object] = {
+        "phase": step.phase.value,
+        "message": decision.message,
+        "started_members": list(step.started),
+        "formed": step.formed,
+    }
     if step.phase is RollbackPhase.COMPLETED:
         update["completion_time"] = now
         update["message"] = (

@@ -232,6 +232,11 @@ class RollbackRecord:
     backup: str
     backup_uid: str = ""
     epoch: int = 1
+    # Restoring, this epoch only (a new Stopping record starts empty): the restored members
+    # seen running etcd, and whether one was seen healthy (a quorum of them formed the cluster).
+    # Status alone records this for emptyDir members, whose pods take their data with them.
+    started: tuple[str, ...] = ()
+    formed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
