@@ -65,13 +65,19 @@ def _decide(observed: Observed) -> Decision:
     if invalid is not None:
         return invalid
     # Before the formed/bootstrap split: a rollback bootstraps a formed cluster again.
-    rollback = decide_rollback(observed, _bootstrap, lambda: _decide_cluster(observed))
+    rollback = decide_rollback(
+        observed, _bootstrap, lambda: _decide_cluster(observed), _decide_formed
+    )
     return rollback if rollback is not None else _decide_cluster(observed)
 
 
 def _decide_cluster(observed: Observed) -> Decision:
     if not formed(observed):
         return _bootstrap(observed)
+    return _decide_formed(observed)
+
+
+def _decide_formed(observed: Observed) -> Decision:
     if observed.members is None:
         return _no_answer(observed)
     return decide_running(View.of(observed, observed.members))

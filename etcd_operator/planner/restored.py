@@ -91,7 +91,7 @@ def restart_on_claim(o: Observed, record: RollbackRecord, started: set[str]) -> 
         token = cluster_token(o.cluster.name, o.cluster.uid, record.epoch)
         step = CreatePod(
             name,
-            InitialCluster(ClusterState.NEW, peers, token),
+            InitialCluster(ClusterState.EXISTING, peers, token),
             o.spec.version,
             claim=claim_of(o, name),
             member_id=member_id,

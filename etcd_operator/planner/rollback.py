@@ -54,18 +54,22 @@ QUORUM_LOSS = "QuorumLoss"  # RollbackRequest.cause of spec.recovery's FromLates
 
 
 def decide_rollback(
-    o: Observed, bootstrap: Bootstrapper, otherwise: Callable[[], Decision]
+    o: Observed,
+    bootstrap: Bootstrapper,
+    otherwise: Callable[[], Decision],
+    formed_rules: Callable[[Observed], Decision],
 ) -> Decision | None:
     """The rollback's next step, or None when no rollback is requested or under way.
     `otherwise`: what the cluster needs without the rollback; a refused request does not stop
-    it (a member is still healed), and is reported once there is nothing else to do."""
+    it (a member is still healed), and is reported once there is nothing else to do.
+    `formed_rules`: decide's rules for a cluster that formed, for the restored one."""
     state = o.rollback
     record = state.record
     if record is not None and record.phase in IN_FLIGHT:
         # Under way: finished whatever the spec says now (the old members are already gone).
         if record.phase is RollbackPhase.STOPPING:
             return _stop(o, record)
-        return _restore(o, record, bootstrap, otherwise)
+        return _restore(o, record, bootstrap, formed_rules)
     request = state.request
     if request is not None and _done(state):
         request = None
@@ -220,7 +224,10 @@ def _restating(record: RollbackRecord) -> RecordRollback:
 
 
 def _restore(
-    o: Observed, record: RollbackRecord, bootstrap: Bootstrapper, otherwise: Callable[[], Decision]
+    o: Observed,
+    record: RollbackRecord,
+    bootstrap: Bootstrapper,
+    formed_rules: Callable[[Observed], Decision],
 ) -> Decision:
     """The initial members from the snapshot (decide's own bootstrap, new epoch), then
     Completed once they formed and recorded their logs on their claims. Members seen running
@@ -236,7 +243,7 @@ def _restore(
             + ("; the restored cluster has formed" if formed else ""),
         )
     if formed:
-        return _restored(o, record, otherwise)
+        return _restored(o, record, formed_rules)
     restart = restored.restart_on_claim(o, record, started)
     if restart is not None:
         return restart
@@ -264,7 +271,9 @@ def _restore(
     return _complete(o, record, View.of(o, members))
 
 
-def _restored(o: Observed, record: RollbackRecord, otherwise: Callable[[], Decision]) -> Decision:
+def _restored(
+    o: Observed, record: RollbackRecord, formed_rules: Callable[[Observed], Decision]
+) -> Decision:
     """The restored cluster formed: it is a running cluster. A member that lost its data is
     removed while quorum holds and added back as a learner, by the rules for a running
     cluster (which wait or report a lost quorum); once every initial member is a voter again
@@ -274,7 +283,7 @@ def _restored(o: Observed, record: RollbackRecord, otherwise: Callable[[], Decis
         view = View.of(o, members)
         if _whole(o, view):
             return _complete(o, record, view)
-    decision = otherwise()
+    decision = formed_rules(o)
     return replace(decision, message=f"rollback: {decision.message}")
 
 

@@ -144,7 +144,21 @@ def test_a_claim_backed_member_restarts_on_its_claim_before_the_cluster_formed()
     d = decide(o)
     assert isinstance(d.step, CreatePod) and d.step.member == name(0)
     assert not d.step.restore and d.step.member_id == mid(0)
-    assert d.step.initial_cluster.state is ClusterState.NEW
+    assert d.step.initial_cluster.state is ClusterState.EXISTING
+
+
+def test_claims_recording_logs_prove_the_restored_cluster_formed_when_nobody_answers() -> None:
+    """Every pod gone and no answer (e.g. the node restarted): the claims' records alone say
+    the restored members ran and formed; each restarts on its claim, never from the snapshot."""
+    o = replace(restoring(empty_dir=False), pods={}, members=None, member_health={})
+    d = decide(o)
+    assert d.step == RecordRollback(
+        RollbackPhase.RESTORING, BACKUP, BACKUP_UID, EPOCH, started=EVERYONE, formed=True
+    )
+    o = replace(o, rollback=RollbackState(record=record(EVERYONE, formed=True)))
+    d = decide(o)
+    assert isinstance(d.step, CreatePod) and d.step.member == name(0)
+    assert not d.step.restore and d.step.member_id == mid(0)
 
 
 def test_a_claim_backed_member_whose_claim_was_lost_is_removed() -> None:
