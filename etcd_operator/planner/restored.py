@@ -9,7 +9,8 @@ its claim, with its data lost it is removed and comes back as a new learner once
 cluster formed, and until then the others are waited for. Members never seen running are still
 bootstrapped from the snapshot.
 
-The facts, each durable: etcd's member list (a member publishes its client URLs once it runs),
+The facts, each durable: etcd's member list (a member publishes its client URLs once it runs;
+its name is no such fact, etcd 3.6 lists restored members by name before they ever ran),
 the claims' records of members' logs (written once a member is healthy), and `status.rollback`
 (`started`, `formed`), written as soon as the operator sees a member running or healthy;
 emptyDir members have only the last."""
