@@ -35,6 +35,7 @@ from etcd_operator.planner.steps import (
     Decision,
     Degraded,
     DeletePod,
+    InSync,
     Reason,
     RecordRollback,
     RetireVolume,
@@ -279,22 +280,25 @@ def _restored(
     cluster (which wait or report a lost quorum); once every initial member is a voter again
     on its pod, Completed."""
     members = o.members
-    if members is not None:
-        view = View.of(o, members)
-        if _whole(o, view):
-            return _complete(o, record, view)
+    if members is not None and _whole(o, View.of(o, members)):
+        return _complete(o, record, View.of(o, members))
     decision = formed_rules(o)
+    if isinstance(decision.step, InSync) and members is not None:
+        return _complete(o, record, View.of(o, members))
     return replace(decision, message=f"rollback: {decision.message}")
 
 
 def _whole(o: Observed, view: View) -> bool:
-    """Each initial member is exactly one voter, on a pod that holds its data; nothing else."""
+    """Each initial member is exactly one voter, on a pod that runs it on its data (one that
+    answers does, whatever an old init status says); nothing else."""
     names = restored.initial_members(o)
     if len(view.members) != len(names):
         return False
     for name in names:
         same, pod = view.members_named(name), o.pods.get(name)
-        if len(same) != 1 or same[0].is_learner or pod is None or pod.data_lost:
+        if len(same) != 1 or same[0].is_learner or pod is None:
+            return False
+        if pod.data_lost and not view.answers(same[0]):
             return False
     return True
 

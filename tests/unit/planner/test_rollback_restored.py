@@ -173,6 +173,17 @@ def test_a_member_whose_volume_was_emptied_is_removed() -> None:
     assert decide(o).step == RemoveMember(mid(0), name(0))
 
 
+def test_the_formed_restored_cluster_completes_once_every_member_is_back() -> None:
+    o = restoring(started=EVERYONE, formed=True)
+    d = decide(o)
+    assert isinstance(d.step, RecordRollback) and d.step.phase is RollbackPhase.COMPLETED
+    assert d.step.started == EVERYONE and d.step.formed
+    # A member that answers runs on its data, whatever an old init status of its pod says.
+    o = replace(o, pods={**o.pods, name(0): replace(o.pods[name(0)], data_lost=True)})
+    d = decide(o)
+    assert isinstance(d.step, RecordRollback) and d.step.phase is RollbackPhase.COMPLETED
+
+
 def test_a_member_never_seen_running_is_still_created_from_the_snapshot() -> None:
     o = replace(without_pod(restoring(started=(name(1),)), 0), members=None, member_health={})
     d = decide(o)
