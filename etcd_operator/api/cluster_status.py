@@ -162,6 +162,21 @@ class RollbackStatus(ApiModel):
         default=None,
         description="Where the verified snapshot is read from (the backup's location).",
     )
+    started_members: list[str] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Members restored in this epoch that were seen running etcd: never restored from"
+            " the snapshot again under their old ID."
+        ),
+    )
+    formed: bool = Field(
+        default=False,
+        description=(
+            "The restored members were seen to form the cluster: a member that loses its data"
+            " from then on is replaced as in a running cluster."
+        ),
+    )
     start_time: datetime | None = Field(default=None, description="When the rollback began.")
     completion_time: datetime | None = Field(default=None, description="When it completed.")
     message: str = Field(default="", max_length=1024, description="What was rolled back.")

@@ -84,7 +84,14 @@ def record_of(cluster: EtcdCluster) -> RollbackRecord | None:
     else:
         requested, requested_uid = status.backup, status.backup_uid
     return RollbackRecord(
-        phase, status.backup, status.backup_uid, status.epoch, requested, requested_uid
+        phase,
+        status.backup,
+        status.backup_uid,
+        status.epoch,
+        requested,
+        requested_uid,
+        started=tuple(status.started_members),
+        formed=status.formed,
     )
 
 
@@ -297,7 +304,12 @@ def next_rollback_status(
         )
     if previous is None:
         return None
-    update: dict[str, object] = {"phase": step.phase.value, "message": decision.message}
+    update: dict[str, object] = {
+        "phase": step.phase.value,
+        "message": decision.message,
+        "started_members": list(step.started),
+        "formed": step.formed,
+    }
     if step.phase is RollbackPhase.COMPLETED:
         update["completion_time"] = now
         update["message"] = (

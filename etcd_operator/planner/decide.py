@@ -65,13 +65,19 @@ def _decide(observed: Observed) -> Decision:
     if invalid is not None:
         return invalid
     # Before the formed/bootstrap split: a rollback bootstraps a formed cluster again.
-    rollback = decide_rollback(observed, _bootstrap, lambda: _decide_cluster(observed))
+    rollback = decide_rollback(
+        observed, _bootstrap, lambda: _decide_cluster(observed), _decide_formed
+    )
     return rollback if rollback is not None else _decide_cluster(observed)
 
 
 def _decide_cluster(observed: Observed) -> Decision:
     if not formed(observed):
         return _bootstrap(observed)
+    return _decide_formed(observed)
+
+
+def _decide_formed(observed: Observed) -> Decision:
     if observed.members is None:
         return _no_answer(observed)
     return decide_running(View.of(observed, observed.members))
@@ -106,16 +112,23 @@ def _initial(o: Observed, state: ClusterState, names: list[str], epoch: int = 0)
     return InitialCluster(state, peers, cluster_token(o.cluster.name, o.cluster.uid, epoch))
 
 
-def _bootstrap(o: Observed, *, epoch: int = 0, restore: bool | None = None) -> Decision:
+def _bootstrap(
+    o: Observed,
+    *,
+    epoch: int = 0,
+    restore: bool | None = None,
+    started: frozenset[str] = frozenset(),
+) -> Decision:
     """Before the cluster ever formed: all initial members start together with a static
     initial cluster. A crash half way leaves some pods, which name the whole initial cluster.
-    `epoch`, `restore`: an in-place rollback bootstraps again, from its snapshot."""
+    `epoch`, `restore`: an in-place rollback bootstraps again, from its snapshot; `started`:
+    its members seen running, never created here (planner/restored.py)."""
     restore = o.spec.restore if restore is None else restore
     foreign = foreign_volumes(o)
     if foreign is not None:
         return foreign
     pods = _ours(o)
-    lost = [n for n in pods if o.pods[n].data_lost]
+    lost = [n for n in pods if o.pods[n].data_lost and n not in started]
     if lost:
         return Decision(
             Degraded(Reason.STALE_VOLUME),
@@ -149,13 +162,13 @@ def _bootstrap(o: Observed, *, epoch: int = 0, restore: bool | None = None) -> D
             f"initial cluster {initial} does not match pods {pods}",
         )
     cluster = _initial(o, ClusterState.NEW, initial, epoch)
-    if not pods:
+    if not pods and not started:
         return Decision(
             Bootstrap(tuple(initial), cluster, o.spec.version, restore=restore),
             Reason.BOOTSTRAP,
             f"creating the initial {len(initial)} members",
         )
-    missing = [n for n in initial if n not in o.pods]
+    missing = [n for n in initial if n not in o.pods and n not in started]
     if missing:
         return Decision(
             CreatePod(

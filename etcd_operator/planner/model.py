@@ -236,6 +236,11 @@ class RollbackRecord:
     # backup (the record now names that one): done, never to be repeated.
     requested: str | None = None
     requested_uid: str = ""
+    # Restoring, this epoch only (a new Stopping record starts empty): the restored members
+    # seen running etcd, and whether one was seen healthy (a quorum of them formed the cluster).
+    # Status alone records this for emptyDir members, whose pods take their data with them.
+    started: tuple[str, ...] = ()
+    formed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,12 @@ true) and from the claims' own records, so a kill at any point resumes it:
    member pod deleted and every claim the members used retired: kept, never started again, so
    the data before the rollback stays recoverable; nothing is ever deleted here;
 3. `Restoring` recorded once no old pod and no current claim is left; the initial members
-   start on fresh claims from the snapshot with a new cluster token (the epoch);
-4. `Completed` recorded once they formed the cluster and their claims record their logs.
+   start on fresh claims from the snapshot with a new cluster token (the epoch); the members
+   seen running, and that they formed the cluster, are recorded as soon as they are seen: a
+   member seen running is never restored from the snapshot again, and once the cluster formed
+   one that lost its data is replaced as in any running cluster (planner/restored.py);
+4. `Completed` recorded once every initial member is a voter again, healthy, its claim
+   recording its log.
 
 Refusals (not confirmed, no such backup, not Succeeded, another cluster's, an unreadable or
 failing snapshot, a cluster that never formed) change nothing: a condition and an Event."""
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from etcd_operator.naming import by_ordinal, pvc_name
+from etcd_operator.planner import restored
 from etcd_operator.planner.model import Observed, RollbackPhase, RollbackRecord, RollbackState
 from etcd_operator.planner.recovery_facts import majority_permanently_lost
 from etcd_operator.planner.steps import (
@@ -30,6 +35,7 @@ from etcd_operator.planner.steps import (
     Decision,
     Degraded,
     DeletePod,
+    InSync,
     Reason,
     RecordRollback,
     RetireVolume,
@@ -42,25 +48,29 @@ from etcd_operator.planner.view import View
 from etcd_operator.planner.volumes import formed, record_volumes
 
 Bootstrapper = Callable[..., Decision]
-"""decide's bootstrap of the initial members, given `epoch` and `restore`."""
+"""decide's bootstrap of the initial members, given `epoch`, `restore` and `started`."""
 
 IN_FLIGHT = (RollbackPhase.STOPPING, RollbackPhase.RESTORING)
 QUORUM_LOSS = "QuorumLoss"  # RollbackRequest.cause of spec.recovery's FromLatestBackup
 
 
 def decide_rollback(
-    o: Observed, bootstrap: Bootstrapper, otherwise: Callable[[], Decision]
+    o: Observed,
+    bootstrap: Bootstrapper,
+    otherwise: Callable[[], Decision],
+    formed_rules: Callable[[Observed], Decision],
 ) -> Decision | None:
     """The rollback's next step, or None when no rollback is requested or under way.
     `otherwise`: what the cluster needs without the rollback; a refused request does not stop
-    it (a member is still healed), and is reported once there is nothing else to do."""
+    it (a member is still healed), and is reported once there is nothing else to do.
+    `formed_rules`: decide's rules for a cluster that formed, for the restored one."""
     state = o.rollback
     record = state.record
     if record is not None and record.phase in IN_FLIGHT:
         # Under way: finished whatever the spec says now (the old members are already gone).
         if record.phase is RollbackPhase.STOPPING:
             return _stop(o, record)
-        return _restore(o, record, bootstrap)
+        return _restore(o, record, bootstrap, formed_rules)
     request = state.request
     if request is not None and _done(state):
         request = None
@@ -211,27 +221,98 @@ def _stop(o: Observed, record: RollbackRecord) -> Decision:
 
 
 def _restating(record: RollbackRecord) -> RecordRollback:
-    """A record step carrying the record's identity (the shell keeps its other facts)."""
-    return RecordRollback(record.phase, record.backup, record.backup_uid, record.epoch)
+    """A record step carrying the record's identity and what it saw of the restored members
+    (the shell keeps its other facts)."""
+    return RecordRollback(
+        record.phase,
+        record.backup,
+        record.backup_uid,
+        record.epoch,
+        started=record.started,
+        formed=record.formed,
+    )
 
 
-def _restore(o: Observed, record: RollbackRecord, bootstrap: Bootstrapper) -> Decision:
+def _restore(
+    o: Observed,
+    record: RollbackRecord,
+    bootstrap: Bootstrapper,
+    formed_rules: Callable[[Observed], Decision],
+) -> Decision:
     """The initial members from the snapshot (decide's own bootstrap, new epoch), then
-    Completed once they formed and recorded their logs on their claims."""
+    Completed once they formed and recorded their logs on their claims. Members seen running
+    are recorded first and never restored from the snapshot again (planner/restored.py)."""
+    started = set(record.started) | restored.seen_running(o)
+    formed = record.formed or restored.seen_formed(o)
+    if started != set(record.started) or formed != record.formed:
+        seen = tuple(by_ordinal(started))
+        return Decision(
+            replace(_restating(record), started=seen, formed=formed),
+            Reason.ROLLBACK_MEMBERS_SEEN,
+            f"rollback: restored members {', '.join(seen)} seen running"
+            + ("; the restored cluster has formed" if formed else ""),
+        )
+    if formed:
+        return _restored(o, record, formed_rules)
+    restart = restored.restart_on_claim(o, record, started)
+    if restart is not None:
+        return restart
     members = o.members
     names = [n for n in o.expected_peer_urls if n in o.pods]
     missing = len(names) < o.spec.replicas
-    if members is None or missing:
-        decision = bootstrap(replace(o, members=None), epoch=record.epoch, restore=True)
+    gone = restored.lost(o, started)
+    if members is None or missing or gone:
+        decision = bootstrap(
+            replace(o, members=None),
+            epoch=record.epoch,
+            restore=True,
+            started=frozenset(started),
+        )
         if isinstance(decision.step, Bootstrap | CreatePod):
             return Decision(decision.step, Reason.ROLLBACK_RESTORE, f"rollback: {decision.message}")
+        if gone:
+            return restored.lost_before_forming(o, gone)
         if decision.reason is Reason.BOOTSTRAPPING:
             return wait(
                 Reason.ROLLBACK_RESTORING,
                 f"rollback: waiting for the members restored from {record.backup} to form",
             )
         return decision
-    view = View.of(o, members)
+    return _complete(o, record, View.of(o, members))
+
+
+def _restored(
+    o: Observed, record: RollbackRecord, formed_rules: Callable[[Observed], Decision]
+) -> Decision:
+    """The restored cluster formed: it is a running cluster. A member that lost its data is
+    removed while quorum holds and added back as a learner, by the rules for a running
+    cluster (which wait or report a lost quorum); once every initial member is a voter again
+    on its pod, Completed."""
+    members = o.members
+    if members is not None and _whole(o, View.of(o, members)):
+        return _complete(o, record, View.of(o, members))
+    decision = formed_rules(o)
+    if isinstance(decision.step, InSync) and members is not None:
+        return _complete(o, record, View.of(o, members))
+    return replace(decision, message=f"rollback: {decision.message}")
+
+
+def _whole(o: Observed, view: View) -> bool:
+    """Each initial member is exactly one voter, on a pod that runs it on its data (one that
+    answers does, whatever an old init status says); nothing else."""
+    names = restored.initial_members(o)
+    if len(view.members) != len(names):
+        return False
+    for name in names:
+        same, pod = view.members_named(name), o.pods.get(name)
+        if len(same) != 1 or same[0].is_learner or pod is None:
+            return False
+        if pod.data_lost and not view.answers(same[0]):
+            return False
+    return True
+
+
+def _complete(o: Observed, record: RollbackRecord, view: View) -> Decision:
     recorded = record_volumes(view)
     if recorded is not None:
         return recorded

@@ -104,6 +104,7 @@ class Reason(StrEnum):
     ROLLBACK_STOP = "RollbackStop"
     ROLLBACK_RESTORE = "RollbackRestore"
     ROLLBACK_RESTORING = "RollbackRestoring"
+    ROLLBACK_MEMBERS_SEEN = "RollbackMembersSeen"
     ROLLBACK_COMPLETED = "RollbackCompleted"
     ROLLBACK_REFUSED = "RollbackRefused"
     # space, alarms and defragmentation (issue 13, part `space`)
@@ -380,6 +381,10 @@ class RecordRollback:
     revision: int | None = None  # the snapshot's
     sha256: str | None = None
     from_revision: int | None = None  # the highest revision a member was seen to serve
+    # Restoring: restored members seen running etcd, and whether they formed the cluster
+    # (RollbackRecord.started/formed); kept as recorded by later phases' steps.
+    started: tuple[str, ...] = ()
+    formed: bool = False
 
 
 # quorum loss: FromSurvivor (branch survivor)

@@ -134,6 +134,10 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     assert record["fromRevision"] >= served_b
     assert record["fromClusterID"] == body["status"]["clusterID"]
     assert record["startTime"] <= record["completionTime"]
+    # Recorded as soon as seen: every restored member ran, and together they formed the cluster
+    # (from then on none is restored from the snapshot again).
+    assert record["formed"] is True
+    assert record["startedMembers"] == [f"{NAME}-{i}" for i in range(REPLICAS)]
     await wait_ready(kube, namespace, NAME, REPLICAS)
     got = await get_cluster(kube, namespace, NAME)
     assert got["status"]["clusterID"] != body["status"]["clusterID"]

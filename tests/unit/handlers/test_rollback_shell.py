@@ -34,7 +34,7 @@ from etcd_operator.planner import (
     RollbackPhase,
     VerifyBackup,
 )
-from etcd_operator.planner.model import RollbackState
+from etcd_operator.planner.model import RollbackRecord, RollbackState
 from unit.support.clusters import make_cluster
 from unit.support.kube import RecordingClient
 from unit.support.observed import cluster as observed_cluster
@@ -282,3 +282,34 @@ async def test_a_request_done_before_a_recovery_is_neither_read_again_nor_in_its
     kube = RecordingClient({}, listed={EtcdBackupResource: backups})
     seen = await observe_rollback(kube, cluster, answered=False)  # type: ignore[arg-type]
     assert seen.state.recovery is not None and seen.state.recovery.backup == "newest"
+
+
+def test_what_was_seen_of_the_restored_members_is_recorded_and_read_back() -> None:
+    start = RecordRollback(RollbackPhase.STOPPING, "nightly", "backup-uid", 2, revision=42)
+    stopping = next_rollback_status(
+        Decision(start, Reason.ROLLBACK_STARTED, "rolling back"),
+        None,
+        _seen(),
+        cluster_id=None,
+        now=NOW,
+    )
+    assert stopping is not None and stopping.started_members == [] and not stopping.formed
+    seen = RecordRollback(
+        RollbackPhase.RESTORING, "nightly", "backup-uid", 2, started=("demo-0",), formed=True
+    )
+    restoring = next_rollback_status(
+        Decision(seen, Reason.ROLLBACK_MEMBERS_SEEN, "seen"),
+        stopping,
+        RollbackSeen(RollbackState()),
+        cluster_id=None,
+        now=NOW,
+    )
+    assert restoring is not None
+    assert restoring.started_members == ["demo-0"] and restoring.formed
+    assert restoring.revision == 42  # the start's facts are kept
+    cluster = make_cluster().model_copy(update={"status": EtcdClusterStatus(rollback=restoring)})
+    assert record_of(cluster) == RollbackRecord(
+        RollbackPhase.RESTORING, "nightly", "backup-uid", 2, started=("demo-0",), formed=True
+    )
+    wire = restoring.model_dump(by_alias=True, mode="json")
+    assert wire["startedMembers"] == ["demo-0"] and wire["formed"] is True

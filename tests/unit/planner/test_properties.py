@@ -72,6 +72,7 @@ from etcd_operator.planner import (
     is_disruptive,
     quorum,
 )
+from etcd_operator.planner.model import RollbackRecord, RollbackState
 from etcd_operator.planner.space import LIVE_DATA_LIMIT, NO_SPACE_DEFRAG_FREE, free_fraction
 from etcd_operator.planner.tls_switch import serves_plaintext_clients, with_scheme
 from etcd_operator.versions import (
@@ -84,7 +85,7 @@ from etcd_operator.versions import (
 )
 from unit.support.observed import INDEX, NAME, URLS, name
 from unit.support.quorum_loss import with_quorum_loss
-from unit.support.rollback import rollback_states
+from unit.support.rollback import BACKUP, BACKUP_UID, rollback_states, with_restored_facts
 
 VERSIONS = ["3.4.20", "3.5.0", "3.5.17", "3.6.0", "3.7.1"]
 UID = "uid"
@@ -326,7 +327,10 @@ def observed_states(draw: st.DrawFn) -> Observed:
     observed = with_quorum_loss(observed, rnd, noise, members, INDEX)
     # And after it: backends, alarms and defragmentation (part space).
     space, sized, now = space_world(rnd, list(observed.members or ()), dict(observed.member_health))
-    return dataclasses.replace(observed, member_health=sized, now=now, space=space)
+    restored = with_restored_facts(observed.rollback, rnd)  # last of all, as the rest
+    return dataclasses.replace(
+        observed, member_health=sized, now=now, space=space, rollback=restored
+    )
 
 
 # --- space, alarms and defragmentation (issue 13, part `space`) ------------------------------
@@ -509,6 +513,29 @@ def restoring(o: Observed) -> bool:
     return record is not None and record.phase is RollbackPhase.RESTORING
 
 
+def restored_formed(o: Observed) -> bool:
+    """Restoring, and the restored members are on record as having formed the cluster: from
+    then on it is a running cluster (a claim records a log only once its member is healthy)."""
+    record = o.rollback.record
+    recorded = any(p.member_id is not None for p in o.pvcs.values())
+    return restoring(o) and record is not None and (record.formed or recorded)
+
+
+def started_since_restore(o: Observed) -> set[str]:
+    """Restoring: the members known to have run etcd in the restored cluster, from status's
+    record, the claims' records, and etcd itself (a member that answers or published its client
+    URLs runs). The old members are all gone, so every one of these is a restored member."""
+    record = o.rollback.record
+    names = set(record.started) if record is not None else set()
+    names |= {n for n, p in o.pvcs.items() if p.member_id is not None}
+    names |= set(o.local_views)
+    for m in o.members or ():
+        h = o.member_health.get(m.id)
+        if (n := slot(m)) is not None and (m.client_urls or (h is not None and h.reachable)):
+            names.add(n)
+    return names
+
+
 def check_no_disruptive_step_without_quorum(o: Observed, d: Decision) -> None:
     step = d.step
     if stopping(o) and isinstance(step, DeletePod):
@@ -628,12 +655,18 @@ def check_pods_start_only_on_current_claims_expecting_their_log(o: Observed, d: 
 
 def check_a_started_voter_is_only_restarted_on_its_own_volume(o: Observed, d: Decision) -> None:
     step = d.step
+    if isinstance(step, Bootstrap | CreatePod) and step.restore and restoring(o):
+        # A rollback bootstraps its initial members again from the snapshot: only those never
+        # seen running in the restored cluster (under the same ID it could vote twice in a term
+        # or forget acknowledged entries), and only before that cluster is known to have formed.
+        named = step.members if isinstance(step, Bootstrap) else (step.member,)
+        assert not set(named) & started_since_restore(o), step
+        assert not restored_formed(o)
+        assert step.initial_cluster.state is ClusterState.NEW
+        assert not set(named) & set(o.pods)
+        return
     if isinstance(step, CreatePod) and o.members is not None and formed(o):
         assert step.member not in o.pods
-        if restoring(o):
-            # A rollback bootstraps its initial members again, each from the snapshot.
-            assert step.restore and step.initial_cluster.state is ClusterState.NEW
-            return
         owners = [m for m in o.members if slot(m) == step.member]
         assert len(owners) == 1
         if not owners[0].is_learner:
@@ -867,8 +900,13 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
     record = o.rollback.record
     request = o.rollback.request
     in_flight = stopping(o) or restoring(o)
+    # Once the restored members formed the cluster, a running cluster's rules heal it (remove a
+    # member that lost its data, its stray pod, its claim by the retention policy).
+    bootstrapping = in_flight and not restored_formed(o)
     if in_flight:
-        assert not isinstance(step, DeletePVC | RemoveMember | VerifyBackup)
+        assert not isinstance(step, VerifyBackup)
+    if bootstrapping:
+        assert not isinstance(step, DeletePVC | RemoveMember)
         assert record is not None
         if (
             isinstance(step, Bootstrap | CreatePod)
@@ -877,7 +915,7 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
             assert step.initial_cluster.token.endswith(f"-{record.epoch}")
     if stopping(o) and isinstance(step, RetireVolume):
         assert not any(n in o.pods for n in URLS)
-    if restoring(o):
+    if restoring(o) and bootstrapping:
         assert not isinstance(step, DeletePod | RetireVolume | UpgradeMember)
     if isinstance(step, RecordRollback):
         if step.phase is RollbackPhase.STOPPING and step.cause == "QuorumLoss":
@@ -893,9 +931,14 @@ def check_a_rollback_acts_only_from_its_record_and_never_deletes(o: Observed, d:
             assert check is not None and check.finished and check.ok
             assert formed(o)
             assert step.epoch == (record.epoch + 1 if record is not None else 1)
-        elif step.phase is RollbackPhase.RESTORING:
-            assert stopping(o) and not any(n in o.pods for n in URLS)
+        elif step.phase is RollbackPhase.RESTORING and stopping(o):
+            assert not any(n in o.pods for n in URLS)
             assert not any(not p.retired and not p.deleting for p in o.pvcs.values())
+        elif step.phase is RollbackPhase.RESTORING:
+            # What was seen of the restored members: records only grow, in the same epoch.
+            assert restoring(o) and record is not None and step.epoch == record.epoch
+            assert set(step.started) > set(record.started) or step.formed > record.formed
+            assert set(step.started) >= set(record.started) and step.formed >= record.formed
         else:
             assert restoring(o) and o.members is not None
     if isinstance(step, VerifyBackup):
@@ -1049,6 +1092,28 @@ CHECKS = [
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(observed_states())
 def test_every_decision_obeys_the_safety_rules(o: Observed) -> None:
+    d = decide(o)
+    for check in CHECKS:
+        check(o, d)
+
+
+@st.composite
+def restoring_states(draw: st.DrawFn) -> Observed:
+    """The worlds above in the middle of a rollback's Restoring phase, with any record of what
+    was seen of the restored members: the rarest in-flight state, and the one where a member
+    could come back with less raft state than it had."""
+    o = draw(observed_states())
+    rnd = draw(st.randoms(use_true_random=True))
+    started = tuple(name(i) for i in range(9) if rnd.random() < 0.3)
+    record = RollbackRecord(
+        RollbackPhase.RESTORING, BACKUP, BACKUP_UID, rnd.randint(1, 3), started, rnd.random() < 0.3
+    )
+    return dataclasses.replace(o, rollback=RollbackState(record=record))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(restoring_states())
+def test_every_decision_while_restoring_obeys_the_safety_rules(o: Observed) -> None:
     d = decide(o)
     for check in CHECKS:
         check(o, d)

@@ -211,10 +211,9 @@ class World:
         match step:
             case VerifyBackup():
                 self.state = replace(self.state, check=verified())
-            case RecordRollback(phase=phase, epoch=epoch):
-                self.state = replace(
-                    self.state, record=RollbackRecord(phase, BACKUP, BACKUP_UID, epoch)
-                )
+            case RecordRollback(phase=phase, epoch=epoch, started=started, formed=formed):
+                record = RollbackRecord(phase, BACKUP, BACKUP_UID, epoch, started, formed)
+                self.state = replace(self.state, record=record)
             case DeletePod(member=member):
                 self.pods[member] = replace(self.pods[member], deleting=True, ready=False)
                 self.members = None  # a member stopped on purpose: the old cluster is going
@@ -293,7 +292,10 @@ def test_the_whole_rollback_of_three_members() -> None:
     assert all(world.claims[c][1].member_id is not None for c in new)
     bootstrap = next(d.step for d in world.applied if isinstance(d.step, Bootstrap))
     assert bootstrap.restore and bootstrap.initial_cluster.token == f"{NAME}-{UID}-1"
-    assert world.state.record == RollbackRecord(RollbackPhase.COMPLETED, BACKUP, BACKUP_UID, 1)
+    everyone = tuple(name(i) for i in range(3))
+    assert world.state.record == RollbackRecord(
+        RollbackPhase.COMPLETED, BACKUP, BACKUP_UID, 1, started=everyone, formed=True
+    )
     # The old members were stopped only after the start was recorded.
     first_stop = next(i for i, d in enumerate(world.applied) if isinstance(d.step, DeletePod))
     started = next(i for i, d in enumerate(world.applied) if isinstance(d.step, RecordRollback))

@@ -60,3 +60,14 @@ def rollback_states(rnd: random.Random) -> RollbackState:
     recovery = RollbackRequest(BACKUP, cause="QuorumLoss") if rnd.random() < 0.4 else None
     last_seen = rnd.choice([None, 90])
     return RollbackState(request, facts, check, record, recovery, last_seen)
+
+
+def with_restored_facts(state: RollbackState, rnd: random.Random) -> RollbackState:
+    """A Restoring record with what status saw of the restored members so far (any, in these
+    worlds). Drawn after the rest of a world, so that the worlds stay what they were."""
+    record = state.record
+    if record is None or record.phase is not RollbackPhase.RESTORING or rnd.random() >= 0.5:
+        return state
+    started = tuple(f"etcd-{i}" for i in range(3) if rnd.random() < 0.4)
+    record = dataclasses.replace(record, started=started, formed=rnd.random() < 0.4)
+    return dataclasses.replace(state, record=record)
