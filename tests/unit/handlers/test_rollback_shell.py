@@ -309,7 +309,14 @@ def test_what_was_seen_of_the_restored_members_is_recorded_and_read_back() -> No
     assert restoring.revision == 42  # the start's facts are kept
     cluster = make_cluster().model_copy(update={"status": EtcdClusterStatus(rollback=restoring)})
     assert record_of(cluster) == RollbackRecord(
-        RollbackPhase.RESTORING, "nightly", "backup-uid", 2, started=("demo-0",), formed=True
+        RollbackPhase.RESTORING,
+        "nightly",
+        "backup-uid",
+        2,
+        requested="nightly",  # a requested rollback: the request done is its own backup
+        requested_uid="backup-uid",
+        started=("demo-0",),
+        formed=True,
     )
     wire = restoring.model_dump(by_alias=True, mode="json")
     assert wire["startedMembers"] == ["demo-0"] and wire["formed"] is True
