@@ -88,8 +88,8 @@ def record_of(cluster: EtcdCluster) -> RollbackRecord | None:
         status.backup,
         status.backup_uid,
         status.epoch,
-        requested,
-        requested_uid,
+        requested=requested,
+        requested_uid=requested_uid,
         started=tuple(status.started_members),
         formed=status.formed,
     )

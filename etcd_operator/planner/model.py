@@ -8,7 +8,7 @@ PVC that does not exist is simply absent from its mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -232,6 +232,7 @@ class RollbackRecord:
     backup: str
     backup_uid: str = ""
     epoch: int = 1
+    _: KW_ONLY  # what follows is named: two branches once filled the same positions
     # The spec.rollback request done before a quorum-loss recovery rolled back to another
     # backup (the record now names that one): done, never to be repeated.
     requested: str | None = None

@@ -212,7 +212,9 @@ class World:
             case VerifyBackup():
                 self.state = replace(self.state, check=verified())
             case RecordRollback(phase=phase, epoch=epoch, started=started, formed=formed):
-                record = RollbackRecord(phase, BACKUP, BACKUP_UID, epoch, started, formed)
+                record = RollbackRecord(
+                    phase, BACKUP, BACKUP_UID, epoch, started=started, formed=formed
+                )
                 self.state = replace(self.state, record=record)
             case DeletePod(member=member):
                 self.pods[member] = replace(self.pods[member], deleting=True, ready=False)

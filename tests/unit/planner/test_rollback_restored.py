@@ -48,7 +48,9 @@ EVERYONE = (name(0), name(1), name(2))
 
 
 def record(started: tuple[str, ...] = (), formed: bool = False) -> RollbackRecord:
-    return RollbackRecord(RollbackPhase.RESTORING, BACKUP, BACKUP_UID, EPOCH, started, formed)
+    return RollbackRecord(
+        RollbackPhase.RESTORING, BACKUP, BACKUP_UID, EPOCH, started=started, formed=formed
+    )
 
 
 def restoring(
@@ -243,7 +245,9 @@ class World:
         self.applied.append(d)
         match d.step:
             case RecordRollback(phase=phase, epoch=epoch, started=started, formed=formed):
-                self.record = RollbackRecord(phase, BACKUP, BACKUP_UID, epoch, started, formed)
+                self.record = RollbackRecord(
+                    phase, BACKUP, BACKUP_UID, epoch, started=started, formed=formed
+                )
             case Bootstrap(members=names, restore=True):
                 for n in names:
                     self._pod(n)
