@@ -1106,7 +1106,12 @@ def restoring_states(draw: st.DrawFn) -> Observed:
     rnd = draw(st.randoms(use_true_random=True))
     started = tuple(name(i) for i in range(9) if rnd.random() < 0.3)
     record = RollbackRecord(
-        RollbackPhase.RESTORING, BACKUP, BACKUP_UID, rnd.randint(1, 3), started, rnd.random() < 0.3
+        RollbackPhase.RESTORING,
+        BACKUP,
+        BACKUP_UID,
+        rnd.randint(1, 3),
+        started=started,
+        formed=rnd.random() < 0.3,
     )
     return dataclasses.replace(o, rollback=RollbackState(record=record))
 
