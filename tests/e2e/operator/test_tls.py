@@ -36,6 +36,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import in_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -220,7 +221,8 @@ async def test_an_idle_auto_tls_cluster_writes_nothing_and_grows_without_new_cer
     kube: AsyncClient, namespace: str
 ) -> None:
     await create_ready_cluster(kube, namespace, "grow", {"replicas": 1, "tls": AUTO})
-    await asyncio.sleep(4)  # the round after Ready may still record the last operation
+    # The round after Ready may still record the last operation: wait for it.
+    await eventually(lambda: in_sync(kube, namespace, "grow"), 60, "grow in sync")
     before = await _secret_versions(kube, namespace, "grow")
     await asyncio.sleep(20)  # longer than the in-sync interval: idle rounds happen
     assert await _secret_versions(kube, namespace, "grow") == before, "an idle round wrote"
