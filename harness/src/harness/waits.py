@@ -1,14 +1,13 @@
 """Waiting for state that something else produces later: Events (kopf posts them from its own
-queue, after the status write that a test may already have seen), a value to settle, a line
-in a process's log. Each wait returns as soon as the state holds and, on timeout, fails with
-the last value it saw, so that a wrong value is told apart from a slow one."""
+queue, after the status write that a test may already have seen), a value to settle, a
+cluster's in-sync round. Each wait returns as soon as the state holds and, on timeout, fails
+with the last value it saw, so that a wrong value is told apart from a slow one."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from lightkube import AsyncClient
@@ -89,17 +88,6 @@ async def wait_events(
 def summary(seen: list[Event]) -> list[tuple[str, str, str]]:
     """What a failure message shows of Events: type, reason, message."""
     return [(e.type or "", e.reason or "", e.message or "") for e in seen]
-
-
-async def wait_log(path: Path, text: str, within: float, what: str, offset: int = 0) -> str:
-    """The log at `path` (from byte `offset`) once it holds `text`."""
-
-    async def probe() -> str:
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read().decode(errors="replace")
-
-    return await settled(probe, lambda log: text in log, within, what, interval=0.2)
 
 
 async def in_sync(kube: AsyncClient, namespace: str, name: str) -> bool:
