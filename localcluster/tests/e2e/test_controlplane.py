@@ -157,7 +157,8 @@ def test_pvc_in_default_class_is_bound_to_a_provisioned_pv(
     kube_sync.delete(PersistentVolumeClaim, "data", namespace=namespace)
     volume = pvc.spec.volumeName
     wait_until(lambda: gone(lambda: kube_sync.get(PersistentVolume, volume)), what="PV deletion")
-    assert not path.exists()
+    # The provisioner removes the directory: wait for it rather than assume an order.
+    wait_until(lambda: not path.exists(), timeout=30, what="the PV's directory removed")
 
 
 def test_pod_security_admission_rejects_privileged_pod(kube_sync: Client, namespace: str) -> None:

@@ -131,7 +131,7 @@ def test_a_key_survives_deleting_and_recreating_a_pod_on_the_same_pvc(
     pvc_dir = faults.volume_path(state, cluster, "data-etcd-1")
     pod = api.get(Pod, "etcd-1", namespace=cluster).to_dict()
     api.delete(Pod, "etcd-1", namespace=cluster)
-    t.wait_for(lambda: t.gone(api, cluster, "etcd-1"), timeout=30, what="etcd-1 gone")
+    t.wait_for(lambda: t.gone(api, cluster, "etcd-1"), timeout=60, what="etcd-1 gone")
     assert (pvc_dir / "data" / "member").is_dir()
     body = {k: pod[k] for k in ("apiVersion", "kind", "spec")}
     body["metadata"] = {k: pod["metadata"][k] for k in ("name", "namespace", "labels")}
@@ -155,7 +155,7 @@ def test_a_partitioned_member_is_cut_off_while_the_others_keep_quorum(
         t.wait_for(lambda: not t.is_ready(api, cluster, "etcd-2"), timeout=20, what="unready")
     finally:
         faults.heal_pod(state, cluster, "etcd-2")
-    t.wait_for(lambda: t.is_ready(api, cluster, "etcd-2"), timeout=30, what="etcd-2 ready")
+    t.wait_for(lambda: t.is_ready(api, cluster, "etcd-2"), timeout=60, what="etcd-2 ready")
     out = t.wait_for(
         lambda: t.etcdctl(bin_dir, [endpoint(cluster, "etcd-2")], "get", "during-partition",
                           "--consistency=s"),
@@ -182,5 +182,5 @@ def test_a_cluster_ip_service_reaches_members_from_host_and_pods(
             "command": ["etcdctl", "--endpoints=http://etcd-client:2379", "get", "via-proxy"],
         }]},
     })  # fmt: skip
-    status = t.wait_for(lambda: t.finished(api, cluster, "client"), timeout=30)
+    status = t.wait_for(lambda: t.finished(api, cluster, "client"), timeout=60)
     assert status["phase"] == "Succeeded", status

@@ -37,6 +37,12 @@ def pod(name: str, command: str, **spec: Any) -> dict[str, Any]:
 create_in = t.create_in
 
 
+def _reasons(api: Client, namespace: str, involved: str) -> set[str]:
+    """The reasons of the Events about `involved`."""
+    events = api.list(Event, namespace=namespace, fields={"involvedObject.name": involved})
+    return {e.reason or "" for e in events}
+
+
 def test_secret_volume_host_path_and_field_ref_env_are_visible(
     api: Client, ns: str, tmp_path: Path
 ) -> None:
@@ -63,7 +69,8 @@ def test_secret_volume_host_path_and_field_ref_env_are_visible(
     status = t.pod_status(api, ns, "env")
     node = api.get(Pod, "env", namespace=ns).to_dict()["spec"]["nodeName"]
     assert line.split() == ["env", ns, status["podIP"], node, "hunter2"]
-    assert (tmp_path / "password").read_text() == "hunter2"
+    # Copied by the script after it wrote env: it may not be there yet.
+    assert t.wait_for(lambda: t.text_of(tmp_path / "password"), what="password") == "hunter2"
     assert t.pod_status(api, ns, "env")["phase"] == "Running"
 
 
@@ -112,8 +119,7 @@ def test_unknown_image_reports_image_pull_back_off(api: Client, ns: str) -> None
         .get("reason") == "ImagePullBackOff",
         what="ImagePullBackOff",
     )  # fmt: skip
-    events = api.list(Event, namespace=ns, fields={"involvedObject.name": "noimage"})
-    assert any(e.reason == "Failed" for e in events)
+    t.wait_for(lambda: _reasons(api, ns, "noimage") & {"Failed"}, what="a Failed Event")
 
 
 def test_deletion_sends_sigterm_cleans_up_and_removes_the_pod(
@@ -153,7 +159,8 @@ def test_config_map_items_env_from_and_downward_api_files(
         {"name": "out", "hostPath": {"path": str(tmp_path)}},
     ])  # fmt: skip
     create_in(api, ns, cm, spec)
-    t.wait_for((tmp_path / "env").exists, what="files copied")
+    # env is written last, and exists (empty) before its line is.
+    t.wait_for(lambda: t.text_of(tmp_path / "env"), what="files copied")
     assert (tmp_path / "m").read_text() == "fast"
     assert (tmp_path / "name").read_text() == "files"
     assert (tmp_path / "level").read_text() == "3"
@@ -170,8 +177,8 @@ def test_an_unsupported_volume_type_is_reported(api: Client, ns: str) -> None:
         ),
         what="VolumesReady=False",
     )
-    events = api.list(Event, namespace=ns, fields={"involvedObject.name": "nfs"})
-    assert any(e.reason == "FailedMount" for e in events)
+    # The Event and the status are written apart: either may land first.
+    t.wait_for(lambda: _reasons(api, ns, "nfs") & {"FailedMount"}, what="a FailedMount Event")
 
 
 def test_pvc_data_survives_the_pod_and_wipe_volume_empties_it(

@@ -102,8 +102,9 @@ def test_process_runs_as_its_user_with_fs_group_owned_volumes(
     assert pv.spec is not None and pv.spec.hostPath is not None
     data = Path(pv.spec.hostPath.path)
     assert data.stat().st_gid == FS_GROUP
-    copied = t.wait_for(lambda: (data / "member" / "password").exists() and data / "member")
-    assert (copied / "password").read_text() == "hunter2"
+    # cp makes the file, then writes it: wait for its content, not for it to exist.
+    assert t.wait_for(lambda: t.text_of(data / "member" / "password")) == "hunter2"
+    copied = data / "member"
     assert copied.stat().st_uid == USER and copied.stat().st_gid == FS_GROUP
 
 

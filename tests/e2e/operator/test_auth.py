@@ -27,6 +27,7 @@ from harness.clusters import (
     wait_ready,
 )
 from harness.operator_process import OperatorProcess
+from harness.waits import wait_events
 
 pytestmark = pytest.mark.e2e
 
@@ -99,8 +100,13 @@ async def test_auth_turned_on_and_off_on_a_running_cluster(
 
     found = await eventually(degraded, 60, "Degraded AuthSecretInvalid")
     assert f"Secret {namespace}/mine does not exist" in found["message"]
-    events = [e async for e in kube.list(Event, namespace=namespace)]
-    assert any(e.reason == "AuthSecretInvalid" and "mine" in (e.message or "") for e in events)
+    # kopf posts the Event from its own queue, after the status write just seen.
+    await wait_events(
+        kube,
+        namespace,
+        lambda e: e.reason == "AuthSecretInvalid" and "mine" in (e.message or ""),
+        "an AuthSecretInvalid Event naming the Secret",
+    )
     async with etcd_client(endpoints) as anon:
         assert not await _auth_enabled(anon)
 

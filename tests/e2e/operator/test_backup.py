@@ -24,7 +24,7 @@ from lightkube.models.core_v1 import (
 )
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -42,6 +42,7 @@ from harness.clusters import (
 )
 from harness.operator_process import OperatorProcess
 from harness.s3server import REGION, S3Server
+from harness.waits import settled, wait_events
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 from localcluster.testing.pods import etcd_versions
@@ -134,12 +135,20 @@ def _snapshot_status(local: LocalCluster, version: str, path: Path) -> dict[str,
     return status
 
 
-async def _events(kube: AsyncClient, namespace: str, name: str) -> list[tuple[str, str, str]]:
-    return [
-        (e.type or "", e.reason or "", e.message or "")
-        async for e in kube.list(Event, namespace=namespace)
-        if e.involvedObject.kind == "EtcdBackup" and e.involvedObject.name == name
-    ]
+async def _posted(kube: AsyncClient, namespace: str, name: str, kind: str, reason: str) -> None:
+    """Until EtcdBackup `name` has a `kind` ("Normal"/"Warning") Event with `reason`: kopf
+    posts Events from its own queue, so they may come after the status a test waited for."""
+    await wait_events(
+        kube,
+        namespace,
+        lambda e: (
+            e.involvedObject.kind == "EtcdBackup"
+            and e.type == kind
+            and (not reason or e.reason == reason)
+        ),
+        f"a {kind} {reason or 'any'} Event about EtcdBackup {name}",
+        involved=name,
+    )
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -197,7 +206,13 @@ async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
         datetime.fromisoformat(b["status"]["completionTime"]).timestamp()
         for b in (s3_body, pvc_body)
     )
-    assert abs(_last_backup_metric(operator_metrics_url, ns, "plain") - latest) < 1
+    # Set after the status is written: it may lag the phase just seen.
+    await settled(
+        lambda: asyncio.to_thread(_last_backup_metric, operator_metrics_url, ns, "plain"),
+        lambda value: value is not None and abs(value - latest) < 1,
+        30,
+        f"the last-backup metric at {latest}",
+    )
 
     # S3: the object is what the status and the manifest say, and etcd reads it back.
     status = s3_body["status"]
@@ -234,21 +249,23 @@ async def test_backups_to_s3_and_to_a_claim_hold_every_key_with_matching_sha256(
         p async for p in kube.list(Pod, namespace=ns, labels={"etcd.operator.io/backup": "to-s3"})
     ]
     assert pods and all(p.spec and p.spec.automountServiceAccountToken is False for p in pods)
-    reasons = [r for _, r, _ in await _events(kube, ns, "to-s3")]
-    assert "JobCreated" in reasons and "Succeeded" in reasons
+    await _posted(kube, ns, "to-s3", "Normal", "JobCreated")
+    await _posted(kube, ns, "to-s3", "Normal", "Succeeded")
 
 
-def _last_backup_metric(url: str, namespace: str, cluster: str) -> float:
+def _last_backup_metric(url: str, namespace: str, cluster: str) -> float | None:
+    """The cluster's one last-backup sample (None while there is none)."""
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
-    (value,) = [
+    values = [
         s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
         if s.name == "etcd_operator_cluster_last_backup_timestamp_seconds"
         and s.labels == {"namespace": namespace, "name": cluster}
     ]
-    return float(value)
+    assert len(values) <= 1, values
+    return float(values[0]) if values else None
 
 
 async def test_wrong_s3_credentials_fail_at_once_with_the_stores_reason(
@@ -268,8 +285,7 @@ async def test_wrong_s3_credentials_fail_at_once_with_the_stores_reason(
         p async for p in kube.list(Pod, namespace=ns, labels={"etcd.operator.io/backup": "denied"})
     ]
     assert len(pods) == 1
-    warnings = [(t, r) for t, r, _ in await _events(kube, ns, "denied") if t == "Warning"]
-    assert ("Warning", "InvalidAccessKeyId") in warnings
+    await _posted(kube, ns, "denied", "Warning", "InvalidAccessKeyId")
     assert "not-the-secret-value" not in json.dumps(body)
 
 
@@ -327,8 +343,7 @@ async def test_a_member_killed_mid_stream_fails_the_attempt_cleanly_then_a_retry
     status = body["status"]
     assert status["phase"] == "Succeeded", status
     assert status["failedAttempts"] >= 1
-    warnings = [r for t, r, _ in await _events(kube, ns, "interrupted") if t == "Warning"]
-    assert warnings, "the failed attempt was reported"
+    await _posted(kube, ns, "interrupted", "Warning", "")  # the failed attempt was reported
     key = _key(status["location"])
     keys = sorted(
         o["Key"]

@@ -17,6 +17,7 @@ from harness.clusters import (
     member_pods,
     member_urls,
 )
+from harness.waits import settled
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +53,15 @@ async def test_clients_reach_the_cluster_through_the_client_service(
     peer = await kube.get(Service, "svc", namespace=namespace)
     assert peer.spec is not None and peer.spec.clusterIP == "None"
     assert peer.spec.publishNotReadyAddresses
-    async with etcd_client((endpoint,)) as etcd:
-        await etcd.put("via-service", "yes")
-        assert (got := await etcd.get("via-service")) is not None and got.value == b"yes"
+
+    async def via_service() -> bytes | None:
+        async with etcd_client((endpoint,)) as etcd:
+            await etcd.put("via-service", "yes")
+            got = await etcd.get("via-service")
+            return got.value if got else None
+
+    # Ready pods reach the Service's EndpointSlice, then localcluster's proxy, a moment later.
+    await settled(via_service, lambda value: value == b"yes", 30, "a put and get via the Service")
 
 
 async def test_deleting_the_cluster_removes_pods_and_keeps_claims_by_default(

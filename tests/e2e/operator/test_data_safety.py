@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import (
@@ -22,6 +22,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import wait_events
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
@@ -126,8 +127,10 @@ async def test_recreating_a_cluster_over_retained_claims_touches_none_of_them(
 
     degraded = await eventually(reported, 60, "the retained claim to be reported")
     assert "again-0" in str(degraded["message"]) and old_uid in str(degraded["message"])
-    events = [e async for e in kube.list(Event, namespace=ns) if e.reason == "ForeignVolume"]
-    assert events, "a Warning Event says it too"
+    # A Warning Event says it too (posted from kopf's queue, after the condition).
+    await wait_events(
+        kube, ns, lambda e: e.reason == "ForeignVolume" and e.type == "Warning", "ForeignVolume"
+    )
     claims = await _claims(kube, ns)
     assert list(claims) == ["again-0"]
     labels = (claims["again-0"].metadata.labels if claims["again-0"].metadata else None) or {}

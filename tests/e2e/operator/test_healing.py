@@ -51,8 +51,15 @@ async def test_deleted_pod_is_recreated_and_rejoins_as_the_same_member(
 ) -> None:
     ns = healthy
     ids = await _member_ids(ns)
+    old = await kube.get(Pod, "heal-1", namespace=ns)
     await kube.delete(Pod, "heal-1", namespace=ns)
     await eventually(lambda: _pod_gone_or_new(kube, ns, "heal-1"), 90, "heal-1 to be replaced")
+    # Status may still say Ready from before the deletion: wait for the new pod itself.
+    await eventually(
+        lambda: _ready_again(kube, ns, "heal-1", old.metadata.uid if old.metadata else None),
+        120,
+        "the new heal-1 pod to be ready",
+    )
     await wait_ready(kube, ns, "heal", 3)
     assert await _member_ids(ns) == ids, "the member kept its ID: it rejoined with its data"
     assert await _get(ns, "before") == b"before"
@@ -100,3 +107,13 @@ async def _pod_gone_or_new(kube: AsyncClient, namespace: str, name: str) -> bool
     pod = pods.get(name)
     await asyncio.sleep(0)
     return pod is not None and pod.metadata is not None and not pod.metadata.deletionTimestamp
+
+
+async def _ready_again(kube: AsyncClient, namespace: str, name: str, old_uid: str | None) -> bool:
+    pod = await kube.get(Pod, name, namespace=namespace)
+    conditions = (pod.status.conditions if pod.status else None) or []
+    return (
+        pod.metadata is not None
+        and pod.metadata.uid != old_uid
+        and any(c.type == "Ready" and c.status == "True" for c in conditions)
+    )

@@ -15,7 +15,7 @@ from aetcd import rpc as pb
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, PersistentVolumeClaim, Pod
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod
 from lightkube.resources.storage_v1 import StorageClass
 from lightkube.types import PatchType
 
@@ -31,6 +31,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import settled, wait_events
 from harness.writer import writing
 from localcluster import faults
 from localcluster.cluster import LocalCluster
@@ -247,8 +248,14 @@ async def test_a_member_whose_data_was_altered_on_disk_is_found_by_hash_kv_and_r
     }, "the majority is untouched"
     async with etcd_client(urls) as etcd:
         for url in urls:
-            got = await etcd.get("victim", serializable=True, endpoint=url)
-            assert got is not None and got.value == TRUE, url
+            # A serializable read answers from what the member has applied: the fresh one may
+            # still be applying the log it was sent when promoted.
+            await settled(
+                lambda u=url: etcd.get("victim", serializable=True, endpoint=u),
+                lambda got: got is not None and got.value == TRUE,
+                30,
+                f"{url} to serve the majority's value",
+            )
 
     async def agreeing() -> dict[str, object] | None:
         status = (await get_cluster(kube, ns, name)).get("status") or {}
@@ -256,12 +263,16 @@ async def test_a_member_whose_data_was_altered_on_disk_is_found_by_hash_kv_and_r
         return check if check and not check.get("diverged") else None
 
     await eventually(agreeing, 60, "the next check to find every member agreeing")
-    warnings = [
-        e
-        async for e in kube.list(Event, namespace=ns)
-        if e.reason == "ReplaceCorruptMember" and e.type == "Warning"
-    ]
-    assert warnings and victim in (warnings[0].message or "")
+    await wait_events(
+        kube,
+        ns,
+        lambda e: (
+            e.reason == "ReplaceCorruptMember"
+            and e.type == "Warning"
+            and victim in (e.message or "")
+        ),
+        f"a ReplaceCorruptMember Warning naming {victim}",
+    )
 
     # Then etcd's own CORRUPT alarm on a follower (one cluster for both stories: lean): etcd
     # refuses every write until it is disarmed; the operator replaces the member it names
@@ -332,9 +343,15 @@ async def _corrupt_alarm_is_resolved_by_replacing_its_member(
     }, "only the alarmed member was replaced"
     async with etcd_client(urls) as etcd:
         assert await writer.missing(etcd) == [], "acknowledged writes lost"
-    events = [e async for e in kube.list(Event, namespace=ns)]
-    assert any(
-        e.reason == "ReplaceAlarmedMember" and e.type == "Warning" and alarmed in (e.message or "")
-        for e in events
+    # kopf posts Events from its own queue: the disarm's may follow what etcd showed.
+    await wait_events(
+        kube,
+        ns,
+        lambda e: (
+            e.reason == "ReplaceAlarmedMember"
+            and e.type == "Warning"
+            and alarmed in (e.message or "")
+        ),
+        f"a ReplaceAlarmedMember Warning naming {alarmed}",
     )
-    assert any(e.reason == "CorruptDisarmed" for e in events)
+    await wait_events(kube, ns, lambda e: e.reason == "CorruptDisarmed", "a CorruptDisarmed Event")

@@ -4,6 +4,8 @@ cluster gets none at all, and what goes missing is put back."""
 from __future__ import annotations
 
 import asyncio
+import json
+from typing import Any
 
 import pytest
 from lightkube import AsyncClient
@@ -11,11 +13,14 @@ from lightkube.resources.core_v1 import Service
 from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from etcd_operator.api import GROUP
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import create_ready_cluster, eventually, member_pods, patch_spec
+from harness.waits import in_sync, wait_events
 
 pytestmark = pytest.mark.e2e
 
+DIFF_BASE = f"{GROUP}/last-handled-configuration"
 # Longer than the in-sync interval (15 s): at least one full idle round happens inside.
 IDLE = 20.0
 
@@ -38,8 +43,8 @@ async def _versions(kube: AsyncClient, ns: str, name: str) -> dict[str, str | No
 
 
 async def _settled(kube: AsyncClient, ns: str, name: str) -> dict[str, str | None]:
-    """The versions once nothing has changed for a few seconds (the round that reported
-    Ready may still be followed by one that records the last operation as done)."""
+    """The versions once the cluster is in sync and nothing has changed for a few seconds."""
+    await eventually(lambda: in_sync(kube, ns, name), 60, f"{ns}/{name} in sync")
     before = await _versions(kube, ns, name)
     while True:
         await asyncio.sleep(4)
@@ -72,14 +77,21 @@ async def test_a_paused_cluster_gets_no_write_until_resumed(
     kube: AsyncClient, namespace: str
 ) -> None:
     await create_ready_cluster(kube, namespace, "pause", {"replicas": 1})
+    # Nothing left to record from before the pause (a later status write would count).
+    await eventually(lambda: in_sync(kube, namespace, "pause"), 60, "pause in sync")
     await patch_spec(kube, namespace, "pause", {"paused": True})
-    await asyncio.sleep(3)  # the patch wakes the loop: its round must write nothing
+    # The round that sees the pause posts one Event and writes nothing; from then on no round
+    # may put back what is deleted.
+    await wait_events(kube, namespace, lambda e: e.reason == "Paused", "the Paused Event")
     await kube.delete(Service, "pause-client", namespace=namespace)
     await patch_spec(kube, namespace, "pause", {"replicas": 3})
     # kopf records each spec change it saw in an annotation (its diff base), paused or not:
     # one write per change by the user, not one per round; let it land first.
-    await asyncio.sleep(3)
-    resource = await kube.get(EtcdClusterResource, "pause", namespace=namespace)
+    resource = await eventually(
+        lambda: _diff_base_has(kube, namespace, "pause", replicas=3),
+        30,
+        "kopf's diff base to record replicas 3",
+    )
     await asyncio.sleep(IDLE)
     after = await kube.get(EtcdClusterResource, "pause", namespace=namespace)
     assert resource.metadata and after.metadata
@@ -98,3 +110,11 @@ async def test_a_paused_cluster_gets_no_write_until_resumed(
         return len(await member_pods(kube, namespace, "pause")) > 1
 
     await eventually(resumed, 60, "the service back and the scale-out started")
+
+
+async def _diff_base_has(kube: AsyncClient, ns: str, name: str, *, replicas: int) -> Any:
+    """The resource once kopf's diff base (the last spec it handled) says `replicas`."""
+    got = await kube.get(EtcdClusterResource, name, namespace=ns)
+    annotations = (got.metadata.annotations if got.metadata else None) or {}
+    recorded = json.loads(annotations.get(DIFF_BASE, "{}"))
+    return got if (recorded.get("spec") or {}).get("replicas") == replicas else None

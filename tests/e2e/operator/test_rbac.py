@@ -13,12 +13,13 @@ from lightkube import ALL_NS, AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import SelfSubjectReviewStatus
 from lightkube.resources.authentication_v1 import SelfSubjectReview
-from lightkube.resources.core_v1 import Event, Node, Pod, Secret
+from lightkube.resources.core_v1 import Node, Pod, Secret
 
 from etcd_operator.kube import EtcdClusterResource
 from harness.clusters import create_cluster, eventually, get_cluster, scratch_namespace, wait_ready
 from harness.identity import Identity
 from harness.operator_process import OperatorProcess
+from harness.waits import wait_events
 from localcluster.cluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
@@ -125,12 +126,12 @@ async def _check_scoped(
     await create_cluster(kube, watched, "kept", {"replicas": 1})
     await wait_ready(kube, watched, "kept", 1)
     # The operator posts Events in the watched namespace (kopf.event, by its token).
-    events = [
-        e
-        async for e in kube.list(Event, namespace=watched)
-        if e.involvedObject.kind == "EtcdCluster"
-    ]
-    assert events, "no Event posted for the managed cluster"
+    await wait_events(
+        kube,
+        watched,
+        lambda e: e.involvedObject.kind == "EtcdCluster",
+        "an Event posted for the managed cluster",
+    )
     await asyncio.sleep(5)  # a round of the operator's loop would have acted by now
     untouched = await get_cluster(kube, other, "left")
     assert not untouched.get("status")

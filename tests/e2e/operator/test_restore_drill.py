@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event
 from prometheus_client.parser import text_string_to_metric_families
 
 from etcd_operator.api import GROUP
@@ -30,6 +29,7 @@ from harness.clusters import (
 )
 from harness.operations import cluster_absent, create_claim, create_restore, final, get_body
 from harness.operator_process import OperatorProcess
+from harness.waits import wait_events
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
@@ -137,12 +137,16 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
     assert drill["reason"] == "SHA256Mismatch", drill
     failed = condition(body, "DrillPassed")
     assert failed is not None and failed["status"] == "False"
-    warnings = [
-        (e.reason, e.message or "")
-        async for e in kube.list(Event, namespace=ns)
-        if e.involvedObject.name == "drill-altered" and e.type == "Warning"
-    ]
-    assert any(r == "SHA256Mismatch" and "refused" in m for r, m in warnings), warnings
+    # kopf posts the Warning from its own queue, possibly after the Failed status just seen.
+    await wait_events(
+        kube,
+        ns,
+        lambda e: (
+            e.type == "Warning" and e.reason == "SHA256Mismatch" and "refused" in (e.message or "")
+        ),
+        "a SHA256Mismatch Warning saying the backup was refused",
+        involved="drill-altered",
+    )
     assert await _gone(kube, ns, "never")
 
     # An operator started now knows both results from status alone: the latest drill failed,

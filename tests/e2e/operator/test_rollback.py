@@ -25,6 +25,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import settled
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
@@ -145,8 +146,9 @@ async def test_a_cluster_rolled_back_in_place_serves_the_backup_under_the_same_s
     same = await kube.get(Service, f"{NAME}-client", namespace=namespace)
     assert same.metadata is not None and same.metadata.uid == client_service.metadata.uid
 
-    # The same client Service serves A and not B.
-    assert await _count(service, "a") == KEYS
+    # The same client Service serves A and not B (once the new pods, ready, reach its
+    # EndpointSlice and localcluster's proxy: a moment after).
+    await settled(lambda: _count(service, "a"), lambda n: n == KEYS, 30, "A via the Service")
     assert await _count(service, "b") == 0
     new_pods = await _member_pod_uids(kube, namespace, NAME)
     assert len(new_pods) == REPLICAS and not new_pods & old_pods

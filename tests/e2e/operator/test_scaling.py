@@ -14,6 +14,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import settled
 
 pytestmark = pytest.mark.e2e
 
@@ -40,10 +41,16 @@ async def test_scale_3_5_3_1_3_keeps_every_key(kube: AsyncClient, namespace: str
         await patch_spec(kube, namespace, "scale", {"replicas": size})
         await wait_ready(kube, namespace, "scale", size, timeout=240)
         await _write_and_check(namespace, size, written, step)
-        pods = await member_pods(kube, namespace, "scale")
-        assert sorted(p.metadata.name for p in pods if p.metadata) == [
-            f"scale-{i}" for i in range(size)
-        ]
+
+        async def pod_names() -> list[str]:
+            pods = await member_pods(kube, namespace, "scale")
+            return sorted(p.metadata.name for p in pods if p.metadata and p.metadata.name)
+
+        # A removed member's pod, deleted, stays listed until the node has stopped it.
+        want = [f"scale-{i}" for i in range(size)]
+        await settled(
+            pod_names, lambda names, want=want: names == want, 60, f"the pods of {size} members"
+        )
     claims = [c async for c in kube.list(PersistentVolumeClaim, namespace=namespace)]
     assert sorted(c.metadata.name for c in claims if c.metadata) == [
         f"scale-{i}" for i in range(3)

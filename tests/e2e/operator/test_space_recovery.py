@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from lightkube import AsyncClient
-from lightkube.resources.core_v1 import Event
 
 from etcd_operator.etcd.errors import NoSpace
 from harness.clusters import (
@@ -24,6 +23,7 @@ from harness.clusters import (
     patch_spec,
 )
 from harness.operator_process import OperatorProcess
+from harness.waits import wait_events
 from harness.writer import writing
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +39,13 @@ async def _status(kube: AsyncClient, namespace: str) -> dict[str, Any]:
     return status
 
 
-async def _events(kube: AsyncClient, namespace: str, reason: str) -> list[str]:
-    return [
-        e.message or "" async for e in kube.list(Event, namespace=namespace) if e.reason == reason
-    ]
+async def _events(kube: AsyncClient, namespace: str, reason: str, count: int = 1) -> list[str]:
+    """The messages of Events with `reason` once there are `count` (kopf posts them from its own
+    queue, after the status a test waited for)."""
+    found = await wait_events(
+        kube, namespace, lambda e: e.reason == reason, f"{count} {reason} Events", count=count
+    )
+    return [e.message or "" for e in found]
 
 
 async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_without_a_failure(
@@ -53,6 +56,7 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
     await create_ready_cluster(kube, ns, NAME, spec)
     urls = member_urls(ns, NAME, range(3))
     written: dict[str, str] = {}
+    maybe: tuple[str, str] = ("", "")
     async with etcd_client(urls) as etcd:
         # Fill: 256 KiB values over 8 keys, until etcd refuses every write.
         for n in range(200):
@@ -60,6 +64,9 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
             try:
                 await etcd.put(key, value)
             except NoSpace:
+                # The put that crosses the quota is applied, then answered NOSPACE (etcd's
+                # quota applier; one refused before proposal is not): either value may stand.
+                maybe = (key, value)
                 break
             written[key] = value
         else:
@@ -76,7 +83,8 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
         print(f"NOSPACE: writes accepted again {time.monotonic() - refused:.1f}s after refused")
         for key, value in written.items():
             got = await etcd.get(key)
-            assert got is not None and got.value == value.encode(), f"{key} lost"
+            allowed = {value, maybe[1]} if key == maybe[0] else {value}
+            assert got is not None and got.value.decode() in allowed, f"{key} lost"
 
     async def recovered() -> dict[str, Any] | None:
         status = await _status(kube, ns)
@@ -88,8 +96,7 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
     run = status["maintenance"]["lastDefrag"]
     assert run["trigger"] == "NoSpace" and len(run["members"]) >= 3
     assert run["members"][-1]["name"] != run["members"][0]["name"]
-    recovered_events = await _events(kube, ns, "SpaceRecovered")
-    assert recovered_events, "an Event says the space was recovered"
+    recovered_events = await _events(kube, ns, "SpaceRecovered")  # an Event says it too
     print(f"NOSPACE: {recovered_events[0]}")
 
     # Fragment the backend: history of large overwrites, then compacted as auto-compaction
@@ -130,7 +137,7 @@ async def test_a_full_cluster_recovers_alone_then_defragments_by_threshold_witho
     print(f"threshold: dbSize before {before}, after {after}; {len(client.acknowledged)} writes")
     assert not client.failures, client.failures[:5]
     assert len(client.acknowledged) > 20
-    assert len(await _events(kube, ns, "Defragment")) >= 6  # 3 for NOSPACE, 3 by threshold
+    await _events(kube, ns, "Defragment", count=6)  # 3 for NOSPACE, 3 by threshold
     async with etcd_client(urls) as etcd:
         for key, value in client.acknowledged.items():
             got = await etcd.get(key)

@@ -36,6 +36,7 @@ from harness.clusters import (
     patch_spec,
     wait_ready,
 )
+from harness.waits import in_sync, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -95,8 +96,15 @@ async def test_auto_tls_cluster_serves_only_mutual_tls_and_renews_without_a_fail
         await etcd.put("greeting", "over mTLS")
         assert (got := await etcd.get("greeting")) is not None and got.value == b"over mTLS"
         assert len((await etcd.member_list()).voters) == 3
-    async with etcd_client((body["status"]["clientEndpoint"],), tls) as etcd:
-        assert (await etcd.get("greeting")) is not None  # the Service name is in the cert
+
+    async def via_service() -> bytes | None:
+        async with etcd_client((body["status"]["clientEndpoint"],), tls) as etcd:
+            got = await etcd.get("greeting")
+            return got.value if got else None
+
+    # The Service name is in the cert. Ready pods reach the Service's EndpointSlice, then
+    # localcluster's proxy, a moment later.
+    await settled(via_service, lambda value: value == b"over mTLS", 30, "a get via the Service")
 
     # Refused: plaintext, TLS without a client certificate, a certificate of another CA.
     plain = member_urls(namespace, "sec", range(3))
@@ -220,7 +228,8 @@ async def test_an_idle_auto_tls_cluster_writes_nothing_and_grows_without_new_cer
     kube: AsyncClient, namespace: str
 ) -> None:
     await create_ready_cluster(kube, namespace, "grow", {"replicas": 1, "tls": AUTO})
-    await asyncio.sleep(4)  # the round after Ready may still record the last operation
+    # The round after Ready may still record the last operation: wait for it.
+    await eventually(lambda: in_sync(kube, namespace, "grow"), 60, "grow in sync")
     before = await _secret_versions(kube, namespace, "grow")
     await asyncio.sleep(20)  # longer than the in-sync interval: idle rounds happen
     assert await _secret_versions(kube, namespace, "grow") == before, "an idle round wrote"

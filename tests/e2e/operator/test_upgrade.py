@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import pytest
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Event
 
 from etcd_operator.etcd import EtcdClient, EtcdConfig, EtcdError
 from etcd_operator.resources.labels import ETCD_VERSION_ANNOTATION
@@ -28,6 +27,7 @@ from harness.clusters import (
     patch_spec,
 )
 from harness.operator_process import OperatorProcess
+from harness.waits import wait_events
 
 pytestmark = pytest.mark.e2e
 
@@ -114,8 +114,10 @@ async def _wait_upgraded(
     return await eventually(done, timeout, f"{ns}/{name} to run {version} everywhere")
 
 
-async def _events(kube: AsyncClient, ns: str, reason: str) -> list[str]:
-    return [e.message or "" async for e in kube.list(Event, namespace=ns) if e.reason == reason]
+async def _posted(kube: AsyncClient, ns: str, reason: str) -> None:
+    """Until an Event with `reason` is there (kopf posts it from its own queue, later than the
+    status a test waited for)."""
+    await wait_events(kube, ns, lambda e: e.reason == reason, f"a {reason} Event")
 
 
 async def _degraded_with(
@@ -175,7 +177,7 @@ async def test_minor_upgrade_under_write_load_loses_no_write_and_never_quorum(
     }
     assert all(after[n] != before[n] for n in before)
     assert max(after, key=lambda n: after[n]) == leader
-    assert await _events(kube, ns, "TransferLeadership")
+    await _posted(kube, ns, "TransferLeadership")
 
 
 async def test_patch_upgrade_resumes_after_the_operator_is_killed_mid_rollout(
@@ -244,7 +246,7 @@ async def test_minor_downgrade_of_an_upgraded_single_member_uses_etcds_downgrade
         await etcd.put("kept", "yes")
     await patch_spec(kube, ns, name, {"version": OLD_MINOR})
     await _wait_upgraded(kube, ns, name, 1, OLD_MINOR)
-    assert await _events(kube, ns, "EnableDowngrade")
+    await _posted(kube, ns, "EnableDowngrade")
     async with _client(member_urls(ns, name, [0])) as etcd:
         got = await etcd.get("kept")
         assert got is not None and got.value == b"yes"
@@ -258,7 +260,7 @@ async def test_upgrade_to_an_image_that_cannot_start_stops_and_can_be_rolled_bac
     await patch_spec(kube, ns, name, {"version": MISSING})
     degraded = await _degraded_with(kube, ns, name, "UpgradeStalled", MISSING)
     assert f"spec.version back to {NEW_MINOR}" in str(degraded["message"])
-    assert await _events(kube, ns, "UpgradeStalled")
+    await _posted(kube, ns, "UpgradeStalled")
     await asyncio.sleep(10)  # the rollout must not move on to the next member
     versions = await _pod_versions(kube, ns, name)
     assert sorted(versions.values()) == [NEW_MINOR, NEW_MINOR, MISSING], versions
