@@ -241,10 +241,14 @@ def observed_states(draw: st.DrawFn) -> Observed:
     # and the spec often asks for one minor down from 3.6.
     status_downgrade: str | None = None
     if rnd.random() < 0.25:
-        if version == "3.6.0" and rnd.random() < 0.6:
+        # Often a downgrade etcd carries out as it should (enabled, recorded, every storage
+        # version lowered): members restart then, and that state is otherwise the rarest.
+        coherent = version == "3.6.0" and rnd.random() < 0.3
+        if version == "3.6.0" and (coherent or rnd.random() < 0.6):
             desired_version = "3.5.17"
-        target = rnd.choice([None, "3.5.0", "3.5.0", "3.6.0"])
-        status_downgrade = target if rnd.random() < 0.8 else rnd.choice([None, "3.5.0"])
+        target = "3.5.0" if coherent else rnd.choice([None, "3.5.0", "3.5.0", "3.6.0"])
+        keep = coherent or rnd.random() < 0.8
+        status_downgrade = target if keep else rnd.choice([None, "3.5.0"])
         for member_id, h in list(health.items()):
             parsed = parse_version(h.version or "")
             if parsed is None or parsed < Version(3, 6, 0):
@@ -252,7 +256,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
             settled = f"{parsed.major}.{parsed.minor}.0"
             storage = (
                 target
-                if target is not None and rnd.random() < 0.8
+                if target is not None and (coherent or rnd.random() < 0.8)
                 else settled
                 if rnd.random() < 0.8
                 else rnd.choice(["3.5.0", "3.6.0"])
@@ -260,7 +264,7 @@ def observed_states(draw: st.DrawFn) -> Observed:
             health[member_id] = dataclasses.replace(
                 h,
                 storage_version=storage,
-                downgrade_target=target if rnd.random() < 0.9 else None,
+                downgrade_target=target if coherent or rnd.random() < 0.9 else None,
             )
     # replace (issue 13): a request naming a member (or not), and status's record of one,
     # for the member named or another (drawn last: the worlds above stay what they were).
@@ -1180,7 +1184,7 @@ ROLLOUT_REASONS = [
 @functools.cache
 def _reached() -> tuple[frozenset[type], frozenset[Reason]]:
     """One derandomized pass over the generator, until it has produced a state for every
-    step kind and rollout reason (or 60000 states): what each test below looks up. One pass
+    step kind and rollout reason (or 150000 states): what each test below looks up. One pass
     costs what the rarest state costs, where a search per kind cost their sum."""
     kinds: set[type] = set()
     reasons: set[Reason] = set()
@@ -1196,7 +1200,7 @@ def _reached() -> tuple[frozenset[type], frozenset[Reason]]:
             observed_states(),
             seen_all,
             settings=settings(
-                max_examples=60000,
+                max_examples=150000,  # a margin: the rarest state took 25000-43000 in random runs
                 database=None,
                 derandomize=True,
                 phases=[Phase.generate],
