@@ -123,7 +123,11 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
     in_flight = record is not None and record.phase is not RollbackPhase.COMPLETED
     recovering = cluster.spec.recovery.quorum_loss is QuorumLossRecovery.FROM_LATEST_BACKUP
     # A request already done (status names its backup) does not stand in the way of recovery.
-    done = spec is not None and record is not None and spec.backup in _names(record)
+    done = (
+        spec is not None
+        and record is not None
+        and spec.backup in (name for name, _ in record.done())
+    )
     if (spec is None or done) and recovering and not answered and not in_flight:
         newest, earlier = await _newest_backup(kube, cluster)
         if newest is None:
@@ -143,12 +147,6 @@ async def _observe(kube: AsyncClient, cluster: EtcdCluster, *, answered: bool) -
     if backup is None:
         return RollbackSeen(RollbackState(request, None, None, record))
     return await _about(kube, cluster, backup, RollbackState(request, record=record))
-
-
-def _names(record: RollbackRecord) -> tuple[str, ...]:
-    """Backups a request may name and find done: the one rolled back to, and (after a
-    quorum-loss recovery) the one spec.rollback was rolled back to before."""
-    return (record.backup,) if record.requested is None else (record.backup, record.requested)
 
 
 async def _about(

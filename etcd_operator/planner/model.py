@@ -243,6 +243,13 @@ class RollbackRecord:
     started: tuple[str, ...] = ()
     formed: bool = False
 
+    def done(self) -> tuple[tuple[str, str], ...]:
+        """(backup, UID) of the requests this record has carried out: the backup rolled back
+        to and, after a quorum-loss recovery, the one spec.rollback was rolled back to before."""
+        if self.requested is None:
+            return ((self.backup, self.backup_uid),)
+        return ((self.backup, self.backup_uid), (self.requested, self.requested_uid))
+
 
 @dataclass(frozen=True, slots=True)
 class RollbackState:

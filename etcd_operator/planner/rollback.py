@@ -93,12 +93,9 @@ def _done(state: RollbackState) -> bool:
     record, backup = state.record, state.backup
     if record is None or record.phase is not RollbackPhase.COMPLETED or state.request is None:
         return False
-    done = [(record.backup, record.backup_uid)]
-    if record.requested is not None:
-        done.append((record.requested, record.requested_uid))
     return any(
         name == state.request.backup and (backup is None or not uid or uid == backup.uid)
-        for name, uid in done
+        for name, uid in record.done()
     )
 
 
@@ -288,12 +285,12 @@ def _restored(
     removed while quorum holds and added back as a learner, by the rules for a running
     cluster (which wait or report a lost quorum); once every initial member is a voter again
     on its pod, Completed."""
-    members = o.members
-    if members is not None and _whole(o, View.of(o, members)):
-        return _complete(o, record, View.of(o, members))
+    view = View.of(o, o.members) if o.members is not None else None
+    if view is not None and _whole(o, view):
+        return _complete(o, record, view)
     decision = formed_rules(o)
-    if isinstance(decision.step, InSync) and members is not None:
-        return _complete(o, record, View.of(o, members))
+    if isinstance(decision.step, InSync) and view is not None:
+        return _complete(o, record, view)
     return replace(decision, message=f"rollback: {decision.message}")
 
 

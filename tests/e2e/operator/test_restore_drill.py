@@ -29,7 +29,7 @@ from harness.clusters import (
 )
 from harness.operations import cluster_absent, create_claim, create_restore, final, get_body
 from harness.operator_process import OperatorProcess
-from harness.waits import wait_events
+from harness.waits import settled, wait_events
 from localcluster import faults
 from localcluster.cluster import LocalCluster
 
@@ -164,20 +164,15 @@ async def test_a_drill_passes_on_a_good_backup_and_fails_loudly_on_an_altered_on
         "etcd_operator_restore_drill_last_result": 0.0,
         "etcd_operator_restore_drill_last_success_timestamp_seconds": passed_at.timestamp(),
     }
-    seen: list[dict[str, float]] = []
     try:
         # The new operator reports each restore at its first round, in no fixed order: the good
         # drill alone shows result 1 until the altered one is reported, so wait for both.
-        async def exported() -> bool:
-            try:
-                seen.append(await asyncio.to_thread(_drill_samples, port, ns))
-            except OSError:
-                return False
-            return seen[-1] == expected
-
-        await eventually(exported, 60, "the drill metrics", interval=0.5)
-    except AssertionError as e:
-        raise AssertionError(f"{e}: expected {expected}, last exported {seen[-1:]}") from None
+        await settled(
+            lambda: asyncio.to_thread(_drill_samples, port, ns),
+            lambda samples: samples == expected,
+            60,
+            f"the drill metrics {expected}",
+        )
     finally:
         metered.stop()
         operator.start()

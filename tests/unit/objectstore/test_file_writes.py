@@ -12,6 +12,16 @@ from etcd_operator.objectstore import files, writeback
 from etcd_operator.objectstore.writeback import Writeback
 
 
+def _written(path: Path, chunks: list[bytes]) -> bytes:
+    """What `files._write_all` leaves in a new file at `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        files._write_all(fd, chunks)
+    finally:
+        os.close(fd)
+    return path.read_bytes()
+
+
 def test_every_byte_is_written_when_writev_writes_less_than_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -24,25 +34,13 @@ def test_every_byte_is_written_when_writev_writes_less_than_asked(
 
     monkeypatch.setattr(files.os, "writev", short_writev)
     chunks = [bytes([i]) * (i % 11) for i in range(200)]  # empty ones too
-    path = tmp_path / "out"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        files._write_all(fd, chunks)
-    finally:
-        os.close(fd)
-    assert path.read_bytes() == b"".join(chunks)
+    assert _written(tmp_path / "out", chunks) == b"".join(chunks)
     assert len(calls) > 100
 
 
 def test_more_chunks_than_one_writev_takes_are_all_written(tmp_path: Path) -> None:
     chunks = [i.to_bytes(4, "big") for i in range(3 * files._IOV_MAX + 5)]
-    path = tmp_path / "out"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        files._write_all(fd, chunks)
-    finally:
-        os.close(fd)
-    assert path.read_bytes() == b"".join(chunks)
+    assert _written(tmp_path / "out", chunks) == b"".join(chunks)
 
 
 def test_writeback_follows_whole_windows_and_leaves_the_bytes_intact(tmp_path: Path) -> None:
